@@ -1,0 +1,181 @@
+"""Typed, frozen, validated settings; each component receives only its own slice.
+
+Values come from (highest priority first) constructor arguments, environment variables
+``GUARDSTREAM_<SECTION>__<FIELD>`` (for example ``GUARDSTREAM_WORKER__BATCH_MAX_SIZE=32``), a
+YAML file named by ``GUARDSTREAM_CONFIG``, and the defaults below, which run the local stack that
+``guardstream dev up`` starts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from guardstream.errors import ConfigurationError
+from guardstream.paths import runtime_dir
+
+ENV_PREFIX = "GUARDSTREAM_"
+CONFIG_FILE_ENV = "GUARDSTREAM_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """How every Kafka client of ours connects."""
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    schema_registry_url: str | None = Field(
+        default=None, description="Confluent schema registry; when set, outputs use its framing."
+    )
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                "security_protocol SASL_* needs sasl_mechanism, sasl_username and sasl_password"
+            )
+        return self
+
+
+class TopicSettings(_Section):
+    """Topic names; the contracts are in schemas/."""
+
+    chat_events: str = "chat.events"
+    verdicts: str = "moderation.verdicts"
+    flagged: str = "moderation.flagged"
+    dlq: str = "moderation.dlq"
+    feedback: str = "moderation.feedback"
+    actions: str = "moderation.actions"
+
+
+class TritonSettings(_Section):
+    """Where the guard model is served."""
+
+    grpc_url: str = "127.0.0.1:18001"
+    model_name: str = "guard"
+    model_version: str = Field(default="", description="Empty: the version Triton serves as latest.")
+    request_timeout_s: float = Field(default=60.0, gt=0)
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=10.0, gt=0)
+
+
+class AuditSettings(_Section):
+    """The SQL audit store: SQLite by default, PostgreSQL in production."""
+
+    url: str = Field(default_factory=lambda: f"sqlite:///{runtime_dir() / 'audit.db'}")
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _known_dialect(self) -> AuditSettings:
+        if not self.url.startswith(("sqlite:", "postgresql")):
+            raise ValueError("url must be a sqlite:/// or postgresql+psycopg:// SQLAlchemy URL")
+        return self
+
+
+class PolicySettings(_Section):
+    """Maps p_unsafe to safe / review / unsafe; its version is stamped on every verdict."""
+
+    version: str = "default-1"
+    unsafe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    review_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PolicySettings:
+        if self.review_threshold > self.unsafe_threshold:
+            raise ValueError("review_threshold must not exceed unsafe_threshold")
+        return self
+
+
+class WorkerSettings(_Section):
+    """The moderation worker's batching, flow control and limits."""
+
+    group_id: str = "guardstream-moderation"
+    worker_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Stable per instance: it names the Kafka transactional id, so a restarted "
+        "worker fences its crashed predecessor at once. Give each worker on a host its own.",
+    )
+    transactional_id_prefix: str = "guardstream-moderation"
+    batch_max_size: int = Field(default=64, ge=1, le=4096)
+    batch_max_wait_ms: float = Field(default=20.0, gt=0)
+    max_in_flight: int = Field(default=4, ge=1, le=256)
+    commit_interval_ms: float = Field(default=100.0, gt=0)
+    max_text_chars: int = Field(default=16_000, ge=1)
+    dlq_payload_max_bytes: int = Field(default=65_536, ge=0)
+    drain_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything guardstream reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    triton: TritonSettings = TritonSettings()
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    policy: PolicySettings = PolicySettings()
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlFileSource(settings_cls)
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``GUARDSTREAM_CONFIG``, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_FILE_ENV)
+        if not path:
+            return {}
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"{CONFIG_FILE_ENV}={path}: cannot read settings file: {exc}")
+        if loaded is None:
+            return {}
+        if not isinstance(loaded, dict):
+            raise ConfigurationError(f"{CONFIG_FILE_ENV}={path}: expected a mapping at the top")
+        return loaded
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate the settings; errors name each offending setting and its variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            dotted = ".".join(str(part) for part in error["loc"])
+            variable = ENV_PREFIX + "__".join(str(part).upper() for part in error["loc"])
+            problems.append(f"  {dotted} ({variable}): {error['msg']}")
+        raise ConfigurationError("invalid settings:\n" + "\n".join(problems)) from None
