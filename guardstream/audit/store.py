@@ -1,0 +1,147 @@
+"""The audit store's reads and writes.
+
+Writes are idempotent upserts keyed by event_id (verdicts) and by source position (dead letters),
+so a batch replayed after a crash changes nothing. A database that cannot be reached raises
+:class:`~guardstream.errors.RetriableError`: the worker backs off and retries, never skips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from guardstream.audit.tables import Base, DeadLetterRow, VerdictRow
+from guardstream.errors import RetriableError
+from guardstream.records import ChatEvent, DeadLetter, Verdict
+
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditStats:
+    total: int
+    by_label: dict[str, int]
+    by_model_version: dict[str, int]
+    dead_letters_by_kind: dict[str, int]
+    end_to_end_ms: dict[str, float]
+    inference_ms: dict[str, float]
+
+
+class AuditStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def write(self, verdicts: Sequence[tuple[ChatEvent, Verdict]], dead: Sequence[DeadLetter]) -> None:
+        """Record a batch in one database transaction; rows already present are left as they are."""
+        with self._session() as session:
+            if verdicts:
+                rows = [verdict_row(event, verdict) for event, verdict in verdicts]
+                session.execute(self._insert(VerdictRow).on_conflict_do_nothing(), rows)
+            if dead:
+                rows = [dead_letter_row(letter) for letter in dead]
+                session.execute(self._insert(DeadLetterRow).on_conflict_do_nothing(), rows)
+
+    def verdict(self, event_id: str) -> dict[str, Any] | None:
+        with self._session() as session:
+            row = session.get(VerdictRow, event_id)
+            return None if row is None else _as_dict(row)
+
+    def verdict_count(self) -> int:
+        with self._session() as session:
+            return session.scalar(select(func.count()).select_from(VerdictRow)) or 0
+
+    def dead_letter_count(self) -> int:
+        with self._session() as session:
+            return session.scalar(select(func.count()).select_from(DeadLetterRow)) or 0
+
+    def stats(self) -> AuditStats:
+        with self._session() as session:
+            total = session.scalar(select(func.count()).select_from(VerdictRow)) or 0
+            return AuditStats(
+                total=total,
+                by_label=_counts(session, VerdictRow.label),
+                by_model_version=_counts(session, VerdictRow.model_version),
+                dead_letters_by_kind=_counts(session, DeadLetterRow.kind),
+                end_to_end_ms=_percentiles(session, VerdictRow.end_to_end_ms, total),
+                inference_ms=_percentiles(session, VerdictRow.inference_ms, total),
+            )
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self._engine) as session, session.begin():
+                yield session
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                raise RetriableError(f"audit store unavailable: {exc.orig!r}") from exc
+            raise
+
+
+def verdict_row(event: ChatEvent, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "event_id": verdict.event_id,
+        "conversation_id": verdict.conversation_id,
+        "user_id": verdict.user_id,
+        "role": event.role.value,
+        "question": event.question,
+        "text": event.text,
+        "context": list(event.context),
+        "label": verdict.label.value,
+        "p_unsafe": verdict.p_unsafe,
+        "categories": [{"category": c.category, "score": c.score} for c in verdict.categories],
+        "analysis": verdict.analysis,
+        "model_name": verdict.model_name,
+        "model_version": verdict.model_version,
+        "policy_version": verdict.policy_version,
+        "event_created_at_ms": verdict.event_created_at_ms,
+        "verdict_at_ms": verdict.verdict_at_ms,
+        "queue_ms": verdict.queue_ms,
+        "inference_ms": verdict.inference_ms,
+        "end_to_end_ms": verdict.end_to_end_ms,
+        "trace_id": verdict.trace_id,
+        "source_topic": verdict.source_topic,
+        "source_partition": verdict.source_partition,
+        "source_offset": verdict.source_offset,
+    }
+
+
+def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "source_topic": letter.source_topic,
+        "source_partition": letter.source_partition,
+        "source_offset": letter.source_offset,
+        "kind": letter.kind,
+        "reason": letter.reason,
+        "event_id": letter.event_id,
+        "payload_size": letter.payload_size,
+        "failed_at_ms": letter.failed_at_ms,
+        "worker_id": letter.worker_id,
+    }
+
+
+def _as_dict(row: Base) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+def _counts(session: Session, column: Any) -> dict[str, int]:
+    return {str(key): count for key, count in session.execute(select(column, func.count()).group_by(column))}
+
+
+def _percentiles(session: Session, column: Any, total: int) -> dict[str, float]:
+    """Nearest-rank percentiles, computed in the database with no dialect-specific function."""
+    result: dict[str, float] = {}
+    for percentile in PERCENTILES:
+        if total == 0:
+            continue
+        rank = max(0, min(total - 1, -(-percentile * total // 100) - 1))
+        value = session.scalar(select(column).order_by(column).offset(rank).limit(1))
+        result[f"p{percentile}"] = float(value)
+    return result

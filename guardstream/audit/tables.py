@@ -1,0 +1,56 @@
+"""SQLAlchemy table definitions of the audit store (the migrations create them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class VerdictRow(Base):
+    """One verdict per chat event; the key makes replays after a crash change nothing."""
+
+    __tablename__ = "verdicts"
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(200), index=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    question: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    context: Mapped[list[str]] = mapped_column(JSON)
+    label: Mapped[str] = mapped_column(String(16), index=True)
+    p_unsafe: Mapped[float] = mapped_column(Float)
+    categories: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    analysis: Mapped[str | None] = mapped_column(Text)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(64), index=True)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    event_created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    verdict_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    queue_ms: Mapped[float] = mapped_column(Float)
+    inference_ms: Mapped[float] = mapped_column(Float)
+    end_to_end_ms: Mapped[float] = mapped_column(Float)
+    trace_id: Mapped[str | None] = mapped_column(String(64))
+    source_topic: Mapped[str] = mapped_column(String(249))
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeadLetterRow(Base):
+    """One row per input that could not be processed, keyed by where it was read."""
+
+    __tablename__ = "dead_letters"
+
+    source_topic: Mapped[str] = mapped_column(String(249), primary_key=True)
+    source_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    payload_size: Mapped[int] = mapped_column(BigInteger)
+    failed_at_ms: Mapped[int] = mapped_column(BigInteger)
+    worker_id: Mapped[str] = mapped_column(String(200))
