@@ -1,0 +1,78 @@
+"""Wiring: build a moderation worker from the settings (the only place that knows every part)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.store import AuditStore
+from guardstream.errors import RetriableError
+from guardstream.policy import Policy
+from guardstream.records import ChatEvent
+from guardstream.serde.codec import AvroEncoder, ChatEventDecoder
+from guardstream.serde.confluent import ConfluentSerde
+from guardstream.serde.schemas import default_schema_set
+from guardstream.settings import Settings
+from workers.kafka_clients import build_moderation_consumer, build_transactional_producer
+from workers.moderation.outputs import OutputStamp
+from workers.moderation.sink import TransactionalSink
+from workers.moderation.worker import ModerationWorker
+from workers.retry import Backoff
+from workers.triton_client import GuardModelClient, ServedModel
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(settings: Settings, contract_wait_s: float = 300.0) -> ModerationWorker:
+    """Check the served model's contract, migrate the audit store, and assemble the worker."""
+    worker_settings = settings.worker
+    model = GuardModelClient(settings.triton)
+    served = wait_for_model(model, worker_settings.batch_max_size, contract_wait_s)
+    log.info("guard model %s versions=%s max_batch_size=%d", served.name, served.versions, served.max_batch_size)
+
+    engine = build_engine(settings.audit.url)
+    migrate(engine)
+    consumer = build_moderation_consumer(settings.kafka, worker_settings.group_id, worker_settings.worker_id)
+    producer = build_transactional_producer(
+        settings.kafka, f"{worker_settings.transactional_id_prefix}-{worker_settings.worker_id}"
+    )
+    registry = ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
+    encoder = AvroEncoder(registry)
+    sink = TransactionalSink(producer, consumer, AuditStore(engine), settings.topics, encoder.encode)
+    decoder = ChatEventDecoder(
+        worker_settings.max_text_chars,
+        registry.deserializer(default_schema_set().get(ChatEvent.AVRO_NAME)) if registry else None,
+    )
+    stamp = OutputStamp(
+        model_name=served.name,
+        policy=Policy.from_settings(settings.policy),
+        worker_id=worker_settings.worker_id,
+        dlq_payload_max_bytes=worker_settings.dlq_payload_max_bytes,
+    )
+    return ModerationWorker(
+        worker_settings,
+        settings.triton,
+        settings.audit,
+        settings.topics.chat_events,
+        consumer,
+        sink,
+        model,
+        decoder.decode,
+        stamp,
+    )
+
+
+def wait_for_model(model: GuardModelClient, batch_size: int, timeout_s: float) -> ServedModel:
+    """Retry while Triton is starting; a contract mismatch fails at once (ConfigurationError)."""
+    deadline = time.monotonic() + timeout_s
+    backoff = Backoff(0.5, 5.0)
+    while True:
+        try:
+            return model.check_contract(batch_size)
+        except RetriableError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            delay = backoff.next_delay()
+            log.warning("waiting %.1fs for the guard model: %s", delay, exc)
+            time.sleep(delay)

@@ -1,0 +1,102 @@
+"""A sealed micro-batch: the consumed records, and the inference state of their parts.
+
+A batch is split into *parts* (ranges of the records that need the model). A part that Triton
+rejects as bad input is halved until the offending record stands alone; that record is then
+dead-lettered, so one poison input never blocks its partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from guardstream.errors import PoisonInputError
+from guardstream.records import ChatEvent
+
+Part = tuple[int, int]
+"""A half-open range [start, end) of positions in :attr:`Batch.inferable`."""
+
+
+@dataclass(slots=True)
+class Consumed:
+    """One record read from Kafka: decoded into an event, or rejected with the reason."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    consumed_at: float
+    event: ChatEvent | None = None
+    poison: PoisonInputError | None = None
+    payload: bytes | None = None
+    traceparent: str | None = None
+
+    @property
+    def trace_id(self) -> str | None:
+        """The trace id of a W3C ``traceparent`` header (``00-<trace id>-<span id>-<flags>``)."""
+        if self.traceparent is None:
+            return None
+        parts = self.traceparent.split("-")
+        return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+
+
+@dataclass(slots=True)
+class Batch:
+    seq: int
+    entries: list[Consumed]
+    sealed_at: float
+    inferable: list[int] = field(init=False)
+    scores: np.ndarray = field(init=False)
+    model_version: str = ""
+    inference_ms: float = 0.0
+    submitted_at: float | None = None
+    abandoned: bool = False
+    pending_parts: set[Part] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.inferable = [index for index, entry in enumerate(self.entries) if entry.event is not None]
+        self.scores = np.full(len(self.entries), np.nan)
+        if self.inferable:
+            self.pending_parts.add((0, len(self.inferable)))
+
+    @property
+    def done(self) -> bool:
+        return not self.pending_parts
+
+    def pairs(self, part: Part) -> list[tuple[str, str]]:
+        start, end = part
+        pairs = []
+        for index in self.inferable[start:end]:
+            event = self.entries[index].event
+            assert event is not None
+            pairs.append(event.guard_pair())
+        return pairs
+
+    def complete(self, part: Part, scores: np.ndarray, model_version: str, elapsed_ms: float) -> None:
+        start, end = part
+        self.scores[self.inferable[start:end]] = scores
+        self.model_version = self.model_version or model_version
+        self.inference_ms = max(self.inference_ms, elapsed_ms)
+        self.pending_parts.discard(part)
+
+    def reject(self, part: Part, reason: str) -> list[Part]:
+        """Triton refused ``part``: halve it, or dead-letter its single record. Returns new parts."""
+        self.pending_parts.discard(part)
+        start, end = part
+        if end - start == 1:
+            entry = self.entries[self.inferable[start]]
+            entry.poison = PoisonInputError("inference_error", reason)
+            return []
+        middle = (start + end) // 2
+        halves = [(start, middle), (middle, end)]
+        self.pending_parts.update(halves)
+        return halves
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The next offset to commit for every partition the batch read from."""
+        positions: dict[tuple[str, int], int] = {}
+        for entry in self.entries:
+            key = (entry.topic, entry.partition)
+            positions[key] = max(positions.get(key, 0), entry.offset + 1)
+        return positions

@@ -1,0 +1,85 @@
+"""Turn a finished batch into its output records: verdicts (some flagged) and dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from guardstream.policy import Policy
+from guardstream.records import ChatEvent, DeadLetter, Verdict
+from workers.moderation.batch import Batch, Consumed
+
+
+@dataclass(slots=True)
+class BatchOutputs:
+    verdicts: list[tuple[Consumed, ChatEvent, Verdict]] = field(default_factory=list)
+    dead_letters: list[tuple[Consumed, DeadLetter]] = field(default_factory=list)
+
+    def extend(self, other: BatchOutputs) -> None:
+        self.verdicts.extend(other.verdicts)
+        self.dead_letters.extend(other.dead_letters)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputStamp:
+    """What every output record of this worker carries besides the batch's own data."""
+
+    model_name: str
+    policy: Policy
+    worker_id: str
+    dlq_payload_max_bytes: int
+
+
+def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs:
+    outputs = BatchOutputs()
+    submitted_at = batch.submitted_at if batch.submitted_at is not None else batch.sealed_at
+    for index, entry in enumerate(batch.entries):
+        if entry.poison is not None or entry.event is None:
+            outputs.dead_letters.append((entry, dead_letter(entry, stamp, now_ms)))
+            continue
+        event = entry.event
+        p_unsafe = float(batch.scores[index])
+        label = stamp.policy.label(p_unsafe)
+        verdict = Verdict(
+            event_id=event.event_id,
+            conversation_id=event.conversation_id,
+            user_id=event.user_id,
+            label=label,
+            p_unsafe=p_unsafe,
+            categories=(),
+            analysis=None,
+            model_name=stamp.model_name,
+            model_version=batch.model_version,
+            policy_version=stamp.policy.version,
+            event_created_at_ms=event.created_at_ms,
+            verdict_at_ms=now_ms,
+            queue_ms=max(0.0, (submitted_at - entry.consumed_at) * 1000.0),
+            inference_ms=batch.inference_ms,
+            end_to_end_ms=float(now_ms - event.created_at_ms),
+            trace_id=entry.trace_id,
+            source_topic=entry.topic,
+            source_partition=entry.partition,
+            source_offset=entry.offset,
+        )
+        outputs.verdicts.append((entry, event, verdict))
+    return outputs
+
+
+def dead_letter(entry: Consumed, stamp: OutputStamp, now_ms: int) -> DeadLetter:
+    payload = entry.payload or b""
+    kind, reason = ("unknown", "no reason recorded")
+    if entry.poison is not None:
+        kind, reason = entry.poison.kind, entry.poison.reason
+    return DeadLetter(
+        source_topic=entry.topic,
+        source_partition=entry.partition,
+        source_offset=entry.offset,
+        key=entry.key,
+        payload=payload[: stamp.dlq_payload_max_bytes],
+        payload_size=len(payload),
+        payload_truncated=len(payload) > stamp.dlq_payload_max_bytes,
+        kind=kind,
+        reason=reason,
+        event_id=entry.event.event_id if entry.event is not None else None,
+        failed_at_ms=now_ms,
+        worker_id=stamp.worker_id,
+    )

@@ -1,0 +1,336 @@
+"""The moderation worker: a short composition of small parts.
+
+    Kafka consumer ─► decode ─► MicroBatcher ─► BatchWindow ─► GuardModelClient (async gRPC)
+                                                     │ finished prefix
+                                                     ▼
+                                    TransactionalSink (audit upsert, then one Kafka transaction)
+
+One thread runs the loop; inference outcomes come back on gRPC's threads through a queue. Nothing
+here blocks on a dependency: Triton or database outages are retried on a backoff schedule while
+the loop keeps polling Kafka (with partitions paused when the window is full), so the consumer is
+never evicted from its group.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from guardstream.errors import PoisonInputError, RetriableError
+from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
+from workers.moderation.batch import Batch, Consumed, Part
+from workers.moderation.batcher import MicroBatcher
+from workers.moderation.outputs import BatchOutputs, OutputStamp, build_outputs
+from workers.moderation.sink import TransactionalSink
+from workers.moderation.window import BatchWindow
+from workers.retry import Backoff
+from workers.triton_client import GuardModelClient, InferenceOutcome
+
+log = logging.getLogger(__name__)
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_MAX_POLL_BATCH = 500
+
+
+@dataclass(slots=True)
+class Health:
+    """What the worker knows about its dependencies; ``degraded`` while any is failing."""
+
+    triton: str = "ok"
+    audit: str = "ok"
+    kafka: str = "ok"
+
+    @property
+    def degraded(self) -> bool:
+        return (self.triton, self.audit, self.kafka) != ("ok", "ok", "ok")
+
+
+class ModerationWorker:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        triton_settings: TritonSettings,
+        audit_settings: AuditSettings,
+        input_topic: str,
+        consumer: Consumer,
+        sink: TransactionalSink,
+        model: GuardModelClient,
+        decode: Callable[[bytes | None], object],
+        stamp: OutputStamp,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._input_topic = input_topic
+        self._consumer = consumer
+        self._sink = sink
+        self._model = model
+        self._decode = decode
+        self._stamp = stamp
+        self._clock = clock
+        self._batcher: MicroBatcher[Consumed] = MicroBatcher(
+            settings.batch_max_size, settings.batch_max_wait_ms / 1000.0, clock
+        )
+        self._window = BatchWindow(max_batches=2 * settings.max_in_flight, max_in_flight=settings.max_in_flight)
+        self._outcomes: queue.SimpleQueue[tuple[Batch, Part, InferenceOutcome]] = queue.SimpleQueue()
+        self._ready = BatchOutputs()
+        self._ready_positions: dict[tuple[str, int], int] = {}
+        self._next_commit_at = 0.0
+        self._triton_backoff = Backoff(triton_settings.retry_initial_s, triton_settings.retry_max_s)
+        self._commit_backoff = Backoff(audit_settings.retry_initial_s, audit_settings.retry_max_s)
+        self._assigned: set[tuple[str, int]] = set()
+        self._paused = False
+        self._stopping = False
+        self.health = Health()
+        self.counts = {"consumed": 0, "verdicts": 0, "dead_letters": 0, "commits": 0}
+
+    # ── life cycle ────────────────────────────────────────────────────────────────────────────
+    def stop(self) -> None:
+        """Ask the loop to drain and exit (safe to call from a signal handler)."""
+        self._stopping = True
+
+    def run(self) -> None:
+        self._sink.start()
+        self._consumer.subscribe(
+            [self._input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        log.info("worker started topic=%s group=%s", self._input_topic, self._settings.group_id)
+        try:
+            while not self._stopping:
+                self._step()
+            if not self._drain(self._clock() + self._settings.drain_timeout_s):
+                log.warning("shutdown drain timed out; uncommitted work will be processed again")
+        finally:
+            self._sink.abort_if_open()
+            self._consumer.close()
+            log.info("worker stopped counts=%s", self.counts)
+
+    def _step(self) -> None:
+        self._apply_outcomes()
+        self._seal_if_due()
+        self._submit_due()
+        self._collect_finished()
+        self._commit_if_due()
+        self._flow_control()
+        self._consume(self._poll_timeout())
+
+    # ── consuming ────────────────────────────────────────────────────────────────────────────
+    def _poll_timeout(self) -> float:
+        now = self._clock()
+        wakeups = [now + 0.1]
+        if self._window.in_flight:
+            wakeups.append(now + 0.002)
+        for moment in (self._batcher.deadline(), self._window.next_wakeup()):
+            if moment is not None:
+                wakeups.append(moment)
+        if self._ready.verdicts or self._ready.dead_letters:
+            wakeups.append(self._next_commit_at)
+        return max(0.0, min(wakeups) - now)
+
+    def _consume(self, timeout: float) -> None:
+        room = self._batcher.room if not self._paused else 1
+        messages = self._consumer.consume(num_messages=max(1, min(room, _MAX_POLL_BATCH)), timeout=timeout)
+        now = self._clock()
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._on_consumer_error(error)
+                continue
+            self._batcher.add(self._read(message, now))
+            self.counts["consumed"] += 1
+            if self._batcher.is_due():
+                self._seal(now)
+
+    def _read(self, message: Message, now: float) -> Consumed:
+        payload = message.value()
+        entry = Consumed(
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            key=message.key(),
+            consumed_at=now,
+            payload=payload,
+            traceparent=_traceparent(message.headers()),
+        )
+        try:
+            entry.event = self._decode(payload)  # type: ignore[assignment]
+        except PoisonInputError as poison:
+            entry.poison = poison
+        return entry
+
+    def _on_consumer_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.fatal():
+            raise RuntimeError(f"fatal consumer error: {error.str()}")
+        log.warning("consumer error (librdkafka retries by itself): %s", error.str())
+
+    def _flow_control(self) -> None:
+        """Pause every assigned partition while the window is full; resume once it drains."""
+        full = self._window.full and self._batcher.room == 0
+        if full and not self._paused:
+            self._consumer.pause(self._partitions())
+            self._paused = True
+            log.debug("window full: partitions paused")
+        elif self._paused and not self._window.full:
+            self._consumer.resume(self._partitions())
+            self._paused = False
+
+    def _partitions(self) -> list[TopicPartition]:
+        return [TopicPartition(topic, partition) for topic, partition in sorted(self._assigned)]
+
+    # ── batching and inference ───────────────────────────────────────────────────────────────
+    def _seal_if_due(self) -> None:
+        if self._batcher.is_due() or (self._stopping and len(self._batcher)):
+            self._seal(self._clock())
+
+    def _seal(self, now: float) -> None:
+        if self._window.full:
+            return
+        entries = self._batcher.take()
+        if entries:
+            self._window.seal(entries, now)
+
+    def _submit_due(self) -> None:
+        now = self._clock()
+        for request in self._window.submittable(now):
+            batch, part = request.batch, request.part
+            if batch.submitted_at is None:
+                batch.submitted_at = now
+            self._model.submit(
+                batch.pairs(part), lambda outcome, b=batch, p=part: self._outcomes.put((b, p, outcome))
+            )
+
+    def _apply_outcomes(self) -> None:
+        while True:
+            try:
+                batch, part, outcome = self._outcomes.get_nowait()
+            except queue.Empty:
+                return
+            self._window.returned()
+            if batch.abandoned:
+                continue
+            if outcome.error is None and outcome.p_unsafe is not None:
+                batch.complete(part, outcome.p_unsafe, outcome.model_version, outcome.elapsed_ms)
+                self._triton_backoff.reset()
+                self.health.triton = "ok"
+            elif isinstance(outcome.error, RetriableError):
+                delay = self._triton_backoff.next_delay()
+                self.health.triton = f"degraded: {outcome.error}"
+                log.warning("inference retry in %.2fs batch=%d: %s", delay, batch.seq, outcome.error)
+                self._window.schedule(batch, part, self._clock() + delay)
+            else:
+                log.warning("inference rejected part %s of batch %d: %s", part, batch.seq, outcome.error)
+                for half in batch.reject(part, str(outcome.error)):
+                    self._window.schedule(batch, half, self._clock())
+
+    def _collect_finished(self) -> None:
+        finished = self._window.pop_finished_prefix()
+        if not finished:
+            return
+        now_ms = int(time.time() * 1000)
+        for batch in finished:
+            self._ready.extend(build_outputs(batch, self._stamp, now_ms))
+            for key, position in batch.positions().items():
+                self._ready_positions[key] = max(self._ready_positions.get(key, 0), position)
+
+    # ── committing ───────────────────────────────────────────────────────────────────────────
+    def _commit_if_due(self, force: bool = False) -> bool:
+        if not self._ready_positions:
+            return True
+        now = self._clock()
+        if not force and now < self._next_commit_at:
+            return False
+        try:
+            self._sink.commit(self._ready, self._ready_positions)
+        except RetriableError as exc:
+            delay = self._commit_backoff.next_delay()
+            self.health.audit = f"degraded: {exc}"
+            self._next_commit_at = now + delay
+            log.warning("commit failed, retry in %.2fs: %s", delay, exc)
+            return False
+        self._commit_backoff.reset()
+        self.health.audit = "ok"
+        self.counts["verdicts"] += len(self._ready.verdicts)
+        self.counts["dead_letters"] += len(self._ready.dead_letters)
+        self.counts["commits"] += 1
+        self._ready = BatchOutputs()
+        self._ready_positions = {}
+        self._next_commit_at = now + self._settings.commit_interval_ms / 1000.0
+        return True
+
+    def _drain(self, deadline: float) -> bool:
+        """Finish and commit everything consumed so far, unless ``deadline`` passes first."""
+        while self._clock() < deadline:
+            self._apply_outcomes()
+            if len(self._batcher) and not self._window.full:
+                self._seal(self._clock())
+            self._submit_due()
+            self._collect_finished()
+            if not len(self._window) and not len(self._batcher) and self._commit_if_due(force=True):
+                return True
+            if self._ready_positions and self._clock() >= self._next_commit_at:
+                self._commit_if_due(force=True)
+            time.sleep(0.002)
+        return False
+
+    def _abandon(self) -> None:
+        """Drop all uncommitted work; it will be read again from the committed offsets."""
+        for batch in self._window.clear():
+            batch.abandoned = True
+        self._batcher.take()
+        self._ready = BatchOutputs()
+        self._ready_positions = {}
+
+    # ── rebalances ───────────────────────────────────────────────────────────────────────────
+    def _on_assign(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
+        self._assigned.update((tp.topic, tp.partition) for tp in partitions)
+        if self._paused and partitions:
+            consumer.pause(list(partitions))
+        log.info("assigned %s", _names(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
+        """Finish and commit in-flight work before giving partitions up; else abandon it all."""
+        log.info("revoking %s: draining in-flight work", _names(partitions))
+        if not self._drain(self._clock() + self._settings.drain_timeout_s):
+            log.warning("drain before revoke timed out; abandoning uncommitted work")
+            self._abandon()
+            revoked = {(tp.topic, tp.partition) for tp in partitions}
+            kept = [tp for tp in self._partitions() if (tp.topic, tp.partition) not in revoked]
+            self._rewind_to_committed(consumer, kept)
+        self._assigned.difference_update((tp.topic, tp.partition) for tp in partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
+        log.warning("lost %s: abandoning uncommitted work", _names(partitions))
+        self._abandon()
+        self._assigned.difference_update((tp.topic, tp.partition) for tp in partitions)
+        self._rewind_to_committed(consumer, self._partitions())
+
+    @staticmethod
+    def _rewind_to_committed(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not partitions:
+            return
+        for tp in consumer.committed(partitions, timeout=10):
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            try:
+                consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            except KafkaException as exc:  # not fetching yet: it starts from the committed offset anyway
+                log.debug("seek %s[%d] skipped: %s", tp.topic, tp.partition, exc)
+
+
+def _traceparent(headers: list[tuple[str, bytes | None]] | None) -> str | None:
+    for name, value in headers or ():
+        if name == "traceparent" and value is not None and len(value) == 55:
+            text = value.decode("ascii", errors="replace")
+            if _TRACEPARENT.match(text):
+                return text
+    return None
+
+
+def _names(partitions: Sequence[TopicPartition]) -> str:
+    return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
