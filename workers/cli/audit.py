@@ -1,0 +1,75 @@
+"""``guardstream audit``: read the audit store."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Look up verdicts and statistics in the SQL audit store.", no_args_is_help=True)
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from guardstream.audit.engine import build_engine, migrate
+    from guardstream.audit.store import AuditStore
+    from guardstream.settings import load_settings
+
+    engine = build_engine(load_settings().audit.url)
+    migrate(engine)
+    return AuditStore(engine)
+
+
+@app.command("show")
+def show(event_id: str = typer.Argument(..., help="The chat event's event_id."), as_json: bool = JSON_OPTION) -> None:
+    """Show the recorded verdict of one chat event, with its text and latencies."""
+    row = _store().verdict(event_id)
+    if row is None:
+        typer.echo(f"no verdict recorded for event_id {event_id!r}", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(row, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"verdict for {event_id}", show_header=False)
+    for key, value in row.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+@app.command("stats")
+def stats(as_json: bool = JSON_OPTION) -> None:
+    """Counts by label and by model version, dead letters by kind, latency percentiles."""
+    result = _store().stats()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
+        return
+    console = Console()
+    console.print(f"[bold]{result.total}[/bold] verdicts")
+    for title, counts in (
+        ("by label", result.by_label),
+        ("by model version", result.by_model_version),
+        ("dead letters by kind", result.dead_letters_by_kind),
+    ):
+        table = Table(title=title)
+        table.add_column("key")
+        table.add_column("count", justify="right")
+        for key, count in sorted(counts.items()):
+            table.add_row(key, str(count))
+        console.print(table)
+    latency = Table(title="latency (ms)")
+    latency.add_column("measure")
+    for percentile in ("p50", "p95", "p99"):
+        latency.add_column(percentile, justify="right")
+    for name, values in (("event → verdict", result.end_to_end_ms), ("inference", result.inference_ms)):
+        latency.add_row(name, *(f"{values.get(p, float('nan')):.1f}" for p in ("p50", "p95", "p99")))
+    console.print(latency)
+
+
+@app.command("migrate")
+def migrate_store() -> None:
+    """Bring the audit store's schema to the newest migration (the worker also does this)."""
+    _store()
+    typer.echo("audit store is at the newest migration")

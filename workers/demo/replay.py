@@ -1,0 +1,205 @@
+"""Replay a generated Chinese chat stream through a real worker and collect every outcome.
+
+The job starts its own worker process, waits until it has joined the consumer group, produces the
+stream (mostly Avro single-object records, some JSON, a few malformed payloads), then reads
+``moderation.verdicts`` and ``moderation.dlq`` with ``read_committed`` until every produced
+record is accounted for by its source position, and stops the worker with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from guardstream.records import DeadLetter, Verdict
+from guardstream.serde.codec import AvroDecoder, encode_record
+from guardstream.serde.json_codec import chat_event_to_json
+from guardstream.settings import Settings
+from workers.kafka_clients import build_producer, build_reader
+from workers.loadgen.chat_stream import generate_chat_events, poison_payloads
+
+log = logging.getLogger(__name__)
+
+Position = tuple[int, int]
+"""(partition, offset) of a produced input record."""
+
+
+@dataclass(slots=True)
+class ReplayOutcome:
+    produced: dict[Position, str] = field(default_factory=dict)
+    """Every produced record's position, with ``valid`` or the poison kind."""
+    verdicts: dict[Position, Verdict] = field(default_factory=dict)
+    dead_letters: dict[Position, DeadLetter] = field(default_factory=dict)
+    duplicate_verdicts: int = 0
+    first_produced_ms: int = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.produced) - len(self.verdicts) - len(self.dead_letters)
+
+
+class WorkerProcess:
+    """A real ``guardstream worker`` in a child process, logging to a file."""
+
+    def __init__(self, worker_id: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli.main", "worker", "--worker-id", worker_id],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def wait_for_group_member(admin: AdminClient, group_id: str, worker: WorkerProcess, timeout_s: float) -> None:
+    """Block until the group is stable with a member (the worker is consuming)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not worker.alive():
+            raise RuntimeError(f"worker exited with {worker.process.returncode}; see {worker.log_path}")
+        try:
+            description = admin.describe_consumer_groups([group_id])[group_id].result(timeout=5)
+            if description.members and str(description.state).endswith("STABLE"):
+                return
+        except KafkaException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"worker did not join group {group_id} within {timeout_s:.0f}s; see {worker.log_path}")
+
+
+def end_offsets(consumer: Consumer, topic: str) -> list[TopicPartition]:
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    positions = []
+    for partition in sorted(metadata.partitions):
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        positions.append(TopicPartition(topic, partition, high))
+    return positions
+
+
+def produce_stream(
+    settings: Settings, events: int, seed: int, json_share: float, poison_count: int, run_id: str
+) -> ReplayOutcome:
+    """Produce the stream; every record's delivered position is kept to account for it later."""
+    outcome = ReplayOutcome()
+    rng = random.Random(seed)
+    producer = build_producer(settings.kafka, **{"message.max.bytes": 4 * 1024 * 1024})
+    poison = poison_payloads(seed)[:poison_count]
+    poison_slots = {rng.randrange(events + len(poison)): item for item in poison}
+    failures: list[str] = []
+
+    def delivered(kind: str) -> Callable[[object, object], None]:
+        def report(error: object, message: object) -> None:
+            if error is not None:
+                failures.append(f"{kind}: {error}")
+            else:
+                outcome.produced[(message.partition(), message.offset())] = kind  # type: ignore[attr-defined]
+
+        return report
+
+    stream = generate_chat_events(events, seed)
+    outcome.first_produced_ms = int(time.time() * 1000)
+    slot = 0
+    produced_events = 0
+    while produced_events < events:
+        if slot in poison_slots:
+            kind, payload = poison_slots.pop(slot)
+            producer.produce(settings.topics.chat_events, value=payload, key=b"poison", on_delivery=delivered(kind))
+        else:
+            event = dataclasses.replace(
+                next(stream),
+                created_at_ms=int(time.time() * 1000),
+            )
+            event = dataclasses.replace(event, event_id=f"{run_id}-{event.event_id}")
+            value = chat_event_to_json(event) if rng.random() < json_share else encode_record(event)
+            traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+            producer.produce(
+                settings.topics.chat_events,
+                value=value,
+                key=event.conversation_id.encode("utf-8"),
+                headers=[("traceparent", traceparent.encode("ascii"))],
+                on_delivery=delivered("valid"),
+            )
+            produced_events += 1
+        producer.poll(0)
+        slot += 1
+    for kind, payload in poison_slots.values():
+        producer.produce(settings.topics.chat_events, value=payload, key=b"poison", on_delivery=delivered(kind))
+    if producer.flush(60) or failures:
+        raise RuntimeError(f"could not produce the whole stream: {failures[:5]}")
+    return outcome
+
+
+def collect_outcomes(
+    settings: Settings,
+    outcome: ReplayOutcome,
+    start: dict[str, list[TopicPartition]],
+    timeout_s: float,
+    progress: Callable[[int], None],
+    worker: WorkerProcess | None = None,
+) -> None:
+    """Read verdicts and dead letters (read_committed) until every produced record has one."""
+    reader = build_reader(settings.kafka, f"guardstream-demo-{uuid.uuid4().hex[:8]}")
+    reader.assign([tp for positions in start.values() for tp in positions])
+    decoder = AvroDecoder()
+    input_topic = settings.topics.chat_events
+    deadline = time.monotonic() + timeout_s
+    try:
+        while outcome.pending > 0 and time.monotonic() < deadline:
+            if worker is not None and not worker.alive():
+                raise RuntimeError(f"worker exited with {worker.process.returncode}; see {worker.log_path}")
+            for message in reader.consume(num_messages=1000, timeout=0.5):
+                if message.error():
+                    continue
+                if message.topic() == settings.topics.verdicts:
+                    verdict = decoder.decode(Verdict, message.value())
+                    position = (verdict.source_partition, verdict.source_offset)
+                    if verdict.source_topic == input_topic and position in outcome.produced:
+                        if position in outcome.verdicts:
+                            outcome.duplicate_verdicts += 1
+                        outcome.verdicts[position] = verdict
+                else:
+                    letter = decoder.decode(DeadLetter, message.value())
+                    position = (letter.source_partition, letter.source_offset)
+                    if letter.source_topic == input_topic and position in outcome.produced:
+                        outcome.dead_letters[position] = letter
+            progress(len(outcome.verdicts) + len(outcome.dead_letters))
+    finally:
+        reader.close()
+
+
+def output_start_positions(settings: Settings) -> dict[str, list[TopicPartition]]:
+    probe = build_reader(settings.kafka, f"guardstream-demo-probe-{uuid.uuid4().hex[:8]}")
+    try:
+        return {topic: end_offsets(probe, topic) for topic in (settings.topics.verdicts, settings.topics.dlq)}
+    finally:
+        probe.close()
+

@@ -1,0 +1,53 @@
+"""The figures of one end-to-end run, and the machine-readable SUMMARY line."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from guardstream.records import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    events: int
+    verdicts: int
+    dlq: int
+    by_label: dict[str, int]
+    eps: float
+    p50_ms: float
+    p99_ms: float
+
+    def line(self) -> str:
+        labels = self.by_label
+        return (
+            f"SUMMARY events={self.events} verdicts={self.verdicts} dlq={self.dlq} "
+            f"safe={labels.get('safe', 0)} unsafe={labels.get('unsafe', 0)} review={labels.get('review', 0)} "
+            f"eps={self.eps:.1f} p50_ms={self.p50_ms:.1f} p99_ms={self.p99_ms:.1f}"
+        )
+
+
+def summarise(events: int, verdicts: Iterable[Verdict], dlq: int, first_produced_ms: int) -> RunSummary:
+    """eps counts verdicts per second from the first event's produce time to the last verdict."""
+    verdict_list = list(verdicts)
+    latencies = sorted(float(v.verdict_at_ms - v.event_created_at_ms) for v in verdict_list)
+    last_verdict_ms = max((v.verdict_at_ms for v in verdict_list), default=first_produced_ms)
+    elapsed_s = max(1e-3, (last_verdict_ms - first_produced_ms) / 1000.0)
+    return RunSummary(
+        events=events,
+        verdicts=len(verdict_list),
+        dlq=dlq,
+        by_label=dict(Counter(v.label.value for v in verdict_list)),
+        eps=len(verdict_list) / elapsed_s if verdict_list else 0.0,
+        p50_ms=nearest_rank(latencies, 50),
+        p99_ms=nearest_rank(latencies, 99),
+    )
+
+
+def nearest_rank(sorted_values: list[float], percentile: float) -> float:
+    """The nearest-rank percentile of already sorted values (0.0 when there are none)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-int(percentile * len(sorted_values)) // 100))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
