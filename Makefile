@@ -1,0 +1,65 @@
+# guardstream: `make run` (the end-to-end job on embedded defaults) and `make test` (the whole suite).
+# Both set everything up on a fresh machine; caches live in ignored folders (.venv, .cache, .run).
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+GS := $(VENV)/bin/guardstream
+PY := $(VENV)/bin/python
+DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test unit integration lint up down system-deps model venv clean
+
+run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
+	@$(GS) dev up; \
+	$(GS) demo --summary-file .run/summary.txt; status=$$?; \
+	$(GS) dev down >/dev/null; \
+	if [ -s .run/summary.txt ] && [ $$status -eq 0 ]; then tail -n 1 .run/summary.txt; fi; \
+	exit $$status
+
+test: venv system-deps model ## start Kafka, Triton and PostgreSQL, run every test, stop them
+	@$(GS) dev up --postgres; \
+	$(MAKE) --no-print-directory lint && \
+	GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url) $(PY) -m pytest tests; status=$$?; \
+	$(GS) dev down; exit $$status
+
+unit: venv ## fast tests that need nothing running
+	$(PY) -m pytest tests/unit
+
+lint: venv ## import directions (DESIGN.md) hold
+	$(VENV)/bin/lint-imports
+
+up: venv system-deps model
+	$(GS) dev up --postgres
+
+down: venv
+	$(GS) dev down
+
+model: $(DEFAULT_CHECKPOINT)/.complete ## the embedded default guard model, built locally (no download)
+
+$(DEFAULT_CHECKPOINT)/.complete: $(VENV)/.installed training/default_model.py
+	$(GS) model build-default --out $(DEFAULT_CHECKPOINT)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip setuptools wheel
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+system-deps: ## Debian packages the stack and tests use (kcat, PostgreSQL, Java for the broker)
+	@missing=""; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	test -x /usr/lib/postgresql/15/bin/postgres || missing="$$missing postgresql"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+clean: down
+	rm -rf .run
