@@ -1,0 +1,48 @@
+"""The audit store on SQLite (the embedded default); PostgreSQL runs the same checks in integration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.store import AuditStore
+from tests.support.audit_records import dead_letter, event_and_verdict
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> AuditStore:
+    engine = build_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(engine)
+    migrate(engine)  # idempotent
+    return AuditStore(engine)
+
+
+def test_replayed_batch_changes_nothing(store: AuditStore) -> None:
+    batch = [event_and_verdict(i) for i in range(5)]
+    store.write(batch, [dead_letter(9)])
+    store.write(batch, [dead_letter(9)])
+    assert store.verdict_count() == 5
+    assert store.dead_letter_count() == 1
+
+
+def test_first_verdict_wins_over_a_replay_with_other_scores(store: AuditStore) -> None:
+    store.write([event_and_verdict(1, p_unsafe=0.9)], [])
+    store.write([event_and_verdict(1, p_unsafe=0.1)], [])
+    row = store.verdict("event-1")
+    assert row is not None and row["p_unsafe"] == pytest.approx(0.9)
+    assert row["text"] == "这条消息编号 1" and row["label"] == "unsafe"
+
+
+def test_stats_count_labels_versions_and_latency_percentiles(store: AuditStore) -> None:
+    store.write([event_and_verdict(i, p_unsafe=0.9 if i < 3 else 0.1, latency_ms=i) for i in range(100)], [])
+    stats = store.stats()
+    assert stats.total == 100
+    assert stats.by_label == {"unsafe": 3, "safe": 97}
+    assert stats.by_model_version == {"1": 100}
+    assert stats.end_to_end_ms == {"p50": 49.0, "p95": 94.0, "p99": 98.0}
+
+
+def test_missing_event_is_none(store: AuditStore) -> None:
+    assert store.verdict("nope") is None
