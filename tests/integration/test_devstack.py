@@ -1,0 +1,77 @@
+"""The local stack, once `guardstream dev up` has run: a real broker, a real Triton server."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+import uuid
+
+import pytest
+
+from guardstream.settings import KafkaSettings
+from workers.devstack import stack
+from workers.devstack.settings import DevStackSettings
+from workers.kafka_clients import build_admin_client, build_transactional_producer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings() -> DevStackSettings:
+    settings = DevStackSettings()
+    unhealthy = [row.name for row in stack.status(settings) if row.name in ("kafka", "triton") and not row.healthy]
+    if unhealthy:
+        reason = f"dev stack not up ({', '.join(unhealthy)})"
+        if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":
+            pytest.fail(f"{reason} (GUARDSTREAM_REQUIRE_STACK=1)")
+        pytest.skip(f"{reason}: run `guardstream dev up` first")
+    return settings
+
+
+def test_broker_has_every_pipeline_topic_with_its_partition_count(settings: DevStackSettings) -> None:
+    metadata = build_admin_client(settings.kafka_bootstrap).list_topics(timeout=10)
+    assert {name: len(metadata.topics[name].partitions) for name in settings.topics if name in metadata.topics} == (
+        settings.topics
+    )
+
+
+def test_single_broker_supports_transactions(settings: DevStackSettings) -> None:
+    """The exactly-once path needs the transaction coordinator (replication factor 1, min ISR 1)."""
+    producer = build_transactional_producer(
+        KafkaSettings(bootstrap_servers=settings.kafka_bootstrap), f"devstack-test-{uuid.uuid4()}"
+    )
+    producer.init_transactions(15)
+    producer.begin_transaction()
+    producer.produce(settings.dlq_topic, key=b"devstack-test", value=b"transaction probe")
+    producer.commit_transaction(15)
+
+
+def test_triton_is_live_and_ready(settings: DevStackSettings) -> None:
+    for path in ("/v2/health/live", "/v2/health/ready"):
+        with urllib.request.urlopen(f"{settings.triton_http_url}{path}", timeout=5) as response:
+            assert response.status == 200
+
+
+def test_triton_serves_the_model_repository_in_explicit_control_mode(settings: DevStackSettings) -> None:
+    request = urllib.request.Request(f"{settings.triton_http_url}/v2/repository/index", data=b"{}", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        models = json.loads(response.read())
+    assert models, "Triton lists no model"
+    assert all(model.get("state") == "READY" for model in models), models
+
+
+def test_postgres_accepts_the_project_role_when_enabled(settings: DevStackSettings) -> None:
+    if "postgres" not in {row.name for row in stack.status(settings)}:
+        pytest.skip("PostgreSQL is not part of this stack (guardstream dev up --postgres)")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(settings.postgres_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT current_user, current_database()")).one() == (
+                "guardstream",
+                "guardstream",
+            )
+    finally:
+        engine.dispose()

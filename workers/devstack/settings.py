@@ -1,0 +1,135 @@
+"""Settings of the local real-component stack (`guardstream dev up|down|status`).
+
+Every field can be overridden by an environment variable with the prefix ``GUARDSTREAM_DEV_``
+(``GUARDSTREAM_DEV_KAFKA_PORT=29092``, ``GUARDSTREAM_DEV_WITH_POSTGRES=true`` …). The defaults put
+every port in a range that does not clash with a system Kafka, Triton or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK = "127.0.0.1"
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """Return the nearest folder at or above ``start`` (default: this file) holding pyproject.toml."""
+    here = (start or Path(__file__)).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    raise FileNotFoundError(f"no pyproject.toml at or above {here}")
+
+
+def _repo_path(name: str) -> Path:
+    return find_repo_root() / name
+
+
+class DevStackSettings(BaseSettings):
+    """Ports, folders and topic layout of the local stack; frozen and validated on creation."""
+
+    model_config = SettingsConfigDict(env_prefix="GUARDSTREAM_DEV_", frozen=True, extra="ignore")
+
+    # --- ports (all bound to 127.0.0.1) ---
+    kafka_port: int = Field(default=19092, ge=1, le=65535, description="Kafka PLAINTEXT listener")
+    kafka_controller_port: int = Field(default=19093, ge=1, le=65535, description="KRaft controller")
+    triton_http_port: int = Field(default=18000, ge=1, le=65535)
+    triton_grpc_port: int = Field(default=18001, ge=1, le=65535)
+    triton_metrics_port: int = Field(default=18002, ge=1, le=65535)
+    postgres_port: int = Field(default=15432, ge=1, le=65535)
+
+    # --- components ---
+    with_postgres: bool = Field(default=False, description="also run a project-owned PostgreSQL")
+    postgres_version: int = Field(default=15, description="Debian's PostgreSQL major version")
+    postgres_cluster: str = Field(default="guardstream", pattern=r"^[a-z][a-z0-9_]*$")
+
+    # --- folders ---
+    runtime_dir: Path = Field(default_factory=lambda: _repo_path(".run"))
+    cache_dir: Path = Field(default_factory=lambda: _repo_path(".cache"))
+    model_repository: Path = Field(default_factory=lambda: _repo_path("triton_models"))
+    kafka_infra_dir: Path = Field(default_factory=lambda: _repo_path("infra/local/kafka"))
+
+    # --- resources and deadlines ---
+    kafka_heap_mb: int = Field(default=512, ge=128, description="broker JVM heap (-Xmx)")
+    kafka_start_timeout_s: float = Field(default=60.0, gt=0)
+    triton_start_timeout_s: float = Field(default=180.0, gt=0, description="model loading included")
+    postgres_start_timeout_s: float = Field(default=60.0, gt=0)
+    stop_timeout_s: float = Field(default=20.0, gt=0, description="SIGTERM grace before SIGKILL")
+
+    # --- topics: names and partition counts ---
+    chat_events_topic: str = "chat.events"
+    chat_events_partitions: int = Field(default=6, ge=1)
+    verdicts_topic: str = "moderation.verdicts"
+    verdicts_partitions: int = Field(default=6, ge=1)
+    flagged_topic: str = "moderation.flagged"
+    flagged_partitions: int = Field(default=3, ge=1)
+    dlq_topic: str = "moderation.dlq"
+    dlq_partitions: int = Field(default=1, ge=1)
+    feedback_topic: str = "moderation.feedback"
+    feedback_partitions: int = Field(default=1, ge=1)
+    actions_topic: str = "moderation.actions"
+    actions_partitions: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _distinct_ports_and_topics(self) -> Self:
+        ports = [
+            self.kafka_port,
+            self.kafka_controller_port,
+            self.triton_http_port,
+            self.triton_grpc_port,
+            self.triton_metrics_port,
+            self.postgres_port,
+        ]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"the dev stack's ports must all differ, got {ports}")
+        names = list(self.topics)
+        if len(self.topics) != 6:
+            raise ValueError(f"the dev stack's topic names must all differ, got {names}")
+        return self
+
+    # --- derived values the rest of the project reads ---
+    @property
+    def topics(self) -> dict[str, int]:
+        """Topic name → partition count, in data-flow order."""
+        return {
+            self.chat_events_topic: self.chat_events_partitions,
+            self.verdicts_topic: self.verdicts_partitions,
+            self.flagged_topic: self.flagged_partitions,
+            self.dlq_topic: self.dlq_partitions,
+            self.feedback_topic: self.feedback_partitions,
+            self.actions_topic: self.actions_partitions,
+        }
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{LOOPBACK}:{self.kafka_port}"
+
+    @property
+    def triton_http_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.triton_http_port}"
+
+    @property
+    def triton_grpc_address(self) -> str:
+        """host:port as tritonclient.grpc expects it."""
+        return f"{LOOPBACK}:{self.triton_grpc_port}"
+
+    @property
+    def triton_metrics_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.triton_metrics_port}/metrics"
+
+    @property
+    def postgres_url(self) -> str:
+        """SQLAlchemy URL of the project-owned database (psycopg 3 driver)."""
+        return f"postgresql+psycopg://guardstream:guardstream@{LOOPBACK}:{self.postgres_port}/guardstream"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.runtime_dir / "logs"
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.runtime_dir / "pids"
