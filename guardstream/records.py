@@ -1,0 +1,347 @@
+"""Domain records: frozen dataclasses that mirror the Avro contracts in ``schemas/``.
+
+Each record knows its Avro full name (``AVRO_NAME``) and converts to and from the plain dicts that
+fastavro reads and writes (``to_avro`` / ``from_avro``). ``from_avro`` trusts its input's types:
+it is fed by the Avro reader, whose schema already guarantees them; untrusted input goes through
+:mod:`guardstream.serde` first, which validates content (empty text, NUL characters, sizes).
+Fields are keyword-only, in the order of the schema, so construction reads like the contract.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Mapping
+
+
+class ChatRole(StrEnum):
+    """Who wrote a chat message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class VerdictLabel(StrEnum):
+    """Decision after applying the policy thresholds."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    REVIEW = "review"
+
+
+class FeedbackLabel(StrEnum):
+    """A reviewer's decision."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
+_ROLES = {role.value: role for role in ChatRole}
+
+
+def _millis(value: Any) -> int:
+    # The hot path reads timestamp-millis as a plain long; a reader that applies the logical type
+    # (e.g. confluent-kafka's AvroDeserializer) hands back an aware datetime instead.
+    if isinstance(value, _dt.datetime):
+        return round(value.timestamp() * 1000)
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatEvent:
+    """One chat message to moderate (``schemas/chat_event.avsc``)."""
+
+    AVRO_NAME: ClassVar[str] = "guardstream.ChatEvent"
+
+    event_id: str
+    conversation_id: str
+    user_id: str
+    role: ChatRole
+    text: str
+    question: str | None = None
+    context: tuple[str, ...] = ()
+    created_at_ms: int
+    locale: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def guard_pair(self) -> tuple[str, str]:
+        """The (question, response) pair the guard model judges.
+
+        A user message is judged as a question with an empty response; an assistant reply is
+        judged together with the question it answers.
+        """
+        if self.role is ChatRole.USER:
+            return self.text, ""
+        return self.question or "", self.text
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "conversation_id": self.conversation_id,
+            "user_id": self.user_id,
+            "role": self.role.value,
+            "text": self.text,
+            "question": self.question,
+            "context": list(self.context),
+            "created_at_ms": self.created_at_ms,
+            "locale": self.locale,
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> ChatEvent:
+        return cls(
+            event_id=d["event_id"],
+            conversation_id=d["conversation_id"],
+            user_id=d["user_id"],
+            role=_ROLES.get(d["role"]) or ChatRole(d["role"]),
+            text=d["text"],
+            question=d.get("question"),
+            context=tuple(d.get("context") or ()),
+            created_at_ms=_millis(d["created_at_ms"]),
+            locale=d.get("locale"),
+            metadata=dict(d.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CategoryScore:
+    """Score of one harm category (a nested record of Verdict)."""
+
+    AVRO_NAME: ClassVar[str] = "guardstream.CategoryScore"
+
+    category: str
+    score: float
+
+    def to_avro(self) -> dict[str, Any]:
+        return {"category": self.category, "score": self.score}
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> CategoryScore:
+        return cls(category=d["category"], score=d["score"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    """The moderation decision for one ChatEvent (``schemas/verdict.avsc``)."""
+
+    AVRO_NAME: ClassVar[str] = "guardstream.Verdict"
+
+    event_id: str
+    conversation_id: str
+    user_id: str
+    label: VerdictLabel
+    p_unsafe: float
+    categories: tuple[CategoryScore, ...] = ()
+    analysis: str | None = None
+    model_name: str
+    model_version: str
+    policy_version: str
+    event_created_at_ms: int
+    verdict_at_ms: int
+    queue_ms: float
+    inference_ms: float
+    end_to_end_ms: float
+    trace_id: str | None = None
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "conversation_id": self.conversation_id,
+            "user_id": self.user_id,
+            "label": self.label.value,
+            "p_unsafe": self.p_unsafe,
+            "categories": [c.to_avro() for c in self.categories],
+            "analysis": self.analysis,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "policy_version": self.policy_version,
+            "event_created_at_ms": self.event_created_at_ms,
+            "verdict_at_ms": self.verdict_at_ms,
+            "queue_ms": self.queue_ms,
+            "inference_ms": self.inference_ms,
+            "end_to_end_ms": self.end_to_end_ms,
+            "trace_id": self.trace_id,
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+        }
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> Verdict:
+        return cls(
+            event_id=d["event_id"],
+            conversation_id=d["conversation_id"],
+            user_id=d["user_id"],
+            label=VerdictLabel(d["label"]),
+            p_unsafe=d["p_unsafe"],
+            categories=tuple(CategoryScore.from_avro(c) for c in d.get("categories") or ()),
+            analysis=d.get("analysis"),
+            model_name=d["model_name"],
+            model_version=d["model_version"],
+            policy_version=d["policy_version"],
+            event_created_at_ms=d["event_created_at_ms"],
+            verdict_at_ms=d["verdict_at_ms"],
+            queue_ms=d["queue_ms"],
+            inference_ms=d["inference_ms"],
+            end_to_end_ms=d["end_to_end_ms"],
+            trace_id=d.get("trace_id"),
+            source_topic=d["source_topic"],
+            source_partition=d["source_partition"],
+            source_offset=d["source_offset"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """An input that can never be processed, with the reason (``schemas/dead_letter.avsc``)."""
+
+    AVRO_NAME: ClassVar[str] = "guardstream.DeadLetter"
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: bytes | None
+    payload: bytes
+    payload_size: int
+    payload_truncated: bool
+    kind: str
+    reason: str
+    event_id: str | None = None
+    failed_at_ms: int
+    worker_id: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+            "key": self.key,
+            "payload": self.payload,
+            "payload_size": self.payload_size,
+            "payload_truncated": self.payload_truncated,
+            "kind": self.kind,
+            "reason": self.reason,
+            "event_id": self.event_id,
+            "failed_at_ms": self.failed_at_ms,
+            "worker_id": self.worker_id,
+        }
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> DeadLetter:
+        return cls(
+            source_topic=d["source_topic"],
+            source_partition=d["source_partition"],
+            source_offset=d["source_offset"],
+            key=d.get("key"),
+            payload=d["payload"],
+            payload_size=d["payload_size"],
+            payload_truncated=d["payload_truncated"],
+            kind=d["kind"],
+            reason=d["reason"],
+            event_id=d.get("event_id"),
+            failed_at_ms=d["failed_at_ms"],
+            worker_id=d["worker_id"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Feedback:
+    """A human label for a judged event (``schemas/feedback.avsc``)."""
+
+    AVRO_NAME: ClassVar[str] = "guardstream.Feedback"
+
+    feedback_id: str
+    event_id: str
+    reviewer: str
+    label: FeedbackLabel
+    category: str | None = None
+    note: str | None = None
+    model_label: str | None = None
+    model_version: str | None = None
+    labelled_at_ms: int
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "feedback_id": self.feedback_id,
+            "event_id": self.event_id,
+            "reviewer": self.reviewer,
+            "label": self.label.value,
+            "category": self.category,
+            "note": self.note,
+            "model_label": self.model_label,
+            "model_version": self.model_version,
+            "labelled_at_ms": self.labelled_at_ms,
+        }
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> Feedback:
+        return cls(
+            feedback_id=d["feedback_id"],
+            event_id=d["event_id"],
+            reviewer=d["reviewer"],
+            label=FeedbackLabel(d["label"]),
+            category=d.get("category"),
+            note=d.get("note"),
+            model_label=d.get("model_label"),
+            model_version=d.get("model_version"),
+            labelled_at_ms=d["labelled_at_ms"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """An escalation decided from a window of verdicts (``schemas/action.avsc``)."""
+
+    AVRO_NAME: ClassVar[str] = "guardstream.Action"
+
+    action_id: str
+    kind: str
+    user_id: str | None
+    conversation_id: str | None
+    rule_id: str
+    rule_version: str
+    window_start_ms: int
+    window_end_ms: int
+    counts: Mapping[str, int]
+    evidence_event_ids: tuple[str, ...]
+    created_at_ms: int
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "action_id": self.action_id,
+            "kind": self.kind,
+            "user_id": self.user_id,
+            "conversation_id": self.conversation_id,
+            "rule_id": self.rule_id,
+            "rule_version": self.rule_version,
+            "window_start_ms": self.window_start_ms,
+            "window_end_ms": self.window_end_ms,
+            "counts": dict(self.counts),
+            "evidence_event_ids": list(self.evidence_event_ids),
+            "created_at_ms": self.created_at_ms,
+        }
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> Action:
+        return cls(
+            action_id=d["action_id"],
+            kind=d["kind"],
+            user_id=d.get("user_id"),
+            conversation_id=d.get("conversation_id"),
+            rule_id=d["rule_id"],
+            rule_version=d["rule_version"],
+            window_start_ms=d["window_start_ms"],
+            window_end_ms=d["window_end_ms"],
+            counts=dict(d["counts"]),
+            evidence_event_ids=tuple(d["evidence_event_ids"]),
+            created_at_ms=d["created_at_ms"],
+        )
+
+
+RECORD_TYPES: tuple[type, ...] = (ChatEvent, Verdict, DeadLetter, Feedback, Action)
+"""The top-level records, one per file in ``schemas/``."""
