@@ -1,0 +1,1 @@
+"""Load generation for demos and benchmarks: synthetic Chinese live chat and poison inputs."""
