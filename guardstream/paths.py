@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def repository_root() -> Path:
-    """The folder holding ``pyproject.toml`` (the checkout this package runs from)."""
-    here = Path(__file__).resolve()
-    for folder in here.parents:
+def repository_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: this package) holding ``pyproject.toml``."""
+    here = (start or Path(__file__)).resolve()
+    for folder in (here, *here.parents):
         if (folder / "pyproject.toml").is_file():
             return folder
-    raise FileNotFoundError(f"no pyproject.toml above {here}; guardstream must run from its checkout")
+    raise FileNotFoundError(f"no pyproject.toml at or above {here}; guardstream runs from its checkout")
 
 
 def runtime_dir() -> Path:

@@ -13,20 +13,13 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from guardstream.paths import repository_root
+
 LOOPBACK = "127.0.0.1"
 
 
-def find_repo_root(start: Path | None = None) -> Path:
-    """Return the nearest folder at or above ``start`` (default: this file) holding pyproject.toml."""
-    here = (start or Path(__file__)).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    raise FileNotFoundError(f"no pyproject.toml at or above {here}")
-
-
 def _repo_path(name: str) -> Path:
-    return find_repo_root() / name
+    return repository_root() / name
 
 
 class DevStackSettings(BaseSettings):

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from workers.devstack.settings import DevStackSettings, find_repo_root
+from guardstream.paths import repository_root
+from workers.devstack.settings import DevStackSettings
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -65,5 +66,5 @@ def test_repo_root_is_the_folder_holding_pyproject(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("")
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
-    assert find_repo_root(deep) == tmp_path
-    assert find_repo_root() == REPO
+    assert repository_root(deep) == tmp_path
+    assert repository_root() == REPO
