@@ -37,9 +37,9 @@ up: venv system-deps model
 down: venv
 	$(GS) dev down
 
-model: $(DEFAULT_CHECKPOINT)/.complete ## the embedded default guard model, built locally (no download)
+model: $(DEFAULT_CHECKPOINT)/guardstream-build.json ## the embedded default guard model, built locally (no download)
 
-$(DEFAULT_CHECKPOINT)/.complete: $(VENV)/.installed training/default_model.py
+$(DEFAULT_CHECKPOINT)/guardstream-build.json: $(VENV)/.installed training/default_model.py
 	$(GS) model build-default --out $(DEFAULT_CHECKPOINT)
 
 venv: $(VENV)/.installed
