@@ -1,0 +1,78 @@
+"""Settings of the Triton guard model, read from its ``config.pbtxt`` ``parameters``.
+
+Kept apart from the Triton glue so it can be tested without a Triton server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guardstream.errors import ConfigurationError
+
+INPUT_QUESTION = "QUESTION"
+INPUT_RESPONSE = "RESPONSE"
+OUTPUT_P_UNSAFE = "P_UNSAFE"
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """What the Triton model needs to build its :class:`~guardstream.guard.scoring.GuardScorer`."""
+
+    checkpoint_path: Path
+    device: str = "cpu"
+    dtype: str = "float32"
+    torch_threads: int | None = None
+    max_input_tokens: int = 512
+    max_batch_size: int = 64
+
+
+def _parameter(model_config: dict[str, Any], name: str) -> str | None:
+    entry = model_config.get("parameters", {}).get(name)
+    if entry is None:
+        return None
+    value = entry.get("string_value") if isinstance(entry, dict) else entry
+    if value is None or str(value).strip() == "":
+        return None
+    return str(value).strip()
+
+
+def _positive_int(model_config: dict[str, Any], name: str, default: int | None) -> int | None:
+    raw = _parameter(model_config, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"parameter {name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"parameter {name} must be at least 1, got {value}")
+    return value
+
+
+def settings_from_model_config(model_config: dict[str, Any], version_dir: Path) -> BackendSettings:
+    """Parse the model config; a relative ``checkpoint_path`` resolves against ``version_dir``."""
+    raw_path = _parameter(model_config, "checkpoint_path")
+    if raw_path is None:
+        raise ConfigurationError("config.pbtxt parameter checkpoint_path is missing")
+    checkpoint = Path(raw_path).expanduser()
+    if not checkpoint.is_absolute():
+        checkpoint = version_dir / checkpoint
+    max_batch = int(model_config.get("max_batch_size", 0) or 0)
+    return BackendSettings(
+        checkpoint_path=checkpoint,
+        device=_parameter(model_config, "device") or "cpu",
+        dtype=_parameter(model_config, "dtype") or "float32",
+        torch_threads=_positive_int(model_config, "torch_threads", None),
+        max_input_tokens=_positive_int(model_config, "max_input_tokens", 512) or 512,
+        max_batch_size=max(max_batch, 1),
+    )
+
+
+def output_data_type(model_config: dict[str, Any], name: str) -> str:
+    """The ``data_type`` string (``TYPE_FP32`` …) the config declares for output ``name``."""
+    for output in model_config.get("output", []):
+        if output.get("name") == name:
+            return str(output["data_type"])
+    raise ConfigurationError(f"config.pbtxt declares no output named {name}")

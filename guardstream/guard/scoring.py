@@ -1,0 +1,182 @@
+"""Score mode: p_unsafe for (question, response) pairs from one forward pass of a guard model.
+
+For each pair the model reads ``prompt + ANSWER_PREFIX`` followed by the continuation tokens of
+the longer answer word (see :mod:`guardstream.guard.encoding`). The log-probability of each word
+is the sum of its token log-probabilities along its own path, and
+
+    p_unsafe = P(不安全) / (P(不安全) + P(安全)) = sigmoid(log P(不安全) - log P(安全)).
+
+Rows are right-padded with an attention mask, so a pair's tokens sit at the same positions
+whatever else is in the batch and its score does not depend on its neighbours. Only the hidden
+states at the few positions that predict continuation tokens go through the LM head.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from guardstream.errors import ConfigurationError
+from guardstream.guard.encoding import ContinuationLayout, PromptEncoder
+from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD
+
+logger = logging.getLogger(__name__)
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    """The torch dtype for a config string (``float32``, ``bfloat16``, ``float16``)."""
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"unsupported dtype {name!r}; use one of {', '.join(_DTYPES)}"
+        ) from None
+
+
+class GuardScorer:
+    """Loads a local causal-LM guard checkpoint and scores pairs in score mode."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        *,
+        device: str = "cpu",
+        dtype: str = "float32",
+        max_input_tokens: int = 512,
+        max_batch_size: int = 64,
+        answer_prefix: str = ANSWER_PREFIX,
+        unsafe_word: str = UNSAFE_WORD,
+        safe_word: str = SAFE_WORD,
+    ) -> None:
+        path = Path(checkpoint)
+        if not (path / "config.json").is_file():
+            raise ConfigurationError(
+                f"no Hugging Face checkpoint at {path} (config.json missing); build the default "
+                "one with `guardstream model build-default` or point checkpoint_path at one"
+            )
+        if max_batch_size < 1:
+            raise ConfigurationError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as exc:
+            raise ConfigurationError(f"invalid device {device!r}: {exc}") from exc
+        torch_dtype = parse_dtype(dtype)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype=torch_dtype
+            )
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot load the guard checkpoint at {path}: {exc}") from exc
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.encoder = PromptEncoder(
+            tokenizer,
+            max_input_tokens,
+            answer_prefix=answer_prefix,
+            unsafe_word=unsafe_word,
+            safe_word=safe_word,
+        )
+        self.max_batch_size = max_batch_size
+        self._pad_id = _pad_token_id(tokenizer)
+        self._backbone = model.get_decoder()
+        self._lm_head = model.get_output_embeddings()
+        if self._lm_head is None:
+            raise ConfigurationError(f"the checkpoint at {path} has no LM head")
+        layout = self.encoder.layout
+        logger.info(
+            "guard scorer ready checkpoint=%s device=%s dtype=%s unsafe_tokens=%d safe_tokens=%d "
+            "extra_row=%s template_tokens=%d",
+            path, self.device, dtype, len(layout.unsafe), len(layout.safe),
+            layout.needs_extra_row, self.encoder.template_tokens,
+        )
+
+    @property
+    def layout(self) -> ContinuationLayout:
+        return self.encoder.layout
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> npt.NDArray[np.float32]:
+        """p_unsafe per (question, response) pair, in order, as float32 in [0, 1]."""
+        out = np.empty(len(pairs), dtype=np.float32)
+        for start in range(0, len(pairs), self.max_batch_size):
+            chunk = pairs[start : start + self.max_batch_size]
+            out[start : start + len(chunk)] = self._score_chunk(chunk)
+        return out
+
+    def log_probabilities(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Log P(unsafe word) and log P(safe word) per pair (one forward pass, no chunking)."""
+        return self._log_probabilities(pairs)
+
+    def _score_chunk(self, pairs: Sequence[tuple[str, str]]) -> npt.NDArray[np.float32]:
+        lp_unsafe, lp_safe = self._log_probabilities(pairs)
+        logit = torch.from_numpy(lp_unsafe - lp_safe)
+        return torch.sigmoid(logit).numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def _log_probabilities(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        n = len(pairs)
+        if n == 0:
+            return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32)
+        layout = self.layout
+        main, other = list(layout.main), list(layout.other)
+        contexts = self.encoder.contexts(pairs)
+
+        # Rows: one per pair with the main word's inputs, plus one per pair for the other word
+        # when it does not lie on the main word's path.
+        rows = [ctx + main[:-1] for ctx in contexts]
+        if layout.needs_extra_row:
+            rows += [ctx + other[:-1] for ctx in contexts]
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            attention_mask[i, : len(row)] = 1
+
+        hidden = self._backbone(
+            input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
+        ).last_hidden_state
+
+        # Position start + j predicts continuation token j; start is the context's last token.
+        starts = torch.tensor([len(ctx) - 1 for ctx in contexts], device=self.device)
+        pair_rows = torch.arange(n, device=self.device)
+        other_rows = pair_rows + n if layout.needs_extra_row else pair_rows
+        lp_main = self._path_log_probability(hidden, pair_rows, starts, main)
+        lp_other = self._path_log_probability(hidden, other_rows, starts, other)
+        lp_unsafe, lp_safe = (lp_main, lp_other) if layout.main_is_unsafe else (lp_other, lp_main)
+        return lp_unsafe.cpu().numpy(), lp_safe.cpu().numpy()
+
+    def _path_log_probability(
+        self, hidden: torch.Tensor, rows: torch.Tensor, starts: torch.Tensor, tokens: list[int]
+    ) -> torch.Tensor:
+        """Sum over j of log P(tokens[j] | row up to starts + j), per row, in float32."""
+        offsets = torch.arange(len(tokens), device=hidden.device)
+        picked = hidden[rows[:, None], starts[:, None] + offsets]  # [n, len(tokens), hidden]
+        logits = self._lm_head(picked).float()
+        target = torch.tensor(tokens, device=hidden.device).expand(len(rows), -1)
+        token_lp = logits.gather(2, target[..., None]).squeeze(2) - torch.logsumexp(logits, dim=2)
+        return token_lp.sum(dim=1)
+
+
+def _pad_token_id(tokenizer: object) -> int:
+    for attr in ("pad_token_id", "eos_token_id"):
+        value = getattr(tokenizer, attr, None)
+        if isinstance(value, int):
+            return value
+    return 0
