@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
 from guardstream.errors import GuardstreamError
@@ -29,9 +30,10 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     settings = load_settings()
-    metadata = build_settings_admin_client(settings.kafka).list_topics(timeout=10)
-    if metadata.brokers is None or not metadata.brokers:
-        _unavailable(f"no Kafka broker at {settings.kafka.bootstrap_servers}")
+    try:
+        build_settings_admin_client(settings.kafka).list_topics(timeout=10)
+    except KafkaException as exc:
+        _unavailable(f"no Kafka broker at {settings.kafka.bootstrap_servers} ({exc})")
     return settings
 
 

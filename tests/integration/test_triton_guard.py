@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from guardstream.guard.backend_settings import settings_from_model_config
+from guardstream.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "guard"
-GRPC_URL = os.environ.get("GUARDSTREAM_TRITON_GRPC", "127.0.0.1:18001")
 
 PAIRS = [
     ("你好", ""),
@@ -39,25 +39,11 @@ PAIRS = [
 ]
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":
-        pytest.fail(f"{reason} (GUARDSTREAM_REQUIRE_STACK=1)")
-    pytest.skip(f"{reason}: start Triton on triton_models/ (`guardstream dev up`)")
-
-
 @pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
+def client(base_settings: Settings, triton_ready: None) -> Iterator[Any]:
     import tritonclient.grpc as grpcclient
-    from tritonclient.utils import InferenceServerException
 
-    triton = grpcclient.InferenceServerClient(url=GRPC_URL)
-    try:
-        ready = triton.is_model_ready(MODEL)
-    except InferenceServerException as exc:
-        ready = False
-        _unavailable(f"no Triton at {GRPC_URL} ({exc})")
-    if not ready:
-        _unavailable(f"model {MODEL!r} is not ready on Triton at {GRPC_URL}")
+    triton = grpcclient.InferenceServerClient(url=base_settings.triton.grpc_url)
     yield triton
     triton.close()
 
