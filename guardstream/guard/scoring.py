@@ -20,29 +20,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from guardstream.errors import ConfigurationError
+from guardstream.guard.checkpoint import load_checkpoint, pad_token_id
 from guardstream.guard.encoding import ContinuationLayout, PromptEncoder
 from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD
 
 logger = logging.getLogger(__name__)
-
-_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
-
-
-def parse_dtype(name: str) -> torch.dtype:
-    """The torch dtype for a config string (``float32``, ``bfloat16``, ``float16``)."""
-    try:
-        return _DTYPES[name]
-    except KeyError:
-        raise ConfigurationError(
-            f"unsupported dtype {name!r}; use one of {', '.join(_DTYPES)}"
-        ) from None
 
 
 class GuardScorer:
@@ -60,27 +44,12 @@ class GuardScorer:
         unsafe_word: str = UNSAFE_WORD,
         safe_word: str = SAFE_WORD,
     ) -> None:
-        path = Path(checkpoint)
-        if not (path / "config.json").is_file():
-            raise ConfigurationError(
-                f"no Hugging Face checkpoint at {path} (config.json missing); build the default "
-                "one with `guardstream model build-default` or point checkpoint_path at one"
-            )
         if max_batch_size < 1:
             raise ConfigurationError(f"max_batch_size must be at least 1, got {max_batch_size}")
-        try:
-            self.device = torch.device(device)
-        except RuntimeError as exc:
-            raise ConfigurationError(f"invalid device {device!r}: {exc}") from exc
-        torch_dtype = parse_dtype(dtype)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, dtype=torch_dtype
-            )
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot load the guard checkpoint at {path}: {exc}") from exc
-        self.model = model.to(self.device).eval()
+        loaded = load_checkpoint(checkpoint, device=device, dtype=dtype)
+        path, model, tokenizer = loaded.path, loaded.model, loaded.tokenizer
+        self.device = loaded.device
+        self.model = model
         self.tokenizer = tokenizer
         self.encoder = PromptEncoder(
             tokenizer,
@@ -90,7 +59,7 @@ class GuardScorer:
             safe_word=safe_word,
         )
         self.max_batch_size = max_batch_size
-        self._pad_id = _pad_token_id(tokenizer)
+        self._pad_id = pad_token_id(tokenizer)
         self._backbone = model.get_decoder()
         self._lm_head = model.get_output_embeddings()
         if self._lm_head is None:
@@ -173,10 +142,3 @@ class GuardScorer:
         token_lp = logits.gather(2, target[..., None]).squeeze(2) - torch.logsumexp(logits, dim=2)
         return token_lp.sum(dim=1)
 
-
-def _pad_token_id(tokenizer: object) -> int:
-    for attr in ("pad_token_id", "eos_token_id"):
-        value = getattr(tokenizer, attr, None)
-        if isinstance(value, int):
-            return value
-    return 0
