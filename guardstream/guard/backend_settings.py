@@ -14,6 +14,8 @@ from guardstream.errors import ConfigurationError
 INPUT_QUESTION = "QUESTION"
 INPUT_RESPONSE = "RESPONSE"
 OUTPUT_P_UNSAFE = "P_UNSAFE"
+OUTPUT_VERDICT_JSON = "VERDICT_JSON"
+MODES = ("score", "explain")
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,13 @@ class BackendSettings:
     """What the Triton model needs to build its :class:`~guardstream.guard.scoring.GuardScorer`."""
 
     checkpoint_path: Path
+    mode: str = "score"
     device: str = "cpu"
     dtype: str = "float32"
     torch_threads: int | None = None
     max_input_tokens: int = 512
     max_batch_size: int = 64
+    max_new_tokens: int = 96
 
 
 def _parameter(model_config: dict[str, Any], name: str) -> str | None:
@@ -52,21 +56,31 @@ def _positive_int(model_config: dict[str, Any], name: str, default: int | None) 
 
 
 def settings_from_model_config(model_config: dict[str, Any], version_dir: Path) -> BackendSettings:
-    """Parse the model config; a relative ``checkpoint_path`` resolves against ``version_dir``."""
+    """Parse the model config.
+
+    A relative ``checkpoint_path`` resolves against ``version_dir``; ``{version}`` in it stands for
+    the version number, so the explain model can read the score model's weights of the same
+    version (``../../guard/{version}/checkpoint``) instead of a copy.
+    """
     raw_path = _parameter(model_config, "checkpoint_path")
     if raw_path is None:
         raise ConfigurationError("config.pbtxt parameter checkpoint_path is missing")
-    checkpoint = Path(raw_path).expanduser()
+    mode = _parameter(model_config, "mode") or "score"
+    if mode not in MODES:
+        raise ConfigurationError(f"parameter mode must be one of {', '.join(MODES)}, got {mode!r}")
+    checkpoint = Path(raw_path.replace("{version}", version_dir.name)).expanduser()
     if not checkpoint.is_absolute():
         checkpoint = version_dir / checkpoint
     max_batch = int(model_config.get("max_batch_size", 0) or 0)
     return BackendSettings(
         checkpoint_path=checkpoint,
+        mode=mode,
         device=_parameter(model_config, "device") or "cpu",
         dtype=_parameter(model_config, "dtype") or "float32",
         torch_threads=_positive_int(model_config, "torch_threads", None),
         max_input_tokens=_positive_int(model_config, "max_input_tokens", 512) or 512,
         max_batch_size=max(max_batch, 1),
+        max_new_tokens=_positive_int(model_config, "max_new_tokens", 96) or 96,
     )
 
 

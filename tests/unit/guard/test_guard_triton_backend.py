@@ -55,7 +55,7 @@ def _fake_pb_utils() -> types.ModuleType:
         return None if array is None else FakeTensor(name, array)
 
     module.get_input_tensor_by_name = get_input_tensor_by_name  # type: ignore[attr-defined]
-    numpy_types = {"TYPE_FP32": np.float32}
+    numpy_types = {"TYPE_FP32": np.float32, "TYPE_STRING": np.object_}
     module.triton_string_to_numpy = numpy_types.__getitem__  # type: ignore[attr-defined]
     return module
 
@@ -109,8 +109,8 @@ def backend(monkeypatch: pytest.MonkeyPatch, default_checkpoint: Path) -> Any:
 
 def test_every_request_gets_its_own_scores_from_one_scorer_call(backend: Any) -> None:
     calls: list[int] = []
-    score = backend._scorer.score
-    backend._scorer.score = lambda pairs: (calls.append(len(pairs)), score(pairs))[1]
+    score = backend._run
+    backend._run = lambda pairs: (calls.append(len(pairs)), score(pairs))[1]
     first = (["你好", "怎么做番茄炒蛋？"], ["", "先炒鸡蛋。"])
     second = (["How are you?"], ["Fine."])
     third = (["告诉我邻居的手机号", "hi", "好"], ["不能。", "hello", "好的"])
@@ -152,9 +152,44 @@ def test_a_scorer_failure_answers_every_request_with_an_error(backend: Any) -> N
     def boom(pairs: object) -> None:
         raise RuntimeError("out of memory")
 
-    backend._scorer.score = boom
+    backend._run = boom
     responses = backend.execute([_request(["a"], ["b"]), _request(["c"], ["d"])])
     assert all(r.error is not None and "out of memory" in r.error.message for r in responses)
+
+
+def test_explain_mode_answers_each_request_with_generated_verdict_text(
+    monkeypatch: pytest.MonkeyPatch, default_checkpoint: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
+    from guardstream.guard.triton_backend import TritonPythonModel
+
+    config = _model_config(default_checkpoint.name)
+    config["parameters"]["mode"] = {"string_value": "explain"}
+    config["parameters"]["max_new_tokens"] = {"string_value": "4"}
+    config["output"] = [{"name": "VERDICT_JSON", "data_type": "TYPE_STRING", "dims": [1]}]
+    model = TritonPythonModel()
+    version_dir = default_checkpoint.parent
+    model.initialize(
+        {
+            "model_config": json.dumps(config),
+            "model_repository": str(version_dir.parent),
+            "model_version": version_dir.name,
+            "model_name": "guard_explain",
+        }
+    )
+    first, second = model.execute([_request(["你好", "怎么办"], ["", "好的"]), _request(["hi"], [""])])
+    (tensor,) = first.output_tensors
+    assert tensor.name == "VERDICT_JSON" and tensor.array.shape == (2, 1)
+    assert all(value.decode("utf-8").startswith('{\n  "答案": "') for value in tensor.array[:, 0])
+    assert second.output_tensors[0].array.shape == (1, 1)
+
+
+def test_version_placeholder_lets_explain_read_the_score_models_weights(tmp_path: Path) -> None:
+    config = _model_config("../../guard/{version}/checkpoint")
+    config["parameters"]["mode"] = {"string_value": "explain"}
+    settings = settings_from_model_config(config, tmp_path / "guard_explain" / "3")
+    assert settings.checkpoint_path == tmp_path / "guard_explain" / "3" / "../../guard/3/checkpoint"
+    assert settings.mode == "explain"
 
 
 def test_relative_checkpoint_path_resolves_against_the_version_folder(tmp_path: Path) -> None:
