@@ -68,7 +68,12 @@ class TritonSettings(_Section):
 
     grpc_url: str = "127.0.0.1:18001"
     model_name: str = "guard"
-    model_version: str = Field(default="", description="Empty: the version Triton serves as latest.")
+    explain_model_name: str = "guard_explain"
+    model_version: str = Field(
+        default="",
+        description="Pin one version; empty: follow the version promoted as current (guardstream model promote).",
+    )
+    version_poll_s: float = Field(default=2.0, gt=0, description="How often workers re-read the current version.")
     request_timeout_s: float = Field(default=60.0, gt=0)
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=10.0, gt=0)

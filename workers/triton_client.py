@@ -1,11 +1,14 @@
 """The one place that builds Triton clients: the guard model over gRPC, many requests in flight.
 
 ``submit`` returns at once; the outcome arrives on gRPC's thread through the callback, so the
-worker's Kafka loop never waits on inference.
+worker's Kafka loop never waits on inference. Unless a version is pinned in the settings, every
+request names the version promoted as current (``guardstream model promote``), re-read from
+Triton every few seconds, so workers follow a promotion or a rollback without a restart.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +23,8 @@ from guardstream.settings import TritonSettings
 QUESTION = "QUESTION"
 RESPONSE = "RESPONSE"
 P_UNSAFE = "P_UNSAFE"
+VERDICT_JSON = "VERDICT_JSON"
+CURRENT_VERSION_PARAMETER = "current_version"
 EXPECTED_INPUTS = {QUESTION: "BYTES", RESPONSE: "BYTES"}
 EXPECTED_OUTPUTS = {P_UNSAFE: "FP32"}
 
@@ -46,14 +51,56 @@ class InferenceOutcome:
     error: RetriableError | PermanentError | None
 
 
+def build_grpc_client(settings: TritonSettings) -> grpcclient.InferenceServerClient:
+    return grpcclient.InferenceServerClient(url=settings.grpc_url)
+
+
+def current_version(client: grpcclient.InferenceServerClient, model_name: str) -> str:
+    """The version promoted as current; before any promotion, the newest ready version.
+
+    Always a concrete number, so that loading a newer version beside it never moves traffic
+    before that version is promoted.
+    """
+    config = client.get_model_config(model_name, as_json=True)["config"]
+    entry = config.get("parameters", {}).get(CURRENT_VERSION_PARAMETER, {})
+    promoted = str(entry.get("string_value", "")) if isinstance(entry, dict) else ""
+    if promoted:
+        return promoted
+    index = client.get_model_repository_index(as_json=True).get("models", [])
+    ready = [int(e["version"]) for e in index if e.get("name") == model_name and e.get("state") == "READY"]
+    return str(max(ready)) if ready else ""
+
+
 class GuardModelClient:
     def __init__(self, settings: TritonSettings) -> None:
         self._settings = settings
-        self._client = grpcclient.InferenceServerClient(url=settings.grpc_url)
+        self._client = build_grpc_client(settings)
+        self._version = settings.model_version
+        self._version_read_at = 0.0
+        self._version_lock = threading.Lock()
+
+    def version(self) -> str:
+        """The version requests go to: pinned, or the current one (re-read every few seconds)."""
+        if self._settings.model_version:
+            return self._settings.model_version
+        now = time.monotonic()
+        if now - self._version_read_at >= self._settings.version_poll_s and self._version_lock.acquire(blocking=False):
+            try:
+                self._version = current_version(self._client, self._settings.model_name)
+            except InferenceServerException:
+                pass  # keep the last known version; inference errors drive retries
+            finally:
+                self._version_read_at = now
+                self._version_lock.release()
+        return self._version
+
+    def forget_version(self) -> None:
+        """Re-read the current version before the next request (after a request failed)."""
+        self._version_read_at = 0.0
 
     def check_contract(self, batch_size: int) -> ServedModel:
         """Verify tensor names, types and batch size of the served model before consuming."""
-        name, version = self._settings.model_name, self._settings.model_version
+        name, version = self._settings.model_name, self.version()
         try:
             if not self._client.is_model_ready(name, version):
                 raise RetriableError(f"Triton at {self._settings.grpc_url}: model {name!r} is not ready")
@@ -104,12 +151,32 @@ class GuardModelClient:
                 self._settings.model_name,
                 inputs,
                 finished,
-                model_version=self._settings.model_version,
+                model_version=self.version(),
                 outputs=[grpcclient.InferRequestedOutput(P_UNSAFE)],
                 client_timeout=self._settings.request_timeout_s,
             )
         except InferenceServerException as exc:
             on_done(InferenceOutcome(None, "", 0.0, classify(exc)))
+
+    def explain(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
+        """The explain model's generated verdict text per pair (same version as scoring)."""
+        if not pairs:
+            return []
+        inputs = [
+            _bytes_input(QUESTION, [question for question, _ in pairs]),
+            _bytes_input(RESPONSE, [response for _, response in pairs]),
+        ]
+        try:
+            result = self._client.infer(
+                self._settings.explain_model_name,
+                inputs,
+                model_version=self.version(),
+                outputs=[grpcclient.InferRequestedOutput(VERDICT_JSON)],
+                client_timeout=self._settings.request_timeout_s,
+            )
+        except InferenceServerException as exc:
+            raise classify(exc) from exc
+        return [value.decode("utf-8", errors="replace") for value in result.as_numpy(VERDICT_JSON).reshape(-1)]
 
     def close(self) -> None:
         self._client.close()

@@ -220,6 +220,7 @@ class ModerationWorker:
                 self._triton_backoff.reset()
                 self.health.triton = "ok"
             elif isinstance(outcome.error, RetriableError):
+                self._model.forget_version()
                 delay = self._triton_backoff.next_delay()
                 self.health.triton = f"degraded: {outcome.error}"
                 log.warning("inference retry in %.2fs batch=%d: %s", delay, batch.seq, outcome.error)

@@ -82,6 +82,9 @@ class FakeModel:
     outages: int = 0
     calls: int = 0
 
+    def forget_version(self) -> None:
+        pass
+
     def submit(self, pairs: Sequence[tuple[str, str]], on_done: Callable[[InferenceOutcome], None]) -> None:
         self.calls += 1
         if self.outages:
