@@ -1,15 +1,46 @@
 """The moderation policy: thresholds that turn a model score into a label.
 
-Kept apart from the model so that changing the policy needs no model change; the policy version
-is stamped on every verdict.
+Kept apart from the model so that changing the policy needs no model change; its version is
+stamped on every verdict. A policy file (YAML) sets global thresholds and, optionally, stricter or
+looser ones per harm category::
+
+    version: "2026-11-28.1"
+    unsafe_threshold: 0.5
+    review_threshold: 0.35
+    categories:
+      privacy_property: {unsafe_threshold: 0.4, review_threshold: 0.2}
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from guardstream.errors import ConfigurationError
+from guardstream.guard.categories import HarmCategory
 from guardstream.records import VerdictLabel
 from guardstream.settings import PolicySettings
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unsafe_threshold: float = Field(ge=0.0, le=1.0)
+    review_threshold: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.review_threshold > self.unsafe_threshold:
+            raise ValueError("review_threshold must not exceed unsafe_threshold")
+        return self
+
+
+class PolicyFile(Thresholds):
+    version: str = Field(min_length=1)
+    categories: dict[HarmCategory, Thresholds] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,16 +48,23 @@ class Policy:
     version: str
     unsafe_threshold: float
     review_threshold: float
+    by_category: dict[HarmCategory, Thresholds] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> Policy:
+        """The policy file when one is configured, else the thresholds in the settings."""
+        if settings.file is not None:
+            return load_policy_file(settings.file)
         return cls(settings.version, settings.unsafe_threshold, settings.review_threshold)
 
-    def label(self, p_unsafe: float) -> VerdictLabel:
+    def label(self, p_unsafe: float, category: HarmCategory | None = None) -> VerdictLabel:
         """``unsafe`` at or above the unsafe threshold, ``review`` in the band below it."""
-        if p_unsafe >= self.unsafe_threshold:
+        thresholds = self.by_category.get(category) if category is not None else None
+        unsafe = thresholds.unsafe_threshold if thresholds else self.unsafe_threshold
+        review = thresholds.review_threshold if thresholds else self.review_threshold
+        if p_unsafe >= unsafe:
             return VerdictLabel.UNSAFE
-        if p_unsafe >= self.review_threshold:
+        if p_unsafe >= review:
             return VerdictLabel.REVIEW
         return VerdictLabel.SAFE
 
@@ -34,3 +72,20 @@ class Policy:
     def needs_person(label: VerdictLabel) -> bool:
         """Unsafe and uncertain verdicts go to ``moderation.flagged`` for human review."""
         return label is not VerdictLabel.SAFE
+
+
+def load_policy_file(path: Path) -> Policy:
+    """Read and validate a policy file; errors name the file and the offending entry."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        parsed = PolicyFile.model_validate(raw if raw is not None else {})
+    except OSError as exc:
+        raise ConfigurationError(f"policy file {path}: cannot read it: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"policy file {path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigurationError(f"policy file {path}: {problems}") from None
+    return Policy(parsed.version, parsed.unsafe_threshold, parsed.review_threshold, dict(parsed.categories))

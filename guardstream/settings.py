@@ -96,6 +96,9 @@ class AuditSettings(_Section):
 class PolicySettings(_Section):
     """Maps p_unsafe to safe / review / unsafe; its version is stamped on every verdict."""
 
+    file: Path | None = Field(
+        default=None, description="A policy YAML file (global and per-category thresholds); overrides the fields below."
+    )
     version: str = "default-1"
     unsafe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     review_threshold: float = Field(default=0.35, ge=0.0, le=1.0)

@@ -1,0 +1,60 @@
+"""Thresholds map scores to labels; a policy file is validated at start and names what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guardstream.errors import ConfigurationError
+from guardstream.guard.categories import HarmCategory
+from guardstream.paths import repository_root
+from guardstream.policy import Policy, load_policy_file
+from guardstream.records import VerdictLabel
+from guardstream.settings import PolicySettings
+
+
+def test_global_thresholds_and_the_review_band() -> None:
+    policy = Policy("p", unsafe_threshold=0.5, review_threshold=0.3)
+    assert [policy.label(p) for p in (0.0, 0.29, 0.3, 0.49, 0.5, 1.0)] == [
+        VerdictLabel.SAFE, VerdictLabel.SAFE, VerdictLabel.REVIEW, VerdictLabel.REVIEW, VerdictLabel.UNSAFE, VerdictLabel.UNSAFE,
+    ]
+
+
+def test_the_shipped_policy_file_loads_with_per_category_thresholds() -> None:
+    policy = load_policy_file(repository_root() / "infra" / "policy" / "default.yaml")
+    assert policy.version.startswith("default-")
+    assert policy.label(0.45) is VerdictLabel.REVIEW
+    assert policy.label(0.45, HarmCategory.PRIVACY_PROPERTY) is VerdictLabel.UNSAFE
+    assert policy.label(0.45, HarmCategory.HATE_ABUSE) is VerdictLabel.REVIEW
+
+
+def test_settings_name_the_file_and_the_file_wins(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("version: v7\nunsafe_threshold: 0.9\nreview_threshold: 0.1\n", encoding="utf-8")
+    policy = Policy.from_settings(PolicySettings(file=path, version="ignored"))
+    assert (policy.version, policy.label(0.5)) == ("v7", VerdictLabel.REVIEW)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: v1\nunsafe_threshold: 0.3\nreview_threshold: 0.6\n", "review_threshold"),
+        ("version: v1\nunsafe_threshold: 1.5\nreview_threshold: 0.1\n", "unsafe_threshold"),
+        ("unsafe_threshold: 0.5\nreview_threshold: 0.1\n", "version"),
+        ("version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\ncategories:\n  nonsense: {unsafe_threshold: 0.5, review_threshold: 0.1}\n", "categories.nonsense"),
+        ("version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\nthreshold: 3\n", "threshold"),
+        ("version: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_policy_files_are_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=message) as error:
+        load_policy_file(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_policy_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_policy_file(tmp_path / "absent.yaml")
