@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tritonclient.utils import InferenceServerException
 
 from guardstream.errors import ConfigurationError, RetriableError
@@ -113,8 +112,7 @@ class ModelVersions:
         scores: list[float] = []
         explanations: list[str] = []
         try:
-            outcome = _score_now(client, list(SMOKE_PAIRS))
-            scores = [float(x) for x in outcome]
+            scores = [float(x) for x in client.score(list(SMOKE_PAIRS))]
             if len(scores) != len(SMOKE_PAIRS) or not all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in scores):
                 problems.append(f"p_unsafe out of range or missing: {scores}")
             explanations = client.explain(list(SMOKE_PAIRS[:2]))
@@ -232,14 +230,3 @@ def _parameter(parameters: dict[str, Any], name: str) -> str:
     entry = parameters.get(name, {})
     return str(entry.get("string_value", "")) if isinstance(entry, dict) else ""
 
-
-def _score_now(client: GuardModelClient, pairs: list[tuple[str, str]]) -> np.ndarray:
-    """One synchronous score request (the smoke check has no loop to serve callbacks)."""
-    import queue
-
-    answers: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    client.submit(pairs, answers.put)
-    outcome = answers.get(timeout=120)
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.p_unsafe

@@ -8,6 +8,7 @@ Triton every few seconds, so workers follow a promotion or a rollback without a 
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -157,6 +158,16 @@ class GuardModelClient:
             )
         except InferenceServerException as exc:
             on_done(InferenceOutcome(None, "", 0.0, classify(exc)))
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """p_unsafe per pair, waiting for the answer (for tools; the worker uses ``submit``)."""
+        answers: queue.SimpleQueue[InferenceOutcome] = queue.SimpleQueue()
+        self.submit(pairs, answers.put)
+        outcome = answers.get(timeout=self._settings.request_timeout_s + 5)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.p_unsafe is not None
+        return outcome.p_unsafe
 
     def explain(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """The explain model's generated verdict text per pair (same version as scoring)."""

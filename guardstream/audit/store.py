@@ -54,6 +54,15 @@ class AuditStore:
             row = session.get(VerdictRow, event_id)
             return None if row is None else _as_dict(row)
 
+    def record_analysis(self, event_id: str, analysis: str) -> bool:
+        """Keep an explanation fetched on demand with the verdict; False if there is no verdict."""
+        with self._session() as session:
+            row = session.get(VerdictRow, event_id)
+            if row is None:
+                return False
+            row.analysis = analysis
+            return True
+
     def verdict_count(self) -> int:
         with self._session() as session:
             return session.scalar(select(func.count()).select_from(VerdictRow)) or 0

@@ -1,0 +1,1 @@
+"""Checks that the two serving modes tell the same story."""
