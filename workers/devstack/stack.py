@@ -109,11 +109,26 @@ def up(
         kafka.ensure_topics(time.monotonic() + settings.kafka_start_timeout_s)
     if triton_record is not None:
         _wait_or_stop(triton, triton_record, settings.triton_start_timeout_s)
+        _restore_serving_pointer(settings)
     if settings.with_postgres:
         postgres.wait_ready(time.monotonic() + settings.postgres_start_timeout_s)
 
     logger.info("dev stack up in %.1fs", time.monotonic() - started)
     return status(settings)
+
+
+def _restore_serving_pointer(settings: DevStackSettings) -> None:
+    """A fresh Triton serves the newest version; re-apply the promoted one if there is one."""
+    from guardstream.settings import TritonSettings
+    from workers.model_versions import ModelVersions
+
+    versions = ModelVersions(TritonSettings(grpc_url=settings.triton_grpc_address), settings.model_repository)
+    try:
+        pointer = versions.restore()
+    finally:
+        versions.close()
+    if pointer is not None:
+        logger.info("restored serving pointer current=%s previous=%s", pointer.current, pointer.previous)
 
 
 def down(settings: DevStackSettings | None = None) -> list[str]:
