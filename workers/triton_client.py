@@ -25,6 +25,8 @@ QUESTION = "QUESTION"
 RESPONSE = "RESPONSE"
 P_UNSAFE = "P_UNSAFE"
 VERDICT_JSON = "VERDICT_JSON"
+CATEGORY = "CATEGORY"
+CATEGORY_SCORE = "CATEGORY_SCORE"
 CURRENT_VERSION_PARAMETER = "current_version"
 EXPECTED_INPUTS = {QUESTION: "BYTES", RESPONSE: "BYTES"}
 EXPECTED_OUTPUTS = {P_UNSAFE: "FP32"}
@@ -50,6 +52,8 @@ class InferenceOutcome:
     model_version: str
     elapsed_ms: float
     error: RetriableError | PermanentError | None
+    categories: list[tuple[str, float] | None] | None = None
+    """Per item, the harm category (slug, score) the model named, when it names categories."""
 
 
 def build_grpc_client(settings: TritonSettings) -> grpcclient.InferenceServerClient:
@@ -79,6 +83,7 @@ class GuardModelClient:
         self._version = settings.model_version
         self._version_read_at = 0.0
         self._version_lock = threading.Lock()
+        self._outputs = [grpcclient.InferRequestedOutput(P_UNSAFE)]
 
     def version(self) -> str:
         """The version requests go to: pinned, or the current one (re-read every few seconds)."""
@@ -120,6 +125,8 @@ class GuardModelClient:
             for tensor, dtype in EXPECTED_OUTPUTS.items()
             if outputs.get(tensor) != dtype
         ]
+        if {CATEGORY, CATEGORY_SCORE} <= set(outputs):
+            self._outputs = [grpcclient.InferRequestedOutput(name) for name in (P_UNSAFE, CATEGORY, CATEGORY_SCORE)]
         max_batch_size = int(config.get("max_batch_size", 0))
         if max_batch_size < batch_size:
             problems.append(
@@ -145,7 +152,7 @@ class GuardModelClient:
                 return
             response = result.get_response()
             scores = result.as_numpy(P_UNSAFE).reshape(-1).astype(np.float64)
-            on_done(InferenceOutcome(scores, response.model_version, elapsed_ms, None))
+            on_done(InferenceOutcome(scores, response.model_version, elapsed_ms, None, _categories(result)))
 
         try:
             self._client.async_infer(
@@ -153,7 +160,7 @@ class GuardModelClient:
                 inputs,
                 finished,
                 model_version=self.version(),
-                outputs=[grpcclient.InferRequestedOutput(P_UNSAFE)],
+                outputs=self._outputs,
                 client_timeout=self._settings.request_timeout_s,
             )
         except InferenceServerException as exc:
@@ -202,6 +209,16 @@ def classify(error: InferenceServerException | None) -> RetriableError | Permane
     ):
         return RetriableError(f"Triton unavailable: {message}")
     return PermanentError(f"Triton rejected the request: {message}")
+
+
+def _categories(result: grpcclient.InferResult) -> list[tuple[str, float] | None] | None:
+    names, scores = result.as_numpy(CATEGORY), result.as_numpy(CATEGORY_SCORE)
+    if names is None or scores is None:
+        return None
+    return [
+        (name.decode("utf-8"), float(score)) if name else None
+        for name, score in zip(names.reshape(-1), scores.reshape(-1))
+    ]
 
 
 def _bytes_input(name: str, texts: Sequence[str]) -> grpcclient.InferInput:

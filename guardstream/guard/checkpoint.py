@@ -28,6 +28,8 @@ _DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
 }
 ADAPTER_CONFIG = "adapter_config.json"
+CONTRACT_FILE = "guard_contract.json"
+"""Written by the training job beside the weights: what the model was taught to answer."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,24 @@ def _load_adapter(path: Path, torch_dtype: torch.dtype) -> tuple[Any, Any]:
     merged = PeftModel.from_pretrained(model, path, is_trainable=False).merge_and_unload()
     logger.info("LoRA adapter merged adapter=%s base=%s", path, base)
     return tokenizer, merged
+
+
+def names_categories(checkpoint: str | Path) -> bool:
+    """True when the checkpoint was trained to name the harm category after an unsafe answer."""
+    contract = Path(checkpoint) / CONTRACT_FILE
+    if not contract.is_file():
+        return False
+    try:
+        return bool(json.loads(contract.read_text(encoding="utf-8")).get("names_categories", False))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"unreadable {contract}: {exc}") from exc
+
+
+def write_contract(checkpoint: str | Path, *, names_categories: bool) -> None:
+    """Record what a trained checkpoint answers (the training job calls this after export)."""
+    (Path(checkpoint) / CONTRACT_FILE).write_text(
+        json.dumps({"names_categories": names_categories}, indent=2) + "\n", encoding="utf-8"
+    )
 
 
 def pad_token_id(tokenizer: object) -> int:

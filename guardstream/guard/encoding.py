@@ -68,7 +68,7 @@ class ContinuationLayout:
         return len(self.main) - 1
 
 
-def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -111,6 +111,14 @@ class PromptEncoder:
     def _full_text(self, question: str, response: str) -> str:
         return build_prompt_text(self._tokenizer, question, response) + self._answer_prefix
 
+    def probe(self) -> tuple[str, int]:
+        """The prompt + answer prefix text of an empty pair, and how many tokens its context keeps."""
+        text = self._full_text("", "")
+        return text, len(self._encode_texts([text])[0]) - self.layout.tail_length
+
+    def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
+        return self._encode_texts(texts)
+
     def _encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
         encoded = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)
         return [list(ids) for ids in encoded["input_ids"]]
@@ -121,7 +129,7 @@ class PromptEncoder:
             [probe_text, probe_text + unsafe_word, probe_text + safe_word]
         )
         shared = min(
-            _common_prefix_length(base, with_unsafe), _common_prefix_length(base, with_safe)
+            common_prefix_length(base, with_unsafe), common_prefix_length(base, with_safe)
         )
         layout = ContinuationLayout(
             unsafe=tuple(with_unsafe[shared:]),

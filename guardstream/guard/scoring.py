@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,24 @@ import numpy.typing as npt
 import torch
 
 from guardstream.errors import ConfigurationError
-from guardstream.guard.checkpoint import load_checkpoint, pad_token_id
+from guardstream.guard.category_layout import measure_category_layout
+from guardstream.guard.checkpoint import load_checkpoint, names_categories, pad_token_id
 from guardstream.guard.encoding import ContinuationLayout, PromptEncoder
 from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD
 
 logger = logging.getLogger(__name__)
+
+
+NO_CATEGORY = -1
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Score mode's answer per pair: p_unsafe, the category index (into CATEGORIES) and its share."""
+
+    p_unsafe: npt.NDArray[np.float32]
+    category: npt.NDArray[np.int64]
+    category_score: npt.NDArray[np.float32]
 
 
 class GuardScorer:
@@ -43,7 +57,9 @@ class GuardScorer:
         answer_prefix: str = ANSWER_PREFIX,
         unsafe_word: str = UNSAFE_WORD,
         safe_word: str = SAFE_WORD,
+        categories: bool | None = None,
     ) -> None:
+        """``categories``: name the harm category too; None decides from the checkpoint's contract file."""
         if max_batch_size < 1:
             raise ConfigurationError(f"max_batch_size must be at least 1, got {max_batch_size}")
         loaded = load_checkpoint(checkpoint, device=device, dtype=dtype)
@@ -59,6 +75,8 @@ class GuardScorer:
             safe_word=safe_word,
         )
         self.max_batch_size = max_batch_size
+        wants_categories = names_categories(path) if categories is None else categories
+        self.category_layout = measure_category_layout(self.encoder.encode_texts, *self.encoder.probe()) if wants_categories else None
         self._pad_id = pad_token_id(tokenizer)
         self._backbone = model.get_decoder()
         self._lm_head = model.get_output_embeddings()
@@ -67,9 +85,9 @@ class GuardScorer:
         layout = self.encoder.layout
         logger.info(
             "guard scorer ready checkpoint=%s device=%s dtype=%s unsafe_tokens=%d safe_tokens=%d "
-            "extra_row=%s template_tokens=%d",
+            "extra_row=%s template_tokens=%d categories=%s",
             path, self.device, dtype, len(layout.unsafe), len(layout.safe),
-            layout.needs_extra_row, self.encoder.template_tokens,
+            layout.needs_extra_row, self.encoder.template_tokens, self.category_layout is not None,
         )
 
     @property
@@ -78,39 +96,65 @@ class GuardScorer:
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> npt.NDArray[np.float32]:
         """p_unsafe per (question, response) pair, in order, as float32 in [0, 1]."""
-        out = np.empty(len(pairs), dtype=np.float32)
-        for start in range(0, len(pairs), self.max_batch_size):
-            chunk = pairs[start : start + self.max_batch_size]
-            out[start : start + len(chunk)] = self._score_chunk(chunk)
-        return out
+        return self.score_with_categories(pairs).p_unsafe
+
+    def score_with_categories(self, pairs: Sequence[tuple[str, str]]) -> Scores:
+        """p_unsafe per pair and, when the model names categories, the most probable one."""
+        parts = [
+            self._score_chunk(pairs[start : start + self.max_batch_size])
+            for start in range(0, len(pairs), self.max_batch_size)
+        ]
+        if not parts:
+            return Scores(np.empty(0, np.float32), np.empty(0, np.int64), np.empty(0, np.float32))
+        return Scores(*(np.concatenate(column) for column in zip(*parts)))
 
     def log_probabilities(
         self, pairs: Sequence[tuple[str, str]]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Log P(unsafe word) and log P(safe word) per pair (one forward pass, no chunking)."""
-        return self._log_probabilities(pairs)
+        lp_unsafe, lp_safe, _ = self._forward(pairs)
+        return lp_unsafe, lp_safe
 
-    def _score_chunk(self, pairs: Sequence[tuple[str, str]]) -> npt.NDArray[np.float32]:
-        lp_unsafe, lp_safe = self._log_probabilities(pairs)
-        logit = torch.from_numpy(lp_unsafe - lp_safe)
-        return torch.sigmoid(logit).numpy().astype(np.float32)
+    def _score_chunk(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        lp_unsafe, lp_safe, category_lp = self._forward(pairs)
+        p_unsafe = torch.sigmoid(torch.from_numpy(lp_unsafe - lp_safe)).numpy().astype(np.float32)
+        if category_lp is None:
+            return p_unsafe, np.full(len(pairs), NO_CATEGORY, np.int64), np.zeros(len(pairs), np.float32)
+        shares = torch.softmax(torch.from_numpy(category_lp), dim=1)
+        best = shares.max(dim=1)
+        return p_unsafe, best.indices.numpy().astype(np.int64), best.values.numpy().astype(np.float32)
 
     @torch.inference_mode()
-    def _log_probabilities(
+    def _forward(
         self, pairs: Sequence[tuple[str, str]]
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+        """Log P of each answer word per pair and, with categories, log P of each category's first token."""
         n = len(pairs)
         if n == 0:
-            return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32)
-        layout = self.layout
+            return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32), None
+        layout, categories = self.layout, self.category_layout
         main, other = list(layout.main), list(layout.other)
         contexts = self.encoder.contexts(pairs)
 
         # Rows: one per pair with the main word's inputs, plus one per pair for the other word
-        # when it does not lie on the main word's path.
-        rows = [ctx + main[:-1] for ctx in contexts]
+        # when it does not lie on the main word's path. With categories, the row that carries the
+        # unsafe word goes on through the bridge to the category, or a row of its own does.
+        main_inputs = main[:-1]
+        category_rows_start: int | None = None
+        if categories is not None:
+            inputs = list(categories.inputs)
+            if layout.main_is_unsafe and inputs[: len(main_inputs)] == main_inputs:
+                main_inputs, category_rows_start = inputs, 0
+            else:
+                category_rows_start = -1
+        rows = [ctx + main_inputs for ctx in contexts]
         if layout.needs_extra_row:
             rows += [ctx + other[:-1] for ctx in contexts]
+        if category_rows_start == -1:
+            category_rows_start = len(rows)
+            rows += [ctx + list(categories.inputs) for ctx in contexts]  # type: ignore[union-attr]
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -129,7 +173,14 @@ class GuardScorer:
         lp_main = self._path_log_probability(hidden, pair_rows, starts, main)
         lp_other = self._path_log_probability(hidden, other_rows, starts, other)
         lp_unsafe, lp_safe = (lp_main, lp_other) if layout.main_is_unsafe else (lp_other, lp_main)
-        return lp_unsafe.cpu().numpy(), lp_safe.cpu().numpy()
+        category_lp = None
+        if categories is not None and category_rows_start is not None:
+            category_rows = pair_rows + category_rows_start
+            at = starts + len(categories.inputs)  # the bridge's last position predicts the name
+            logits = self._lm_head(hidden[category_rows, at]).float()
+            first = torch.tensor(categories.first_tokens, device=hidden.device)
+            category_lp = (logits[:, first] - torch.logsumexp(logits, dim=1, keepdim=True)).cpu().numpy()
+        return lp_unsafe.cpu().numpy(), lp_safe.cpu().numpy(), category_lp
 
     def _path_log_probability(
         self, hidden: torch.Tensor, rows: torch.Tensor, starts: torch.Tensor, tokens: list[int]

@@ -26,6 +26,8 @@ from guardstream.guard.backend_settings import (
     BackendSettings,
     INPUT_QUESTION,
     INPUT_RESPONSE,
+    OUTPUT_CATEGORY,
+    OUTPUT_CATEGORY_SCORE,
     OUTPUT_P_UNSAFE,
     OUTPUT_VERDICT_JSON,
     output_data_type,
@@ -51,10 +53,15 @@ def _texts(pb_utils: ModuleType, request: Any, name: str) -> list[str]:
     return [_decode(v) for v in array[:, 0]]
 
 
-def _runner(settings: BackendSettings) -> Callable[[list[tuple[str, str]]], npt.NDArray[Any]]:
-    """Score mode returns p_unsafe per pair; explain mode the generated verdict text (UTF-8)."""
+Outputs = dict[str, npt.NDArray[Any]]
+
+
+def _runner(settings: BackendSettings, declared: set[str]) -> Callable[[list[tuple[str, str]]], Outputs]:
+    """Score mode: p_unsafe (and the category, when the config declares those outputs) per pair;
+    explain mode: the generated verdict text (UTF-8) per pair."""
     if settings.mode == "score":
-        from guardstream.guard.scoring import GuardScorer
+        from guardstream.guard.category_layout import CATEGORIES
+        from guardstream.guard.scoring import NO_CATEGORY, GuardScorer
 
         scorer = GuardScorer(
             settings.checkpoint_path,
@@ -62,8 +69,20 @@ def _runner(settings: BackendSettings) -> Callable[[list[tuple[str, str]]], npt.
             dtype=settings.dtype,
             max_input_tokens=settings.max_input_tokens,
             max_batch_size=settings.max_batch_size,
+            categories=None if OUTPUT_CATEGORY in declared else False,
         )
-        return scorer.score
+        slugs = np.array([c.value.encode() for c in CATEGORIES] + [b""], dtype=np.object_)
+
+        def score(pairs: list[tuple[str, str]]) -> Outputs:
+            scores = scorer.score_with_categories(pairs)
+            category = np.where(scores.category == NO_CATEGORY, len(CATEGORIES), scores.category)
+            return {
+                OUTPUT_P_UNSAFE: scores.p_unsafe,
+                OUTPUT_CATEGORY: slugs[category],
+                OUTPUT_CATEGORY_SCORE: scores.category_score,
+            }
+
+        return score
     from guardstream.guard.explaining import GuardExplainer
 
     explainer = GuardExplainer(
@@ -74,7 +93,9 @@ def _runner(settings: BackendSettings) -> Callable[[list[tuple[str, str]]], npt.
         max_new_tokens=settings.max_new_tokens,
         max_batch_size=settings.max_batch_size,
     )
-    return lambda pairs: np.array([text.encode("utf-8") for text in explainer.explain(pairs)], dtype=np.object_)
+    return lambda pairs: {
+        OUTPUT_VERDICT_JSON: np.array([text.encode("utf-8") for text in explainer.explain(pairs)], dtype=np.object_)
+    }
 
 
 class TritonPythonModel:
@@ -90,9 +111,11 @@ class TritonPythonModel:
         settings = settings_from_model_config(model_config, version_dir)
         if settings.torch_threads is not None:
             torch.set_num_threads(settings.torch_threads)
-        self._output = OUTPUT_P_UNSAFE if settings.mode == "score" else OUTPUT_VERDICT_JSON
-        self._output_dtype = pb_utils.triton_string_to_numpy(output_data_type(model_config, self._output))
-        self._run = _runner(settings)
+        declared = {output["name"] for output in model_config.get("output", [])}
+        self._outputs = {
+            name: pb_utils.triton_string_to_numpy(output_data_type(model_config, name)) for name in declared
+        }
+        self._run = _runner(settings, declared)
         logger.info(
             "guard model initialised name=%s version=%s mode=%s checkpoint=%s",
             args.get("model_name"), args["model_version"], settings.mode, settings.checkpoint_path,
@@ -121,7 +144,7 @@ class TritonPythonModel:
             pairs.extend(zip(questions, answers))
 
         try:
-            results = self._run(pairs) if pairs else np.empty(0, dtype=self._output_dtype)
+            results = self._run(pairs) if pairs else {}
         except Exception as exc:  # one failing batch must answer every request, not crash
             logger.exception("guard model failed requests=%d pairs=%d", len(spans), len(pairs))
             for index, _, _ in spans:
@@ -131,8 +154,12 @@ class TritonPythonModel:
             return responses
 
         for index, first, count in spans:
-            column = results[first : first + count].reshape(-1, 1).astype(self._output_dtype, copy=False)
-            responses[index] = pb.InferenceResponse(output_tensors=[pb.Tensor(self._output, column)])
+            tensors = [
+                pb.Tensor(name, values[first : first + count].reshape(-1, 1).astype(self._outputs[name], copy=False))
+                for name, values in results.items()
+                if name in self._outputs
+            ]
+            responses[index] = pb.InferenceResponse(output_tensors=tensors)
         return responses
 
     def finalize(self) -> None:

@@ -83,7 +83,11 @@ def test_served_model_has_the_guard_contract(client: Any) -> None:
         "QUESTION": "BYTES",
         "RESPONSE": "BYTES",
     }
-    assert {t["name"]: t["datatype"] for t in metadata["outputs"]} == {"P_UNSAFE": "FP32"}
+    assert {t["name"]: t["datatype"] for t in metadata["outputs"]} == {
+        "P_UNSAFE": "FP32",
+        "CATEGORY": "BYTES",
+        "CATEGORY_SCORE": "FP32",
+    }
     assert int(client.get_model_config(MODEL, as_json=True)["config"]["max_batch_size"]) == 64
 
 

@@ -48,6 +48,7 @@ class Batch:
     sealed_at: float
     inferable: list[int] = field(init=False)
     scores: np.ndarray = field(init=False)
+    categories: dict[int, tuple[str, float]] = field(default_factory=dict)
     model_version: str = ""
     inference_ms: float = 0.0
     submitted_at: float | None = None
@@ -73,9 +74,19 @@ class Batch:
             pairs.append(event.guard_pair())
         return pairs
 
-    def complete(self, part: Part, scores: np.ndarray, model_version: str, elapsed_ms: float) -> None:
+    def complete(
+        self,
+        part: Part,
+        scores: np.ndarray,
+        model_version: str,
+        elapsed_ms: float,
+        categories: list[tuple[str, float] | None] | None = None,
+    ) -> None:
         start, end = part
         self.scores[self.inferable[start:end]] = scores
+        for index, category in zip(self.inferable[start:end], categories or ()):
+            if category is not None:
+                self.categories[index] = category
         self.model_version = self.model_version or model_version
         self.inference_ms = max(self.inference_ms, elapsed_ms)
         self.pending_parts.discard(part)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from guardstream.policy import Policy
-from guardstream.records import ChatEvent, DeadLetter, Verdict
+from guardstream.guard.categories import HarmCategory
+from guardstream.records import CategoryScore, ChatEvent, DeadLetter, Verdict
 from workers.moderation.batch import Batch, Consumed
 
 
@@ -38,14 +39,16 @@ def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs
             continue
         event = entry.event
         p_unsafe = float(batch.scores[index])
-        label = stamp.policy.label(p_unsafe)
+        named = batch.categories.get(index)
+        category = HarmCategory(named[0]) if named else None
+        label = stamp.policy.label(p_unsafe, category)
         verdict = Verdict(
             event_id=event.event_id,
             conversation_id=event.conversation_id,
             user_id=event.user_id,
             label=label,
             p_unsafe=p_unsafe,
-            categories=(),
+            categories=(CategoryScore(category=named[0], score=named[1]),) if named else (),
             analysis=None,
             model_name=stamp.model_name,
             model_version=batch.model_version,

@@ -216,7 +216,7 @@ class ModerationWorker:
             if batch.abandoned:
                 continue
             if outcome.error is None and outcome.p_unsafe is not None:
-                batch.complete(part, outcome.p_unsafe, outcome.model_version, outcome.elapsed_ms)
+                batch.complete(part, outcome.p_unsafe, outcome.model_version, outcome.elapsed_ms, outcome.categories)
                 self._triton_backoff.reset()
                 self.health.triton = "ok"
             elif isinstance(outcome.error, RetriableError):

@@ -94,3 +94,15 @@ def split_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def make_pairs() -> Callable[[int], list[tuple[str, str]]]:
     return mixed_pairs
+
+
+@pytest.fixture(scope="session")
+def category_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bytes plus whole answer words and category names: each name starts with its own token."""
+    from guardstream.guard.categories import HarmCategory
+    from guardstream.guard.checkpoint import write_contract
+
+    names = [category.chinese_name for category in HarmCategory]
+    path = build_byte_checkpoint(tmp_path_factory.mktemp("categories") / "checkpoint", ["不安全", "安全", *names])
+    write_contract(path, names_categories=True)
+    return path

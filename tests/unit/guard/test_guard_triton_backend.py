@@ -122,7 +122,7 @@ def test_every_request_gets_its_own_scores_from_one_scorer_call(backend: Any) ->
         (tensor,) = response.output_tensors
         assert tensor.name == "P_UNSAFE"
         assert tensor.array.dtype == np.float32 and tensor.array.shape == (len(questions), 1)
-        expected = score(list(zip(questions, answers)))
+        expected = score(list(zip(questions, answers)))["P_UNSAFE"]
         np.testing.assert_allclose(tensor.array[:, 0], expected, atol=1e-5)
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from guardstream.errors import RetriableError
-from guardstream.policy import Policy
+from guardstream.guard.categories import HarmCategory
+from guardstream.policy import Policy, Thresholds
 from guardstream.records import ChatEvent, ChatRole
 from guardstream.serde.codec import ChatEventDecoder, encode_record
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
@@ -81,6 +82,7 @@ class FakeModel:
 
     outages: int = 0
     calls: int = 0
+    category: tuple[str, float] | None = None
 
     def forget_version(self) -> None:
         pass
@@ -92,7 +94,7 @@ class FakeModel:
             on_done(InferenceOutcome(None, "", 1.0, RetriableError("Triton unavailable")))
             return
         scores = np.array([min(1.0, len(question) / 100) for question, _ in pairs])
-        on_done(InferenceOutcome(scores, "3", 1.0, None))
+        on_done(InferenceOutcome(scores, "3", 1.0, None, [self.category] * len(pairs) if self.category else None))
 
 
 @dataclass
@@ -126,7 +128,9 @@ def event(index: int, text: str = "你好") -> bytes:
     )
 
 
-def run_worker(messages: list[FakeMessage], model: FakeModel, sink: FakeSink, **worker: object) -> ModerationWorker:
+def run_worker(
+    messages: list[FakeMessage], model: FakeModel, sink: FakeSink, policy: Policy | None = None, **worker: object
+) -> ModerationWorker:
     consumer = FakeConsumer(messages)
     settings = WorkerSettings(
         worker_id="w", batch_max_size=4, batch_max_wait_ms=1, commit_interval_ms=1, **worker  # type: ignore[arg-type]
@@ -140,7 +144,7 @@ def run_worker(messages: list[FakeMessage], model: FakeModel, sink: FakeSink, **
         sink,  # type: ignore[arg-type]
         model,  # type: ignore[arg-type]
         ChatEventDecoder().decode,
-        OutputStamp("guard", Policy("p1", 0.5, 0.3), "w", 16),
+        OutputStamp("guard", policy or Policy("p1", 0.5, 0.3), "w", 16),
     )
     consumer.stop_when_idle = instance.stop
     instance.run()
@@ -195,3 +199,14 @@ def test_policy_labels_are_stamped_with_model_and_policy_versions() -> None:
     assert {v.model_version for v in verdicts.values()} == {"3"}
     assert {v.policy_version for v in verdicts.values()} == {"p1"}
 
+
+
+def test_a_named_category_is_stamped_and_its_thresholds_apply() -> None:
+    strict = Thresholds(unsafe_threshold=0.1, review_threshold=0.05)
+    policy = Policy("p2", 0.5, 0.3, {HarmCategory.PRIVACY_PROPERTY: strict})
+    sink = FakeSink()
+    model = FakeModel(category=("privacy_property", 0.8))
+    run_worker([FakeMessage(event(0, "短" * 20), 0)], model, sink, policy=policy)
+    (verdict,) = [v for outputs, _ in sink.commits for _, _, v in outputs.verdicts]
+    assert verdict.p_unsafe == 0.2 and verdict.label.value == "unsafe"
+    assert [(c.category, c.score) for c in verdict.categories] == [("privacy_property", 0.8)]
