@@ -10,7 +10,7 @@ DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test unit integration lint up down system-deps model venv clean
+.PHONY: run test unit lint up down system-deps browser-deps model venv clean
 
 run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
 	@$(GS) dev up; \
@@ -19,10 +19,10 @@ run: venv system-deps model ## replay a generated chat stream end to end; last l
 	if [ -s .run/summary.txt ] && [ $$status -eq 0 ]; then tail -n 1 .run/summary.txt; fi; \
 	exit $$status
 
-test: venv system-deps model ## start Kafka, Triton and PostgreSQL, run every test, stop them
+test: venv system-deps browser-deps model ## start Kafka, Triton and PostgreSQL, run every test, stop them
 	@$(GS) dev up --postgres; \
 	$(MAKE) --no-print-directory lint && \
-	GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url) $(PY) -m pytest tests; status=$$?; \
+	GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url) $(PY) -m pytest tests; status=$$?; \
 	$(GS) dev down; exit $$status
 
 unit: venv ## fast tests that need nothing running
@@ -56,6 +56,15 @@ system-deps: ## Debian packages the stack and tests use (kcat, PostgreSQL, Java 
 	test -x /usr/lib/postgresql/15/bin/postgres || missing="$$missing postgresql"; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+browser-deps: ## Debian's Chromium and CJK fonts, for the review app's browser tests
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	test -d /usr/share/fonts/opentype/noto || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

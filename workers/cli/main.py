@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from workers.cli import audit, demo, dev, model, worker
+from workers.cli import audit, demo, dev, explain, guard, model, model_versions, review, worker
 
 app = typer.Typer(
     name="guardstream",
@@ -18,8 +18,21 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(dev.app, name="dev")
+for name, command in (
+    ("list", model_versions.list_versions),
+    ("load", model_versions.load_version),
+    ("smoke", model_versions.smoke_version),
+    ("promote", model_versions.promote_version),
+    ("rollback", model_versions.rollback_version),
+    ("retire", model_versions.retire_version),
+    ("restore", model_versions.restore_versions),
+):
+    model.app.command(name)(command)
 app.add_typer(model.app, name="model")
 app.add_typer(audit.app, name="audit")
+app.add_typer(guard.app, name="guard")
+app.command("explain")(explain.explain_event)
+app.add_typer(review.app, name="review")
 app.command("worker")(worker.run_worker)
 app.command("demo")(demo.run_demo)
 

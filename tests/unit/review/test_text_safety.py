@@ -1,0 +1,34 @@
+"""Hostile chat text renders as inert, visible text."""
+
+from __future__ import annotations
+
+from workers.review.text_safety import reveal, warnings
+
+
+def test_markup_is_escaped_never_interpreted() -> None:
+    html = str(reveal('<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'))
+    assert "<script" not in html and "<img" not in html and "<a " not in html
+    assert "&lt;script&gt;" in html and "onerror=&#34;alert(2)&#34;" in html
+
+
+def test_bidi_controls_and_invisible_characters_become_visible_markers() -> None:
+    html = str(reveal("invoice\u202etxt.exe a\u200bb \u2066x\u2069 \U000e0041"))
+    for code in ("202E", "200B", "2066", "2069", "E0041"):
+        assert f"⟨U+{code}⟩" in html
+    assert "\u202e" not in html and "\u200b" not in html and "\U000e0041" not in html
+    lines = warnings("invoice\u202etxt.exe")
+    assert lines == ["bidirectional control: ⟨U+202E⟩ RIGHT-TO-LEFT OVERRIDE"]
+
+
+def test_lookalike_words_are_marked_but_chinese_mixed_with_latin_is_not() -> None:
+    html = str(reveal("请登录 pаypal.com 用Python写 ｐａｙ 𝐩𝐚𝐲"))
+    assert '<mark class="lookalike" title="mixed scripts: Cyrillic+Latin">pаypal</mark>' in html
+    assert "用Python写" in html and html.count("<mark") == 3
+    assert any("Cyrillic+Latin" in line for line in warnings("pаypal"))
+    assert warnings("用Python写代码，很安全。") == []
+
+
+def test_stacked_combining_marks_are_trimmed() -> None:
+    html = str(reveal("a" + "\u0301" * 30))
+    assert html.count("\u0301") == 2
+    assert warnings("a" + "\u0301" * 30) == ["combining marks: stacked combining marks"]

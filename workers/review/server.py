@@ -1,0 +1,81 @@
+"""Assemble the review app from settings: audit store, explainer, feedback relay; serve it."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from fastapi import FastAPI
+
+from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.review_store import ReviewStore
+from guardstream.records import Feedback
+from guardstream.serde.codec import AvroDecoder, AvroEncoder
+from guardstream.settings import Settings
+from workers.review.app import create_app
+from workers.review.auth import CookieSigner
+from workers.review.explain import Explainer, TritonExplainer
+from workers.review.ratelimit import LoginRateLimiter
+from workers.review.relay import FeedbackRelay, RelayRunner, kafka_scan
+from workers.review.services import ReviewServices
+from workers.review.settings import ReviewSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_relay(settings: Settings, review: ReviewSettings, store: ReviewStore) -> RelayRunner:
+    """The outbox relay over the real Kafka topic (Confluent framing when a registry is set)."""
+    from guardstream.serde.confluent import ConfluentSerde
+    from workers.kafka_clients import build_reader, build_transactional_producer
+
+    registry = ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
+    encoder, decoder = AvroEncoder(registry), AvroDecoder(registry)
+    topic = settings.topics.feedback
+
+    def reader() -> Any:
+        group = f"{review.relay_transactional_id}-scan-{secrets.token_hex(4)}"
+        return build_reader(settings.kafka, group, **{"enable.partition.eof": True})
+
+    relay = FeedbackRelay(
+        store,
+        lambda: build_transactional_producer(settings.kafka, review.relay_transactional_id),
+        kafka_scan(reader, topic, lambda payload: decoder.decode(Feedback, payload)),
+        topic,
+        lambda feedback: encoder.encode(feedback, topic),
+        undo_window_ms=int(review.undo_window_s * 1000),
+    )
+    return RelayRunner(relay, review.relay_interval_s)
+
+
+def build_services(
+    settings: Settings, review: ReviewSettings, *, with_relay: bool = True, explainer: Explainer | None = None
+) -> ReviewServices:
+    engine = build_engine(settings.audit.url)
+    migrate(engine)
+    store = ReviewStore(engine)
+    if review.secret_key is None:
+        log.warning("GUARDSTREAM_REVIEW__SECRET_KEY is not set: sessions end when this process stops")
+        key = secrets.token_urlsafe(48)
+    else:
+        key = review.secret_key.get_secret_value()
+    return ReviewServices(
+        store=store,
+        settings=review,
+        signer=CookieSigner(key, review.session_ttl_s),
+        limiter=LoginRateLimiter(review.login_max_failures, review.login_max_failures_per_ip, review.login_window_s),
+        explainer=explainer or TritonExplainer(settings.triton),
+        feedback_topic=settings.topics.feedback,
+        relay=build_relay(settings, review, store) if with_relay else None,
+    )
+
+
+def build_app(settings: Settings, review: ReviewSettings, *, with_relay: bool = True) -> FastAPI:
+    return create_app(build_services(settings, review, with_relay=with_relay))
+
+
+def serve(settings: Settings, review: ReviewSettings, *, with_relay: bool = True) -> None:
+    import uvicorn
+
+    app = build_app(settings, review, with_relay=with_relay)
+    uvicorn.run(app, host=review.host, port=review.port, log_level="info", proxy_headers=False, server_header=False)

@@ -1,0 +1,39 @@
+"""What the routes share: the store, settings, signer, limiter, explainer and relay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from guardstream.audit.review_store import ReviewStore
+from workers.review.auth import CookieSigner
+from workers.review.explain import Explainer
+from workers.review.ratelimit import LoginRateLimiter
+from workers.review.relay import RelayRunner
+from workers.review.settings import ReviewSettings
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class ReviewServices:
+    store: ReviewStore
+    settings: ReviewSettings
+    signer: CookieSigner
+    limiter: LoginRateLimiter
+    explainer: Explainer
+    feedback_topic: str
+    relay: RelayRunner | None = None
+    clock_ms: Callable[[], int] = field(default=wall_clock_ms)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
+
+    @property
+    def lease_ms(self) -> int:
+        return self.settings.lease_s * 1000

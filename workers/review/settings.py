@@ -1,0 +1,49 @@
+"""Settings of the review web app: ``GUARDSTREAM_REVIEW__<FIELD>`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from guardstream.errors import ConfigurationError
+
+ENV_PREFIX = "GUARDSTREAM_REVIEW__"
+
+
+class ReviewSettings(BaseSettings):
+    """How the review app serves, signs sessions, leases items and relays feedback."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs session cookies; give every instance the same one. Unset: a random key "
+        "per process (sessions end when it restarts).",
+    )
+    secure_cookies: bool = Field(default=True, description="Secure flag on cookies; off only for local http.")
+    session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    lease_s: int = Field(default=600, ge=5, description="How long an opened item stays with its reviewer.")
+    undo_window_s: float = Field(
+        default=30.0, ge=0, description="A label waits this long before it is sent; an undo within it is never sent."
+    )
+    relay_interval_s: float = Field(default=0.5, gt=0)
+    relay_transactional_id: str = "guardstream-review-feedback"
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per IP and username per window.")
+    login_max_failures_per_ip: int = Field(default=50, ge=1)
+    login_window_s: int = Field(default=300, ge=1)
+    timezone: str = Field(default="UTC", description="IANA zone in which times are shown and typed.")
+    page_size: int = Field(default=50, ge=1, le=500)
+    skip_memory_s: int = Field(default=1800, ge=0, description="A skipped item is not offered again for this long.")
+
+
+def load_review_settings(**overrides: object) -> ReviewSettings:
+    try:
+        return ReviewSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"  {'.'.join(str(p) for p in e['loc'])} ({ENV_PREFIX}{'__'.join(str(p).upper() for p in e['loc'])}): {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise ConfigurationError("invalid review settings:\n" + "\n".join(problems)) from None
