@@ -57,3 +57,17 @@ def test_explain_command_judges_a_recorded_event(
     assert answer["raw"].startswith('{\n  "答案": "') and answer["model_version"]
     missing = CliRunner().invoke(app, ["explain", "nope"])
     assert missing.exit_code == 1
+
+
+def test_worker_refuses_a_model_that_breaks_the_contract(base_settings: Settings, triton_ready: None) -> None:
+    """The explain model has no P_UNSAFE output: serving it as the score model must not start."""
+    from guardstream.errors import ConfigurationError
+
+    client = GuardModelClient(base_settings.triton.model_copy(update={"model_name": "guard_explain"}))
+    try:
+        with pytest.raises(ConfigurationError, match="output P_UNSAFE must be FP32, served: missing"):
+            client.check_contract(batch_size=8)
+        with pytest.raises(ConfigurationError, match="max_batch_size 16 is below the worker's batch size 64"):
+            client.check_contract(batch_size=64)
+    finally:
+        client.close()

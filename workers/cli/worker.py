@@ -20,7 +20,7 @@ def run_worker(
     letter is recorded in the audit store before its offsets commit. SIGTERM drains in-flight
     work, commits it and exits.
     """
-    from guardstream.errors import ConfigurationError
+    from guardstream.errors import GuardstreamError
     from guardstream.settings import load_settings
     from guardstream.telemetry import configure_logging
     from workers.moderation.app import build_worker
@@ -30,7 +30,7 @@ def run_worker(
         overrides = {"worker": {"worker_id": worker_id}} if worker_id else {}
         settings = load_settings(**overrides)
         worker = build_worker(settings)
-    except ConfigurationError as exc:
+    except GuardstreamError as exc:  # a bad setting, a broken model contract, Triton never ready
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
