@@ -48,6 +48,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip setuptools wheel
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
+	# faust-streaming pins click<8.4 for its own CLI (unused here), which transformers' huggingface_hub
+	# cannot live with; its runtime dependencies are in pyproject.toml, so it goes in without its pins.
+	$(VENV)/bin/pip install --quiet --no-deps -c constraints.txt faust-streaming==0.15.3
 	touch $@
 
 system-deps: ## Debian packages the stack and tests use (kcat, PostgreSQL, Java for the broker)

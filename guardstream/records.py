@@ -310,6 +310,7 @@ class Action:
     counts: Mapping[str, int]
     evidence_event_ids: tuple[str, ...]
     created_at_ms: int
+    duration_ms: int | None = None
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -324,6 +325,7 @@ class Action:
             "counts": dict(self.counts),
             "evidence_event_ids": list(self.evidence_event_ids),
             "created_at_ms": self.created_at_ms,
+            "duration_ms": self.duration_ms,
         }
 
     @classmethod
@@ -340,6 +342,7 @@ class Action:
             counts=dict(d["counts"]),
             evidence_event_ids=tuple(d["evidence_event_ids"]),
             created_at_ms=d["created_at_ms"],
+            duration_ms=d.get("duration_ms"),
         )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import typer
 
 from workers.cli import audit, demo, dev, explain, guard, model, model_versions, review, worker
+from workers.cli import escalate
+from workers.cli import eval as eval_cli, train
 
 app = typer.Typer(
     name="guardstream",
@@ -33,8 +35,11 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(guard.app, name="guard")
 app.command("explain")(explain.explain_event)
 app.add_typer(review.app, name="review")
+app.add_typer(escalate.app, name="escalate")
 app.command("worker")(worker.run_worker)
 app.command("demo")(demo.run_demo)
+app.add_typer(train.app, name="train")
+app.command("eval")(eval_cli.run_eval)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,92 @@
+"""A seeded stream of verdicts and an independent oracle of the actions it must produce.
+
+The oracle does not share the agent's incremental logic: it groups the verdicts that are not
+deliberately late by (rule, key, window) and applies each rule's condition to the whole group.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from guardstream.records import Verdict
+from workers.escalation.rules import RuleSet
+from workers.escalation.windows import windows_containing
+
+from tests.unit.escalation.factory import MINUTE, T0, make_verdict
+
+
+@dataclass(frozen=True)
+class Scenario:
+    verdicts: list[Verdict]
+    late_event_ids: frozenset[str]
+
+
+def generate(n: int, seed: int = 7, late_every: int = 97, ticks: int = 40) -> Scenario:
+    """``n`` verdicts one second apart (event time), a few hot users and conversations, some
+    verdicts shifted two hours into the past (late for every window), then ``ticks`` safe
+    verdicts of distinct keys far in the future that close every window on every partition."""
+    rng = random.Random(seed)
+    users = [f"user-{i}" for i in range(120)]
+    hot_users = set(users[:12])
+    conversations = [f"conv-{i}" for i in range(80)]
+    hot_conversations = set(conversations[:8])
+    verdicts: list[Verdict] = []
+    late: set[str] = set()
+    for i in range(n):
+        user = rng.choice(users)
+        conversation = rng.choice(conversations)
+        roll = rng.random()
+        p_unsafe = 0.35 if user in hot_users else 0.04
+        p_review = 0.6 if conversation in hot_conversations else 0.08
+        label = "unsafe" if roll < p_unsafe else "review" if roll < p_unsafe + p_review else "safe"
+        categories: dict[str, float] = {}
+        if label != "safe":
+            pick = rng.random()
+            if pick < 0.15:
+                categories = {"illegal_activities": 0.9}
+            elif pick < 0.5:
+                categories = {"hate_abuse": 0.7, "ethics_morality": 0.2}
+        at = T0 + i * 1000
+        event_id = f"v{i:06d}"
+        if i and i % late_every == 0:
+            at -= 120 * MINUTE
+            late.add(event_id)
+        verdicts.append(make_verdict(event_id, user=user, conversation=conversation, label=label, at_ms=at, categories=categories))
+    end = T0 + n * 1000 + 24 * 60 * MINUTE
+    for k in range(ticks):
+        verdicts.append(make_verdict(f"tick{k}", user=f"tick-u{k}", conversation=f"tick-c{k}", label="safe", at_ms=end + k))
+    return Scenario(verdicts, frozenset(late))
+
+
+ActionKey = tuple[str, str, int]
+"""(rule id, user or conversation id, window start)."""
+
+
+def expected_actions(scenario: Scenario, ruleset: RuleSet) -> dict[ActionKey, list[str]]:
+    """Every action the scenario must produce, with its evidence for count rules."""
+    groups: dict[ActionKey, list[Verdict]] = defaultdict(list)
+    for verdict in scenario.verdicts:
+        if verdict.event_id in scenario.late_event_ids:
+            continue
+        for rule in ruleset.rules:
+            key = verdict.user_id if rule.scope == "user" else verdict.conversation_id
+            for window in windows_containing(verdict.event_created_at_ms, rule.window):
+                groups[(rule.id, key, window.start_ms)].append(verdict)
+    out: dict[ActionKey, list[str]] = {}
+    for (rule_id, key, start), members in groups.items():
+        rule = ruleset.rule(rule_id)
+        assert rule is not None
+        matched = [
+            v for v in members if rule.matches(v.label.value, {c.category: c.score for c in v.categories})
+        ]
+        if rule.type == "count":
+            fires = len(matched) >= (rule.threshold or 1)
+        elif rule.type == "category":
+            fires = len(matched) >= 1
+        else:
+            fires = len(matched) >= (rule.min_events or 1) and len(matched) / len(members) >= (rule.min_ratio or 1)
+        if fires:
+            out[(rule_id, key, start)] = [v.event_id for v in matched[: rule.evidence_limit]]
+    return out

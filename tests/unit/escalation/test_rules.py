@@ -1,0 +1,91 @@
+"""Rules files are validated with messages that name the offending field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guardstream.errors import ConfigurationError
+from workers.escalation.rules import (
+    UNCATEGORIZED,
+    default_rules_path,
+    load_rules,
+    parse_duration_ms,
+    parse_rules,
+)
+
+from tests.unit.escalation.factory import RULES_YAML
+
+
+def test_shipped_default_rules_cover_the_three_rule_types() -> None:
+    ruleset = load_rules(default_rules_path())
+    assert {rule.type for rule in ruleset.rules} == {"count", "category", "rate"}
+    mute = next(rule for rule in ruleset.rules if rule.action.kind == "mute")
+    assert mute.threshold == 3 and mute.window.size_ms == 600_000 and mute.action.duration_ms == 3_600_000
+
+
+def test_durations_accept_units_and_plain_milliseconds() -> None:
+    assert parse_duration_ms("250ms") == 250
+    assert parse_duration_ms("30s") == 30_000
+    assert parse_duration_ms("10m") == 600_000
+    assert parse_duration_ms("1h") == 3_600_000
+    assert parse_duration_ms("2d") == 172_800_000
+    assert parse_duration_ms(1500) == 1500
+    for bad in ("10 minutes", "-1s", True, 1.5):
+        with pytest.raises(ValueError):
+            parse_duration_ms(bad)
+
+
+def test_categories_accept_slugs_and_chinese_names_and_uncategorized() -> None:
+    text = RULES_YAML.replace("categories: [illegal_activities]", "categories: [违法犯罪, uncategorized]")
+    rule = parse_rules(text).rule("crime")
+    assert rule is not None and rule.categories == ("illegal_activities", UNCATEGORIZED)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("threshold: 3", "threshold: 0"), "threshold"),
+        (("    threshold: 3\n", ""), "needs threshold"),
+        (("categories: [illegal_activities]", "categories: [not_a_category]"), "unknown harm category"),
+        (("min_ratio: 0.5", "min_ratio: 1.5"), "min_ratio"),
+        (("step: 5m", "step: 3m"), "divide"),
+        (("{type: tumbling, size: 10m}", "{type: tumbling, size: 10m, step: 5m}"), "tumbling"),
+        (("scope: user", "scope: planet"), "scope"),
+        (("id: crime", "id: repeat-unsafe"), "unique"),
+        (("kind: mute", "kind: Mute!"), "kind"),
+        (("grace: 1m", "grace: soon"), "duration"),
+        (("    min_events: 3\n", "    min_events: 3\n    threshold: 2\n"), "no meaning"),
+    ],
+)
+def test_invalid_rules_are_refused_with_the_field_named(change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in RULES_YAML
+    with pytest.raises(ConfigurationError) as info:
+        parse_rules(RULES_YAML.replace(old, new, 1), "rules.yaml")
+    assert message in str(info.value)
+    assert "rules.yaml" in str(info.value)
+
+
+def test_unreadable_or_non_mapping_files_are_configuration_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_rules(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigurationError, match="mapping"):
+        parse_rules("- just a list")
+    with pytest.raises(ConfigurationError, match="YAML"):
+        parse_rules("rules: [")
+
+
+def test_rule_matching_by_label_and_category() -> None:
+    ruleset = parse_rules(RULES_YAML)
+    crime, repeat = ruleset.rule("crime"), ruleset.rule("repeat-unsafe")
+    assert crime is not None and repeat is not None
+    assert crime.matches("unsafe", {"illegal_activities": 0.8})
+    assert not crime.matches("review", {"illegal_activities": 0.8})
+    assert not crime.matches("unsafe", {"hate_abuse": 0.8})
+    assert not crime.matches("unsafe", {}), "a verdict naming no category is not in a named category"
+    assert repeat.matches("unsafe", {}) and repeat.matches("unsafe", {"hate_abuse": 0.3})
+    uncategorized = parse_rules(RULES_YAML.replace("[illegal_activities]", "[uncategorized]")).rule("crime")
+    assert uncategorized is not None and uncategorized.matches("unsafe", {})
+    assert not uncategorized.matches("unsafe", {"hate_abuse": 0.9})
