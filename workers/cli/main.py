@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from workers.cli import audit, demo, dev, explain, guard, model, model_versions, review, worker
-from workers.cli import escalate
+from workers.cli import audit, demo, dev, escalate, explain, guard, model, model_versions, review, worker
 from workers.cli import eval as eval_cli, train
 
 app = typer.Typer(
