@@ -148,11 +148,18 @@ class ProcessSupervisor:
             )
         _children[proc.pid] = proc
         record = PidRecord(name=name, pid=proc.pid, argv=tuple(argv), started_at=time.time())
+        self._wait_visible(record, proc)
         tmp = self.pid_file(name).with_suffix(".tmp")
         tmp.write_text(record.to_json())
         tmp.replace(self.pid_file(name))
         logger.info("started name=%s pid=%d log=%s", name, proc.pid, log_path)
         return record
+
+    def _wait_visible(self, record: PidRecord, proc: subprocess.Popen[bytes], timeout_s: float = 2.0) -> None:
+        """Wait until /proc shows the new command line (a loaded machine can lag behind exec)."""
+        deadline = time.monotonic() + timeout_s
+        while not is_owned(record, self._proc_root) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def stop(self, name: str, timeout_s: float) -> bool:
         """Stop ``name`` if it is ours: SIGTERM, wait up to ``timeout_s``, then SIGKILL.

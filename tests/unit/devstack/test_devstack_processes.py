@@ -64,7 +64,7 @@ def test_started_process_is_found_then_stopped_and_forgotten(tmp_path: Path) -> 
     supervisor = ProcessSupervisor(tmp_path)
     record = supervisor.start("sleeper", SLEEPER)
     try:
-        assert supervisor.running("sleeper") == record
+        assert supervisor.running("sleeper") == record, f"/proc shows {read_cmdline(record.pid)!r}"
         assert supervisor.log_file("sleeper").is_file()
     finally:
         assert supervisor.stop("sleeper", timeout_s=5) is True
