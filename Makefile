@@ -37,9 +37,7 @@ up: venv system-deps model
 down: venv
 	$(GS) dev down
 
-model: $(DEFAULT_CHECKPOINT)/guardstream-build.json ## the embedded default guard model, built locally (no download)
-
-$(DEFAULT_CHECKPOINT)/guardstream-build.json: $(VENV)/.installed training/default_model.py
+model: venv ## the embedded default guard model, trained here from scratch (cached: skipped when up to date)
 	$(GS) model build-default --out $(DEFAULT_CHECKPOINT)
 
 venv: $(VENV)/.installed

@@ -128,19 +128,33 @@ ANSWER_EXAMPLES = (
 )
 
 
-def _training_texts() -> list[str]:
-    from guardstream.guard.prompt import DIALOGUE_TEMPLATE, INSTRUCTION
+TOKENIZER_CORPUS_SEED = 20240601
+TOKENIZER_CORPUS_RECORDS = 4000
+# The fixed instruction is in every prompt: seen this often, its phrases become whole tokens,
+# which keeps every row short (the prompt is most of each row).
+INSTRUCTION_WEIGHT = 200
 
+
+def _training_texts() -> list[str]:
+    """The tokenizer's corpus: chat text, the prompt, synthetic pairs and verdicts (no seed)."""
+    from guardstream.guard.prompt import DIALOGUE_TEMPLATE, INSTRUCTION
+    from guardstream.guard.verdict_parsing import render_verdict_json
+    from training.data.synthetic.generator import SyntheticConfig, generate
+
+    records = generate(SyntheticConfig(count=TOKENIZER_CORPUS_RECORDS, seed=TOKENIZER_CORPUS_SEED))
     lines = CORPUS_ZH.splitlines() + CORPUS_EN.splitlines()
+    verdicts = [render_verdict_json(r.verdict_label, r.category if r.unsafe else None, r.analyze) for r in records]
+    dialogue_end = DIALOGUE_TEMPLATE.format(question="", response="")
     return [
         *lines,
-        INSTRUCTION,
-        DIALOGUE_TEMPLATE.format(question="你好", response="你好！有什么可以帮你？"),
+        *(["user\n" + INSTRUCTION, dialogue_end, "assistant\n"] * INSTRUCTION_WEIGHT),
+        *(DIALOGUE_TEMPLATE.format(question=r.question, response=r.response) for r in records),
+        *verdicts,
         *ANSWER_EXAMPLES,
     ]
 
 
-def _train_tokenizer(spec: DefaultModelSpec) -> Any:
+def train_tokenizer(spec: DefaultModelSpec) -> Any:
     from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
     from tokenizers import trainers
     from transformers import PreTrainedTokenizerFast
@@ -170,7 +184,7 @@ def _train_tokenizer(spec: DefaultModelSpec) -> Any:
     return tokenizer
 
 
-def _build_model(spec: DefaultModelSpec, tokenizer: Any) -> Any:
+def init_model(spec: DefaultModelSpec, tokenizer: Any) -> Any:
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
@@ -239,8 +253,8 @@ def build_default_checkpoint(out_dir: Path, seed: int = 0, *, force: bool = Fals
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
     try:
-        tokenizer = _train_tokenizer(spec)
-        model = _build_model(spec, tokenizer)
+        tokenizer = train_tokenizer(spec)
+        model = init_model(spec, tokenizer)
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         manifest = _manifest(spec, staging)

@@ -29,18 +29,32 @@ def build_default(
         Path,
         typer.Option(help="Checkpoint folder to write (replaced atomically when rebuilt)."),
     ] = DEFAULT_CHECKPOINT,
-    seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the initial weights.")] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if a complete checkpoint is there.")
     ] = False,
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the embedded default's).")] = None,
 ) -> None:
-    """Build the tiny default guard checkpoint (no download; untrained, verdicts meaningless)."""
-    from training.default_model import DefaultModelSpec, build_default_checkpoint, is_complete
+    """Train the tiny default guard model from scratch on synthetic data (no download; cached)."""
+    from dataclasses import replace
+
+    from training.default_model import DefaultModelSpec
+    from training.embedded_default import TrainedDefaultSpec, build_trained_default, is_complete
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    if not force and is_complete(out, DefaultModelSpec(seed=seed)):
+    spec = TrainedDefaultSpec(model=DefaultModelSpec(seed=seed))
+    if steps is not None:
+        spec = replace(spec, steps=steps)
+    if not force and is_complete(out, spec):
         typer.echo(f"up to date: {out} (seed {seed}); use --force to rebuild")
         return
+    from training.trainer.progress import RichProgress
+
     started = time.perf_counter()
-    path = build_default_checkpoint(out, seed=seed, force=force)
-    typer.echo(f"built {path} (seed {seed}) in {time.perf_counter() - started:.1f} s")
+    manifest = build_trained_default(out, spec, force=force, observer=RichProgress())
+    metrics = manifest["heldout"]["metrics"]["average"]
+    typer.echo(
+        f"built {out} (seed {seed}) in {time.perf_counter() - started:.1f} s: training "
+        f"{manifest['training']['seconds']} s, held-out synthetic accuracy {metrics['accuracy']:.4f} "
+        f"(F1-safe {metrics['f1_safe']:.4f}, F1-unsafe {metrics['f1_unsafe']:.4f}); report: {out}/evaluation/report.html"
+    )

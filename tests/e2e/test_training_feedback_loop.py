@@ -1,0 +1,123 @@
+"""The training loop fed by people: flagged verdicts are labelled in the review store, the relay
+puts the labels on the real ``moderation.feedback`` topic, `guardstream train run` reads them back
+(joined with the audit store's verdicts), trains, evaluates both models on the gold set, and the
+gate either publishes a new version or rejects the candidate, with the reason in the report."""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.review_store import ReviewStore
+from guardstream.audit.store import AuditStore
+from guardstream.records import ChatEvent, ChatRole, Feedback, FeedbackLabel, Verdict, VerdictLabel
+from guardstream.serde.codec import decode_record, encode_record
+from guardstream.settings import Settings
+from training.data.synthetic.generator import SyntheticConfig, generate
+from workers.cli.main import app
+from workers.kafka_clients import build_reader, build_transactional_producer
+from workers.review.relay import FeedbackRelay, kafka_scan
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def flagged(index: int, question: str, response: str) -> tuple[ChatEvent, Verdict]:
+    event = ChatEvent(
+        event_id=f"train-e2e-{index}", conversation_id=f"c{index}", user_id="u", role=ChatRole.ASSISTANT,
+        text=response, question=question, created_at_ms=1_000 + index,
+    )
+    verdict = Verdict(
+        event_id=event.event_id, conversation_id=event.conversation_id, user_id="u", label=VerdictLabel.REVIEW,
+        p_unsafe=0.45, model_name="guard", model_version="1", policy_version="test", event_created_at_ms=1_000,
+        verdict_at_ms=1_100, queue_ms=1.0, inference_ms=1.0, end_to_end_ms=2.0, source_topic="chat.events",
+        source_partition=0, source_offset=index,
+    )
+    return event, verdict
+
+
+def serving_version_one(repository: Path) -> None:
+    """Version 1 of a private model repository: the untrained scaffold (it answers, badly)."""
+    from training.default_model import build_default_checkpoint
+
+    folder = repository / "guard" / "1"
+    build_default_checkpoint(folder / "checkpoint", seed=0)
+    (folder / "model.py").write_text("from guardstream.guard.triton_backend import TritonPythonModel\n")
+
+
+def relay_labels(settings: Settings, store: ReviewStore, topic: str) -> int:
+    def reader() -> Any:
+        return build_reader(settings.kafka, f"scan-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
+
+    relay = FeedbackRelay(
+        store, lambda: build_transactional_producer(settings.kafka, f"train-e2e-{uuid.uuid4().hex[:8]}"),
+        kafka_scan(reader, topic, lambda value: decode_record(Feedback, value)), topic, encode_record, undo_window_ms=0,
+    )
+    return relay.run_once()
+
+
+def test_labels_from_the_feedback_topic_train_a_candidate_and_the_gate_decides(
+    stack_settings: Settings, feedback_topic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audit_url = f"sqlite:///{tmp_path / 'audit.db'}"
+    engine = build_engine(audit_url)
+    migrate(engine)
+    items = generate(SyntheticConfig(count=40, seed=4242, source="chat"))
+    AuditStore(engine).write([flagged(i, r.question, r.response) for i, r in enumerate(items)], [])
+    store = ReviewStore(engine)
+    for i, record in enumerate(items):
+        label = FeedbackLabel.UNSAFE if record.unsafe else FeedbackLabel.SAFE
+        outcome = store.record_label(f"train-e2e-{i}", 1, "alice", label, None, "人工复核", 2_000 + i)
+        assert outcome.value == "recorded"
+    assert relay_labels(stack_settings, store, feedback_topic) == len(items)
+
+    repository = tmp_path / "repo"
+    serving_version_one(repository)
+    monkeypatch.setenv("GUARDSTREAM_AUDIT__URL", audit_url)
+    monkeypatch.setenv("GUARDSTREAM_TOPICS__FEEDBACK", feedback_topic)
+    overrides = {
+        "runs_dir": str(tmp_path / "runs"), "repository": str(repository),
+        "data.synthetic_count": 800, "data.heldout_count": 40, "data.test_fraction": 0.25, "data.dev_fraction": 0.0,
+        "data.use_review_store": "false",  # labels come from the topic only, as the feedback path carries them
+        "stage1.steps": 60, "stage1.batch_size": 16, "stage1.learning_rate": 0.003,
+        "stage2.steps": 10, "stage2.batch_size": 16, "gate.eval_batch_size": 20,
+    }
+    args = ["train", "run", "--serving", "local", "--no-load"]
+    for key, value in overrides.items():
+        args += ["--set", f"{key}={value}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+    runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    run = runs[0]
+    manifest = json.loads((run / "data" / "data_manifest.json").read_text(encoding="utf-8"))
+    human = [entry for entry in manifest["inputs"] if entry["kind"] == "human"]
+    assert human and human[0]["records"] == len(items)
+    stage2_ids = {json.loads(line)["id"] for line in (run / "data" / "stage2.jsonl").read_text(encoding="utf-8").splitlines()}
+    gold_ids = {json.loads(line)["id"] for line in (run / "data" / "gold.jsonl").read_text(encoding="utf-8").splitlines()}
+    human_ids = {f"fb-train-e2e-{i}" for i in range(len(items))}
+    assert human_ids & stage2_ids and human_ids & gold_ids and not (stage2_ids & gold_ids)
+
+    summary = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    reason = summary["decision"]["reason"]
+    assert summary["serving"] is not None, "the serving version 1 was evaluated on the same gold set"
+    report = (run / "report.html").read_text(encoding="utf-8")
+    assert reason in result.output and html.escape(reason) in report
+    for side in ("candidate", "serving"):
+        assert {"metrics.json", "predictions.jsonl", "report.html"} <= {p.name for p in (run / "eval" / side).iterdir()}
+    published = sorted(p.name for p in (repository / "guard").iterdir() if p.name.isdigit())
+    if summary["decision"]["publish"]:
+        assert reason.startswith("published:") and published == ["1", "2"]
+        assert (repository / "guard" / "2" / "model.py").is_file()
+        assert (repository / "guard" / "2" / "checkpoint" / "model.safetensors").is_file()
+        assert "Quality gate: PUBLISHED" in report
+    else:
+        assert reason.startswith("rejected:") and published == ["1"]
+        assert "Quality gate: NOT PUBLISHED" in report

@@ -1,0 +1,66 @@
+"""Configuration from files and overrides; the gate's decisions; version folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.config import ConfigError, GateConfig, load_config
+from training.gate import decide
+from training.publish import MODEL_PY, publish, serving_version, versions
+
+
+def test_file_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text("seed: 3\nstage1:\n  steps: 10\nmodel:\n  device: cpu\n", encoding="utf-8")
+    config = load_config(path, ["stage1.steps=20", "data.real_files=[a.json, b.jsonl]", "gate.min_improvement=0"])
+    assert (config.seed, config.stage1.steps, config.stage1.batch_size) == (3, 20, 32)
+    assert config.data.real_files == ["a.json", "b.jsonl"]
+    assert config.gate.min_improvement == 0.0
+    assert config.stage2.replay_fraction == pytest.approx(0.3)
+
+
+def test_unknown_keys_and_bad_values_are_named() -> None:
+    with pytest.raises(ConfigError, match="stage1.stepz"):
+        load_config(None, ["stage1.stepz=3"])
+    with pytest.raises(ConfigError, match="stage1.steps: expected int"):
+        load_config(None, ["stage1.steps=many"])
+
+
+def metrics(value: float) -> dict[str, dict[str, float]]:
+    return {"average": {"accuracy": value, "f1_safe": value, "f1_unsafe": value}}
+
+
+def test_gate_publishes_only_a_better_candidate_and_says_why() -> None:
+    config = GateConfig(min_improvement=0.01)
+    better = decide(config, metrics(0.9), 0.0, metrics(0.8), serving_version="1")
+    assert better.publish and "beats serving version 1 (0.8000)" in better.reason
+    tie = decide(config, metrics(0.805), 0.0, metrics(0.8), serving_version="1")
+    assert not tie.publish and tie.reason.startswith("rejected: candidate average accuracy 0.8050 does not beat")
+    broken = decide(config, metrics(0.99), 0.2, metrics(0.5))
+    assert not broken.publish and "unparseable" in broken.reason
+    first = decide(config, metrics(0.7), 0.0, None)
+    assert first.publish and "no serving version" in first.reason
+
+
+def test_publish_numbers_versions_and_writes_the_thin_entry_point(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "candidate"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    repository = tmp_path / "repo"
+    (repository / "guard" / "1" / "checkpoint").mkdir(parents=True)
+    (repository / "guard" / "1" / "checkpoint" / "config.json").write_text("{}")
+    assert serving_version(repository, "guard") == 1
+    first = publish(checkpoint, repository, "guard")
+    second = publish(checkpoint, repository, "guard")
+    assert (first.version, second.version) == (2, 3)
+    assert versions(repository, "guard") == [1, 2, 3]
+    assert (first.path / "model.py").read_text() == MODEL_PY
+    assert "from guardstream.guard.triton_backend import TritonPythonModel" in MODEL_PY
+    assert (first.path / "checkpoint" / "config.json").is_file()
+    assert not [p for p in (repository / "guard").iterdir() if p.name.startswith(".")]
+    assert serving_version(repository, "guard") == 3
+    (repository / "serving.json").write_text(json.dumps({"current": "2", "previous": "1", "loaded": ["1", "2"]}))
+    assert serving_version(repository, "guard") == 2

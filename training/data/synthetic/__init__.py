@@ -1,0 +1,1 @@
+"""Stage-1 data: seeded synthetic (question, response) pairs across the seven harm scenarios."""

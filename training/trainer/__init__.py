@@ -1,0 +1,1 @@
+"""Supervised fine-tuning of a causal LM to write the guard's verdict JSON."""

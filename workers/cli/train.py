@@ -1,0 +1,262 @@
+"""`guardstream train …`: the periodic fine-tuning job (training/), wired to the running system.
+
+The training package never talks to Kafka or Triton; this module does it for it: it reads human
+labels from the review store and from ``moderation.feedback`` (joined with the audit store's
+verdicts), evaluates the serving model through Triton when it is up, and after a published run
+loads, smoke-checks and promotes the new version in Triton.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+app = typer.Typer(
+    help="Fine-tune the guard model (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML or JSON file of training settings (see training/config.py).")]
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set stage1.steps=50 (repeatable).")
+]
+FeedbackOption = Annotated[
+    bool, typer.Option("--feedback-topic/--no-feedback-topic", help="Also read human labels from the moderation.feedback topic.")
+]
+ServingOption = Annotated[
+    str, typer.Option("--serving", help="How to evaluate the serving model: auto (Triton if up), triton, or local (its checkpoint).")
+]
+LoadOption = Annotated[
+    bool, typer.Option("--load/--no-load", help="After publishing, load, smoke-check and promote the version in Triton (if it is up).")
+]
+
+
+@app.callback()
+def train(
+    ctx: typer.Context,
+    schedule: Annotated[
+        bool, typer.Option("--schedule", help="Run only if enough new labels arrived or enough time passed; one run at a time.")
+    ] = False,
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Fine-tune the guard model (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not schedule:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    _scheduled(config, overrides or [], feedback_topic=True, serving="auto", load=True)
+
+
+@app.command("run")
+def run(
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Run folder of an interrupted run to continue.")] = None,
+    feedback_topic: FeedbackOption = True,
+    serving: ServingOption = "auto",
+    load: LoadOption = True,
+) -> None:
+    """Run one training job now (under the run lock): data, stages, evaluation, gate, publish."""
+    from training.config import load_config
+    from training.schedule import LockBusy, run_lock
+
+    _logging()
+    cfg = load_config(config, overrides or [])
+    try:
+        with run_lock(Path(cfg.runs_dir)):
+            _run(cfg, resume=resume, feedback_topic=feedback_topic, serving=serving, load=load)
+    except LockBusy as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(3) from None
+
+
+@app.command("schedule")
+def schedule_command(
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    feedback_topic: FeedbackOption = True,
+    serving: ServingOption = "auto",
+    load: LoadOption = True,
+) -> None:
+    """Same as `guardstream train --schedule`: run if due (new labels or interval), else say why not."""
+    _scheduled(config, overrides or [], feedback_topic=feedback_topic, serving=serving, load=load)
+
+
+@app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="File to write (.jsonl or .json, Libra-Test format).")],
+    count: Annotated[int, typer.Option(help="How many records.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+    frames: Annotated[str, typer.Option(help="Sentence frames: train, or heldout (never used for training).")] = "train",
+    source: Annotated[str, typer.Option(help="Value of the records' source field.")] = "guardstream-synthetic",
+) -> None:
+    """Write synthetic guard data (Libra-Test format) without training."""
+    from training.data.files import write_json, write_jsonl
+    from training.data.synthetic.generator import SyntheticConfig, generate
+
+    if frames not in ("train", "heldout"):
+        raise typer.BadParameter("frames must be train or heldout")
+    records = generate(SyntheticConfig(count=count, seed=seed, frames=frames, source=source))  # type: ignore[arg-type]
+    (write_json if out.suffix == ".json" else write_jsonl)(out, records)
+    typer.echo(f"wrote {len(records)} records ({sum(r.unsafe for r in records)} unsafe) to {out}")
+
+
+# ── the pieces ──────────────────────────────────────────────────────────────────────────────
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+
+
+def _scheduled(config: Path | None, overrides: list[str], *, feedback_topic: bool, serving: str, load: bool) -> None:
+    from training.config import load_config
+    from training.schedule import LockBusy, ScheduleState, check_due, run_lock
+
+    _logging()
+    cfg = load_config(config, overrides)
+    runs_dir = Path(cfg.runs_dir)
+    try:
+        with run_lock(runs_dir):
+            sources, _ = _label_sources(cfg, feedback_topic)
+            label_ids = [r.id for s in sources for r in s.labelled_records()]
+            state = ScheduleState.load(runs_dir)
+            trigger = check_due(cfg.schedule, state, label_ids, time.time())
+            if not trigger.due:
+                typer.echo(trigger.reason)
+                return
+            typer.echo(f"run due: {trigger.reason}")
+            _run(cfg, resume=None, feedback_topic=feedback_topic, serving=serving, load=load, sources=sources)
+            ScheduleState(time.time(), sorted(set(label_ids))).save(runs_dir)
+    except LockBusy as exc:
+        typer.echo(f"skipped: {exc}")
+
+
+def _label_sources(cfg: Any, feedback_topic: bool) -> tuple[list[Any], Any]:
+    from guardstream.audit.engine import build_engine, migrate
+    from guardstream.settings import load_settings
+    from training.data.human_labels import FeedbackJoinLabels, FileLabels, MergedLabels, ReviewStoreLabels
+
+    settings = load_settings()
+    engine = build_engine(settings.audit.url)
+    migrate(engine)
+    sources: list[Any] = []
+    if cfg.data.feedback_file:
+        sources.append(FileLabels(cfg.data.feedback_file))
+    if feedback_topic:
+        feedback = read_feedback_topic(settings)
+        if feedback:
+            sources.append(FeedbackJoinLabels(feedback, engine))
+    if cfg.data.use_review_store:
+        sources.append(ReviewStoreLabels(engine))
+    return ([MergedLabels(sources)] if sources else []), engine
+
+
+def read_feedback_topic(settings: Any, *, deadline_s: float = 15.0) -> list[Any]:
+    """Every Feedback record on the feedback topic (read_committed), oldest first."""
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+
+    from guardstream.records import Feedback
+    from guardstream.serde.codec import decode_record
+    from workers.kafka_clients import build_reader
+
+    log = logging.getLogger(__name__)
+    topic = settings.topics.feedback
+    consumer = build_reader(settings.kafka, f"guardstream-training-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
+    records: list[Any] = []
+    try:
+        try:
+            metadata = consumer.list_topics(topic, timeout=10)
+        except KafkaException as exc:
+            log.warning("feedback topic unavailable topic=%s error=%s", topic, exc)
+            return []
+        partitions = metadata.topics.get(topic)
+        if partitions is None or partitions.error is not None or not partitions.partitions:
+            log.info("no feedback topic %s yet", topic)
+            return []
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions.partitions])
+        pending = set(partitions.partitions)
+        end = time.monotonic() + deadline_s
+        while pending and time.monotonic() < end:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error() is not None:
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(message.partition())
+                continue
+            try:
+                records.append(decode_record(Feedback, message.value()))
+            except Exception as exc:  # a bad record on the topic must not stop training
+                log.warning("skipping undecodable feedback offset=%s error=%s", message.offset(), exc)
+        if pending:
+            log.warning("feedback topic not read to the end within %.0f s; partitions left=%s", deadline_s, sorted(pending))
+    finally:
+        consumer.close()
+    return sorted(records, key=lambda f: f.labelled_at_ms)
+
+
+def _serving_explainer(settings: Any, mode: str) -> tuple[Any, Any, str | None]:
+    if mode == "local":
+        return None, None, None
+    from workers.triton_client import GuardModelClient
+
+    client = GuardModelClient(settings.triton)
+    try:
+        client.score([("你好", "")])
+    except Exception as exc:  # Triton down: fall back to the checkpoint on disk unless asked for Triton
+        client.close()
+        if mode == "triton":
+            raise typer.BadParameter(f"Triton is not serving {settings.triton.model_name}: {exc}") from None
+        logging.getLogger(__name__).info("Triton not reachable (%s); the serving model is evaluated from its checkpoint", exc)
+        return None, None, None
+    return client, client, f"Triton {settings.triton.model_name} (serving now)"
+
+
+def _run(cfg: Any, *, resume: Path | None, feedback_topic: bool, serving: str, load: bool, sources: list[Any] | None = None) -> None:
+    from guardstream.settings import load_settings
+    from training.job import run_training
+    from training.trainer.progress import RichProgress
+
+    settings = load_settings()
+    if sources is None:
+        sources, _ = _label_sources(cfg, feedback_topic)
+    explainer, scorer, name = _serving_explainer(settings, serving)
+    try:
+        outcome = run_training(
+            cfg, label_sources=sources, run_dir=resume, serving_explainer=explainer, serving_scorer=scorer,
+            serving_name=name, observer=RichProgress(),
+        )
+    finally:
+        if explainer is not None:
+            explainer.close()
+    typer.echo(outcome.decision.reason)
+    typer.echo(f"run folder: {outcome.run_dir} (report.html)")
+    if outcome.published is None:
+        return
+    typer.echo(f"published version {outcome.published.version} at {outcome.published.path}")
+    if load and explainer is not None:
+        _load_and_promote(settings, Path(cfg.repository), str(outcome.published.version))
+
+
+def _load_and_promote(settings: Any, repository: Path, version: str) -> None:
+    from workers.model_versions import ModelVersions
+
+    versions = ModelVersions(settings.triton, repository)
+    try:
+        versions.load(version)
+        pointer = versions.promote(version)
+        typer.echo(f"Triton serves version {pointer.current} now (previous {pointer.previous or '-'})")
+    except Exception as exc:  # the version stays on disk; promotion can be retried by hand
+        typer.echo(f"version {version} published but not promoted: {exc}; retry with `guardstream model promote {version}`", err=True)
+        raise typer.Exit(4) from None
+    finally:
+        versions.close()
