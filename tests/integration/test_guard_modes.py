@@ -22,12 +22,13 @@ AGREEMENT = re.compile(r"^AGREEMENT n=(\d+) agree=([0-9.]+) score_eps=([0-9.]+) 
 
 
 def test_agree_prints_the_agreement_line_last(base_settings: Settings, triton_ready: None) -> None:
-    result = CliRunner().invoke(app, ["guard", "agree", "--n", "12", "--batch-size", "6"])
+    """On the trained default model the two modes agree (≥ 99% of 500 items measured; a margin here)."""
+    result = CliRunner().invoke(app, ["guard", "agree", "--n", "40", "--batch-size", "8"])
     assert result.exit_code == 0, result.output
     match = AGREEMENT.match(result.output.strip().splitlines()[-1])
     assert match, result.output
     n, agree, score_eps, explain_eps = match.groups()
-    assert int(n) == 12 and 0.0 <= float(agree) <= 1.0
+    assert int(n) == 40 and float(agree) >= 0.95
     assert float(score_eps) > 0 and float(explain_eps) > 0
 
 
