@@ -261,13 +261,18 @@ def build_default_checkpoint(out_dir: Path, seed: int = 0, *, force: bool = Fals
         (staging / MANIFEST_NAME).write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        if out_dir.exists():
-            retired = out_dir.with_name(f".{out_dir.name}.old-{staging.name.rsplit('-', 1)[-1]}")
-            out_dir.rename(retired)
-            shutil.rmtree(retired, ignore_errors=True)
-        staging.rename(out_dir)
+        swap_into_place(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     logger.info("default checkpoint built path=%s seed=%d", out_dir, seed)
     return out_dir
+
+
+def swap_into_place(staging: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by the finished ``staging`` folder; readers never see a half-built one."""
+    if out_dir.exists():
+        retired = out_dir.with_name(f".{out_dir.name}.old-{staging.name.rsplit('-', 1)[-1]}")
+        out_dir.rename(retired)
+        shutil.rmtree(retired, ignore_errors=True)
+    staging.rename(out_dir)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from training.config import StageConfig
-from training.default_model import MANIFEST_NAME, DefaultModelSpec
+from training.default_model import MANIFEST_NAME, DefaultModelSpec, swap_into_place
 
 logger = logging.getLogger(__name__)
 
@@ -175,11 +175,7 @@ def build_trained_default(
         if accuracy < TARGET_ACCURACY:
             logger.warning("default model held-out accuracy %.4f is below the %.2f target", accuracy, TARGET_ACCURACY)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            retired = out_dir.with_name(f".{out_dir.name}.old-{staging.name.rsplit('-', 1)[-1]}")
-            out_dir.rename(retired)
-            shutil.rmtree(retired, ignore_errors=True)
-        staging.rename(out_dir)
+        swap_into_place(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

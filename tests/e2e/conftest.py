@@ -7,7 +7,6 @@ Needs the local stack (`guardstream dev up`); skips without it unless GUARDSTREA
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import socket
 import threading
@@ -19,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
-from sqlalchemy import text
 
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.review_store import ReviewStore
 from guardstream.audit.store import AuditStore
 from guardstream.records import Feedback, VerdictLabel
 from guardstream.serde.codec import decode_record
-from guardstream.settings import Settings, load_settings
+from guardstream.settings import Settings
 from tests.support.audit_records import event_and_verdict
+from tests.support.stack import postgres_schema, stack_settings, unavailable
 from workers.kafka_clients import build_reader, build_settings_admin_client
 from workers.review.app import create_app
 from workers.review.auth import hash_password
@@ -44,20 +42,9 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct horse battery"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":
-        pytest.fail(f"{reason} (GUARDSTREAM_REQUIRE_STACK=1)")
-    pytest.skip(f"{reason}: run `guardstream dev up` first")
-
-
-@pytest.fixture(scope="session")
-def stack_settings() -> Settings:
-    settings = load_settings()
-    try:
-        build_settings_admin_client(settings.kafka).list_topics(timeout=10)
-    except KafkaException as exc:
-        _unavailable(f"no Kafka broker at {settings.kafka.bootstrap_servers} ({exc})")
-    return settings
+@pytest.fixture(scope="session", name="stack_settings")
+def stack_settings_fixture() -> Settings:
+    return stack_settings()
 
 
 @pytest.fixture()
@@ -76,16 +63,8 @@ def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'audit.db'}"
         return
-    base = os.environ.get("GUARDSTREAM_TEST_POSTGRES_URL")
-    if not base:
-        _unavailable("GUARDSTREAM_TEST_POSTGRES_URL is not set")
-        return
-    schema = f"e2e_{uuid.uuid4().hex[:12]}"
-    with build_engine(base).begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{base}?options=-csearch_path%3D{schema}"
-    with build_engine(base).begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    with postgres_schema("e2e") as url:
+        yield url
 
 
 @dataclass
@@ -174,7 +153,7 @@ def start_app(stack_settings: Settings, feedback_topic: str, audit_url: str) -> 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -6,35 +6,23 @@ in which case they fail: CI must never pass by skipping them.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
 from guardstream.errors import GuardstreamError
-from guardstream.settings import Settings, TopicSettings, load_settings
+from guardstream.settings import Settings, TopicSettings
+from tests.support.stack import postgres_base_url, stack_settings, unavailable
 from workers.kafka_clients import build_settings_admin_client
 from workers.triton_client import GuardModelClient
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":
-        pytest.fail(f"{reason} (GUARDSTREAM_REQUIRE_STACK=1)")
-    pytest.skip(f"{reason}: run `guardstream dev up --postgres` first")
-
-
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    settings = load_settings()
-    try:
-        build_settings_admin_client(settings.kafka).list_topics(timeout=10)
-    except KafkaException as exc:
-        _unavailable(f"no Kafka broker at {settings.kafka.bootstrap_servers} ({exc})")
-    return settings
+    return stack_settings()
 
 
 @pytest.fixture(scope="session")
@@ -43,17 +31,14 @@ def triton_ready(base_settings: Settings) -> None:
     try:
         client.check_contract(base_settings.worker.batch_max_size)
     except GuardstreamError as exc:
-        _unavailable(f"Triton guard model not ready: {exc}")
+        unavailable(f"Triton guard model not ready: {exc}")
     finally:
         client.close()
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    url = os.environ.get("GUARDSTREAM_TEST_POSTGRES_URL")
-    if not url:
-        _unavailable("GUARDSTREAM_TEST_POSTGRES_URL is not set")
-    return url or ""
+    return postgres_base_url()
 
 
 @pytest.fixture()

@@ -6,42 +6,30 @@ project's cluster); each test gets a schema of its own.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.store import AuditStore
 from tests.support.audit_records import dead_letter, event_and_verdict
+from tests.support.stack import postgres_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'audit.db'}"
-        schema = None
-    else:
-        base = os.environ.get("GUARDSTREAM_TEST_POSTGRES_URL")
-        if not base:
-            if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":
-                pytest.fail("GUARDSTREAM_TEST_POSTGRES_URL is not set")
-            pytest.skip("GUARDSTREAM_TEST_POSTGRES_URL is not set: run `make test` or `guardstream dev up --postgres`")
-        schema = f"test_{uuid.uuid4().hex[:12]}"
-        with build_engine(base).begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{base}?options=-csearch_path%3D{schema}"
-    engine = build_engine(url)
-    migrate(engine)
-    migrate(engine)  # idempotent
-    yield AuditStore(engine)
-    engine.dispose()
-    if schema is not None:
-        with build_engine(base).begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'audit.db'}"
+        else:
+            url = stack.enter_context(postgres_schema())
+        engine = build_engine(url)
+        migrate(engine)
+        migrate(engine)  # idempotent
+        yield AuditStore(engine)
+        engine.dispose()
 
 
 def test_replayed_batch_changes_nothing(store: AuditStore) -> None:
