@@ -150,8 +150,10 @@ def start_app(stack_settings: Settings, feedback_topic: str, audit_url: str) -> 
         thread.join(timeout=15)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module: Playwright's sync API keeps an asyncio loop running in this
+    thread while it is open, which would break later tests that run their own loop."""
     if not Path(CHROMIUM).exists():
         unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
