@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardstream.guard.checkpoint import write_contract
 from training.config import StageConfig
 from training.default_model import MANIFEST_NAME, DefaultModelSpec, swap_into_place
 
@@ -60,7 +61,7 @@ class TrainedDefaultSpec:
     synthetic_seed: int = 1
     heldout_count: int = 400
     heldout_seed: int = 1001
-    steps: int = 600
+    steps: int = 1200
     batch_size: int = 32
     learning_rate: float = 2e-3
     answer_weight: float = 4.0
@@ -143,6 +144,7 @@ def build_trained_default(
         model.save_pretrained(staging)
         model.generation_config.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        write_contract(staging, names_categories=True)  # taught to name the scenario of unsafe answers
         files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(staging.iterdir()) if p.is_file()}
 
         evaluation = staging / EVALUATION_DIR

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from guardstream.errors import ConfigurationError
-from guardstream.guard.checkpoint import parse_device, parse_dtype
+from guardstream.guard.checkpoint import parse_device, parse_dtype, write_contract
 from training.config import ModelConfig
 
 logger = logging.getLogger(__name__)
@@ -97,4 +97,5 @@ def export_model(prepared: PreparedModel, out_dir: Path) -> Path:
         if generation is not None:
             generation.save_pretrained(out_dir)
     prepared.tokenizer.save_pretrained(out_dir)
+    write_contract(out_dir, names_categories=True)  # the target names the scenario of unsafe answers
     return out_dir
