@@ -25,8 +25,9 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.cimpl import NewPartitions, NewTopic  # re-exported by confluent_kafka.admin
 
 from workers.devstack.errors import DevStackError
-from workers.devstack.probes import busy_ports, port_open
-from workers.devstack.processes import PidRecord, ProcessSupervisor
+from workers.devstack.component import SupervisedComponent
+from workers.devstack.probes import port_open
+from workers.devstack.processes import PidRecord
 from workers.devstack.settings import LOOPBACK, DevStackSettings
 from workers.kafka_clients import build_admin_client
 
@@ -172,30 +173,18 @@ def ensure_storage(settings: DevStackSettings, java: str) -> None:
 
 
 # ----------------------------------------------------------------------------- the broker
-class KafkaBroker:
+class KafkaBroker(SupervisedComponent):
     """The stack's Kafka component."""
 
     name = NAME
-
-    def __init__(self, settings: DevStackSettings, supervisor: ProcessSupervisor) -> None:
-        self._settings = settings
-        self._supervisor = supervisor
+    port_variables = "GUARDSTREAM_DEV_KAFKA_PORT / GUARDSTREAM_DEV_KAFKA_CONTROLLER_PORT"
 
     @property
     def address(self) -> str:
         return self._settings.kafka_bootstrap
 
-    def record(self) -> PidRecord | None:
-        return self._supervisor.running(NAME)
-
-    def check_ports_free(self) -> None:
-        """Raise if another process holds the broker's ports (checked before anything starts)."""
-        busy = busy_ports(LOOPBACK, (self._settings.kafka_port, self._settings.kafka_controller_port))
-        if busy:
-            raise DevStackError(
-                f"port(s) {busy} taken by a process the dev stack did not start; stop it or set "
-                "GUARDSTREAM_DEV_KAFKA_PORT / GUARDSTREAM_DEV_KAFKA_CONTROLLER_PORT"
-            )
+    def ports(self) -> tuple[int, ...]:
+        return (self._settings.kafka_port, self._settings.kafka_controller_port)
 
     def healthy(self, timeout_s: float = 2.0) -> bool:
         if not port_open(LOOPBACK, self._settings.kafka_port):
@@ -235,9 +224,6 @@ class KafkaBroker:
     def ensure_topics(self, deadline: float) -> None:
         """Create missing topics and grow ones with too few partitions; wait until all are visible."""
         ensure_topics(build_admin_client(self.address), self._settings.topics, deadline)
-
-    def stop(self) -> bool:
-        return self._supervisor.stop(NAME, self._settings.stop_timeout_s)
 
 
 def ensure_topics(admin: TopicAdmin, wanted: dict[str, int], deadline: float) -> None:

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers.devstack.errors import DevStackError
-from workers.devstack.probes import busy_ports, http_ok
-from workers.devstack.processes import PidRecord, ProcessSupervisor
+from workers.devstack.component import SupervisedComponent
+from workers.devstack.probes import http_ok
+from workers.devstack.processes import PidRecord
 from workers.devstack.settings import LOOPBACK, DevStackSettings
 
 logger = logging.getLogger(__name__)
@@ -160,33 +161,19 @@ def model_states(http_url: str, timeout_s: float = 2.0) -> list[dict[str, str]]:
         return []
 
 
-class TritonServer:
+class TritonServer(SupervisedComponent):
     """The stack's Triton component."""
 
     name = NAME
-
-    def __init__(self, settings: DevStackSettings, supervisor: ProcessSupervisor) -> None:
-        self._settings = settings
-        self._supervisor = supervisor
+    port_variables = "GUARDSTREAM_DEV_TRITON_HTTP_PORT / _GRPC_PORT / _METRICS_PORT"
 
     @property
     def address(self) -> str:
         return self._settings.triton_http_url
 
-    def record(self) -> PidRecord | None:
-        return self._supervisor.running(NAME)
-
-    def check_ports_free(self) -> None:
-        """Raise if another process holds Triton's ports (checked before anything starts)."""
+    def ports(self) -> tuple[int, ...]:
         settings = self._settings
-        busy = busy_ports(
-            LOOPBACK, (settings.triton_http_port, settings.triton_grpc_port, settings.triton_metrics_port)
-        )
-        if busy:
-            raise DevStackError(
-                f"port(s) {busy} taken by a process the dev stack did not start; stop it or set "
-                "GUARDSTREAM_DEV_TRITON_HTTP_PORT / _GRPC_PORT / _METRICS_PORT"
-            )
+        return (settings.triton_http_port, settings.triton_grpc_port, settings.triton_metrics_port)
 
     def healthy(self) -> bool:
         return http_ok(f"{self.address}/v2/health/ready")
@@ -224,6 +211,3 @@ class TritonServer:
         lines.append(f"last lines of {self._supervisor.log_file(NAME)}:")
         lines.append(self._supervisor.log_tail(NAME, 15))
         return "\n".join(lines)
-
-    def stop(self) -> bool:
-        return self._supervisor.stop(NAME, self._settings.stop_timeout_s)

@@ -1,0 +1,37 @@
+"""What every process the dev stack supervises shares: its pid record, its ports, stopping it."""
+
+from __future__ import annotations
+
+from workers.devstack.errors import DevStackError
+from workers.devstack.probes import busy_ports
+from workers.devstack.processes import PidRecord, ProcessSupervisor
+from workers.devstack.settings import LOOPBACK, DevStackSettings
+
+
+class SupervisedComponent:
+    """A component started as a background process; subclasses name it and its ports."""
+
+    name: str
+    port_variables: str
+    """The GUARDSTREAM_DEV_* variables that move its ports, for the error message."""
+
+    def __init__(self, settings: DevStackSettings, supervisor: ProcessSupervisor) -> None:
+        self._settings = settings
+        self._supervisor = supervisor
+
+    def ports(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def record(self) -> PidRecord | None:
+        return self._supervisor.running(self.name)
+
+    def check_ports_free(self) -> None:
+        """Raise if another process holds the component's ports (checked before anything starts)."""
+        busy = busy_ports(LOOPBACK, self.ports())
+        if busy:
+            raise DevStackError(
+                f"port(s) {busy} taken by a process the dev stack did not start; stop it or set {self.port_variables}"
+            )
+
+    def stop(self) -> bool:
+        return self._supervisor.stop(self.name, self._settings.stop_timeout_s)
