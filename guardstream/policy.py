@@ -17,25 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
 from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
 from guardstream.records import VerdictLabel
-from guardstream.settings import PolicySettings
-
-
-class Thresholds(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    unsafe_threshold: float = Field(ge=0.0, le=1.0)
-    review_threshold: float = Field(ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        if self.review_threshold > self.unsafe_threshold:
-            raise ValueError("review_threshold must not exceed unsafe_threshold")
-        return self
+from guardstream.settings import PolicySettings, Thresholds
 
 
 class PolicyFile(Thresholds):

@@ -93,7 +93,20 @@ class AuditSettings(_Section):
         return self
 
 
-class PolicySettings(_Section):
+class Thresholds(_Section):
+    """p_unsafe at or above ``unsafe_threshold`` is unsafe; from ``review_threshold`` up, review."""
+
+    unsafe_threshold: float = Field(ge=0.0, le=1.0)
+    review_threshold: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.review_threshold > self.unsafe_threshold:
+            raise ValueError("review_threshold must not exceed unsafe_threshold")
+        return self
+
+
+class PolicySettings(Thresholds):
     """Maps p_unsafe to safe / review / unsafe; its version is stamped on every verdict."""
 
     file: Path | None = Field(
@@ -102,12 +115,6 @@ class PolicySettings(_Section):
     version: str = "default-1"
     unsafe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     review_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> PolicySettings:
-        if self.review_threshold > self.unsafe_threshold:
-            raise ValueError("review_threshold must not exceed unsafe_threshold")
-        return self
 
 
 class WorkerSettings(_Section):
