@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from guardstream.errors import ConfigurationError
@@ -29,27 +29,111 @@ class _Section(BaseModel):
 
 
 class KafkaSettings(_Section):
-    """How every Kafka client of ours connects."""
+    """How every Kafka client of ours connects.
+
+    Secrets come from the environment or from files read once at start-up (``*_file``; a
+    trailing newline is dropped), are held as ``SecretStr`` and never appear in repr, logs or
+    errors. With TLS (``SSL``/``SASL_SSL``) the broker's certificate is checked against
+    ``ssl_ca_location``, or against the system's CA store when ``ssl_ca_system`` is true.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     bootstrap_servers: str = "127.0.0.1:19092"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_ca_location: Path | None = None
+    sasl_password_file: Path | None = Field(
+        default=None, description="A file holding the SASL password (instead of sasl_password)."
+    )
+    ssl_ca_location: Path | None = Field(default=None, description="PEM file of the CA(s) that signed the brokers' certificates.")
+    ssl_ca_system: bool = Field(default=False, description="Trust the system's CA store instead of ssl_ca_location.")
+    ssl_certificate_location: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
+    ssl_key_location: Path | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
+    ssl_key_password: SecretStr | None = Field(default=None, description="Password of an encrypted client key.")
+    ssl_key_password_file: Path | None = Field(default=None, description="A file holding ssl_key_password.")
+    ssl_endpoint_identification: bool = Field(
+        default=True, description="Check that the broker's certificate names the host connected to (keep on)."
+    )
     schema_registry_url: str | None = Field(
         default=None, description="Confluent schema registry; when set, outputs use its framing."
     )
 
+    _sasl_secret: SecretStr | None = PrivateAttr(default=None)
+    _ssl_key_secret: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator(
+        "sasl_password_file", "ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password_file"
+    )
+    @classmethod
+    def _readable_file(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            _read_file(path)
+        return path
+
     @model_validator(mode="after")
-    def _sasl_needs_credentials(self) -> KafkaSettings:
+    def _consistent_security(self) -> KafkaSettings:
+        self._sasl_secret = _one_secret(self, "sasl_password")
+        self._ssl_key_secret = _one_secret(self, "ssl_key_password")
         if self.security_protocol.startswith("SASL") and not (
-            self.sasl_mechanism and self.sasl_username and self.sasl_password
+            self.sasl_mechanism and self.sasl_username and self._sasl_secret
         ):
             raise ValueError(
-                "security_protocol SASL_* needs sasl_mechanism, sasl_username and sasl_password"
+                f"security_protocol={self.security_protocol} needs {_named('sasl_mechanism')}, "
+                f"{_named('sasl_username')} and {_named('sasl_password')} or {_named('sasl_password_file')}"
             )
+        if self.uses_tls and (self.ssl_ca_location is None) == (not self.ssl_ca_system):
+            raise ValueError(
+                f"security_protocol={self.security_protocol} needs exactly one of {_named('ssl_ca_location')}, "
+                f"the CA that signed the brokers' certificates, and {_named('ssl_ca_system')}=true, the system's CA store"
+            )
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError(
+                f"mutual TLS needs both {_named('ssl_certificate_location')} and {_named('ssl_key_location')}"
+            )
+        if self._ssl_key_secret is not None and self.ssl_key_location is None:
+            raise ValueError(f"{_named('ssl_key_password')} is set but {_named('ssl_key_location')} is not")
         return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl_secret(self) -> SecretStr | None:
+        """The SASL password: ``sasl_password``, or the content of ``sasl_password_file``."""
+        return self._sasl_secret
+
+    @property
+    def ssl_key_secret(self) -> SecretStr | None:
+        """The client key's password: ``ssl_key_password``, or the content of ``ssl_key_password_file``."""
+        return self._ssl_key_secret
+
+
+def _named(field: str) -> str:
+    return f"kafka.{field} ({ENV_PREFIX}KAFKA__{field.upper()})"
+
+
+def _read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+
+
+def _one_secret(kafka: KafkaSettings, field: str) -> SecretStr | None:
+    """The secret given inline (``field``) or in a file (``field_file``); never both."""
+    inline: SecretStr | None = getattr(kafka, field)
+    file: Path | None = getattr(kafka, f"{field}_file")
+    if inline is not None and file is not None:
+        raise ValueError(f"set one of {_named(field)} and {_named(field + '_file')}, not both")
+    if file is None:
+        return inline
+    value = _read_file(file).rstrip("\r\n")
+    if not value:
+        raise ValueError(f"{_named(field + '_file')}: {file} is empty")
+    return SecretStr(value)
 
 
 class TopicSettings(_Section):

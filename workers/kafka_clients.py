@@ -7,27 +7,118 @@ never logged.
 
 from __future__ import annotations
 
+import ssl
+import time
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from guardstream.errors import ConfigurationError, GuardstreamError, RetriableError
 from guardstream.settings import KafkaSettings
 
 
 def connection_config(kafka: KafkaSettings) -> dict[str, Any]:
-    """Bootstrap and security settings shared by every client."""
+    """Bootstrap and security settings shared by every client (librdkafka's names)."""
     config: dict[str, Any] = {
         "bootstrap.servers": kafka.bootstrap_servers,
         "security.protocol": kafka.security_protocol,
     }
-    if kafka.sasl_mechanism:
+    if kafka.security_protocol.startswith("SASL"):
+        secret = kafka.sasl_secret
         config["sasl.mechanism"] = kafka.sasl_mechanism
         config["sasl.username"] = kafka.sasl_username
-        config["sasl.password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-    if kafka.ssl_ca_location:
-        config["ssl.ca.location"] = str(kafka.ssl_ca_location)
+        config["sasl.password"] = secret.get_secret_value() if secret else None
+    if kafka.uses_tls:
+        # "probe": librdkafka looks for the system's CA bundle in the usual places.
+        config["ssl.ca.location"] = str(kafka.ssl_ca_location) if kafka.ssl_ca_location else "probe"
+        config["ssl.endpoint.identification.algorithm"] = "https" if kafka.ssl_endpoint_identification else "none"
+        if kafka.ssl_certificate_location and kafka.ssl_key_location:
+            config["ssl.certificate.location"] = str(kafka.ssl_certificate_location)
+            config["ssl.key.location"] = str(kafka.ssl_key_location)
+            if kafka.ssl_key_secret:
+                config["ssl.key.password"] = kafka.ssl_key_secret.get_secret_value()
     return config
+
+
+def tls_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """The same TLS settings as an ``ssl.SSLContext`` for Python clients (faust/aiokafka); None without TLS."""
+    if not kafka.uses_tls:
+        return None
+    context = ssl.create_default_context(cafile=str(kafka.ssl_ca_location) if kafka.ssl_ca_location else None)
+    context.check_hostname = kafka.ssl_endpoint_identification
+    if kafka.ssl_certificate_location and kafka.ssl_key_location:
+        password = kafka.ssl_key_secret.get_secret_value() if kafka.ssl_key_secret else None
+        try:
+            context.load_cert_chain(kafka.ssl_certificate_location, kafka.ssl_key_location, password)
+        except ssl.SSLError as exc:  # never echo the password: name the files and the setting
+            raise ConfigurationError(
+                f"kafka.ssl_certificate_location={kafka.ssl_certificate_location} / kafka.ssl_key_location="
+                f"{kafka.ssl_key_location}: cannot load the client certificate and key ({exc.reason}); "
+                "check the files and kafka.ssl_key_password(_file)"
+            ) from None
+    return context
+
+
+def check_connection(kafka: KafkaSettings, timeout_s: float = 10.0) -> int:
+    """Ask the brokers for metadata with these settings; returns how many brokers answered.
+
+    Raises :class:`ConfigurationError` as soon as the brokers refuse the credentials or the TLS
+    handshake fails (retrying cannot help), :class:`RetriableError` when no broker answers within
+    ``timeout_s``. The message names the settings to check and the broker's reason, never a secret.
+    """
+    outcome = _probe(kafka, timeout_s)
+    if isinstance(outcome, GuardstreamError):
+        raise outcome
+    return outcome
+
+
+def _probe(kafka: KafkaSettings, timeout_s: float) -> int | GuardstreamError:
+    # The error is returned, not raised, so no traceback keeps the admin client (and its
+    # background reconnects) alive after this function ends.
+    errors: list[KafkaError] = []
+    admin = AdminClient({**connection_config(kafka), "error_cb": errors.append})
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return len(admin.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic()))).brokers)
+        except KafkaException as exc:
+            admin.poll(0)  # serve error_cb: the reasons behind the generic transport failure
+            error = connection_error(kafka, errors, exc)
+        if isinstance(error, ConfigurationError) or time.monotonic() >= deadline:
+            return error
+
+
+def connection_error(kafka: KafkaSettings, errors: list[KafkaError], failure: KafkaException) -> GuardstreamError:
+    """The error to raise for a failed connection, from the client's error callbacks."""
+    where = f"Kafka at {kafka.bootstrap_servers} (security_protocol={kafka.security_protocol})"
+    reasons = [(error.code(), error.str()) for error in errors]
+    refused = [text for code, text in reasons if code == KafkaError._AUTHENTICATION]
+    if refused:
+        message = (
+            f"{where} refused the credentials of kafka.sasl_username={kafka.sasl_username} "
+            f"(sasl_mechanism={kafka.sasl_mechanism}): {refused[-1]}; check "
+            "kafka.sasl_username and kafka.sasl_password / kafka.sasl_password_file"
+        )
+        return ConfigurationError(_redacted(message, kafka))
+    tls = [text for code, text in reasons if code == KafkaError._SSL or (code == KafkaError._TRANSPORT and "SSL routines" in text)]
+    if tls:
+        message = (
+            f"TLS handshake with {where} failed: {tls[-1]}; check kafka.ssl_ca_location (or kafka.ssl_ca_system) "
+            "and kafka.ssl_endpoint_identification, and, where the brokers ask for a client certificate, "
+            "kafka.ssl_certificate_location / kafka.ssl_key_location"
+        )
+        return ConfigurationError(_redacted(message, kafka))
+    other = "; ".join(sorted({text for _, text in reasons})) or str(failure)
+    return RetriableError(_redacted(f"no answer from {where}: {other}", kafka))
+
+
+def _redacted(text: str, kafka: KafkaSettings) -> str:
+    """``text`` with every secret of ``kafka`` masked (errors quote broker messages verbatim)."""
+    for secret in (kafka.sasl_secret, kafka.ssl_key_secret):
+        if secret and secret.get_secret_value():
+            text = text.replace(secret.get_secret_value(), "**********")
+    return text
 
 
 def build_admin_client(bootstrap: str) -> AdminClient:
@@ -39,8 +130,11 @@ def build_settings_admin_client(kafka: KafkaSettings) -> AdminClient:
     return AdminClient(connection_config(kafka))
 
 
-def build_moderation_consumer(kafka: KafkaSettings, group_id: str, client_id: str) -> Consumer:
-    """The worker's consumer: offsets move only inside the output transaction."""
+def build_moderation_consumer(kafka: KafkaSettings, group_id: str, client_id: str, **overrides: Any) -> Consumer:
+    """The worker's consumer: offsets move only inside the output transaction.
+
+    ``overrides`` adds client settings (the worker's ``error_cb``, ``stats_cb`` and statistics interval).
+    """
     return Consumer(
         {
             **connection_config(kafka),
@@ -53,6 +147,10 @@ def build_moderation_consumer(kafka: KafkaSettings, group_id: str, client_id: st
             "partition.assignment.strategy": "cooperative-sticky",
             "fetch.max.bytes": 16 * 1024 * 1024,
             "queued.max.messages.kbytes": 16 * 1024,
+            # A crashed worker's partitions move on after 10 s instead of 45 (heartbeats come from
+            # librdkafka's own thread, so a long batch never looks like a dead member).
+            "session.timeout.ms": 10_000,
+            **overrides,
         }
     )
 

@@ -63,7 +63,13 @@ def test_sasl_without_credentials_is_refused() -> None:
 
 def test_secrets_do_not_show_in_the_settings_repr() -> None:
     settings = load_settings(
-        kafka={"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "u", "sasl_password": "hunter2"}
+        kafka={
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "u",
+            "sasl_password": "hunter2",
+            "ssl_ca_system": True,
+        }
     )
     assert "hunter2" not in repr(settings)
 

@@ -41,12 +41,17 @@ def run(
     log_level: str = typer.Option("INFO", help="Log level: DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run the agent until SIGTERM or Ctrl-C: consume verdicts, keep windowed counts, produce actions."""
+    from guardstream.errors import ConfigurationError
     from guardstream.telemetry import configure_logging
     from workers.escalation.app import build_agent
 
     configure_logging(log_level)
     settings, escalation, ruleset = _load(rules)
-    build_agent(settings, escalation, ruleset).run(loglevel=log_level)
+    try:
+        build_agent(settings, escalation, ruleset).run(loglevel=log_level)
+    except ConfigurationError as exc:  # wrong credentials, certificates or key: say what to fix
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("check")

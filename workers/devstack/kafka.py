@@ -4,6 +4,10 @@ Steps, each idempotent: fetch the jars once into ``<cache>/kafka/libs`` (``mvn
 dependency:copy-dependencies`` on ``infra/local/kafka/pom.xml``), render ``server.properties`` into
 ``<runtime>/kafka/``, format the storage once, start ``kafka.Kafka``, wait until the broker answers
 a metadata request, create the topics with their partition counts.
+
+Optionally (``GUARDSTREAM_DEV_KAFKA_SASL_SSL_PORT``) the broker gets a second client listener,
+SASL_SSL with SCRAM-SHA-512/256 over TLS, from a PEM keystore (and a PEM truststore for mutual
+TLS); its SCRAM users are created or updated through the admin API on the PLAINTEXT listener.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from string import Template
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 from confluent_kafka.cimpl import NewPartitions, NewTopic  # re-exported by confluent_kafka.admin
 
 from workers.devstack.errors import DevStackError
@@ -37,6 +43,8 @@ NAME = "kafka"
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 FETCHED_MARKER = ".fetched"
+SASL_SSL_TEMPLATE = "sasl_ssl.properties.template"
+SCRAM_ITERATIONS = 8192
 
 
 class TopicAdmin(Protocol):
@@ -47,14 +55,56 @@ class TopicAdmin(Protocol):
     def create_partitions(self, new_partitions: list[NewPartitions], **kwargs: Any) -> dict[str, Future[None]]: ...
 
 
+class ScramAdmin(Protocol):
+    """The part of confluent-kafka's AdminClient that SCRAM user upserts use."""
+
+    def alter_user_scram_credentials(self, alterations: list[Any], **kwargs: Any) -> dict[str, Future[None]]: ...
+
+
 # ----------------------------------------------------------------------------- pure helpers
-def render_server_properties(template: str, settings: DevStackSettings) -> str:
-    """Fill ``server.properties.template`` for these settings (every placeholder must be known)."""
-    return Template(template).substitute(
+def render_server_properties(template: str, settings: DevStackSettings, sasl_ssl_template: str = "") -> str:
+    """Fill ``server.properties.template`` for these settings (every placeholder must be known).
+
+    With ``settings.kafka_sasl_ssl_port`` the SASL_SSL listener is added and ``sasl_ssl_template``
+    (``sasl_ssl.properties.template``) is filled and appended.
+    """
+    port = settings.kafka_sasl_ssl_port
+    properties = Template(template).substitute(
         port=settings.kafka_port,
         controller_port=settings.kafka_controller_port,
         log_dirs=data_dir(settings).as_posix(),
+        extra_listeners=f",SASL_SSL://{LOOPBACK}:{port}" if port else "",
+        extra_advertised_listeners=f",SASL_SSL://{LOOPBACK}:{port}" if port else "",
+        extra_protocol_map=",SASL_SSL:SASL_SSL" if port else "",
     )
+    if port is None:
+        return properties
+    if settings.kafka_ssl_keystore is None or not sasl_ssl_template:
+        raise DevStackError("the SASL_SSL listener needs GUARDSTREAM_DEV_KAFKA_SSL_KEYSTORE and its properties template")
+    truststore = settings.kafka_ssl_truststore
+    return properties + Template(sasl_ssl_template).substitute(
+        keystore=settings.kafka_ssl_keystore.as_posix(),
+        client_auth="required" if truststore else "none",
+        truststore=(
+            f"listener.name.sasl_ssl.ssl.truststore.type=PEM\nlistener.name.sasl_ssl.ssl.truststore.location={truststore.as_posix()}\n"
+            if truststore
+            else ""
+        ),
+    )
+
+
+def parse_scram_users(text: str, source: str) -> dict[str, str]:
+    """``name:password`` per line (blank lines and ``#`` comments skipped) → name → password."""
+    users: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, password = line.partition(":")
+        if not sep or not name.strip() or not password:
+            raise DevStackError(f"{source}:{number}: expected `name:password`")  # the line itself may hold a secret
+        users[name.strip()] = password
+    return users
 
 
 def new_cluster_id() -> str:
@@ -137,9 +187,15 @@ def ensure_jars(settings: DevStackSettings) -> Path:
 
 def write_properties(settings: DevStackSettings) -> Path:
     template = (settings.kafka_infra_dir / "server.properties.template").read_text()
+    sasl_ssl_template = ""
+    if settings.kafka_sasl_ssl_port is not None:
+        sasl_ssl_template = (settings.kafka_infra_dir / SASL_SSL_TEMPLATE).read_text()
+        for name, path in (("KAFKA_SSL_KEYSTORE", settings.kafka_ssl_keystore), ("KAFKA_SSL_TRUSTSTORE", settings.kafka_ssl_truststore)):
+            if path is not None and not path.is_file():
+                raise DevStackError(f"GUARDSTREAM_DEV_{name}={path}: no such file")
     path = properties_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_server_properties(template, settings))
+    path.write_text(render_server_properties(template, settings, sasl_ssl_template))
     return path
 
 
@@ -157,8 +213,7 @@ def ensure_storage(settings: DevStackSettings, java: str) -> None:
             f"{libs_dir(settings)}/*",
             STORAGE_TOOL,
             "format",
-            "--cluster-id",
-            new_cluster_id(),
+            f"--cluster-id={new_cluster_id()}",  # one argument: an id may begin with "-"
             "--config",
             str(properties_file(settings)),
             "--ignore-formatted",
@@ -177,14 +232,15 @@ class KafkaBroker(SupervisedComponent):
     """The stack's Kafka component."""
 
     name = NAME
-    port_variables = "GUARDSTREAM_DEV_KAFKA_PORT / GUARDSTREAM_DEV_KAFKA_CONTROLLER_PORT"
+    port_variables = "GUARDSTREAM_DEV_KAFKA_PORT / GUARDSTREAM_DEV_KAFKA_CONTROLLER_PORT / GUARDSTREAM_DEV_KAFKA_SASL_SSL_PORT"
 
     @property
     def address(self) -> str:
         return self._settings.kafka_bootstrap
 
     def ports(self) -> tuple[int, ...]:
-        return (self._settings.kafka_port, self._settings.kafka_controller_port)
+        sasl_ssl = (self._settings.kafka_sasl_ssl_port,) if self._settings.kafka_sasl_ssl_port else ()
+        return (self._settings.kafka_port, self._settings.kafka_controller_port, *sasl_ssl)
 
     def healthy(self, timeout_s: float = 2.0) -> bool:
         if not port_open(LOOPBACK, self._settings.kafka_port):
@@ -225,6 +281,18 @@ class KafkaBroker(SupervisedComponent):
         """Create missing topics and grow ones with too few partitions; wait until all are visible."""
         ensure_topics(build_admin_client(self.address), self._settings.topics, deadline)
 
+    def ensure_scram_users(self, deadline: float, users: Mapping[str, str] | None = None) -> None:
+        """Create or update SCRAM users: ``users``, else those of ``kafka_scram_users_file`` (if any)."""
+        if users is None:
+            source = self._settings.kafka_scram_users_file
+            if source is None:
+                return
+            try:
+                users = parse_scram_users(source.read_text(encoding="utf-8"), str(source))
+            except OSError as exc:
+                raise DevStackError(f"GUARDSTREAM_DEV_KAFKA_SCRAM_USERS_FILE={source}: {exc.strerror}") from None
+        upsert_scram_users(build_admin_client(self.address), users, deadline)
+
 
 def ensure_topics(admin: TopicAdmin, wanted: dict[str, int], deadline: float) -> None:
     """Idempotently give every topic in ``wanted`` (name → partitions) at least that many partitions."""
@@ -255,6 +323,23 @@ def ensure_topics(admin: TopicAdmin, wanted: dict[str, int], deadline: float) ->
             raise DevStackError(f"creating topic {name} failed: {exc}") from exc
         logger.info("topic ready topic=%s partitions=%d", name, wanted[name])
     _wait_topics_visible(admin, wanted, deadline)
+
+
+def upsert_scram_users(admin: ScramAdmin, users: Mapping[str, str], deadline: float) -> None:
+    """Give every user SCRAM-SHA-512 and SCRAM-SHA-256 credentials with these passwords (idempotent)."""
+    if not users:
+        return
+    for mechanism in (ScramMechanism.SCRAM_SHA_512, ScramMechanism.SCRAM_SHA_256):  # one per user and request
+        alterations = [
+            UserScramCredentialUpsertion(name, ScramCredentialInfo(mechanism, SCRAM_ITERATIONS), password.encode("utf-8"))
+            for name, password in users.items()
+        ]
+        for name, future in admin.alter_user_scram_credentials(alterations).items():
+            try:
+                future.result(timeout=max(1.0, deadline - time.monotonic()))
+            except KafkaException as exc:
+                raise DevStackError(f"setting the SCRAM credentials of user {name} failed: {exc}") from None
+    logger.info("SCRAM users ready users=%s mechanisms=SCRAM-SHA-512,SCRAM-SHA-256", ",".join(sorted(users)))
 
 
 def _wait_topics_visible(admin: TopicAdmin, wanted: dict[str, int], deadline: float) -> None:

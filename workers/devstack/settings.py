@@ -34,6 +34,20 @@ class DevStackSettings(BaseSettings):
     triton_grpc_port: int = Field(default=18001, ge=1, le=65535)
     triton_metrics_port: int = Field(default=18002, ge=1, le=65535)
     postgres_port: int = Field(default=15432, ge=1, le=65535)
+    kafka_sasl_ssl_port: int | None = Field(
+        default=None, ge=1, le=65535, description="optional Kafka SASL_SSL (SCRAM over TLS) client listener; off when unset"
+    )
+
+    # --- the SASL_SSL listener's certificates and users (only with kafka_sasl_ssl_port) ---
+    kafka_ssl_keystore: Path | None = Field(
+        default=None, description="PEM file: the broker's PKCS#8 private key (unencrypted) and its certificate chain"
+    )
+    kafka_ssl_truststore: Path | None = Field(
+        default=None, description="PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)"
+    )
+    kafka_scram_users_file: Path | None = Field(
+        default=None, description="SCRAM users to create or update on every `up`: one `name:password` per line"
+    )
 
     # --- components ---
     with_postgres: bool = Field(default=False, description="also run a project-owned PostgreSQL")
@@ -77,6 +91,10 @@ class DevStackSettings(BaseSettings):
             self.triton_metrics_port,
             self.postgres_port,
         ]
+        if self.kafka_sasl_ssl_port is not None:
+            ports.append(self.kafka_sasl_ssl_port)
+            if self.kafka_ssl_keystore is None:
+                raise ValueError("kafka_sasl_ssl_port needs kafka_ssl_keystore (GUARDSTREAM_DEV_KAFKA_SSL_KEYSTORE)")
         if len(set(ports)) != len(ports):
             raise ValueError(f"the dev stack's ports must all differ, got {ports}")
         names = list(self.topics)
@@ -100,6 +118,11 @@ class DevStackSettings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         return f"{LOOPBACK}:{self.kafka_port}"
+
+    @property
+    def kafka_sasl_ssl_bootstrap(self) -> str | None:
+        """host:port of the SASL_SSL listener, None when it is off."""
+        return f"{LOOPBACK}:{self.kafka_sasl_ssl_port}" if self.kafka_sasl_ssl_port else None
 
     @property
     def triton_http_url(self) -> str:

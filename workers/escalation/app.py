@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from typing import Any
 
@@ -31,7 +30,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 from faust.types import TP
 
-from guardstream.errors import ConfigurationError, GuardstreamError, RetriableError
+from guardstream.errors import GuardstreamError, RetriableError
 from guardstream.records import Verdict
 from guardstream.serde import decode_record
 from guardstream.settings import KafkaSettings, Settings
@@ -41,7 +40,7 @@ from workers.escalation.rules import RuleSet
 from workers.escalation.settings import EscalationSettings
 from workers.escalation.sink import ActionSink, read_action_ids
 from workers.escalation.transport import ReadCommittedApp
-from workers.kafka_clients import build_settings_admin_client
+from workers.kafka_clients import build_settings_admin_client, check_connection, tls_context
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +52,19 @@ def _broker_url(kafka: KafkaSettings) -> str:
 
 
 def _credentials(kafka: KafkaSettings) -> dict[str, Any]:
+    """faust's ``broker_credentials`` for the same security settings as the confluent-kafka clients."""
+    context = tls_context(kafka)
     if kafka.security_protocol == "PLAINTEXT":
         return {}
-    context = ssl.create_default_context(cafile=str(kafka.ssl_ca_location) if kafka.ssl_ca_location else None)
     if kafka.security_protocol == "SSL":
         return {"broker_credentials": faust.SSLCredentials(context)}
-    if kafka.sasl_mechanism != "PLAIN":
-        raise ConfigurationError(
-            f"kafka.sasl_mechanism={kafka.sasl_mechanism}: the escalation agent supports SASL PLAIN only"
-        )
+    secret = kafka.sasl_secret
     return {
         "broker_credentials": faust.SASLCredentials(
             username=kafka.sasl_username,
-            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
-            ssl_context=context if kafka.security_protocol == "SASL_SSL" else None,
+            password=secret.get_secret_value() if secret else None,
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
         )
     }
 
@@ -200,8 +198,15 @@ class EscalationAgent:
             self.settings.topics.verdicts,
             self.settings.topics.actions,
         )
-        self.ensure_internal_topics()
         try:
+            brokers = check_connection(self.settings.kafka, timeout_s=30.0)
+            logger.info(
+                "connected to Kafka bootstrap=%s security_protocol=%s brokers=%d",
+                self.settings.kafka.bootstrap_servers,
+                self.settings.kafka.security_protocol,
+                brokers,
+            )
+            self.ensure_internal_topics()
             Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
         finally:
             self.sink.close()
