@@ -107,6 +107,7 @@ def up(
         _wait_or_stop(kafka, kafka_record, settings.kafka_start_timeout_s)
     if create_topics:
         kafka.ensure_topics(time.monotonic() + settings.kafka_start_timeout_s)
+    kafka.ensure_scram_users(time.monotonic() + settings.kafka_start_timeout_s)  # with kafka_scram_users_file
     if triton_record is not None:
         _wait_or_stop(triton, triton_record, settings.triton_start_timeout_s)
         _restore_serving_pointer(settings)
