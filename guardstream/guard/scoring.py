@@ -6,9 +6,11 @@ is the sum of its token log-probabilities along its own path, and
 
     p_unsafe = P(不安全) / (P(不安全) + P(安全)) = sigmoid(log P(不安全) - log P(安全)).
 
-Rows are right-padded with an attention mask, so a pair's tokens sit at the same positions
-whatever else is in the batch and its score does not depend on its neighbours. Only the hidden
-states at the few positions that predict continuation tokens go through the LM head.
+Every row begins with the same prompt prefix, whose keys and values are computed once per loaded
+model; rows feed only their tails, grouped by length and right-padded with an attention mask (see
+:mod:`guardstream.guard.prefix_cache`), so a pair's tokens sit at the same positions whatever else
+is in the batch and its score does not depend on its neighbours. Only the hidden states at the few
+positions that predict continuation tokens go through the LM head.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from guardstream.errors import ConfigurationError
 from guardstream.guard.category_layout import measure_category_layout
 from guardstream.guard.checkpoint import load_checkpoint, names_categories, pad_token_id
 from guardstream.guard.encoding import ContinuationLayout, PromptEncoder
+from guardstream.guard.prefix_cache import BOUNDARY_PROBES, PrefixCache, RowRunner, shared_prefix
 from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD
 
 logger = logging.getLogger(__name__)
@@ -58,8 +61,10 @@ class GuardScorer:
         unsafe_word: str = UNSAFE_WORD,
         safe_word: str = SAFE_WORD,
         categories: bool | None = None,
+        prefix_cache: bool = True,
     ) -> None:
-        """``categories``: name the harm category too; None decides from the checkpoint's contract file."""
+        """``categories``: name the harm category too; None decides from the checkpoint's contract file.
+        ``prefix_cache``: reuse the shared prompt prefix's keys and values (off: every row runs in full)."""
         if max_batch_size < 1:
             raise ConfigurationError(f"max_batch_size must be at least 1, got {max_batch_size}")
         loaded = load_checkpoint(checkpoint, device=device, dtype=dtype)
@@ -77,17 +82,20 @@ class GuardScorer:
         self.max_batch_size = max_batch_size
         wants_categories = names_categories(path) if categories is None else categories
         self.category_layout = measure_category_layout(self.encoder.encode_texts, *self.encoder.probe()) if wants_categories else None
-        self._pad_id = pad_token_id(tokenizer)
-        self._backbone = model.get_decoder()
+        backbone = model.get_decoder()
         self._lm_head = model.get_output_embeddings()
         if self._lm_head is None:
             raise ConfigurationError(f"the checkpoint at {path} has no LM head")
+        probes = self.encoder.contexts([(question, "") for question in BOUNDARY_PROBES])
+        prefix = PrefixCache.build(backbone, shared_prefix(probes), self.device) if prefix_cache else None
+        self.runner = RowRunner(backbone, self.device, pad_token_id(tokenizer), prefix)
         layout = self.encoder.layout
         logger.info(
             "guard scorer ready checkpoint=%s device=%s dtype=%s unsafe_tokens=%d safe_tokens=%d "
-            "extra_row=%s template_tokens=%d categories=%s",
+            "extra_row=%s template_tokens=%d categories=%s prefix_tokens=%d",
             path, self.device, dtype, len(layout.unsafe), len(layout.safe),
             layout.needs_extra_row, self.encoder.template_tokens, self.category_layout is not None,
+            len(prefix.ids) if prefix is not None else 0,
         )
 
     @property
@@ -155,41 +163,40 @@ class GuardScorer:
         if category_rows_start == -1:
             category_rows_start = len(rows)
             rows += [ctx + list(categories.inputs) for ctx in contexts]  # type: ignore[union-attr]
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            attention_mask[i, : len(row)] = 1
-
-        hidden = self._backbone(
-            input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
-        ).last_hidden_state
 
         # Position start + j predicts continuation token j; start is the context's last token.
-        starts = torch.tensor([len(ctx) - 1 for ctx in contexts], device=self.device)
-        pair_rows = torch.arange(n, device=self.device)
+        starts = np.array([len(ctx) - 1 for ctx in contexts], dtype=np.int64)
+        pair_rows = np.arange(n, dtype=np.int64)
         other_rows = pair_rows + n if layout.needs_extra_row else pair_rows
-        lp_main = self._path_log_probability(hidden, pair_rows, starts, main)
-        lp_other = self._path_log_probability(hidden, other_rows, starts, other)
+        reads = [
+            (pair_rows, starts, len(main)),
+            (other_rows, starts, len(other)),
+        ]
+        if categories is not None and category_rows_start is not None:
+            # The bridge's last position predicts the category name's first token.
+            reads.append((pair_rows + category_rows_start, starts + len(categories.inputs), 1))
+        read_rows = np.concatenate([np.repeat(r, count) for r, _, count in reads])
+        read_positions = np.concatenate([(s[:, None] + np.arange(count)).reshape(-1) for _, s, count in reads])
+        hidden = self.runner.hidden_at(rows, read_rows, read_positions)
+        hidden_main, hidden_other, hidden_category = torch.split(
+            hidden, [n * count for _, _, count in reads] + [0] * (3 - len(reads))
+        )
+        lp_main = self._path_log_probability(hidden_main.view(n, len(main), -1), main)
+        lp_other = self._path_log_probability(hidden_other.view(n, len(other), -1), other)
         lp_unsafe, lp_safe = (lp_main, lp_other) if layout.main_is_unsafe else (lp_other, lp_main)
         category_lp = None
         if categories is not None and category_rows_start is not None:
-            category_rows = pair_rows + category_rows_start
-            at = starts + len(categories.inputs)  # the bridge's last position predicts the name
-            logits = self._lm_head(hidden[category_rows, at]).float()
+            logits = self._lm_head(hidden_category).float()
             first = torch.tensor(categories.first_tokens, device=hidden.device)
             category_lp = (logits[:, first] - torch.logsumexp(logits, dim=1, keepdim=True)).cpu().numpy()
         return lp_unsafe.cpu().numpy(), lp_safe.cpu().numpy(), category_lp
 
-    def _path_log_probability(
-        self, hidden: torch.Tensor, rows: torch.Tensor, starts: torch.Tensor, tokens: list[int]
-    ) -> torch.Tensor:
-        """Sum over j of log P(tokens[j] | row up to starts + j), per row, in float32."""
-        offsets = torch.arange(len(tokens), device=hidden.device)
-        picked = hidden[rows[:, None], starts[:, None] + offsets]  # [n, len(tokens), hidden]
+    def _path_log_probability(self, picked: torch.Tensor, tokens: list[int]) -> torch.Tensor:
+        """Sum over j of log P(tokens[j] | row up to its start + j), per row, in float32.
+
+        ``picked``: ``[rows, len(tokens), hidden]``, the hidden states at the positions predicting each token.
+        """
         logits = self._lm_head(picked).float()
-        target = torch.tensor(tokens, device=hidden.device).expand(len(rows), -1)
+        target = torch.tensor(tokens, device=picked.device).expand(picked.shape[0], -1)
         token_lp = logits.gather(2, target[..., None]).squeeze(2) - torch.logsumexp(logits, dim=2)
         return token_lp.sum(dim=1)
-

@@ -230,3 +230,26 @@ def test_repository_config_matches_the_contract() -> None:
         assert f'key: "{key}" value: {{ string_value: "{value}" }}' in text
     model_py = (REPO / "triton_models" / "guard" / "1" / "model.py").read_text()
     assert "from guardstream.guard.triton_backend import TritonPythonModel" in model_py
+
+
+def test_idle_openmp_threads_sleep_unless_the_operator_chose_otherwise(
+    monkeypatch: pytest.MonkeyPatch, default_checkpoint: Path
+) -> None:
+    import os
+
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
+    from guardstream.guard.triton_backend import TritonPythonModel
+
+    version_dir = default_checkpoint.parent
+    args = {
+        "model_config": json.dumps(_model_config(default_checkpoint.name)),
+        "model_repository": str(version_dir.parent),
+        "model_version": version_dir.name,
+        "model_name": "guard",
+    }
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # restored after the test
+    TritonPythonModel().initialize(args)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    TritonPythonModel().initialize(args)
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
