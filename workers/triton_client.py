@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
@@ -58,6 +59,13 @@ class InferenceOutcome:
 
 def build_grpc_client(settings: TritonSettings) -> grpcclient.InferenceServerClient:
     return grpcclient.InferenceServerClient(url=settings.grpc_url)
+
+
+def build_aio_grpc_client(settings: TritonSettings) -> Any:
+    """The asyncio gRPC client (benchmarks drive many requests from one event loop with it)."""
+    import tritonclient.grpc.aio as aioclient
+
+    return aioclient.InferenceServerClient(url=settings.grpc_url)
 
 
 def current_version(client: grpcclient.InferenceServerClient, model_name: str) -> str:
@@ -141,8 +149,8 @@ class GuardModelClient:
         """Send one batch; ``on_done`` is called once, from another thread, with the outcome."""
         started = time.perf_counter()
         inputs = [
-            _bytes_input(QUESTION, [question for question, _ in pairs]),
-            _bytes_input(RESPONSE, [response for _, response in pairs]),
+            bytes_input(QUESTION, [question for question, _ in pairs]),
+            bytes_input(RESPONSE, [response for _, response in pairs]),
         ]
 
         def finished(result: grpcclient.InferResult | None, error: InferenceServerException | None) -> None:
@@ -181,8 +189,8 @@ class GuardModelClient:
         if not pairs:
             return []
         inputs = [
-            _bytes_input(QUESTION, [question for question, _ in pairs]),
-            _bytes_input(RESPONSE, [response for _, response in pairs]),
+            bytes_input(QUESTION, [question for question, _ in pairs]),
+            bytes_input(RESPONSE, [response for _, response in pairs]),
         ]
         try:
             result = self._client.infer(
@@ -221,7 +229,8 @@ def _categories(result: grpcclient.InferResult) -> list[tuple[str, float] | None
     ]
 
 
-def _bytes_input(name: str, texts: Sequence[str]) -> grpcclient.InferInput:
+def bytes_input(name: str, texts: Sequence[str]) -> grpcclient.InferInput:
+    """A BYTES tensor of shape [n, 1] holding ``texts`` as UTF-8 (the guard models' inputs)."""
     array = np.array([text.encode("utf-8") for text in texts], dtype=np.object_).reshape(-1, 1)
     tensor = grpcclient.InferInput(name, list(array.shape), "BYTES")
     tensor.set_data_from_numpy(array)

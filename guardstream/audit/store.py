@@ -7,6 +7,7 @@ so a batch replayed after a crash changes nothing. A database that cannot be rea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,14 +38,28 @@ class AuditStats:
 class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
 
     def write(self, verdicts: Sequence[tuple[ChatEvent, Verdict]], dead: Sequence[DeadLetter]) -> None:
-        """Record a batch in one database transaction; rows already present are left as they are."""
+        """Record a batch in one database transaction; rows already present are left as they are.
+
+        The hot path skips the ORM: PostgreSQL gets the whole batch as one JSON document in one
+        ``INSERT … SELECT FROM json_populate_recordset`` (one parameter, serialised by the C JSON
+        encoder, parsed by the server), SQLite one ``executemany``; both ``ON CONFLICT DO
+        NOTHING``, both through SQLAlchemy so that errors keep their classes.
+        """
         with self._session() as session:
             if verdicts:
-                rows = [verdict_row(event, verdict) for event, verdict in verdicts]
-                session.execute(self._insert(VerdictRow).on_conflict_do_nothing(), rows)
+                connection = session.connection()
+                values = [verdict_values(event, verdict) for event, verdict in verdicts]
+                if not self._postgres:
+                    connection.exec_driver_sql(_SQLITE_INSERT_VERDICTS, [_json_columns_as_text(row) for row in values])
+                elif (document := _json_rows(values)) is not None:
+                    connection.exec_driver_sql(_PG_INSERT_VERDICTS, (document,))
+                else:  # a non-finite float has no JSON form: the (slower) ORM path takes it as it is
+                    rows = [verdict_row(event, verdict) for event, verdict in verdicts]
+                    session.execute(self._insert(VerdictRow).on_conflict_do_nothing(), rows)
             if dead:
                 rows = [dead_letter_row(letter) for letter in dead]
                 session.execute(self._insert(DeadLetterRow).on_conflict_do_nothing(), rows)
@@ -120,6 +135,75 @@ def verdict_row(event: ChatEvent, verdict: Verdict) -> dict[str, Any]:
         "source_partition": verdict.source_partition,
         "source_offset": verdict.source_offset,
     }
+
+
+# Column order of verdict_values, with the PostgreSQL type each array is cast to.
+VERDICT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "text"), ("conversation_id", "text"), ("user_id", "text"), ("role", "text"),
+    ("question", "text"), ("text", "text"), ("context", "json"), ("label", "text"),
+    ("p_unsafe", "float8"), ("categories", "json"), ("analysis", "text"), ("model_name", "text"),
+    ("model_version", "text"), ("policy_version", "text"), ("event_created_at_ms", "int8"),
+    ("verdict_at_ms", "int8"), ("queue_ms", "float8"), ("inference_ms", "float8"),
+    ("end_to_end_ms", "float8"), ("trace_id", "text"), ("source_topic", "text"),
+    ("source_partition", "int4"), ("source_offset", "int8"),
+)
+_NAMES = ", ".join(name for name, _ in VERDICT_COLUMNS)
+_PG_INSERT_VERDICTS = (
+    f"INSERT INTO verdicts ({_NAMES}) SELECT {_NAMES} "
+    "FROM json_populate_recordset(NULL::verdicts, %s::json) ON CONFLICT DO NOTHING"
+)
+_JSON_COLUMNS = frozenset(index for index, (_, kind) in enumerate(VERDICT_COLUMNS) if kind == "json")
+_SQLITE_INSERT_VERDICTS = (
+    f"INSERT INTO verdicts ({_NAMES}) VALUES ({', '.join('?' for _ in VERDICT_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+
+
+_NAMES_LIST = [name for name, _ in VERDICT_COLUMNS]
+
+
+def _json_rows(values: list[tuple[Any, ...]]) -> str | None:
+    """The rows as one JSON array of objects; None when a value has no JSON form (NaN)."""
+    names = _NAMES_LIST
+    try:
+        return json.dumps([dict(zip(names, row)) for row in values], ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return None
+
+
+def _json_columns_as_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    values = list(row)
+    for index in _JSON_COLUMNS:
+        values[index] = json.dumps(values[index], ensure_ascii=False)
+    return tuple(values)
+
+
+def verdict_values(event: ChatEvent, verdict: Verdict) -> tuple[Any, ...]:
+    """One verdict row as a tuple in :data:`VERDICT_COLUMNS` order (JSON columns as lists)."""
+    return (
+        verdict.event_id,
+        verdict.conversation_id,
+        verdict.user_id,
+        event.role.value,
+        event.question,
+        event.text,
+        list(event.context),
+        verdict.label.value,
+        verdict.p_unsafe,
+        [{"category": c.category, "score": c.score} for c in verdict.categories] if verdict.categories else [],
+        verdict.analysis,
+        verdict.model_name,
+        verdict.model_version,
+        verdict.policy_version,
+        verdict.event_created_at_ms,
+        verdict.verdict_at_ms,
+        verdict.queue_ms,
+        verdict.inference_ms,
+        verdict.end_to_end_ms,
+        verdict.trace_id,
+        verdict.source_topic,
+        verdict.source_partition,
+        verdict.source_offset,
+    )
 
 
 def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:

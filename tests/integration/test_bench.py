@@ -1,0 +1,48 @@
+"""A tiny benchmark run against the real stack proves the plumbing (never the speed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from guardstream.settings import Settings
+from workers.bench.figures import parse_line
+
+pytestmark = pytest.mark.integration
+
+REQUIRED = {"efficiency", "vs_naive", "overhead_eps", "modes_ratio", "p99_ms", "p99_bound_ms"}
+
+
+def test_quick_bench_prints_every_figure_and_writes_its_files(
+    base_settings: Settings, triton_ready: None, tmp_path: Path
+) -> None:
+    out, plot = tmp_path / "results.json", tmp_path / "latency.png"
+    env = {
+        **os.environ,
+        "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": base_settings.kafka.bootstrap_servers,
+        "GUARDSTREAM_TRITON__GRPC_URL": base_settings.triton.grpc_url,
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "workers.cli.main", "bench", "run", "--quick",
+         "--audit-url", f"sqlite:///{tmp_path / 'audit.db'}", "--out", str(out), "--plot", str(plot)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("BENCH ")]
+    figures = {fields["name"]: fields for fields in map(parse_line, lines)}
+    assert REQUIRED <= set(figures), completed.stdout
+    assert figures["efficiency"]["target"] == "0.900" and figures["overhead_eps"]["target"] == "15000.000"
+    assert figures["p99_ms"]["target"] == figures["p99_bound_ms"]["value"]
+
+    results = json.loads(out.read_text())
+    # every produced event got exactly one verdict, in both backlog phases
+    assert results["pipeline"]["verdicts"] == results["pipeline"]["events"]
+    assert results["overhead"]["verdicts"] == results["overhead"]["events"]
+    assert all(level["verdicts"] > 0 for level in results["latency"])
+    assert results["triton_direct"]["best"]["items_per_s"] > 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,30 @@
+import pytest
+
+from workers.bench.direct import SweepPoint, best_point, sweep_grid
+
+
+def point(batch: int, concurrency: int, rate: float) -> SweepPoint:
+    return SweepPoint(batch, concurrency, rate, requests=10, median_request_ms=5.0)
+
+
+def test_best_point_is_the_fastest() -> None:
+    points = [point(8, 1, 100.0), point(64, 4, 900.0), point(32, 2, 850.0)]
+    assert best_point(points) == points[1]
+
+
+def test_ties_go_to_the_smaller_batch_then_less_concurrency() -> None:
+    points = [point(64, 2, 500.0), point(16, 4, 500.0), point(16, 2, 500.0)]
+    assert best_point(points) == point(16, 2, 500.0)
+
+
+def test_no_points_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        best_point([])
+
+
+def test_grid_leaves_out_batches_above_the_model_limit() -> None:
+    assert sweep_grid((8, 64, 128), (2, 1, 2), 64) == [(8, 1), (8, 2), (64, 1), (64, 2)]
+
+
+def test_grid_falls_back_to_the_model_limit() -> None:
+    assert sweep_grid((128,), (1,), 16) == [(16, 1)]

@@ -1,0 +1,1 @@
+"""Benchmarks: the pipeline against the Triton ceiling, a naive consumer and a constant model."""
