@@ -220,11 +220,44 @@ class WorkerSettings(_Section):
     drain_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class TelemetrySettings(_Section):
+    """Health and metrics over HTTP, and OpenTelemetry export (traces and metrics over OTLP)."""
+
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535,
+        description="Port of /healthz, /readyz and /metrics (Prometheus text); 0 turns the server off. "
+        "Give each worker on a host its own.",
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="Address the health and metrics server binds.")
+    liveness_timeout_s: float = Field(
+        default=60.0, gt=0, description="/healthz fails when the worker loop has not turned for this long."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP base URL (for example http://collector:4318); traces and metrics go to "
+        "<endpoint>/v1/traces and /v1/metrics. Unset: OTEL_EXPORTER_OTLP_ENDPOINT, else no export.",
+    )
+    otlp_headers: SecretStr | None = Field(
+        default=None, description="Extra OTLP request headers, 'key=value,key=value' (else OTEL_EXPORTER_OTLP_HEADERS)."
+    )
+    otlp_timeout_s: float = Field(default=10.0, gt=0)
+    metric_export_interval_s: float = Field(default=15.0, gt=0, description="How often metrics are pushed over OTLP.")
+    trace_sample_ratio: float = Field(
+        default=1.0, ge=0.0, le=1.0,
+        description="Share of traces recorded when an event arrives without a sampling decision; an event "
+        "with a traceparent follows its producer's decision (parent-based).",
+    )
+    service_name: str = "guardstream-moderation"
+    kafka_stats_interval_ms: int = Field(
+        default=2000, ge=100, description="librdkafka statistics interval: consumer lag and broker states."
+    )
+
+
 class Settings(BaseSettings):
     """Everything guardstream reads at start-up."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", frozen=True, extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", frozen=True, extra="forbid", hide_input_in_errors=True
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -233,6 +266,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     policy: PolicySettings = PolicySettings()
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod
     def settings_customise_sources(

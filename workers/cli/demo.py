@@ -31,7 +31,7 @@ def run_demo(
 
     from guardstream.paths import runtime_dir
     from guardstream.settings import load_settings
-    from guardstream.telemetry import configure_logging
+    from guardstream.telemetry import configure_logging, setup_telemetry
     from workers.demo.replay import (
         WorkerProcess,
         collect_outcomes,
@@ -46,13 +46,15 @@ def run_demo(
     console = Console(stderr=True)
     settings = load_settings()
     run_id = f"demo-{uuid.uuid4().hex[:8]}"
+    # With an OTLP endpoint configured, each event's trace starts at a "publish" span here.
+    telemetry = setup_telemetry(settings.telemetry.model_copy(update={"service_name": "guardstream-demo"}), run_id)
     worker = WorkerProcess(run_id, runtime_dir() / "logs" / f"{run_id}-worker.log")
     try:
         with console.status("starting a worker and waiting for it to join the consumer group…"):
             wait_for_group_member(build_settings_admin_client(settings.kafka), settings.worker.group_id, worker, 300)
         start = output_start_positions(settings)
         with console.status(f"producing {events} events and {poison} malformed payloads…"):
-            outcome = produce_stream(settings, events, seed, json_share, poison, run_id)
+            outcome = produce_stream(settings, events, seed, json_share, poison, run_id, telemetry.tracer)
         with Progress(console=console) as progress:
             task = progress.add_task("verdicts and dead letters", total=len(outcome.produced))
             collect_outcomes(
@@ -60,6 +62,7 @@ def run_demo(
             )
     finally:
         code = worker.stop()
+        telemetry.shutdown()
     if code not in (0, None):
         console.print(f"[red]worker exited with {code}; see {worker.log_path}")
     summary = summarise(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 import typer
 
@@ -10,6 +11,13 @@ import typer
 def run_worker(
     worker_id: str = typer.Option(
         None, help="Stable name of this instance (default: the host name); names its Kafka transactional id."
+    ),
+    metrics_port: int = typer.Option(
+        None,
+        min=0,
+        max=65535,
+        help="Port of /healthz, /readyz and /metrics (default: telemetry.metrics_port, 9464); 0 turns them off. "
+        "Give each worker on a host its own.",
     ),
     log_level: str = typer.Option("INFO", help="Log level: DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
@@ -19,20 +27,41 @@ def run_worker(
     inputs that cannot be processed to moderation.dlq with the reason; every verdict and dead
     letter is recorded in the audit store before its offsets commit. SIGTERM drains in-flight
     work, commits it and exits.
+
+    While it runs, GET /healthz (the loop is turning), /readyz (joined the consumer group and no
+    dependency degraded; 503 with the causes otherwise) and /metrics (Prometheus text) answer on
+    the metrics port. With OTEL_EXPORTER_OTLP_ENDPOINT (or telemetry.otlp_endpoint) set, traces
+    and metrics are also pushed over OTLP/HTTP.
     """
     from guardstream.errors import GuardstreamError
     from guardstream.settings import load_settings
-    from guardstream.telemetry import configure_logging
-    from workers.moderation.app import build_worker
+    from guardstream.telemetry import configure_logging, setup_telemetry
+    from workers.moderation.app import build_worker, start_status_server
+    from workers.moderation.health import Health
 
     configure_logging(log_level)
+    overrides: dict[str, Any] = {}
+    if worker_id:
+        overrides["worker"] = {"worker_id": worker_id}
+    if metrics_port is not None:
+        overrides["telemetry"] = {"metrics_port": metrics_port}
+    server = None
+    telemetry = None
     try:
-        overrides = {"worker": {"worker_id": worker_id}} if worker_id else {}
-        settings = load_settings(**overrides)
-        worker = build_worker(settings)
-    except GuardstreamError as exc:  # a bad setting, a broken model contract, Triton never ready
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    signal.signal(signal.SIGINT, lambda *_: worker.stop())
-    worker.run()
+        try:
+            settings = load_settings(**overrides)
+            telemetry = setup_telemetry(settings.telemetry, settings.worker.worker_id)
+            health = Health()
+            server = start_status_server(settings, health, telemetry)
+            worker = build_worker(settings, telemetry=telemetry, health=health)
+        except GuardstreamError as exc:  # a bad setting, a broken model contract, Triton never ready
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+        signal.signal(signal.SIGINT, lambda *_: worker.stop())
+        worker.run()
+    finally:
+        if server is not None:
+            server.close()
+        if telemetry is not None:
+            telemetry.shutdown()

@@ -23,11 +23,13 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+from opentelemetry.trace import SpanKind, Tracer
 
 from guardstream.records import DeadLetter, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.serde.json_codec import chat_event_to_json
 from guardstream.settings import Settings
+from guardstream.telemetry import format_traceparent
 from workers.kafka_clients import build_producer, build_reader
 from workers.loadgen.chat_stream import generate_chat_events, poison_payloads
 
@@ -52,14 +54,24 @@ class ReplayOutcome:
 
 
 class WorkerProcess:
-    """A real ``guardstream worker`` in a child process, logging to a file."""
+    """A real ``guardstream worker`` in a child process, logging to a file.
 
-    def __init__(self, worker_id: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+    Its health and metrics server is off unless ``metrics_port`` names a port, so that several
+    workers on one host never compete for one.
+    """
+
+    def __init__(
+        self, worker_id: str, log_path: Path, env: dict[str, str] | None = None, metrics_port: int = 0
+    ) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
+        self.metrics_port = metrics_port
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli.main", "worker", "--worker-id", worker_id],
+            [
+                sys.executable, "-m", "workers.cli.main", "worker",
+                "--worker-id", worker_id, "--metrics-port", str(metrics_port),
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -106,9 +118,19 @@ def end_offsets(consumer: Consumer, topic: str) -> list[TopicPartition]:
 
 
 def produce_stream(
-    settings: Settings, events: int, seed: int, json_share: float, poison_count: int, run_id: str
+    settings: Settings,
+    events: int,
+    seed: int,
+    json_share: float,
+    poison_count: int,
+    run_id: str,
+    tracer: Tracer | None = None,
 ) -> ReplayOutcome:
-    """Produce the stream; every record's delivered position is kept to account for it later."""
+    """Produce the stream; every record's delivered position is kept to account for it later.
+
+    Each valid event carries a W3C ``traceparent`` header: the context of a ``publish`` span when
+    a ``tracer`` is given (the trace then starts here), else fresh random ids, sampled.
+    """
     outcome = ReplayOutcome()
     rng = random.Random(seed)
     producer = build_producer(settings.kafka, **{"message.max.bytes": 4 * 1024 * 1024})
@@ -140,7 +162,7 @@ def produce_stream(
             )
             event = dataclasses.replace(event, event_id=f"{run_id}-{event.event_id}")
             value = chat_event_to_json(event) if rng.random() < json_share else encode_record(event)
-            traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+            traceparent = _publish_context(tracer, settings.topics.chat_events, event.event_id)
             producer.produce(
                 settings.topics.chat_events,
                 value=value,
@@ -156,6 +178,19 @@ def produce_stream(
     if producer.flush(60) or failures:
         raise RuntimeError(f"could not produce the whole stream: {failures[:5]}")
     return outcome
+
+
+def _publish_context(tracer: Tracer | None, topic: str, event_id: str) -> str:
+    if tracer is None:
+        return format_traceparent(uuid.uuid4().int, uuid.uuid4().int >> 64, sampled=True)
+    span = tracer.start_span(
+        f"publish {topic}",
+        kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": "kafka", "messaging.destination.name": topic, "guardstream.event_id": event_id},
+    )
+    span.end()
+    context = span.get_span_context()
+    return format_traceparent(context.trace_id, context.span_id, context.trace_flags.sampled)
 
 
 def collect_outcomes(

@@ -1,0 +1,384 @@
+"""Health states, /healthz /readyz /metrics over real HTTP, metrics and traces of the worker loop.
+
+The loop runs with in-memory fakes of Kafka, Triton and the sink; the OpenTelemetry SDK, the
+Prometheus exposition and the OTLP export are the real ones (spans and metrics travel over HTTP to
+a receiver that decodes them as a collector would).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from guardstream.errors import RetriableError
+from guardstream.policy import Policy
+from guardstream.records import ChatEvent, ChatRole
+from guardstream.serde.codec import ChatEventDecoder, encode_record
+from guardstream.settings import AuditSettings, TelemetrySettings, TritonSettings, WorkerSettings
+from guardstream.telemetry import Telemetry, format_traceparent, setup_telemetry
+from tests.support.otlp_receiver import otlp_receiver
+from workers.moderation.health import Health, KafkaWatch
+from workers.moderation.instruments import WorkerInstruments
+from workers.moderation.outputs import BatchOutputs, OutputStamp
+from workers.moderation.status_server import StatusServer
+from workers.moderation.worker import ModerationWorker
+from workers.triton_client import InferenceOutcome
+
+PRODUCER_TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+PRODUCER_SPAN = 0x00F067AA0BA902B7
+
+
+@dataclass
+class Message:
+    _value: bytes
+    _offset: int
+    _headers: list[tuple[str, bytes]] | None = None
+
+    def error(self) -> None:
+        return None
+
+    def value(self) -> bytes:
+        return self._value
+
+    def topic(self) -> str:
+        return "chat.events"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
+
+
+@dataclass
+class Consumer:
+    messages: list[Message]
+    stop: Callable[[], None] = lambda: None
+    idle: int = 0
+
+    def subscribe(self, topics: list[str], **callbacks: object) -> None:
+        callbacks["on_assign"](self, [])  # type: ignore[operator]
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        if not self.messages:
+            self.idle += 1
+            if self.idle > 100:
+                self.stop()
+            return []
+        taken, self.messages = self.messages[:num_messages], self.messages[num_messages:]
+        return taken
+
+    def pause(self, partitions: object) -> None:
+        pass
+
+    def resume(self, partitions: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Model:
+    """p_unsafe = len(question) / 10, after ``outages`` Triton-unavailable answers."""
+
+    outages: int = 0
+
+    def forget_version(self) -> None:
+        pass
+
+    def submit(self, pairs: Sequence[tuple[str, str]], on_done: Callable[[InferenceOutcome], None]) -> None:
+        if self.outages:
+            self.outages -= 1
+            on_done(InferenceOutcome(None, "", 1.0, RetriableError("Triton unavailable: connection refused")))
+            return
+        on_done(InferenceOutcome(np.array([min(1.0, len(q) / 10) for q, _ in pairs]), "1", 7.0, None))
+
+
+@dataclass
+class Sink:
+    commits: list[BatchOutputs] = field(default_factory=list)
+    headers: list[list[tuple[str, bytes]] | None] = field(default_factory=list)
+
+    def start(self) -> None:
+        pass
+
+    def commit(self, outputs: BatchOutputs, positions: dict[tuple[str, int], int]) -> None:
+        self.commits.append(outputs)
+
+    def abort_if_open(self) -> None:
+        pass
+
+
+def event(index: int, text: str) -> bytes:
+    return encode_record(
+        ChatEvent(event_id=f"e{index}", conversation_id="c", user_id="u", role=ChatRole.USER, text=text, created_at_ms=1)
+    )
+
+
+def run(messages: list[Message], model: Model, telemetry: Telemetry | None) -> tuple[ModerationWorker, Sink]:
+    consumer, sink = Consumer(messages), Sink()
+    worker = ModerationWorker(
+        WorkerSettings(worker_id="w", batch_max_size=4, batch_max_wait_ms=1, commit_interval_ms=1),
+        TritonSettings(retry_initial_s=0.001, retry_max_s=0.002),
+        AuditSettings(url="sqlite://", retry_initial_s=0.001, retry_max_s=0.002),
+        "chat.events",
+        consumer,  # type: ignore[arg-type]
+        sink,  # type: ignore[arg-type]
+        model,  # type: ignore[arg-type]
+        ChatEventDecoder().decode,
+        OutputStamp("guard", Policy("p1", 0.5, 0.3), "w", 16),
+        instruments=WorkerInstruments(telemetry.meter, telemetry.tracer) if telemetry else None,
+    )
+    consumer.stop = worker.stop
+    worker.run()
+    return worker, sink
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+# ── health ───────────────────────────────────────────────────────────────────────────────────
+def test_a_degraded_dependency_is_logged_once_per_transition(caplog: pytest.LogCaptureFixture) -> None:
+    health = Health()
+    with caplog.at_level(logging.INFO, logger="workers.moderation.health"):
+        for attempt in range(5):
+            health.degrade("audit", f"audit store unavailable: connection refused (attempt {attempt})")
+        assert health.audit.startswith("degraded: audit store unavailable") and health.degraded
+        health.recover("audit")
+        health.recover("audit")
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("dependency degraded: audit: audit store unavailable")
+    assert lines[1].startswith("dependency recovered: audit after")
+    assert health.audit == "ok" and not health.degraded
+
+
+def test_readyz_is_503_naming_the_cause_until_recovery_and_healthz_follows_the_loop() -> None:
+    now = [100.0]
+    health = Health(clock=lambda: now[0])
+    server = StatusServer("127.0.0.1", 0, health, lambda: b"# metrics\n", liveness_timeout_s=30)
+    server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        status, body = get(base + "/readyz")
+        assert status == 503 and json.loads(body)["joined_group"] is False
+        health.joined = True
+        assert get(base + "/readyz")[0] == 200
+
+        health.degrade("triton", "Triton unavailable: connection refused")
+        status, body = get(base + "/readyz")
+        report = json.loads(body)
+        assert status == 503
+        assert report["degraded"] == {"triton": "Triton unavailable: connection refused"}
+        assert report["dependencies"]["audit"] == "ok"
+        health.recover("triton")
+        assert get(base + "/readyz")[0] == 200
+
+        assert get(base + "/healthz")[0] == 200
+        now[0] += 31  # the loop stopped turning
+        status, body = get(base + "/healthz")
+        assert status == 503 and json.loads(body)["status"] == "stalled"
+        health.beat()
+        assert get(base + "/healthz")[0] == 200
+        assert get(base + "/metrics") == (200, b"# metrics\n")
+        assert get(base + "/nothing")[0] == 404
+    finally:
+        server.close()
+
+
+def test_kafka_state_follows_broker_errors_and_statistics() -> None:
+    from confluent_kafka import KafkaError
+
+    health = Health()
+    watch = KafkaWatch(health)
+    watch.on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
+    assert health.kafka == "degraded: 1/1 brokers are down"
+    down = {"brokers": {"b:1/1": {"name": "b:1/1", "nodeid": 1, "state": "CONNECT"}}}
+    watch.on_stats(json.dumps(down))
+    assert health.kafka.startswith("degraded")
+    up = {
+        "brokers": {"b:1/1": {"name": "b:1/1", "nodeid": 1, "state": "UP"}},
+        "topics": {"chat.events": {"partitions": {"0": {"ls_offset": 120, "committed_offset": 20}, "-1": {}}}},
+    }
+    watch.on_stats(json.dumps(up))
+    assert health.kafka == "ok"
+    assert watch.stable_ends == {("chat.events", 0): 120} and watch.committed == {("chat.events", 0): 20}
+
+
+def test_a_triton_outage_degrades_the_worker_and_a_success_recovers_it(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="workers.moderation.health"):
+        worker, sink = run([Message(event(i, "你好"), i) for i in range(6)], Model(outages=4), None)
+    transitions = [r.getMessage() for r in caplog.records]
+    assert [line.split(":")[0] for line in transitions] == ["dependency degraded", "dependency recovered"]
+    assert "Triton unavailable: connection refused" in transitions[0]
+    assert worker.health.triton == "ok" and sum(len(c.verdicts) for c in sink.commits) == 6
+
+
+# ── metrics ──────────────────────────────────────────────────────────────────────────────────
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus sample whose labels include ``labels``."""
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            return float(match.group(2))
+    raise AssertionError(f"no sample {name} {labels} in:\n{text}")
+
+
+def test_metrics_text_counts_verdicts_by_label_batches_dead_letters_and_latencies() -> None:
+    telemetry = setup_telemetry(TelemetrySettings(metrics_port=0), "unit")
+    try:
+        messages = [Message(event(i, "短"), i) for i in range(5)] + [Message(event(9, "长" * 20), 5)]
+        messages.append(Message(b"\xc3\x01garbage", 6))
+        run(messages, Model(outages=1), telemetry)
+        text = telemetry.prometheus_text().decode()
+    finally:
+        telemetry.shutdown()
+    assert sample(text, "guardstream_verdicts_total", label="safe") == 5
+    assert sample(text, "guardstream_verdicts_total", label="unsafe") == 1
+    assert sum(float(v) for v in re.findall(r"^guardstream_dlq_total\{.*\} (\S+)$", text, re.M)) == 1
+    assert sample(text, "guardstream_batch_size_count") >= 2
+    assert sample(text, "guardstream_batch_size_sum") == 7
+    assert sample(text, "guardstream_inference_duration_milliseconds_count") >= 2
+    assert sample(text, "guardstream_inference_retries_total", reason="unavailable") == 1
+    assert sample(text, "guardstream_end_to_end_duration_milliseconds_count") == 6
+    assert sample(text, "guardstream_batches_in_flight") == 0
+    assert sample(text, "guardstream_dependency_degraded", dependency="triton") == 0
+    assert "process_resident_memory_bytes" in text
+
+
+# ── traces ───────────────────────────────────────────────────────────────────────────────────
+def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver() -> None:
+    producer = format_traceparent(PRODUCER_TRACE, PRODUCER_SPAN, sampled=True)
+    unsampled = format_traceparent(PRODUCER_TRACE + 1, PRODUCER_SPAN, sampled=False)
+    with otlp_receiver() as (endpoint, received):
+        telemetry = setup_telemetry(TelemetrySettings(metrics_port=0, otlp_endpoint=endpoint), "unit")
+        try:
+            _, sink = run(
+                [
+                    Message(event(0, "你好"), 0, [("traceparent", producer.encode())]),
+                    Message(event(1, "你好"), 1),  # no trace: the worker starts one
+                    Message(b"\xc3\x01garbage", 2, [("traceparent", producer.encode())]),
+                    Message(event(3, "你好"), 3, [("traceparent", unsampled.encode())]),  # producer said: no
+                ],
+                Model(),
+                telemetry,
+            )
+        finally:
+            telemetry.shutdown()  # flushes the spans and pushes the metrics once more
+        verdicts = {v.event_id: (entry, v) for c in sink.commits for entry, _, v in c.verdicts}
+        (letter_entry, _), = [pair for c in sink.commits for pair in c.dead_letters]
+        assert received.wait_for(lambda r: len(r.spans) >= 3, 5), received.requests
+    assert len(received.spans) == 3, "the unsampled event must not be recorded"
+    assert verdicts["e3"][1].trace_id == f"{PRODUCER_TRACE + 1:032x}" and verdicts["e3"][0].traceparent == unsampled
+
+    assert all(path in ("/v1/traces", "/v1/metrics") and kind == "application/x-protobuf" for path, kind in received.requests)
+    assert "guardstream.verdicts" in received.metric_names
+    assert {"service.name": "guardstream-moderation", "service.instance.id": "unit"}.items() <= (
+        received.resource_attributes[0].items()
+    )
+    spans = {span.span_id.hex(): span for span in received.spans}
+    entry, verdict = verdicts["e0"]
+    assert verdict.trace_id == f"{PRODUCER_TRACE:032x}"
+    # The outputs carry the worker's span, so readers downstream continue the same trace.
+    assert entry.traceparent is not None
+    continued = spans[entry.traceparent.split("-")[2]]
+    assert entry.traceparent == f"00-{PRODUCER_TRACE:032x}-{continued.span_id.hex()}-01"
+    assert (continued.trace_id.hex(), continued.parent_span_id.hex()) == (f"{PRODUCER_TRACE:032x}", f"{PRODUCER_SPAN:016x}")
+    assert continued.name == "moderate chat.events" and continued.kind == 5  # CONSUMER
+    attributes = {a.key: a.value for a in continued.attributes}
+    assert attributes["guardstream.event_id"].string_value == "e0"
+    assert attributes["guardstream.label"].string_value == "safe"
+    assert continued.end_time_unix_nano >= continued.start_time_unix_nano > 0
+
+    _, rooted = verdicts["e1"]
+    root = next(span for span in received.spans if not span.parent_span_id)
+    assert rooted.trace_id == root.trace_id.hex()
+    assert letter_entry.traceparent is not None and letter_entry.trace_id == f"{PRODUCER_TRACE:032x}"
+    assert any(a.key == "guardstream.dlq.kind" for span in received.spans for a in span.attributes)
+
+
+def test_without_an_exporter_no_spans_are_made_and_the_producers_trace_id_is_kept() -> None:
+    producer = format_traceparent(PRODUCER_TRACE, PRODUCER_SPAN, sampled=True)
+    telemetry = setup_telemetry(TelemetrySettings(metrics_port=0), "unit")
+    try:
+        assert telemetry.tracer is None
+        _, sink = run([Message(event(0, "你好"), 0, [("traceparent", producer.encode())])], Model(), telemetry)
+    finally:
+        telemetry.shutdown()
+    ((entry, _, verdict),) = [item for c in sink.commits for item in c.verdicts]
+    assert verdict.trace_id == f"{PRODUCER_TRACE:032x}" and entry.traceparent == producer
+
+
+# ── settings and start-up ────────────────────────────────────────────────────────────────────
+def test_telemetry_settings_come_from_the_environment_and_bad_ports_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from guardstream.errors import ConfigurationError
+    from guardstream.settings import load_settings
+
+    monkeypatch.setenv("GUARDSTREAM_TELEMETRY__METRICS_PORT", "19464")
+    monkeypatch.setenv("GUARDSTREAM_TELEMETRY__TRACE_SAMPLE_RATIO", "0.05")
+    telemetry = load_settings().telemetry
+    assert (telemetry.metrics_port, telemetry.trace_sample_ratio) == (19464, 0.05)
+    monkeypatch.setenv("GUARDSTREAM_TELEMETRY__METRICS_PORT", "70000")
+    with pytest.raises(ConfigurationError, match="GUARDSTREAM_TELEMETRY__METRICS_PORT"):
+        load_settings()
+
+
+def test_worker_refuses_a_metrics_port_in_use_and_names_the_option() -> None:
+    import socket
+
+    from typer.testing import CliRunner
+
+    from workers.cli.main import app
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["worker", "--metrics-port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert "--metrics-port" in result.output and str(port) in result.output
+
+
+def test_a_real_consumer_with_no_broker_reports_kafka_degraded() -> None:
+    import socket
+    import time
+
+    from guardstream.settings import KafkaSettings
+    from workers.kafka_clients import build_moderation_consumer
+
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    health = Health()
+    watch = KafkaWatch(health)
+    consumer = build_moderation_consumer(
+        KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"), "g", "c",
+        error_cb=watch.on_error, stats_cb=watch.on_stats, **{"statistics.interval.ms": 200},
+    )
+    try:
+        consumer.subscribe(["chat.events"])
+        deadline = time.monotonic() + 15
+        while health.kafka == "ok" and time.monotonic() < deadline:
+            consumer.poll(0.2)
+    finally:
+        consumer.close()
+    assert health.kafka.startswith("degraded: "), health.kafka
+    assert str(port) in health.kafka or "down" in health.kafka, health.kafka
