@@ -10,7 +10,7 @@ DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test unit lint up down system-deps browser-deps model venv clean
+.PHONY: run test unit lint up down system-deps browser-deps model venv clean bench chaos
 
 run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
 	@$(GS) dev up; \
@@ -23,6 +23,16 @@ test: venv system-deps browser-deps model ## start Kafka, Triton and PostgreSQL,
 	@$(GS) dev up --postgres; \
 	$(MAKE) --no-print-directory lint && \
 	GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url) $(PY) -m pytest tests; status=$$?; \
+	$(GS) dev down; exit $$status
+
+bench: venv system-deps model ## start the stack, run every benchmark phase (BENCH lines, bench/results.json, bench/latency.png), stop it
+	@$(GS) dev up; \
+	$(GS) bench run; status=$$?; \
+	$(GS) dev down; exit $$status
+
+chaos: venv system-deps model ## start Kafka, Triton and PostgreSQL, run every chaos scenario (CHAOS lines, .run/chaos/results.json), stop them
+	@$(GS) dev up --postgres; \
+	$(GS) chaos run --report .run/chaos/results.json; status=$$?; \
 	$(GS) dev down; exit $$status
 
 unit: venv ## fast tests that need nothing running

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import typer
 
-from workers.cli import audit, demo, dev, escalate, explain, guard, model, model_versions, review, worker
+from workers.cli import audit, bench, demo, dev, escalate, explain, guard, model, model_versions, review, worker
 from workers.cli import eval as eval_cli, train
+from workers.cli import chaos
 
 app = typer.Typer(
     name="guardstream",
@@ -39,6 +40,8 @@ app.command("worker")(worker.run_worker)
 app.command("demo")(demo.run_demo)
 app.add_typer(train.app, name="train")
 app.command("eval")(eval_cli.run_eval)
+app.add_typer(bench.app, name="bench")
+app.add_typer(chaos.app, name="chaos")
 
 
 if __name__ == "__main__":

@@ -150,6 +150,42 @@ def down(settings: DevStackSettings | None = None) -> list[str]:
     return stopped
 
 
+def restart(name: str, settings: DevStackSettings | None = None, *, down_s: float = 0.0) -> float:
+    """Stop one component, keep it down ``down_s`` seconds, start it and wait until it answers.
+
+    The chaos suite's faults: only that component is touched, the others keep running. Kafka keeps
+    its data folder (topics and committed offsets survive); a restarted Triton gets its promoted
+    model version back. PostgreSQL is restarted only if ``up`` started it. Returns the seconds the
+    component was unavailable.
+    """
+    settings = settings or DevStackSettings()
+    # A fault, not a shutdown: a few seconds of grace, then SIGKILL (Triton may wait on in-flight work).
+    kafka, triton, postgres = _components(settings.model_copy(update={"stop_timeout_s": min(settings.stop_timeout_s, 5.0)}))
+    began = time.monotonic()
+    if name == postgres.name:
+        if not postgres.stop():
+            raise DevStackError("PostgreSQL was not started by `guardstream dev up --postgres`; refusing to stop it")
+        time.sleep(down_s)
+        postgres.start()
+        postgres.wait_ready(time.monotonic() + settings.postgres_start_timeout_s)
+    else:
+        component = {kafka.name: kafka, triton.name: triton}.get(name)
+        if component is None:
+            raise DevStackError(f"unknown component {name!r}: kafka, triton or postgres")
+        if component.record() is None:
+            raise DevStackError(f"{name} is not running under this runtime folder ({settings.runtime_dir})")
+        component.stop()
+        time.sleep(down_s)
+        record = component.start()
+        timeout_s = settings.kafka_start_timeout_s if component is kafka else settings.triton_start_timeout_s
+        _wait_or_stop(component, record, timeout_s)
+        if component is triton:
+            _restore_serving_pointer(settings)
+    unavailable_s = time.monotonic() - began
+    logger.info("restarted name=%s unavailable_s=%.1f", name, unavailable_s)
+    return unavailable_s
+
+
 def _start_unless_healthy(component: KafkaBroker | TritonServer) -> PidRecord | None:
     """Start the component unless it runs; returns the record to wait on, None if already healthy."""
     record = component.record()

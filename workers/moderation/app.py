@@ -14,9 +14,13 @@ from guardstream.serde.codec import AvroEncoder, ChatEventDecoder
 from guardstream.serde.confluent import ConfluentSerde
 from guardstream.serde.schemas import default_schema_set
 from guardstream.settings import Settings
-from workers.kafka_clients import build_moderation_consumer, build_transactional_producer
+from guardstream.telemetry import Telemetry
+from workers.kafka_clients import build_moderation_consumer, build_transactional_producer, check_connection
+from workers.moderation.health import Health, KafkaWatch
+from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.outputs import OutputStamp
 from workers.moderation.sink import TransactionalSink
+from workers.moderation.status_server import StatusServer
 from workers.moderation.worker import ModerationWorker
 from workers.retry import Backoff
 from workers.triton_client import GuardModelClient, ServedModel
@@ -24,22 +28,44 @@ from workers.triton_client import GuardModelClient, ServedModel
 log = logging.getLogger(__name__)
 
 
-def build_worker(settings: Settings, contract_wait_s: float = 300.0) -> ModerationWorker:
+def build_worker(
+    settings: Settings,
+    contract_wait_s: float = 300.0,
+    telemetry: Telemetry | None = None,
+    health: Health | None = None,
+) -> ModerationWorker:
     """Check the served model's contract, migrate the audit store, and assemble the worker."""
     worker_settings = settings.worker
+    health = health or Health()
     model = GuardModelClient(settings.triton)
-    served = wait_for_model(model, worker_settings.batch_max_size, contract_wait_s)
+    served = wait_for_model(model, worker_settings.batch_max_size, contract_wait_s, health)
     log.info("guard model %s versions=%s max_batch_size=%d", served.name, served.versions, served.max_batch_size)
 
+    try:
+        check_connection(settings.kafka)  # wrong credentials or TLS: ConfigurationError, exit 2
+    except RetriableError as exc:
+        log.warning("no Kafka broker answers yet (the clients keep trying): %s", exc)
     engine = build_engine(settings.audit.url)
     migrate(engine)
-    consumer = build_moderation_consumer(settings.kafka, worker_settings.group_id, worker_settings.worker_id)
+    kafka_watch = KafkaWatch(health)
+    consumer = build_moderation_consumer(
+        settings.kafka,
+        worker_settings.group_id,
+        worker_settings.worker_id,
+        error_cb=kafka_watch.on_error,
+        stats_cb=kafka_watch.on_stats,
+        **{"statistics.interval.ms": settings.telemetry.kafka_stats_interval_ms},
+    )
     producer = build_transactional_producer(
         settings.kafka, f"{worker_settings.transactional_id_prefix}-{worker_settings.worker_id}"
     )
     registry = ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
     encoder = AvroEncoder(registry)
-    sink = TransactionalSink(producer, consumer, AuditStore(engine), settings.topics, encoder.encode)
+    transactional_id = f"{worker_settings.transactional_id_prefix}-{worker_settings.worker_id}"
+    sink = TransactionalSink(
+        producer, consumer, AuditStore(engine), settings.topics, encoder.encode,
+        rebuild=lambda: build_transactional_producer(settings.kafka, transactional_id),
+    )  # fmt: skip
     decoder = ChatEventDecoder(
         worker_settings.max_text_chars,
         registry.deserializer(default_schema_set().get(ChatEvent.AVRO_NAME)) if registry else None,
@@ -60,17 +86,41 @@ def build_worker(settings: Settings, contract_wait_s: float = 300.0) -> Moderati
         model,
         decoder.decode,
         stamp,
+        health=health,
+        kafka_watch=kafka_watch,
+        instruments=WorkerInstruments(telemetry.meter, telemetry.tracer) if telemetry else None,
     )
 
 
-def wait_for_model(model: GuardModelClient, batch_size: int, timeout_s: float) -> ServedModel:
+def start_status_server(settings: Settings, health: Health, telemetry: Telemetry) -> StatusServer | None:
+    """Serve /healthz, /readyz and /metrics in a daemon thread; None when the port is 0 (off)."""
+    port = settings.telemetry.metrics_port
+    if port == 0:
+        return None
+    server = StatusServer(
+        settings.telemetry.metrics_host, port, health, telemetry.prometheus_text, settings.telemetry.liveness_timeout_s
+    )
+    server.start()
+    return server
+
+
+def wait_for_model(
+    model: GuardModelClient, batch_size: int, timeout_s: float, health: Health | None = None
+) -> ServedModel:
     """Retry while Triton is starting; a contract mismatch fails at once (ConfigurationError)."""
     deadline = time.monotonic() + timeout_s
     backoff = Backoff(0.5, 5.0)
     while True:
+        if health is not None:
+            health.beat()  # waiting is alive, not stalled; /readyz says what it waits for
         try:
-            return model.check_contract(batch_size)
+            served = model.check_contract(batch_size)
+            if health is not None:
+                health.recover("triton")
+            return served
         except RetriableError as exc:
+            if health is not None:
+                health.degrade("triton", str(exc))
             if time.monotonic() >= deadline:
                 raise
             delay = backoff.next_delay()

@@ -18,7 +18,6 @@ import queue
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -26,8 +25,10 @@ from guardstream.errors import PoisonInputError, RetriableError
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
 from workers.moderation.batch import Batch, Consumed, Part
 from workers.moderation.batcher import MicroBatcher
+from workers.moderation.health import Health, KafkaWatch
+from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.outputs import BatchOutputs, OutputStamp, build_outputs
-from workers.moderation.sink import TransactionalSink
+from workers.moderation.sink import SinkFailedError, TransactionalSink
 from workers.moderation.window import BatchWindow
 from workers.retry import Backoff
 from workers.triton_client import GuardModelClient, InferenceOutcome
@@ -36,19 +37,11 @@ log = logging.getLogger(__name__)
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _MAX_POLL_BATCH = 500
+_MAX_HEADER_BYTES = 64 * 1024
+"""Headers larger than this in total make the record poison (a trace context needs 64 bytes)."""
 
 
-@dataclass(slots=True)
-class Health:
-    """What the worker knows about its dependencies; ``degraded`` while any is failing."""
-
-    triton: str = "ok"
-    audit: str = "ok"
-    kafka: str = "ok"
-
-    @property
-    def degraded(self) -> bool:
-        return (self.triton, self.audit, self.kafka) != ("ok", "ok", "ok")
+__all__ = ["Health", "ModerationWorker"]
 
 
 class ModerationWorker:
@@ -64,7 +57,12 @@ class ModerationWorker:
         decode: Callable[[bytes | None], object],
         stamp: OutputStamp,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        health: Health | None = None,
+        kafka_watch: KafkaWatch | None = None,
+        instruments: WorkerInstruments | None = None,
     ) -> None:
+        """``health`` and ``kafka_watch`` come from the caller when the consumer reports to them."""
         self._settings = settings
         self._input_topic = input_topic
         self._consumer = consumer
@@ -77,6 +75,8 @@ class ModerationWorker:
             settings.batch_max_size, settings.batch_max_wait_ms / 1000.0, clock
         )
         self._window = BatchWindow(max_batches=2 * settings.max_in_flight, max_in_flight=settings.max_in_flight)
+        self._ready_limit = 2 * settings.max_in_flight * settings.batch_max_size
+        """Finished records waiting for a commit; past this (commits failing), the window fills and pauses."""
         self._outcomes: queue.SimpleQueue[tuple[Batch, Part, InferenceOutcome]] = queue.SimpleQueue()
         self._ready = BatchOutputs()
         self._ready_positions: dict[tuple[str, int], int] = {}
@@ -86,7 +86,12 @@ class ModerationWorker:
         self._assigned: set[tuple[str, int]] = set()
         self._paused = False
         self._stopping = False
-        self.health = Health()
+        self._sink_failed = False
+        self.health = health or Health(clock)
+        self._kafka_watch = kafka_watch or KafkaWatch(self.health)
+        self._committed_positions: dict[tuple[str, int], int] = {}
+        self._instruments = instruments or WorkerInstruments.disabled()
+        self._instruments.observe(lambda: self._window.in_flight, self.consumer_lag, self.health)
         self.counts = {"consumed": 0, "verdicts": 0, "dead_letters": 0, "commits": 0}
 
     # ── life cycle ────────────────────────────────────────────────────────────────────────────
@@ -101,16 +106,23 @@ class ModerationWorker:
         )
         log.info("worker started topic=%s group=%s", self._input_topic, self._settings.group_id)
         try:
-            while not self._stopping:
-                self._step()
+            try:
+                while not self._stopping:
+                    self._step()
+            except SinkFailedError:  # fenced (a zombie) or the producer is broken: keep nothing
+                self._sink_failed = True
+                self._abandon()
+                raise
             if not self._drain(self._clock() + self._settings.drain_timeout_s):
                 log.warning("shutdown drain timed out; uncommitted work will be processed again")
+                self._abandon()  # so that the revoke on close does not wait for it a second time
         finally:
             self._sink.abort_if_open()
             self._consumer.close()
             log.info("worker stopped counts=%s", self.counts)
 
     def _step(self) -> None:
+        self.health.beat()
         self._apply_outcomes()
         self._seal_if_due()
         self._submit_due()
@@ -148,6 +160,7 @@ class ModerationWorker:
 
     def _read(self, message: Message, now: float) -> Consumed:
         payload = message.value()
+        headers = message.headers()
         entry = Consumed(
             topic=message.topic(),
             partition=message.partition(),
@@ -155,8 +168,14 @@ class ModerationWorker:
             key=message.key(),
             consumed_at=now,
             payload=payload,
-            traceparent=_traceparent(message.headers()),
+            traceparent=_traceparent(headers),
         )
+        header_bytes = sum(len(name) + len(value or b"") for name, value in headers or ())
+        if header_bytes > _MAX_HEADER_BYTES:
+            entry.poison = PoisonInputError(
+                "headers_too_large", f"headers have {header_bytes} bytes, limit {_MAX_HEADER_BYTES}"
+            )
+            return entry
         try:
             entry.event = self._decode(payload)  # type: ignore[assignment]
         except PoisonInputError as poison:
@@ -168,6 +187,7 @@ class ModerationWorker:
             return
         if error.fatal():
             raise RuntimeError(f"fatal consumer error: {error.str()}")
+        self._kafka_watch.on_error(error)
         log.warning("consumer error (librdkafka retries by itself): %s", error.str())
 
     def _flow_control(self) -> None:
@@ -195,6 +215,7 @@ class ModerationWorker:
         entries = self._batcher.take()
         if entries:
             self._window.seal(entries, now)
+            self._instruments.batch_sealed(len(entries))
 
     def _submit_due(self) -> None:
         now = self._clock()
@@ -218,24 +239,30 @@ class ModerationWorker:
             if outcome.error is None and outcome.p_unsafe is not None:
                 batch.complete(part, outcome.p_unsafe, outcome.model_version, outcome.elapsed_ms, outcome.categories)
                 self._triton_backoff.reset()
-                self.health.triton = "ok"
+                self.health.recover("triton")
+                self._instruments.inference_done(outcome.elapsed_ms)
             elif isinstance(outcome.error, RetriableError):
                 self._model.forget_version()
                 delay = self._triton_backoff.next_delay()
-                self.health.triton = f"degraded: {outcome.error}"
-                log.warning("inference retry in %.2fs batch=%d: %s", delay, batch.seq, outcome.error)
+                self.health.degrade("triton", str(outcome.error))
+                self._instruments.inference_retried("unavailable")
+                log.debug("inference retry in %.2fs batch=%d: %s", delay, batch.seq, outcome.error)
                 self._window.schedule(batch, part, self._clock() + delay)
             else:
+                self._instruments.inference_retried("rejected")
                 log.warning("inference rejected part %s of batch %d: %s", part, batch.seq, outcome.error)
                 for half in batch.reject(part, str(outcome.error)):
                     self._window.schedule(batch, half, self._clock())
 
     def _collect_finished(self) -> None:
+        if len(self._ready.verdicts) + len(self._ready.dead_letters) >= self._ready_limit:
+            return  # commits are failing: finished batches stay in the window, so consumption pauses
         finished = self._window.pop_finished_prefix()
         if not finished:
             return
         now_ms = int(time.time() * 1000)
         for batch in finished:
+            self._instruments.batch_finished(batch)
             self._ready.extend(build_outputs(batch, self._stamp, now_ms))
             for key, position in batch.positions().items():
                 self._ready_positions[key] = max(self._ready_positions.get(key, 0), position)
@@ -251,12 +278,15 @@ class ModerationWorker:
             self._sink.commit(self._ready, self._ready_positions)
         except RetriableError as exc:
             delay = self._commit_backoff.next_delay()
-            self.health.audit = f"degraded: {exc}"
+            self.health.degrade("kafka" if isinstance(exc.__cause__, KafkaException) else "audit", str(exc))
             self._next_commit_at = now + delay
-            log.warning("commit failed, retry in %.2fs: %s", delay, exc)
+            log.debug("commit failed, retry in %.2fs: %s", delay, exc)
             return False
         self._commit_backoff.reset()
-        self.health.audit = "ok"
+        self.health.recover("audit")
+        self.health.recover("kafka")
+        self._instruments.committed(self._ready)
+        self._committed_positions.update(self._ready_positions)
         self.counts["verdicts"] += len(self._ready.verdicts)
         self.counts["dead_letters"] += len(self._ready.dead_letters)
         self.counts["commits"] += 1
@@ -267,7 +297,8 @@ class ModerationWorker:
 
     def _drain(self, deadline: float) -> bool:
         """Finish and commit everything consumed so far, unless ``deadline`` passes first."""
-        while self._clock() < deadline:
+        while self._clock() < deadline and not self._sink_failed:
+            self.health.beat()
             self._apply_outcomes()
             if len(self._batcher) and not self._window.full:
                 self._seal(self._clock())
@@ -287,10 +318,13 @@ class ModerationWorker:
         self._batcher.take()
         self._ready = BatchOutputs()
         self._ready_positions = {}
+        self._instruments.abandoned()
 
     # ── rebalances ───────────────────────────────────────────────────────────────────────────
     def _on_assign(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
         self._assigned.update((tp.topic, tp.partition) for tp in partitions)
+        self.health.joined = True
+        self.health.partitions = len(self._assigned)
         if self._paused and partitions:
             consumer.pause(list(partitions))
         log.info("assigned %s", _names(partitions))
@@ -304,13 +338,32 @@ class ModerationWorker:
             revoked = {(tp.topic, tp.partition) for tp in partitions}
             kept = [tp for tp in self._partitions() if (tp.topic, tp.partition) not in revoked]
             self._rewind_to_committed(consumer, kept)
-        self._assigned.difference_update((tp.topic, tp.partition) for tp in partitions)
+        self._forget(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
         log.warning("lost %s: abandoning uncommitted work", _names(partitions))
+        self.health.joined = False  # not ready until the group assigns partitions again
         self._abandon()
-        self._assigned.difference_update((tp.topic, tp.partition) for tp in partitions)
+        self._forget(partitions)
         self._rewind_to_committed(consumer, self._partitions())
+
+    def _forget(self, partitions: Sequence[TopicPartition]) -> None:
+        if self._paused and partitions:  # librdkafka keeps the pause flag: they would come back paused
+            self._consumer.resume(list(partitions))
+        for tp in partitions:
+            self._assigned.discard((tp.topic, tp.partition))
+            self._committed_positions.pop((tp.topic, tp.partition), None)
+        self.health.partitions = len(self._assigned)
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        """Per assigned partition: records up to the last stable offset not committed yet."""
+        lag = {}
+        for key in list(self._assigned):
+            end = self._kafka_watch.stable_ends.get(key)
+            committed = self._committed_positions.get(key, self._kafka_watch.committed.get(key))
+            if end is not None and committed is not None:
+                lag[key] = max(0, end - committed)
+        return lag
 
     @staticmethod
     def _rewind_to_committed(consumer: Consumer, partitions: list[TopicPartition]) -> None:

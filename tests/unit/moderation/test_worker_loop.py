@@ -161,15 +161,16 @@ def committed(sink: FakeSink) -> tuple[dict[str, float], list[str], dict[tuple[s
 
 
 def test_every_record_gets_a_verdict_or_a_dead_letter_and_offsets_move_past_both() -> None:
-    messages = [FakeMessage(event(i), i) for i in range(10)]
-    messages.insert(3, FakeMessage(b"\xc3\x01garbage", 100))
-    messages.insert(7, FakeMessage(None, 101))
+    payloads: list[bytes | None] = [event(i) for i in range(10)]
+    payloads.insert(3, b"\xc3\x01garbage")
+    payloads.insert(7, None)
+    messages = [FakeMessage(payload, offset) for offset, payload in enumerate(payloads)]
     sink = FakeSink()
     run_worker(messages, FakeModel(), sink)
     scores, kinds, positions = committed(sink)
     assert sorted(scores) == sorted(f"e{i}" for i in range(10))
     assert len(kinds) == 2 and "empty_payload" in kinds
-    assert positions == {("chat.events", 0): 102}
+    assert positions == {("chat.events", 0): 12}
 
 
 def test_triton_outage_is_retried_never_skipped() -> None:

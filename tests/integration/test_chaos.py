@@ -1,0 +1,62 @@
+"""Every chaos scenario, short, through the same code as `make chaos`, with the same criteria.
+
+The faults hit the stack the tests run on (the dev stack of `make test`): Triton, Kafka and
+PostgreSQL are restarted in place, and each scenario returns only once the component answers again
+(`guardstream.devstack.stack.restart` waits for health), so later tests find the stack whole.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guardstream.settings import Settings
+from workers.chaos.options import ChaosOptions
+from workers.chaos.runner import run_scenario
+from workers.chaos.scenarios import SCRIPTS
+from workers.devstack.settings import DevStackSettings
+
+pytestmark = pytest.mark.integration
+
+SHORT: dict[str, dict[str, object]] = {
+    "kill9": {"events": 1000, "kills": 2},
+    "triton_restart": {"events": 300},
+    "db_outage": {"events": 300, "outage_s": 10.0},
+    "broker_restart": {"events": 300, "broker_down_s": 3.0},
+    "rebalance": {"events": 400},
+    "poison": {"events": 200},
+    "overload": {"overload_s": 8.0, "calibration_events": 500},
+}
+
+
+@pytest.fixture(scope="module")
+def devstack(base_settings: Settings) -> DevStackSettings:
+    stack = DevStackSettings()
+    if stack.kafka_bootstrap != base_settings.kafka.bootstrap_servers:
+        pytest.skip("the chaos tests break the dev stack: GUARDSTREAM_DEV_* must describe the stack under test")
+    return stack
+
+
+@pytest.mark.parametrize("scenario", list(SHORT))
+def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_input(
+    scenario: str,
+    base_settings: Settings,
+    triton_ready: None,
+    postgres_url: str,
+    devstack: DevStackSettings,
+    tmp_path: Path,
+) -> None:
+    options = ChaosOptions(seed=5, output_dir=tmp_path, settle_timeout_s=90.0, **SHORT[scenario])  # type: ignore[arg-type]
+    result = run_scenario(scenario, SCRIPTS[scenario], base_settings, postgres_url, options, devstack=devstack)
+    print(result.line())
+    assert result.passed, f"{result.line()}\n{result.failures}\nworker logs: {tmp_path}"
+    assert result.lost == result.dup_topic == result.dup_audit == 0
+    assert result.verdicts >= 1 and result.peak_rss_mb > 0
+    if scenario == "kill9":
+        assert result.details["kills"] == 2
+    if scenario == "poison":
+        assert result.details["poison_cases"] >= 20 and result.details["poison_wrong"] == []
+        assert result.dlq == result.details["poison"]
+    if scenario == "overload":
+        assert result.details["overload_rate"] > 5 * result.details["sustainable_rate"]  # type: ignore[operator]

@@ -1,0 +1,74 @@
+"""How a chaos scenario is judged: every input matched to its outputs by source position."""
+
+from __future__ import annotations
+
+import itertools
+
+from guardstream.records import DeadLetter
+from workers.chaos.audit_check import AuditCounts
+from workers.chaos.report import ScenarioResult, judge
+from workers.chaos.stream import Produced, mixed, poison_records, valid_records
+from workers.chaos.tally import OutputTally
+
+
+def letter(offset: int, kind: str) -> DeadLetter:
+    return DeadLetter(
+        source_topic="in", source_partition=0, source_offset=offset, key=None, payload=b"", payload_size=0,
+        payload_truncated=False, kind=kind, reason=f"because {kind}", event_id=None, failed_at_ms=0, worker_id="w",
+    )  # fmt: skip
+
+
+def audit(ids: set[str], flagged: set[str] = frozenset(), dup_ids: int = 0, letters: int = 0) -> AuditCounts:  # type: ignore[assignment]
+    return AuditCounts(len(ids) + dup_ids, frozenset(ids), dup_ids, frozenset(flagged), letters, 0)
+
+
+def produced() -> dict[tuple[int, int], Produced]:
+    return {
+        (0, 0): Produced("valid", None, "e0"),
+        (0, 1): Produced("valid", None, "e1"),
+        (0, 2): Produced("empty_text", "empty_text", None),
+    }
+
+
+def tally(verdict_counts: dict[int, int], dead: dict[int, str]) -> OutputTally:
+    out = OutputTally()
+    for offset, count in verdict_counts.items():
+        out.verdicts[(0, offset)] = count
+        out.verdict_ids[(0, offset)] = f"e{offset}"
+    for offset, kind in dead.items():
+        out.dead_letters[(0, offset)] += 1
+        out.letters[(0, offset)] = letter(offset, kind)
+    return out
+
+
+def test_a_clean_run_passes_with_its_figures() -> None:
+    result = ScenarioResult("x")
+    judge(result, produced(), tally({0: 1, 1: 1}, {2: "empty_text"}), audit({"e0", "e1"}, letters=1), False)
+    assert result.passed, result.failures
+    assert result.line() == (
+        "CHAOS scenario=x sent=3 verdicts=2 dlq=1 lost=0 dup_topic=0 dup_audit=0 peak_rss_mb=0.0"
+    )
+
+
+def test_lost_duplicated_and_misfiled_records_each_fail_the_scenario() -> None:
+    result = ScenarioResult("x")
+    judge(result, produced(), tally({0: 2}, {2: "malformed_avro"}), audit({"e0"}, dup_ids=1, letters=1), False)
+    assert (result.lost, result.dup_topic, result.dup_audit) == (1, 1, 1)
+    assert any("poison" in failure for failure in result.failures)
+
+
+def test_a_verdict_missing_from_the_audit_store_fails_even_without_duplicates() -> None:
+    result = ScenarioResult("x")
+    judge(result, produced(), tally({0: 1, 1: 1}, {2: "empty_text"}), audit({"e0"}, letters=1), False)
+    assert result.failures == ["audit_missing=1"]
+
+
+def test_the_poison_stream_has_more_than_twenty_kinds_including_headers_and_null_values() -> None:
+    records = poison_records(3)
+    cases = {record.case for record in records}
+    assert len(cases) >= 20 and {"huge_headers", "null_value", "payload_too_large", "invalid_utf8_json"} <= cases
+    valid = valid_records(50, 1, "run", 0.5)
+    stream = list(mixed(valid, records, 50, 2))
+    assert len(stream) == 50 + len(records)
+    assert len({record.event_id for record in stream if record.case == "valid"}) == 50
+    assert all(record.event_id.startswith("run-") for record in itertools.islice(valid_records(3, 1, "run", 0), 3))  # type: ignore[union-attr]

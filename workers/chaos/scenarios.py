@@ -1,0 +1,136 @@
+"""The scenario scripts: which workers run, what is produced, and which fault strikes when.
+
+Faults strike at moments chosen by progress (the share of records already accounted for), so
+each lands mid-stream whatever the machine's speed; every wait has the run's deadline.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from workers.chaos.runner import ChaosContext, ChaosFailure, Script
+from workers.chaos.stream import mixed, poison_records, valid_records
+from workers.devstack import stack
+
+
+def _valid(ctx: ChaosContext, count: int, seed_offset: int = 0):  # type: ignore[no-untyped-def]
+    options = ctx.options
+    return valid_records(count, options.seed + seed_offset, ctx.run_id, options.json_share)
+
+
+def kill9(ctx: ChaosContext) -> None:
+    """kill -9 the worker at random moments, restart it with the same id each time."""
+    options = ctx.options
+    rng = random.Random(options.seed)
+    ctx.start_worker(1)
+    ctx.produce(_valid(ctx, options.events), options.events)
+    moments = sorted(rng.uniform(0.05, 0.85) for _ in range(options.kills))
+    for number, fraction in enumerate(moments, start=1):
+        ctx.wait_fraction(fraction, f"kill {number}/{len(moments)} at {fraction:.0%}")
+        time.sleep(rng.uniform(0.0, 1.5))
+        ctx.fleet.kill9(ctx.worker_id(1))
+        ctx.fleet.restart(ctx.worker_id(1))
+    ctx.notes["kill_moments"] = [round(moment, 3) for moment in moments]
+
+
+def _restart_component(ctx: ChaosContext, component: str, down_s: float) -> None:
+    ctx.start_worker(1)
+    ctx.produce(_valid(ctx, ctx.options.events), ctx.options.events)
+    ctx.wait_fraction(0.3, f"{component} fault at 30%")
+    ctx.say(f"{component} down")
+    before = ctx.accounted()
+    unavailable_s = stack.restart(component, ctx.devstack, down_s=down_s)
+    ctx.notes[f"{component}_unavailable_s"] = round(unavailable_s, 1)
+    ctx.notes["accounted_while_down"] = ctx.accounted() - before
+    resumed = time.monotonic()
+    ctx.wait_accounted(min(ctx.accounted() + 1, ctx.expected), f"{component} back: waiting for the worker to resume")
+    ctx.notes["resumed_after_s"] = round(time.monotonic() - resumed, 1)
+
+
+def triton_restart(ctx: ChaosContext) -> None:
+    """Restart the Triton server mid-stream; the worker retries inference until it answers."""
+    _restart_component(ctx, "triton", 0.0)
+
+
+def db_outage(ctx: ChaosContext) -> None:
+    """Stop the audit store's PostgreSQL for ``outage_s``; the worker retries and resumes by itself."""
+    _restart_component(ctx, "postgres", ctx.options.outage_s)
+
+
+def broker_restart(ctx: ChaosContext) -> None:
+    """Stop the Kafka broker mid-stream and start it again (same data folder)."""
+    ctx.start_worker(1)
+    ctx.produce(_valid(ctx, ctx.options.events), ctx.options.events)
+    ctx.stream.join(ctx.deadline - time.monotonic())  # the input is complete before the broker goes
+    ctx.wait_fraction(0.3, "broker restart at 30%")
+    ctx.say("broker down")
+    ctx.notes["kafka_unavailable_s"] = round(stack.restart("kafka", ctx.devstack, down_s=ctx.options.broker_down_s), 1)
+
+
+def rebalance(ctx: ChaosContext) -> None:
+    """Three workers; a fourth joins at 30%, one of the first three is killed at 60%."""
+    options = ctx.options
+    for index in range(1, options.rebalance_workers + 1):
+        ctx.start_worker(index, wait=index == options.rebalance_workers)
+    ctx.produce(_valid(ctx, options.events), options.events)
+    ctx.wait_fraction(0.3, "adding a worker at 30%")
+    ctx.start_worker(options.rebalance_workers + 1, wait=False)
+    ctx.wait_fraction(0.6, "killing a worker at 60%")
+    ctx.fleet.kill9(ctx.worker_id(1))
+
+
+def poison(ctx: ChaosContext) -> None:
+    """Every kind of bad input, at random places in a valid stream: each must reach the DLQ."""
+    options = ctx.options
+    bad = poison_records(options.seed)
+    ctx.start_worker(1)
+    ctx.produce(mixed(_valid(ctx, options.events), bad, options.events, options.seed), options.events + len(bad))
+    ctx.notes["poison_case_names"] = sorted({record.case for record in bad})
+
+
+def overload(ctx: ChaosContext) -> None:
+    """``overload_factor`` × the sustainable rate for ``overload_s``; RSS is sampled every second."""
+    options = ctx.options
+    ctx.start_worker(1)
+    rate = options.sustainable_rate or _measure_rate(ctx)
+    ctx.notes["sustainable_rate"] = round(rate, 1)
+    target = rate * options.overload_factor
+    count = int(target * options.overload_s) + 1
+    begin, before = time.monotonic(), ctx.stream.sent
+    ctx.produce(_valid(ctx, count, seed_offset=1), count, rate=target, duration_s=options.overload_s)
+    while ctx.stream.running():
+        ctx.fleet.check_alive()
+        ctx.say(f"overload at {target:.0f} events/s")
+        if time.monotonic() > begin + options.overload_s + 120:
+            raise ChaosFailure("producing the overload took far longer than its duration")
+        time.sleep(0.5)
+    ctx.notes["overload_window"] = (begin, time.monotonic())
+    ctx.notes["overload_rate"] = round((ctx.stream.sent - before) / max(1e-6, time.monotonic() - begin), 1)
+
+
+def _measure_rate(ctx: ChaosContext) -> float:
+    """Verdicts/s over a backlog of ``calibration_events``, from its first fifth to its end."""
+    count = ctx.options.calibration_events
+    began = time.monotonic()
+    ctx.produce(_valid(ctx, count, seed_offset=2), count)
+    ctx.wait_accounted(count // 5, "measuring the sustainable rate")
+    first, started = ctx.accounted(), time.monotonic()
+    if not ctx.wait_all():
+        raise ChaosFailure("the calibration stream was not processed in time")
+    elapsed = time.monotonic() - started
+    if count > first and elapsed > 0.5:
+        return (count - first) / elapsed
+    return count / max(1e-3, time.monotonic() - began)  # too quick to split: the whole backlog's rate
+
+
+SCRIPTS: dict[str, Script] = {
+    "kill9": kill9,
+    "triton_restart": triton_restart,
+    "db_outage": db_outage,
+    "broker_restart": broker_restart,
+    "rebalance": rebalance,
+    "poison": poison,
+    "overload": overload,
+}
+

@@ -1,0 +1,114 @@
+"""The output side of a chaos run: read every output topic with ``read_committed`` and count.
+
+A reader thread counts verdicts and dead letters by the source position they name, and flagged
+records by event id. Duplicates are counted, never collapsed: that is what the run is checking.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from guardstream.records import DeadLetter, Verdict
+from guardstream.serde.codec import AvroDecoder
+from guardstream.settings import KafkaSettings, TopicSettings
+from workers.chaos.stream import QUIET, Position
+from workers.kafka_clients import build_reader
+
+
+@dataclass
+class OutputTally:
+    verdicts: Counter[Position] = field(default_factory=Counter)
+    verdict_ids: dict[Position, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    dead_letters: Counter[Position] = field(default_factory=Counter)
+    letters: dict[Position, DeadLetter] = field(default_factory=dict)
+    flagged: Counter[str] = field(default_factory=Counter)
+    foreign: int = 0
+    """Records naming another input topic (must stay 0: topics are fresh per run)."""
+
+    def accounted(self) -> int:
+        return len(self.verdicts.keys() | self.dead_letters.keys())
+
+
+class OutputReader:
+    """Reads the run's verdict, flagged and DLQ topics from the start, on its own thread."""
+
+    def __init__(self, kafka: KafkaSettings, topics: TopicSettings) -> None:
+        self._topics = topics
+        self._consumer: Consumer = build_reader(kafka, f"chaos-reader-{uuid.uuid4().hex[:8]}", log_level=QUIET)
+        self._decoder = AvroDecoder()
+        self.tally = OutputTally()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        names = (self._topics.verdicts, self._topics.flagged, self._topics.dlq)
+        metadata = self._consumer.list_topics(timeout=30).topics
+        self._consumer.assign(
+            [TopicPartition(name, p, OFFSET_BEGINNING) for name in names for p in sorted(metadata[name].partitions)]
+        )
+        self._thread.start()
+
+    def read_to_end(self, timeout_s: float) -> bool:
+        """Wait until the reader has passed every partition's end offset (no open transactions)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                assignment = self._consumer.assignment()
+                positions = self._consumer.position(assignment)
+                behind = False
+                for tp in positions:
+                    _, high = self._consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                    if high > 0 and (tp.offset < 0 or tp.offset < high):
+                        behind = True
+                        break
+            if not behind:
+                return True
+            time.sleep(0.5)
+        return False
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
+
+    def _run(self) -> None:
+        topics = self._topics
+        while not self._stop.is_set():
+            with self._lock:
+                messages = self._consumer.consume(num_messages=1000, timeout=0.2)
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                if message.topic() == topics.dlq:
+                    self._count_letter(self._decoder.decode(DeadLetter, message.value()))
+                elif message.topic() == topics.verdicts:
+                    self._count_verdict(self._decoder.decode(Verdict, message.value()))
+                else:
+                    self.tally.flagged[self._decoder.decode(Verdict, message.value()).event_id] += 1
+            if not messages:
+                time.sleep(0.05)
+
+    def _count_verdict(self, verdict: Verdict) -> None:
+        if verdict.source_topic != self._topics.chat_events:
+            self.tally.foreign += 1
+            return
+        position = (verdict.source_partition, verdict.source_offset)
+        self.tally.verdicts[position] += 1
+        self.tally.verdict_ids[position] = verdict.event_id
+        self.tally.labels[verdict.event_id] = verdict.label.value
+
+    def _count_letter(self, letter: DeadLetter) -> None:
+        if letter.source_topic != self._topics.chat_events:
+            self.tally.foreign += 1
+            return
+        position = (letter.source_partition, letter.source_offset)
+        self.tally.dead_letters[position] += 1
+        self.tally.letters[position] = letter

@@ -1,0 +1,98 @@
+"""``guardstream chaos run``: faults injected into the real local stack, one CHAOS line per scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="The chaos suite: kill workers, restart Triton and the broker, stop the database, rebalance, "
+    "send poison and overload, against the local stack of `guardstream dev up --postgres`; every "
+    "output is counted against every input.",
+    no_args_is_help=True,
+)
+
+SCENARIO_NAMES = ("kill9", "triton_restart", "db_outage", "broker_restart", "rebalance", "poison", "overload")
+
+
+@app.command("run")
+def run_chaos(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", "-s", help=f"Scenario to run (repeatable; default: all): {', '.join(SCENARIO_NAMES)}."),
+    ] = None,
+    events: Annotated[int, typer.Option(min=1, help="Valid chat events per scenario.")] = 20_000,
+    kills: Annotated[int, typer.Option(min=1, help="kill -9 count of the kill9 scenario.")] = 5,
+    outage: Annotated[float, typer.Option(min=1.0, help="Seconds the database stays down in db_outage.")] = 25.0,
+    overload_seconds: Annotated[float, typer.Option(min=5.0, help="Duration of the overload.")] = 300.0,
+    overload_factor: Annotated[float, typer.Option(min=1.0, help="Overload rate ÷ sustainable rate.")] = 10.0,
+    sustainable_rate: Annotated[
+        float | None,
+        typer.Option(help="Verdicts/s the pipeline sustains (default: measured first by the overload scenario)."),
+    ] = None,
+    calibration_events: Annotated[int, typer.Option(min=100, help="Backlog that measures the sustainable rate.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Seed of the streams and of the fault moments.")] = 11,
+    audit_url: Annotated[
+        str | None,
+        typer.Option(help="PostgreSQL URL of the audit store (default: the dev stack's, `guardstream dev postgres-url`)."),
+    ] = None,
+    report: Annotated[Path, typer.Option(help="Where the JSON report goes.")] = Path(".run/chaos/results.json"),
+    log_level: Annotated[str, typer.Option(help="Log level of the suite itself (workers log to files).")] = "WARNING",
+) -> None:
+    """Run the scenarios one after another and print, for each:
+
+    CHAOS scenario=<name> sent=<int> verdicts=<int> dlq=<int> lost=<int> dup_topic=<int> dup_audit=<int> peak_rss_mb=<float>
+
+    Exits 1 if any scenario breaks a criterion (lost, duplicates, poison not accounted for, worker
+    memory ≥ 1 GiB or growing under overload); the JSON report lists each failure.
+    """
+    import dataclasses
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from guardstream.settings import load_settings
+    from guardstream.telemetry import configure_logging
+    from workers.chaos.options import ChaosOptions
+    from workers.chaos.report import ScenarioResult, write_report
+    from workers.chaos.runner import ChaosFailure, run_scenario
+    from workers.chaos.scenarios import SCRIPTS
+    from workers.devstack.settings import DevStackSettings
+
+    chosen = list(scenario or SCENARIO_NAMES)
+    unknown = [name for name in chosen if name not in SCRIPTS]
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIO_NAMES)}")
+    configure_logging(log_level)
+    console = Console(stderr=True)
+    options = ChaosOptions(
+        events=events, seed=seed, kills=kills, outage_s=outage, overload_s=overload_seconds,
+        overload_factor=overload_factor, sustainable_rate=sustainable_rate, calibration_events=calibration_events,
+        output_dir=report.parent,
+    )  # fmt: skip
+    settings = load_settings()
+    devstack = DevStackSettings()
+    base_url = audit_url or devstack.postgres_url
+    results: list[ScenarioResult] = []
+    columns = (TextColumn("{task.fields[name]:<15}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
+    for name in chosen:
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("starting", name=name, total=None)
+
+            def show(phase: str, done: int, total: int, task: int = task) -> None:
+                progress.update(task, description=phase, completed=done, total=total or None)
+
+            try:
+                result = run_scenario(name, SCRIPTS[name], settings, base_url, options, show, devstack)
+            except ChaosFailure as exc:
+                result = ScenarioResult(scenario=name, failures=[str(exc)])
+        results.append(result)
+        print(result.line(), flush=True)
+        for failure in result.failures:
+            console.print(f"[red]  {name}: {failure}", highlight=False)
+        write_report(report, results, dataclasses.asdict(options))
+    console.print(f"report: {report}")
+    if not all(result.passed for result in results):
+        raise typer.Exit(1)
