@@ -28,3 +28,11 @@ def test_grid_leaves_out_batches_above_the_model_limit() -> None:
 
 def test_grid_falls_back_to_the_model_limit() -> None:
     assert sweep_grid((128,), (1,), 16) == [(16, 1)]
+
+
+def test_the_pipeline_tries_the_best_direct_point_and_the_largest_batch_with_two_in_flight() -> None:
+    from workers.bench.runner import pipeline_shapes
+
+    grid = sweep_grid([4, 16, 64], [1, 2, 4], 64)
+    assert pipeline_shapes(point(16, 4, 700.0), grid) == [(16, 4), (64, 2)]
+    assert pipeline_shapes(point(64, 1, 700.0), grid) == [(64, 2)]
