@@ -11,7 +11,7 @@ import ssl
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from guardstream.errors import ConfigurationError, GuardstreamError, RetriableError
@@ -186,3 +186,13 @@ def build_reader(kafka: KafkaSettings, group_id: str, **overrides: Any) -> Consu
             **overrides,
         }
     )
+
+
+def end_offsets(consumer: Consumer, topic: str) -> list[TopicPartition]:
+    """The high watermark of every partition of ``topic`` (where a reader has read everything)."""
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    positions = []
+    for partition in sorted(metadata.partitions):
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        positions.append(TopicPartition(topic, partition, high))
+    return positions

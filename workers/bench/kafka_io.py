@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from guardstream.records import Verdict
 from guardstream.serde.codec import AvroDecoder
 from guardstream.settings import KafkaSettings, TopicSettings
-from workers.kafka_clients import build_reader, build_settings_admin_client
+from workers.kafka_clients import build_reader, build_settings_admin_client, end_offsets
 
 INPUT_PARTITIONS = 6
 
@@ -46,15 +46,6 @@ def delete_topics(kafka: KafkaSettings, topics: TopicSettings) -> None:
             future.result(timeout=30)
         except Exception:  # noqa: BLE001 - best effort clean-up of benchmark topics
             pass
-
-
-def end_offsets(consumer: Consumer, topic: str) -> list[TopicPartition]:
-    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-    result = []
-    for partition in sorted(metadata.partitions):
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        result.append(TopicPartition(topic, partition, high))
-    return result
 
 
 def wait_caught_up(

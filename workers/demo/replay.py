@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from opentelemetry.trace import SpanKind, Tracer
 
@@ -30,7 +30,7 @@ from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.serde.json_codec import chat_event_to_json
 from guardstream.settings import Settings
 from guardstream.telemetry import format_traceparent
-from workers.kafka_clients import build_producer, build_reader
+from workers.kafka_clients import build_producer, build_reader, end_offsets
 from workers.loadgen.chat_stream import generate_chat_events, poison_payloads
 
 log = logging.getLogger(__name__)
@@ -106,15 +106,6 @@ def wait_for_group_member(admin: AdminClient, group_id: str, worker: WorkerProce
             pass
         time.sleep(0.5)
     raise TimeoutError(f"worker did not join group {group_id} within {timeout_s:.0f}s; see {worker.log_path}")
-
-
-def end_offsets(consumer: Consumer, topic: str) -> list[TopicPartition]:
-    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-    positions = []
-    for partition in sorted(metadata.partitions):
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        positions.append(TopicPartition(topic, partition, high))
-    return positions
 
 
 def produce_stream(

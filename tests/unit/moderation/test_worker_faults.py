@@ -14,40 +14,13 @@ from guardstream.policy import Policy
 from guardstream.records import ChatEvent, ChatRole
 from guardstream.serde.codec import ChatEventDecoder, encode_record
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
+from tests.support.kafka_fakes import FakeMessage as Message
 from workers.moderation.outputs import BatchOutputs, OutputStamp
 from workers.moderation.sink import ProducerFencedError
 from workers.moderation.worker import ModerationWorker
 from workers.triton_client import InferenceOutcome
 
 TOPIC = "chat.events"
-
-
-@dataclass
-class Message:
-    _value: bytes
-    _offset: int
-    _headers: list[tuple[str, bytes]] | None = None
-
-    def error(self) -> None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def topic(self) -> str:
-        return TOPIC
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return b"k"
-
-    def headers(self) -> list[tuple[str, bytes]] | None:
-        return self._headers
 
 
 @dataclass

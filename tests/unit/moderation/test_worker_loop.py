@@ -13,37 +13,10 @@ from guardstream.policy import Policy, Thresholds
 from guardstream.records import ChatEvent, ChatRole
 from guardstream.serde.codec import ChatEventDecoder, encode_record
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
+from tests.support.kafka_fakes import FakeMessage
 from workers.moderation.outputs import BatchOutputs, OutputStamp
 from workers.moderation.worker import ModerationWorker
 from workers.triton_client import InferenceOutcome
-
-
-@dataclass
-class FakeMessage:
-    _value: bytes | None
-    _offset: int
-    _partition: int = 0
-
-    def error(self) -> None:
-        return None
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def topic(self) -> str:
-        return "chat.events"
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return b"k"
-
-    def headers(self) -> None:
-        return None
 
 
 @dataclass

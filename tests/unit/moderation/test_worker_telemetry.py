@@ -24,6 +24,7 @@ from guardstream.records import ChatEvent, ChatRole
 from guardstream.serde.codec import ChatEventDecoder, encode_record
 from guardstream.settings import AuditSettings, TelemetrySettings, TritonSettings, WorkerSettings
 from guardstream.telemetry import Telemetry, format_traceparent, setup_telemetry
+from tests.support.kafka_fakes import FakeMessage as Message
 from tests.support.otlp_receiver import otlp_receiver
 from workers.moderation.health import Health, KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
@@ -34,34 +35,6 @@ from workers.triton_client import InferenceOutcome
 
 PRODUCER_TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 PRODUCER_SPAN = 0x00F067AA0BA902B7
-
-
-@dataclass
-class Message:
-    _value: bytes
-    _offset: int
-    _headers: list[tuple[str, bytes]] | None = None
-
-    def error(self) -> None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def topic(self) -> str:
-        return "chat.events"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return b"k"
-
-    def headers(self) -> list[tuple[str, bytes]] | None:
-        return self._headers
 
 
 @dataclass
