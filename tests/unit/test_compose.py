@@ -52,3 +52,10 @@ def test_triton_serves_the_committed_model_repository() -> None:
     assert "./triton_models:/models" in triton["volumes"]
     assert (ROOT / "triton_models" / "guard" / "config.pbtxt").is_file()
     assert Path(ROOT / "triton_models" / "guard" / "1" / "model.py").is_file()
+
+
+def test_the_worker_healthcheck_asks_readyz_on_the_metrics_port() -> None:
+    worker = COMPOSE["services"]["worker"]
+    port = load_settings().telemetry.metrics_port
+    assert str(port) in worker["expose"]
+    assert f"127.0.0.1:{port}/readyz" in " ".join(worker["healthcheck"]["test"])
