@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from guardstream.records import DeadLetter, Verdict
 from guardstream.serde.codec import AvroDecoder
@@ -34,6 +34,22 @@ class OutputTally:
 
     def accounted(self) -> int:
         return len(self.verdicts.keys() | self.dead_letters.keys())
+
+
+def caught_up(consumer: Consumer) -> bool:
+    """Whether ``consumer`` has passed the end of every assigned partition.
+
+    Right after a broker restart the client may not know a partition yet ("Unknown partition"):
+    that is "not yet", never a failure.
+    """
+    for tp in consumer.position(consumer.assignment()):
+        try:
+            _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+        except KafkaException:
+            return False
+        if high > 0 and (tp.offset < 0 or tp.offset < high):
+            return False
+    return True
 
 
 class OutputReader:
@@ -61,16 +77,8 @@ class OutputReader:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
-                assignment = self._consumer.assignment()
-                positions = self._consumer.position(assignment)
-                behind = False
-                for tp in positions:
-                    _, high = self._consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
-                    if high > 0 and (tp.offset < 0 or tp.offset < high):
-                        behind = True
-                        break
-            if not behind:
-                return True
+                if caught_up(self._consumer):
+                    return True
             time.sleep(0.5)
         return False
 
