@@ -66,20 +66,6 @@ def fresh_topics(base_settings: Settings) -> Iterator[TopicSettings]:
         future.result(timeout=30)
 
 
-def worker_environment(settings: Settings, topics: TopicSettings, audit_url: str, group: str) -> dict[str, str]:
-    """Environment variables that point a worker process at this test's topics and store."""
-    env = {
-        "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "GUARDSTREAM_TRITON__GRPC_URL": settings.triton.grpc_url,
-        "GUARDSTREAM_AUDIT__URL": audit_url,
-        "GUARDSTREAM_WORKER__GROUP_ID": group,
-        "GUARDSTREAM_WORKER__TRANSACTIONAL_ID_PREFIX": group,
-    }
-    for name, value in topics.model_dump().items():
-        env[f"GUARDSTREAM_TOPICS__{name.upper()}"] = value
-    return env
-
-
 @pytest.fixture()
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'audit.db'}"

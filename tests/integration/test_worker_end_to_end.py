@@ -17,8 +17,7 @@ from guardstream.audit.tables import VerdictRow
 from guardstream.records import ChatEvent, DeadLetter, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.settings import Settings, TopicSettings
-from tests.integration.conftest import worker_environment
-from workers.demo.replay import WorkerProcess
+from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer, build_reader
 from workers.loadgen.chat_stream import generate_chat_events, poison_payloads
 

@@ -21,7 +21,7 @@ from guardstream.settings import Settings, TopicSettings
 from workers.bench.kafka_io import VerdictSample, create_topics, delete_topics, read_verdicts, wait_caught_up
 from workers.bench.load import LoadGenerator, LoadReport
 from workers.bench.stats import latency_summary, median_batch_ms, steady_rate
-from workers.demo.replay import WorkerProcess
+from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer, build_settings_admin_client
 
 
@@ -37,22 +37,15 @@ class PipelineConfig:
     commit_interval_ms: float = 100.0
 
     def environment(self, settings: Settings, topics: TopicSettings, audit_url: str, group: str) -> dict[str, str]:
-        env = {
-            "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            "GUARDSTREAM_TRITON__GRPC_URL": settings.triton.grpc_url,
+        return {
+            **worker_environment(settings, topics, audit_url, group),
             "GUARDSTREAM_TRITON__MODEL_NAME": self.model_name,
-            "GUARDSTREAM_AUDIT__URL": audit_url,
-            "GUARDSTREAM_WORKER__GROUP_ID": group,
-            "GUARDSTREAM_WORKER__TRANSACTIONAL_ID_PREFIX": group,
             "GUARDSTREAM_WORKER__BATCH_MAX_SIZE": str(self.batch_max_size),
             "GUARDSTREAM_WORKER__BATCH_MAX_WAIT_MS": str(self.batch_max_wait_ms),
             "GUARDSTREAM_WORKER__MAX_IN_FLIGHT": str(self.max_in_flight),
             "GUARDSTREAM_WORKER__COMMIT_INTERVAL_MS": str(self.commit_interval_ms),
             "GUARDSTREAM_TELEMETRY__METRICS_PORT": "0",
         }
-        for name, value in topics.model_dump().items():
-            env[f"GUARDSTREAM_TOPICS__{name.upper()}"] = value
-        return env
 
 
 @dataclass(slots=True)

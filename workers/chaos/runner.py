@@ -29,7 +29,7 @@ from workers.chaos.options import ChaosOptions
 from workers.chaos.report import ScenarioResult, judge
 from workers.chaos.stream import MAX_MESSAGE_BYTES, Record, StreamProducer
 from workers.chaos.tally import OutputReader
-from workers.demo.replay import wait_for_group_member
+from workers.demo.replay import wait_for_group_member, worker_environment
 from workers.devstack.settings import DevStackSettings
 from workers.kafka_clients import build_settings_admin_client
 
@@ -130,7 +130,7 @@ def run_scenario(
     started = time.monotonic()
     admin = build_settings_admin_client(settings.kafka)
     with fresh_topics(admin, group) as topics, audit_schema(audit_base_url, f"{name}_{run_id}") as audit_url:
-        env = worker_env(settings, topics, audit_url, group)
+        env = {**worker_environment(settings, topics, audit_url, group), "GUARDSTREAM_WORKER__DRAIN_TIMEOUT_S": "20"}
         fleet = Fleet(env, options.output_dir / group)
         reader = OutputReader(settings.kafka, topics)
         ctx = ChaosContext(
@@ -231,17 +231,3 @@ def fresh_topics(admin: AdminClient, prefix: str) -> Iterator[TopicSettings]:
                 future.result(timeout=60)
         except Exception as exc:  # a broker still restarting: the topics stay, nothing else breaks
             log.warning("could not delete the run's topics %s: %s", sorted(partitions), exc)
-
-
-def worker_env(settings: Settings, topics: TopicSettings, audit_url: str, group: str) -> dict[str, str]:
-    env = {
-        "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "GUARDSTREAM_TRITON__GRPC_URL": settings.triton.grpc_url,
-        "GUARDSTREAM_AUDIT__URL": audit_url,
-        "GUARDSTREAM_WORKER__GROUP_ID": group,
-        "GUARDSTREAM_WORKER__TRANSACTIONAL_ID_PREFIX": group,
-        "GUARDSTREAM_WORKER__DRAIN_TIMEOUT_S": "20",
-    }
-    for name, value in topics.model_dump().items():
-        env[f"GUARDSTREAM_TOPICS__{name.upper()}"] = value
-    return env

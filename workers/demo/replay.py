@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from guardstream.records import DeadLetter, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.serde.json_codec import chat_event_to_json
-from guardstream.settings import Settings
+from guardstream.settings import Settings, TopicSettings
 from guardstream.telemetry import format_traceparent
 from workers.kafka_clients import build_producer, build_reader, end_offsets
 from workers.loadgen.chat_stream import generate_chat_events, poison_payloads
@@ -90,6 +90,20 @@ class WorkerProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+def worker_environment(settings: Settings, topics: TopicSettings, audit_url: str, group: str) -> dict[str, str]:
+    """Environment variables that point a worker process at these topics, this audit store and group."""
+    env = {
+        "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "GUARDSTREAM_TRITON__GRPC_URL": settings.triton.grpc_url,
+        "GUARDSTREAM_AUDIT__URL": audit_url,
+        "GUARDSTREAM_WORKER__GROUP_ID": group,
+        "GUARDSTREAM_WORKER__TRANSACTIONAL_ID_PREFIX": group,
+    }
+    for name, value in topics.model_dump().items():
+        env[f"GUARDSTREAM_TOPICS__{name.upper()}"] = value
+    return env
 
 
 def wait_for_group_member(admin: AdminClient, group_id: str, worker: WorkerProcess, timeout_s: float) -> None:
