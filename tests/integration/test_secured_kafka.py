@@ -214,6 +214,25 @@ def test_transactional_round_trip_with_the_moderation_consumer(secured: SecuredB
     assert [v.event_id for v in out] == [v.event_id for v in verdicts]
 
 
+def _secured_environment(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
+    """A child process's environment: this broker over SASL_SSL with mutual TLS, plus ``extra``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GUARDSTREAM_KAFKA__")}
+    env.update(
+        {
+            "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "GUARDSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+            "GUARDSTREAM_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+            "GUARDSTREAM_KAFKA__SASL_USERNAME": USER,
+            "GUARDSTREAM_KAFKA__SSL_CA_LOCATION": str(kafka.ssl_ca_location),
+            "GUARDSTREAM_KAFKA__SSL_CERTIFICATE_LOCATION": str(kafka.ssl_certificate_location),
+            "GUARDSTREAM_KAFKA__SSL_KEY_LOCATION": str(kafka.ssl_key_location),
+            "GUARDSTREAM_KAFKA__SSL_KEY_PASSWORD_FILE": str(kafka.ssl_key_password_file),
+            **extra,
+        }
+    )
+    return env
+
+
 def test_escalation_agent_consumes_and_acts_over_sasl_ssl(secured: SecuredBroker) -> None:
     """The faust agent (aiokafka: SCRAM and TLS context from the same settings) reads a verdict and acts."""
     suffix = uuid.uuid4().hex[:8]
@@ -222,18 +241,9 @@ def test_escalation_agent_consumes_and_acts_over_sasl_ssl(secured: SecuredBroker
     rules = secured.folder / f"rules-{suffix}.yaml"
     rules.write_text(RULES_YAML, encoding="utf-8")
     kafka = secured.kafka
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GUARDSTREAM_KAFKA__")}
+    env = _secured_environment(kafka, GUARDSTREAM_KAFKA__SASL_PASSWORD_FILE=str(kafka.sasl_password_file))
     env.update(
         {
-            "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "GUARDSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
-            "GUARDSTREAM_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
-            "GUARDSTREAM_KAFKA__SASL_USERNAME": USER,
-            "GUARDSTREAM_KAFKA__SASL_PASSWORD_FILE": str(kafka.sasl_password_file),
-            "GUARDSTREAM_KAFKA__SSL_CA_LOCATION": str(kafka.ssl_ca_location),
-            "GUARDSTREAM_KAFKA__SSL_CERTIFICATE_LOCATION": str(kafka.ssl_certificate_location),
-            "GUARDSTREAM_KAFKA__SSL_KEY_LOCATION": str(kafka.ssl_key_location),
-            "GUARDSTREAM_KAFKA__SSL_KEY_PASSWORD_FILE": str(kafka.ssl_key_password_file),
             "GUARDSTREAM_TOPICS__VERDICTS": verdicts,
             "GUARDSTREAM_TOPICS__ACTIONS": actions,
             "GUARDSTREAM_ESCALATION_APP_ID": app_id,
@@ -294,20 +304,10 @@ def test_wrong_password_is_refused_and_the_error_and_logs_never_show_it(
 def test_wrong_password_stops_the_escalation_agent_with_a_clear_message(secured: SecuredBroker, tmp_path: Path) -> None:
     wrong = f"wrong-{secrets.token_urlsafe(12)}"
     kafka = secured.kafka
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GUARDSTREAM_KAFKA__")}
-    env.update(
-        {
-            "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "GUARDSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
-            "GUARDSTREAM_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
-            "GUARDSTREAM_KAFKA__SASL_USERNAME": USER,
-            "GUARDSTREAM_KAFKA__SASL_PASSWORD": wrong,
-            "GUARDSTREAM_KAFKA__SSL_CA_LOCATION": str(kafka.ssl_ca_location),
-            "GUARDSTREAM_KAFKA__SSL_CERTIFICATE_LOCATION": str(kafka.ssl_certificate_location),
-            "GUARDSTREAM_KAFKA__SSL_KEY_LOCATION": str(kafka.ssl_key_location),
-            "GUARDSTREAM_KAFKA__SSL_KEY_PASSWORD_FILE": str(kafka.ssl_key_password_file),
-            "GUARDSTREAM_ESCALATION_APP_ID": f"test-secured-wrong-{uuid.uuid4().hex[:8]}",
-        }
+    env = _secured_environment(
+        kafka,
+        GUARDSTREAM_KAFKA__SASL_PASSWORD=wrong,
+        GUARDSTREAM_ESCALATION_APP_ID=f"test-secured-wrong-{uuid.uuid4().hex[:8]}",
     )
     result = subprocess.run(
         [GUARDSTREAM, "escalate", "run"], env=env, capture_output=True, text=True, timeout=60, check=False
