@@ -10,7 +10,7 @@ DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test unit lint up down system-deps browser-deps model venv clean bench chaos
+.PHONY: run test unit lint up down system-deps browser-deps model test-model venv clean bench chaos
 
 run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
 	@$(GS) dev up; \
@@ -19,7 +19,7 @@ run: venv system-deps model ## replay a generated chat stream end to end; last l
 	if [ -s .run/summary.txt ] && [ $$status -eq 0 ]; then tail -n 1 .run/summary.txt; fi; \
 	exit $$status
 
-test: venv system-deps browser-deps model ## start Kafka, Triton and PostgreSQL, run every test, stop them
+test: venv system-deps browser-deps test-model ## start Kafka, Triton and PostgreSQL, run every test, stop them
 	@$(GS) dev up --postgres; \
 	$(MAKE) --no-print-directory lint && \
 	GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url) $(PY) -m pytest tests; status=$$?; \
@@ -47,8 +47,11 @@ up: venv system-deps model
 down: venv
 	$(GS) dev down
 
-model: venv ## the embedded default guard model, trained here from scratch (cached: skipped when up to date)
+model: venv system-deps ## the default cascade: fast guard (pretrained encoder, fine-tuned on synthetic + real data) and generative guard (cached)
 	$(GS) model build-default --out $(DEFAULT_CHECKPOINT)
+
+test-model: venv system-deps ## the same cascade with the fast guard's short test build (what make test serves)
+	$(GS) model build-default --out $(DEFAULT_CHECKPOINT) --fast-profile test
 
 venv: $(VENV)/.installed
 

@@ -7,6 +7,7 @@ looser ones per harm category::
     version: "2026-11-28.1"
     unsafe_threshold: 0.5
     review_threshold: 0.35
+    escalate_band: [0.3, 0.7]      # optional: fast-guard scores here go on to the generative guard
     categories:
       privacy_property: {unsafe_threshold: 0.4, review_threshold: 0.2}
 """
@@ -36,13 +37,20 @@ class Policy:
     unsafe_threshold: float
     review_threshold: float
     by_category: dict[HarmCategory, Thresholds] = field(default_factory=dict)
+    escalate_band: tuple[float, float] | None = None
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> Policy:
         """The policy file when one is configured, else the thresholds in the settings."""
         if settings.file is not None:
             return load_policy_file(settings.file)
-        return cls(settings.version, settings.unsafe_threshold, settings.review_threshold)
+        return cls(settings.version, settings.unsafe_threshold, settings.review_threshold, escalate_band=settings.escalate_band)
+
+    def escalates(self, p_fast: float, category: HarmCategory | None = None) -> bool:
+        """True when the fast guard's score is in the uncertain band (the category's, else the global one)."""
+        thresholds = self.by_category.get(category) if category is not None else None
+        band = thresholds.escalate_band if thresholds is not None and thresholds.escalate_band is not None else self.escalate_band
+        return band is not None and band[0] <= p_fast < band[1]
 
     def label(self, p_unsafe: float, category: HarmCategory | None = None) -> VerdictLabel:
         """``unsafe`` at or above the unsafe threshold, ``review`` in the band below it."""
@@ -75,4 +83,6 @@ def load_policy_file(path: Path) -> Policy:
             f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}" for error in exc.errors()
         )
         raise ConfigurationError(f"policy file {path}: {problems}") from None
-    return Policy(parsed.version, parsed.unsafe_threshold, parsed.review_threshold, dict(parsed.categories))
+    return Policy(
+        parsed.version, parsed.unsafe_threshold, parsed.review_threshold, dict(parsed.categories), parsed.escalate_band
+    )

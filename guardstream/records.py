@@ -30,6 +30,13 @@ class VerdictLabel(StrEnum):
     REVIEW = "review"
 
 
+class GuardStage(StrEnum):
+    """Which stage of the guard cascade decided a verdict."""
+
+    FAST = "fast"
+    GENERATIVE = "generative"
+
+
 class FeedbackLabel(StrEnum):
     """A reviewer's decision."""
 
@@ -147,6 +154,9 @@ class Verdict:
     source_topic: str
     source_partition: int
     source_offset: int
+    stage: GuardStage | None = None
+    p_unsafe_fast: float | None = None
+    p_unsafe_generative: float | None = None
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -169,6 +179,9 @@ class Verdict:
             "source_topic": self.source_topic,
             "source_partition": self.source_partition,
             "source_offset": self.source_offset,
+            "stage": self.stage.value if self.stage is not None else None,
+            "p_unsafe_fast": self.p_unsafe_fast,
+            "p_unsafe_generative": self.p_unsafe_generative,
         }
 
     @classmethod
@@ -193,6 +206,9 @@ class Verdict:
             source_topic=d["source_topic"],
             source_partition=d["source_partition"],
             source_offset=d["source_offset"],
+            stage=GuardStage(d["stage"]) if d.get("stage") else None,
+            p_unsafe_fast=d.get("p_unsafe_fast"),
+            p_unsafe_generative=d.get("p_unsafe_generative"),
         )
 
 

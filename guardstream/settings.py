@@ -153,6 +153,12 @@ class TritonSettings(_Section):
     grpc_url: str = "127.0.0.1:18001"
     model_name: str = "guard"
     explain_model_name: str = "guard_explain"
+    fast_model_name: str = Field(
+        default="guard_fast",
+        description="The cascade's first stage, which scores every event (the fast guard); empty: no "
+        "cascade, the generative guard (model_name) scores every event.",
+    )
+    fast_model_version: str = Field(default="", description="Pin one version of the fast guard; empty: the current one.")
     model_version: str = Field(
         default="",
         description="Pin one version; empty: follow the version promoted as current (guardstream model promote).",
@@ -182,11 +188,20 @@ class Thresholds(_Section):
 
     unsafe_threshold: float = Field(ge=0.0, le=1.0)
     review_threshold: float = Field(ge=0.0, le=1.0)
+    escalate_band: tuple[float, float] | None = Field(
+        default=None,
+        description="[low, high): a fast-guard p_unsafe in this band is uncertain and goes on to the "
+        "generative guard, whose score then decides; none (the default) escalates nothing.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
         if self.review_threshold > self.unsafe_threshold:
             raise ValueError("review_threshold must not exceed unsafe_threshold")
+        if self.escalate_band is not None:
+            low, high = self.escalate_band
+            if not 0.0 <= low < high <= 1.0:
+                raise ValueError(f"escalate_band must be [low, high) with 0 <= low < high <= 1, got {list(self.escalate_band)}")
         return self
 
 

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,8 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from guardstream.errors import ConfigurationError, PermanentError, RetriableError
+from guardstream.guard.categories import HarmCategory
+from guardstream.records import GuardStage
 from guardstream.settings import TritonSettings
 
 QUESTION = "QUESTION"
@@ -46,6 +48,15 @@ class ServedModel:
 
 
 @dataclass(frozen=True, slots=True)
+class CascadeScore:
+    """How the cascade judged one item: the stage that decided and the scores of both stages."""
+
+    stage: GuardStage
+    p_fast: float
+    p_generative: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class InferenceOutcome:
     """p_unsafe per item and the version that produced them, or the error that stopped it."""
 
@@ -55,6 +66,10 @@ class InferenceOutcome:
     error: RetriableError | PermanentError | None
     categories: list[tuple[str, float] | None] | None = None
     """Per item, the harm category (slug, score) the model named, when it names categories."""
+    cascade: list[CascadeScore] | None = None
+    """Per item, when a cascade judged: ``model_version`` is then the fast guard's."""
+    generative_version: str = ""
+    """The generative guard's version, when the cascade escalated any item."""
 
 
 def build_grpc_client(settings: TritonSettings) -> grpcclient.InferenceServerClient:
@@ -176,13 +191,7 @@ class GuardModelClient:
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """p_unsafe per pair, waiting for the answer (for tools; the worker uses ``submit``)."""
-        answers: queue.SimpleQueue[InferenceOutcome] = queue.SimpleQueue()
-        self.submit(pairs, answers.put)
-        outcome = answers.get(timeout=self._settings.request_timeout_s + 5)
-        if outcome.error is not None:
-            raise outcome.error
-        assert outcome.p_unsafe is not None
-        return outcome.p_unsafe
+        return _wait(self, pairs, self._settings.request_timeout_s)
 
     def explain(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """The explain model's generated verdict text per pair (same version as scoring)."""
@@ -206,6 +215,114 @@ class GuardModelClient:
 
     def close(self) -> None:
         self._client.close()
+
+
+Escalates = Callable[[float, HarmCategory | None], bool]
+"""The policy's question: is this fast-guard score (for this category) uncertain?"""
+
+
+class CascadeClient:
+    """The guard cascade: the fast guard scores every pair; the pairs the policy finds uncertain
+    go on to the generative guard's score mode within the same request cycle, and its score decides.
+
+    The worker sees one outcome per part, as with a single model. An error at either stage fails
+    the part (retried or halved as usual); explain requests go to the generative guard.
+    """
+
+    def __init__(self, settings: TritonSettings, escalates: Escalates) -> None:
+        fast_settings = settings.model_copy(
+            update={"model_name": settings.fast_model_name, "model_version": settings.fast_model_version}
+        )
+        self.fast = GuardModelClient(fast_settings)
+        self.generative = GuardModelClient(settings)
+        self._escalates = escalates
+        self._timeout_s = settings.request_timeout_s
+
+    def version(self) -> str:
+        return self.fast.version()
+
+    def forget_version(self) -> None:
+        self.fast.forget_version()
+        self.generative.forget_version()
+
+    def check_contract(self, batch_size: int) -> ServedModel:
+        """Both stages must keep the guard contract; the fast guard's description is returned."""
+        self.generative.check_contract(batch_size)
+        return self.fast.check_contract(batch_size)
+
+    def submit(self, pairs: Sequence[tuple[str, str]], on_done: Callable[[InferenceOutcome], None]) -> None:
+        started = time.perf_counter()
+
+        def fast_done(fast: InferenceOutcome) -> None:
+            if fast.error is not None or fast.p_unsafe is None:
+                on_done(fast)
+                return
+            fast_scores = fast.p_unsafe
+            categories = fast.categories or [None] * len(pairs)
+            escalated = [
+                index
+                for index, (score, named) in enumerate(zip(fast_scores, categories))
+                if self._escalates(float(score), HarmCategory(named[0]) if named else None)
+            ]
+            if not escalated:
+                cascade = [CascadeScore(GuardStage.FAST, float(score), None) for score in fast_scores]
+                on_done(replace(fast, cascade=cascade, elapsed_ms=_since(started)))
+                return
+
+            def generative_done(generative: InferenceOutcome) -> None:
+                if generative.error is not None or generative.p_unsafe is None:
+                    on_done(InferenceOutcome(None, "", _since(started), generative.error))
+                    return
+                merged = fast_scores.copy()
+                merged_categories = list(categories)
+                cascade = [CascadeScore(GuardStage.FAST, float(score), None) for score in fast_scores]
+                second_categories = generative.categories or [None] * len(escalated)
+                for position, index in enumerate(escalated):
+                    p_generative = float(generative.p_unsafe[position])
+                    merged[index] = p_generative
+                    cascade[index] = CascadeScore(GuardStage.GENERATIVE, float(fast_scores[index]), p_generative)
+                    if second_categories[position] is not None:
+                        merged_categories[index] = second_categories[position]
+                on_done(
+                    InferenceOutcome(
+                        merged, fast.model_version, _since(started), None, merged_categories, cascade,
+                        generative.model_version,
+                    )
+                )
+
+            self.generative.submit([pairs[index] for index in escalated], generative_done)
+
+        self.fast.submit(pairs, fast_done)
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """The cascade's p_unsafe per pair, waiting for the answer."""
+        return _wait(self, pairs, self._timeout_s)
+
+    def explain(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
+        return self.generative.explain(pairs)
+
+    def close(self) -> None:
+        self.fast.close()
+        self.generative.close()
+
+
+GuardClient = GuardModelClient | CascadeClient
+"""What the worker submits to: one served model, or the cascade."""
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _wait(client: GuardModelClient | CascadeClient, pairs: Sequence[tuple[str, str]], timeout_s: float) -> np.ndarray:
+    """Submit and wait for the answer (tools; the worker uses ``submit``)."""
+    answers: queue.SimpleQueue[InferenceOutcome] = queue.SimpleQueue()
+    client.submit(pairs, answers.put)
+    outcome = answers.get(timeout=timeout_s + 5)
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.p_unsafe is not None
+    return outcome.p_unsafe
 
 
 def classify(error: InferenceServerException | None) -> RetriableError | PermanentError:

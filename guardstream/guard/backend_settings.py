@@ -17,7 +17,7 @@ OUTPUT_P_UNSAFE = "P_UNSAFE"
 OUTPUT_VERDICT_JSON = "VERDICT_JSON"
 OUTPUT_CATEGORY = "CATEGORY"
 OUTPUT_CATEGORY_SCORE = "CATEGORY_SCORE"
-MODES = ("score", "explain")
+MODES = ("score", "explain", "fast")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Triton Python-backend glue for the guard model, in score or explain mode.
+"""Triton Python-backend glue for the guard models: score, explain, or the fast guard.
 
 ``triton_models/guard/<N>/model.py`` and ``triton_models/guard_explain/<N>/model.py`` re-export
 :class:`TritonPythonModel` from here; the config parameter ``mode`` picks what it runs. Each
@@ -59,7 +59,26 @@ Outputs = dict[str, npt.NDArray[Any]]
 
 def _runner(settings: BackendSettings, declared: set[str]) -> Callable[[list[tuple[str, str]]], Outputs]:
     """Score mode: p_unsafe (and the category, when the config declares those outputs) per pair;
+    fast mode: the same outputs from the fast guard (a pretrained encoder with heads);
     explain mode: the generated verdict text (UTF-8) per pair."""
+    if settings.mode == "fast":
+        from guardstream.guard.category_layout import CATEGORIES
+        from guardstream.guard.fast_guard import FastGuardScorer
+
+        fast = FastGuardScorer(
+            settings.checkpoint_path, device=settings.device, dtype=settings.dtype, max_batch_size=settings.max_batch_size
+        )
+        slugs = np.array([c.value.encode() for c in CATEGORIES], dtype=np.object_)
+
+        def score_fast(pairs: list[tuple[str, str]]) -> Outputs:
+            scores = fast.score_with_categories(pairs)
+            return {
+                OUTPUT_P_UNSAFE: scores.p_unsafe,
+                OUTPUT_CATEGORY: slugs[scores.category],
+                OUTPUT_CATEGORY_SCORE: scores.category_score,
+            }
+
+        return score_fast
     if settings.mode == "score":
         from guardstream.guard.category_layout import CATEGORIES
         from guardstream.guard.scoring import NO_CATEGORY, GuardScorer

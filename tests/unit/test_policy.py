@@ -58,3 +58,30 @@ def test_bad_policy_files_are_refused_with_the_reason(tmp_path: Path, text: str,
 def test_missing_policy_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot read"):
         load_policy_file(tmp_path / "absent.yaml")
+
+
+def test_the_escalation_band_is_global_unless_a_category_sets_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: v2\nunsafe_threshold: 0.5\nreview_threshold: 0.4\nescalate_band: [0.3, 0.7]\n"
+        "categories:\n  privacy_property: {unsafe_threshold: 0.4, review_threshold: 0.2, escalate_band: [0.1, 0.2]}\n",
+        encoding="utf-8",
+    )
+    policy = load_policy_file(path)
+    assert [policy.escalates(p) for p in (0.29, 0.3, 0.69, 0.7)] == [False, True, True, False]
+    assert policy.escalates(0.5, HarmCategory.HATE_ABUSE)
+    assert not policy.escalates(0.5, HarmCategory.PRIVACY_PROPERTY)
+    assert policy.escalates(0.15, HarmCategory.PRIVACY_PROPERTY)
+
+
+def test_no_band_escalates_nothing() -> None:
+    policy = Policy.from_settings(PolicySettings())
+    assert not any(policy.escalates(p / 100) for p in range(101))
+
+
+@pytest.mark.parametrize("band", ["[0.7, 0.3]", "[0.2, 1.5]", "[0.4, 0.4]"])
+def test_a_band_that_is_not_an_interval_is_refused(tmp_path: Path, band: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\nescalate_band: {band}\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="escalate_band"):
+        load_policy_file(path)

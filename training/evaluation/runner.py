@@ -80,6 +80,26 @@ def predict(
     return predictions
 
 
+def predict_by_score(
+    records: Sequence[GuardRecord],
+    scorer: Scorer,
+    unsafe: Callable[[float], bool],
+    *,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> list[Prediction]:
+    """Judge every record by its score alone (the fast guard, the cascade): ``unsafe(p)`` is the
+    policy's answer; such a judge always answers, so nothing is unparseable."""
+    predictions: list[Prediction] = []
+    for start in range(0, len(records), batch_size):
+        chunk = records[start : start + batch_size]
+        scores = [float(s) for s in scorer.score([r.pair for r in chunk])]
+        predictions.extend(Prediction(r, "", unsafe(s), s) for r, s in zip(chunk, scores))
+        if progress is not None:
+            progress(len(predictions))
+    return predictions
+
+
 def summarise(predictions: Sequence[Prediction]) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Libra-Test metrics, and the details that go with them."""
     calibration = calibration_bins(predictions)
@@ -128,17 +148,27 @@ def write_outputs(
 
 def evaluate(
     records: Sequence[GuardRecord],
-    explainer: Explainer,
+    explainer: Explainer | None,
     out_dir: Path | None,
     *,
     scorer: Scorer | None = None,
+    unsafe: Callable[[float], bool] | None = None,
     batch_size: int = 32,
     title: str = "guard evaluation",
     model: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> EvaluationResult:
-    """Predict every record and (when ``out_dir`` is given) write the evaluation folder."""
-    predictions = predict(records, explainer, scorer, batch_size=batch_size, progress=progress)
+    """Predict every record and (when ``out_dir`` is given) write the evaluation folder.
+
+    With an explainer the generated answers decide (Libra-Test's protocol); without one the
+    scorer's p_unsafe does, through ``unsafe``.
+    """
+    if explainer is not None:
+        predictions = predict(records, explainer, scorer, batch_size=batch_size, progress=progress)
+    elif scorer is not None and unsafe is not None:
+        predictions = predict_by_score(records, scorer, unsafe, batch_size=batch_size, progress=progress)
+    else:
+        raise ValueError("evaluate needs an explainer, or a scorer with an unsafe threshold")
     if out_dir is None:
         metrics, details = summarise(predictions)
         return EvaluationResult(metrics, details, predictions, None)

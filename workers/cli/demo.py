@@ -25,6 +25,8 @@ def run_demo(
     """
     import uuid
 
+    from collections import Counter
+
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
@@ -39,7 +41,7 @@ def run_demo(
         produce_stream,
         wait_for_group_member,
     )
-    from workers.demo.summary import summarise
+    from workers.demo.summary import against_truth, summarise
     from workers.kafka_clients import build_settings_admin_client
 
     configure_logging("WARNING")
@@ -68,6 +70,8 @@ def run_demo(
     summary = summarise(
         len(outcome.produced), outcome.verdicts.values(), len(outcome.dead_letters), outcome.first_produced_ms
     )
+    truth = against_truth(outcome.verdicts.values(), outcome.expected)
+    stages = Counter(v.stage.value for v in outcome.verdicts.values() if v.stage is not None)
     table = Table(title=f"run {run_id}")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -81,6 +85,10 @@ def run_demo(
         ("verdicts/s end to end", f"{summary.eps:.1f}"),
         ("p50 produce→verdict ms", f"{summary.p50_ms:.1f}"),
         ("p99 produce→verdict ms", f"{summary.p99_ms:.1f}"),
+        ("true unsafe share (load generator)", f"{truth.true_unsafe_share:.3f}"),
+        ("served unsafe share", f"{truth.served_unsafe_share:.3f} ({truth.ratio:.2f}× the true share)"),
+        ("agreement with the generator's labels", f"{truth.agreement:.3f}"),
+        *((f"decided by the {stage} guard", count) for stage, count in sorted(stages.items())),
     ):
         table.add_row(name, str(value))
     console.print(table)

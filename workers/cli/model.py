@@ -11,37 +11,67 @@ import typer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = REPO_ROOT / "triton_models" / "guard" / "1" / "checkpoint"
+FAST_CHECKPOINT = REPO_ROOT / "triton_models" / "guard_fast" / "1" / "checkpoint"
 
 app = typer.Typer(
-    help="Guard model checkpoints: build the embedded default model that Triton serves.",
+    help="Guard model checkpoints: build the embedded default cascade that Triton serves.",
     no_args_is_help=True,
 )
 
 
 @app.callback()
 def model() -> None:
-    """Guard model checkpoints: build the embedded default model that Triton serves."""
+    """Guard model checkpoints: build the embedded default cascade that Triton serves."""
 
 
 @app.command("build-default")
 def build_default(
     out: Annotated[
         Path,
-        typer.Option(help="Checkpoint folder to write (replaced atomically when rebuilt)."),
+        typer.Option(help="Generative guard checkpoint folder to write (replaced atomically when rebuilt)."),
     ] = DEFAULT_CHECKPOINT,
-    seed: Annotated[int, typer.Option(help="Seed of the initial weights.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the generative guard's initial weights.")] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if a complete checkpoint is there.")
     ] = False,
-    steps: Annotated[int | None, typer.Option(help="Training steps (default: the embedded default's).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Generative guard training steps (default: the embedded default's).")] = None,
+    fast_profile: Annotated[
+        str,
+        typer.Option(
+            envvar="GUARDSTREAM_FAST_PROFILE",
+            help="Fast guard build: full (the served default: all real data, ~15 min on 2 cores) or test "
+            "(a slice of it, a few minutes; what make test serves).",
+        ),
+    ] = "full",
+    real_data: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="GUARDSTREAM_REAL_DATA_DIR",
+            help="Folder of real labelled Libra-Test-format files: *train*.jsonl are trained on, *dev*.jsonl "
+            "measured (default: ../shared/datasets beside the checkout, when it exists).",
+        ),
+    ] = None,
+    cache: Annotated[Path, typer.Option(help="Cache of pretrained weights and fast-guard builds.")] = REPO_ROOT / ".cache",
 ) -> None:
-    """Train the tiny default guard model from scratch on synthetic data (no download; cached)."""
+    """Build the embedded default cascade: the generative guard (tiny, trained from scratch on synthetic
+    data) and the fast guard (bge-small-zh-v1.5 from Maven Central, fine-tuned on synthetic then real
+    data). Both are cached: a build whose spec, code and data are unchanged is skipped."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    _build_generative(out, seed, force, steps)
+    _build_fast(fast_profile, real_data if real_data is not None else default_real_data_dir(), cache, force)
+
+
+def default_real_data_dir() -> Path | None:
+    shared = REPO_ROOT.parent / "shared" / "datasets"
+    return shared if shared.is_dir() else None
+
+
+def _build_generative(out: Path, seed: int, force: bool, steps: int | None) -> None:
     from dataclasses import replace
 
     from training.default_model import DefaultModelSpec
     from training.embedded_default import TrainedDefaultSpec, build_trained_default, is_complete
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     spec = TrainedDefaultSpec(model=DefaultModelSpec(seed=seed))
     if steps is not None:
         spec = replace(spec, steps=steps)
@@ -58,3 +88,39 @@ def build_default(
         f"{manifest['training']['seconds']} s, held-out synthetic accuracy {metrics['accuracy']:.4f} "
         f"(F1-safe {metrics['f1_safe']:.4f}, F1-unsafe {metrics['f1_unsafe']:.4f}); report: {out}/evaluation/report.html"
     )
+
+
+def _build_fast(profile_name: str, real_data: Path | None, cache: Path, force: bool) -> None:
+    from training.embedded_fast_guard import build_fast_default, is_complete, profile, real_data_files
+
+    try:
+        spec = profile(profile_name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fast-profile") from None
+    built = cache / "models" / f"guard_fast-{spec.profile}"
+    link = FAST_CHECKPOINT
+    if force or not is_complete(built, spec, real_data):
+        if not real_data_files(real_data)[0]:
+            typer.echo(f"no real training data (looked in {real_data}): the fast guard learns from synthetic data only")
+        from training.trainer.progress import RichProgress
+
+        started = time.perf_counter()
+        build_fast_default(built, spec, cache_dir=cache / "pretrained", real_data_dir=real_data, force=force, observer=RichProgress())
+        typer.echo(f"built the fast guard ({spec.profile}) in {time.perf_counter() - started:.1f} s: {built}")
+    else:
+        typer.echo(f"up to date: {built} (fast guard, {spec.profile})")
+    _point(link, built)
+    typer.echo(f"serving {link} -> {built}; model card: {built}/MODEL_CARD.md")
+
+
+def _point(link: Path, target: Path) -> None:
+    """Make ``link`` a symbolic link to ``target``, replaced atomically."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.exists() and not link.is_symlink():
+        import shutil
+
+        shutil.rmtree(link)
+    staged = link.with_name(f".{link.name}.link")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(target.resolve())
+    staged.replace(link)

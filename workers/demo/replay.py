@@ -47,6 +47,8 @@ class ReplayOutcome:
     dead_letters: dict[Position, DeadLetter] = field(default_factory=dict)
     duplicate_verdicts: int = 0
     first_produced_ms: int = 0
+    expected: dict[str, str] = field(default_factory=dict)
+    """The load generator's ground truth per produced event id: ``safe`` or ``unsafe``."""
 
     @property
     def pending(self) -> int:
@@ -166,6 +168,7 @@ def produce_stream(
                 created_at_ms=int(time.time() * 1000),
             )
             event = dataclasses.replace(event, event_id=f"{run_id}-{event.event_id}")
+            outcome.expected[event.event_id] = event.metadata.get("expected", "safe")
             value = chat_event_to_json(event) if rng.random() < json_share else encode_record(event)
             traceparent = _publish_context(tracer, settings.topics.chat_events, event.event_id)
             producer.produce(

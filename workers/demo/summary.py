@@ -51,3 +51,27 @@ def nearest_rank(sorted_values: list[float], percentile: float) -> float:
         return 0.0
     rank = max(1, -(-int(percentile * len(sorted_values)) // 100))
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class GroundTruth:
+    """The served verdicts against the load generator's own labels."""
+
+    true_unsafe_share: float
+    served_unsafe_share: float
+    agreement: float
+    """Share of verdicts whose safe/unsafe side (review counts as unsafe: a person looks) is the truth's."""
+
+    @property
+    def ratio(self) -> float:
+        return self.served_unsafe_share / self.true_unsafe_share if self.true_unsafe_share else float("inf")
+
+
+def against_truth(verdicts: Iterable[Verdict], expected: dict[str, str]) -> GroundTruth:
+    judged = [(v, expected[v.event_id]) for v in verdicts if v.event_id in expected]
+    if not judged:
+        return GroundTruth(0.0, 0.0, 0.0)
+    unsafe_truth = sum(truth == "unsafe" for _, truth in judged)
+    served_unsafe = sum(v.label.value == "unsafe" for v, _ in judged)
+    agree = sum((v.label.value != "safe") == (truth == "unsafe") for v, truth in judged)
+    return GroundTruth(unsafe_truth / len(judged), served_unsafe / len(judged), agree / len(judged))

@@ -23,7 +23,7 @@ from workers.moderation.sink import TransactionalSink
 from workers.moderation.status_server import StatusServer
 from workers.moderation.worker import ModerationWorker
 from workers.retry import Backoff
-from workers.triton_client import GuardModelClient, ServedModel
+from workers.triton_client import CascadeClient, GuardClient, GuardModelClient, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def build_worker(
     """Check the served model's contract, migrate the audit store, and assemble the worker."""
     worker_settings = settings.worker
     health = health or Health()
-    model = GuardModelClient(settings.triton)
+    policy = Policy.from_settings(settings.policy)
+    model = guard_client(settings, policy)
     served = wait_for_model(model, worker_settings.batch_max_size, contract_wait_s, health)
     log.info("guard model %s versions=%s max_batch_size=%d", served.name, served.versions, served.max_batch_size)
 
@@ -71,10 +72,11 @@ def build_worker(
         registry.deserializer(default_schema_set().get(ChatEvent.AVRO_NAME)) if registry else None,
     )
     stamp = OutputStamp(
-        model_name=served.name,
-        policy=Policy.from_settings(settings.policy),
+        model_name=settings.triton.model_name,
+        policy=policy,
         worker_id=worker_settings.worker_id,
         dlq_payload_max_bytes=worker_settings.dlq_payload_max_bytes,
+        fast_model_name=settings.triton.fast_model_name or None,
     )
     return ModerationWorker(
         worker_settings,
@@ -104,8 +106,15 @@ def start_status_server(settings: Settings, health: Health, telemetry: Telemetry
     return server
 
 
+def guard_client(settings: Settings, policy: Policy) -> GuardClient:
+    """The cascade (fast guard first, the policy's uncertain band escalated) unless it is turned off."""
+    if settings.triton.fast_model_name:
+        return CascadeClient(settings.triton, policy.escalates)
+    return GuardModelClient(settings.triton)
+
+
 def wait_for_model(
-    model: GuardModelClient, batch_size: int, timeout_s: float, health: Health | None = None
+    model: GuardClient, batch_size: int, timeout_s: float, health: Health | None = None
 ) -> ServedModel:
     """Retry while Triton is starting; a contract mismatch fails at once (ConfigurationError)."""
     deadline = time.monotonic() + timeout_s

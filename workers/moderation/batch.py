@@ -13,6 +13,7 @@ import numpy as np
 
 from guardstream.errors import PoisonInputError
 from guardstream.records import ChatEvent
+from workers.triton_client import CascadeScore
 
 Part = tuple[int, int]
 """A half-open range [start, end) of positions in :attr:`Batch.inferable`."""
@@ -49,7 +50,9 @@ class Batch:
     inferable: list[int] = field(init=False)
     scores: np.ndarray = field(init=False)
     categories: dict[int, tuple[str, float]] = field(default_factory=dict)
+    cascade: dict[int, CascadeScore] = field(default_factory=dict)
     model_version: str = ""
+    generative_version: str = ""
     inference_ms: float = 0.0
     submitted_at: float | None = None
     abandoned: bool = False
@@ -81,13 +84,18 @@ class Batch:
         model_version: str,
         elapsed_ms: float,
         categories: list[tuple[str, float] | None] | None = None,
+        cascade: list[CascadeScore] | None = None,
+        generative_version: str = "",
     ) -> None:
         start, end = part
         self.scores[self.inferable[start:end]] = scores
         for index, category in zip(self.inferable[start:end], categories or ()):
             if category is not None:
                 self.categories[index] = category
+        for index, judged in zip(self.inferable[start:end], cascade or ()):
+            self.cascade[index] = judged
         self.model_version = self.model_version or model_version
+        self.generative_version = self.generative_version or generative_version
         self.inference_ms = max(self.inference_ms, elapsed_ms)
         self.pending_parts.discard(part)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from guardstream.policy import Policy
 from guardstream.guard.categories import HarmCategory
-from guardstream.records import CategoryScore, ChatEvent, DeadLetter, Verdict
+from guardstream.records import CategoryScore, ChatEvent, DeadLetter, GuardStage, Verdict
 from workers.moderation.batch import Batch, Consumed
 
 
@@ -28,6 +28,8 @@ class OutputStamp:
     policy: Policy
     worker_id: str
     dlq_payload_max_bytes: int
+    fast_model_name: str | None = None
+    """The cascade's first stage, when a cascade judges (``model_name`` is then the generative guard)."""
 
 
 def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs:
@@ -42,6 +44,12 @@ def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs
         named = batch.categories.get(index)
         category = HarmCategory(named[0]) if named else None
         label = stamp.policy.label(p_unsafe, category)
+        judged = batch.cascade.get(index)
+        model_name, model_version = stamp.model_name, batch.model_version
+        if judged is not None and judged.stage is GuardStage.FAST and stamp.fast_model_name:
+            model_name = stamp.fast_model_name
+        elif judged is not None:
+            model_version = batch.generative_version
         verdict = Verdict(
             event_id=event.event_id,
             conversation_id=event.conversation_id,
@@ -50,8 +58,8 @@ def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs
             p_unsafe=p_unsafe,
             categories=(CategoryScore(category=named[0], score=named[1]),) if named else (),
             analysis=None,
-            model_name=stamp.model_name,
-            model_version=batch.model_version,
+            model_name=model_name,
+            model_version=model_version,
             policy_version=stamp.policy.version,
             event_created_at_ms=event.created_at_ms,
             verdict_at_ms=now_ms,
@@ -62,6 +70,9 @@ def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs
             source_topic=entry.topic,
             source_partition=entry.partition,
             source_offset=entry.offset,
+            stage=judged.stage if judged is not None else None,
+            p_unsafe_fast=judged.p_fast if judged is not None else None,
+            p_unsafe_generative=judged.p_generative if judged is not None else None,
         )
         outputs.verdicts.append((entry, event, verdict))
     return outputs

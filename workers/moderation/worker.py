@@ -1,6 +1,6 @@
 """The moderation worker: a short composition of small parts.
 
-    Kafka consumer ─► decode ─► MicroBatcher ─► BatchWindow ─► GuardModelClient (async gRPC)
+    Kafka consumer ─► decode ─► MicroBatcher ─► BatchWindow ─► GuardClient (async gRPC)
                                                      │ finished prefix
                                                      ▼
                                     TransactionalSink (audit upsert, then one Kafka transaction)
@@ -31,7 +31,7 @@ from workers.moderation.outputs import BatchOutputs, OutputStamp, build_outputs
 from workers.moderation.sink import SinkFailedError, TransactionalSink
 from workers.moderation.window import BatchWindow
 from workers.retry import Backoff
-from workers.triton_client import GuardModelClient, InferenceOutcome
+from workers.triton_client import GuardClient, InferenceOutcome
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ModerationWorker:
         input_topic: str,
         consumer: Consumer,
         sink: TransactionalSink,
-        model: GuardModelClient,
+        model: GuardClient,
         decode: Callable[[bytes | None], object],
         stamp: OutputStamp,
         clock: Callable[[], float] = time.monotonic,
@@ -237,7 +237,10 @@ class ModerationWorker:
             if batch.abandoned:
                 continue
             if outcome.error is None and outcome.p_unsafe is not None:
-                batch.complete(part, outcome.p_unsafe, outcome.model_version, outcome.elapsed_ms, outcome.categories)
+                batch.complete(
+                    part, outcome.p_unsafe, outcome.model_version, outcome.elapsed_ms, outcome.categories,
+                    outcome.cascade, outcome.generative_version,
+                )
                 self._triton_backoff.reset()
                 self.health.recover("triton")
                 self._instruments.inference_done(outcome.elapsed_ms)

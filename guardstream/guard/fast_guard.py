@@ -1,0 +1,187 @@
+"""The fast guard: a pretrained encoder with classification heads, the cascade's first stage.
+
+A fast-guard checkpoint is a folder holding
+
+* ``encoder/``: any Hugging Face encoder checkpoint (BERT, RoBERTa, XLM-R, …) with its tokenizer;
+* ``heads.safetensors``: ``unsafe.weight`` (1, hidden), ``unsafe.bias`` (1,), ``category.weight``
+  (7, hidden) and ``category.bias`` (7,) over the first token's final hidden state;
+* ``fast_guard.json``: the contract (format, maximum input tokens, the categories' order).
+
+A pair is encoded as the tokenizer's own pair template — ``[CLS] question [SEP] response [SEP]``
+for BERT — with both texts tokenized as plain text: a user who writes ``[SEP]`` or ``[CLS]`` gets
+those characters, never the special tokens. Long inputs keep the question's end and the response's
+start. Rows are right-padded with an attention mask, so a pair's score does not depend on its
+neighbours in the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
+
+from guardstream.errors import ConfigurationError
+from guardstream.guard.categories import HarmCategory
+from guardstream.guard.checkpoint import parse_device, parse_dtype
+
+CONTRACT_FILE = "fast_guard.json"
+HEADS_FILE = "heads.safetensors"
+ENCODER_DIR = "encoder"
+FORMAT = "guardstream.fast_guard/1"
+CATEGORIES: tuple[HarmCategory, ...] = tuple(HarmCategory)
+DEFAULT_MAX_INPUT_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class FastGuardContract:
+    max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
+    categories: tuple[str, ...] = tuple(category.value for category in CATEGORIES)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"format": FORMAT, "max_input_tokens": self.max_input_tokens, "categories": list(self.categories)},
+            indent=2,
+        ) + "\n"
+
+    @classmethod
+    def read(cls, checkpoint: Path) -> FastGuardContract:
+        path = checkpoint / CONTRACT_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(
+                f"no fast-guard checkpoint at {checkpoint} ({CONTRACT_FILE} missing); build the default one with "
+                "`guardstream model build-default` or train one with `guardstream train --model fast`"
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"unreadable {path}: {exc}") from exc
+        if data.get("format") != FORMAT:
+            raise ConfigurationError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
+        known = [category.value for category in CATEGORIES]
+        if list(data.get("categories", [])) != known:
+            raise ConfigurationError(f"{path}: categories {data.get('categories')} are not {known}")
+        return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known))
+
+
+class FastGuardNetwork(nn.Module):
+    """Encoder + two linear heads on the first token: unsafe (a logit) and category (7 logits)."""
+
+    def __init__(self, encoder: nn.Module, hidden_size: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.unsafe = nn.Linear(hidden_size, 1)
+        self.category = nn.Linear(hidden_size, len(CATEGORIES))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        arguments: dict[str, torch.Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            arguments["token_type_ids"] = token_type_ids
+        first = self.encoder(**arguments).last_hidden_state[:, 0]
+        return self.unsafe(first).squeeze(-1), self.category(first)
+
+    def heads_state(self) -> dict[str, torch.Tensor]:
+        return {
+            f"{head}.{name}": tensor.detach().contiguous().cpu()
+            for head in ("unsafe", "category")
+            for name, tensor in getattr(self, head).state_dict().items()
+        }
+
+    def load_heads(self, state: dict[str, torch.Tensor]) -> None:
+        for head in ("unsafe", "category"):
+            getattr(self, head).load_state_dict({name.split(".", 1)[1]: t for name, t in state.items() if name.startswith(head + ".")})
+
+
+class PairEncoder:
+    """(question, response) pairs → padded tensors, user text always plain text.
+
+    Every pair goes through the tokenizer's own pair template (an empty response too), so the
+    model sees one shape in training and serving; the longer side is trimmed first.
+    """
+
+    def __init__(self, tokenizer: Any, max_input_tokens: int) -> None:
+        self._tokenizer = tokenizer
+        self._max = max_input_tokens
+
+    def batch(self, pairs: Sequence[tuple[str, str]], device: torch.device) -> dict[str, torch.Tensor]:
+        encoded = self._tokenizer(
+            [question for question, _ in pairs],
+            [response for _, response in pairs],
+            truncation="longest_first",
+            max_length=self._max,
+            padding=True,
+            split_special_tokens=True,
+            return_tensors="pt",
+        )
+        return {name: tensor.to(device) for name, tensor in encoded.items()}
+
+
+@dataclass(frozen=True)
+class FastScores:
+    p_unsafe: npt.NDArray[np.float32]
+    category: npt.NDArray[np.int64]
+    category_score: npt.NDArray[np.float32]
+
+
+def load_fast_guard(checkpoint: str | Path, *, device: str = "cpu", dtype: str = "float32") -> tuple[FastGuardNetwork, PairEncoder, FastGuardContract]:
+    path = Path(checkpoint)
+    contract = FastGuardContract.read(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path / ENCODER_DIR, local_files_only=True)
+        encoder = AutoModel.from_pretrained(path / ENCODER_DIR, local_files_only=True, add_pooling_layer=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigurationError(f"cannot load the fast guard's encoder at {path / ENCODER_DIR}: {exc}") from exc
+    network = FastGuardNetwork(encoder, encoder.config.hidden_size)
+    network.load_heads(load_file(str(path / HEADS_FILE)))
+    network = network.to(device=parse_device(device), dtype=parse_dtype(dtype)).eval()
+    return network, PairEncoder(tokenizer, contract.max_input_tokens), contract
+
+
+def save_fast_guard(network: FastGuardNetwork, tokenizer: Any, contract: FastGuardContract, out: Path) -> None:
+    """Write a checkpoint folder that :func:`load_fast_guard` (and so Triton) reads."""
+    out.mkdir(parents=True, exist_ok=True)
+    network.encoder.save_pretrained(out / ENCODER_DIR)
+    tokenizer.save_pretrained(out / ENCODER_DIR)
+    save_file(network.heads_state(), str(out / HEADS_FILE))
+    (out / CONTRACT_FILE).write_text(contract.to_json(), encoding="utf-8")
+
+
+def is_fast_guard(checkpoint: str | Path) -> bool:
+    return (Path(checkpoint) / CONTRACT_FILE).is_file()
+
+
+class FastGuardScorer:
+    """Scores pairs with a fast-guard checkpoint: p_unsafe, the category and its share."""
+
+    def __init__(self, checkpoint: str | Path, *, device: str = "cpu", dtype: str = "float32", max_batch_size: int = 64) -> None:
+        self._network, self._encoder, self.contract = load_fast_guard(checkpoint, device=device, dtype=dtype)
+        self._device = parse_device(device)
+        self._max_batch_size = max_batch_size
+
+    @torch.inference_mode()
+    def score_with_categories(self, pairs: Sequence[tuple[str, str]]) -> FastScores:
+        p_unsafe = np.zeros(len(pairs), dtype=np.float32)
+        category = np.zeros(len(pairs), dtype=np.int64)
+        category_score = np.zeros(len(pairs), dtype=np.float32)
+        # Similar lengths share a forward pass (less padding); each row's answer is its own.
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        for start in range(0, len(order), self._max_batch_size):
+            rows = order[start : start + self._max_batch_size]
+            unsafe_logit, category_logits = self._network(**self._encoder.batch([pairs[i] for i in rows], self._device))
+            shares = torch.softmax(category_logits.float(), dim=-1)
+            best = shares.max(dim=-1)
+            p_unsafe[rows] = torch.sigmoid(unsafe_logit.float()).cpu().numpy()
+            category[rows] = best.indices.cpu().numpy()
+            category_score[rows] = best.values.cpu().numpy()
+        return FastScores(p_unsafe, category, category_score)
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> npt.NDArray[np.float32]:
+        return self.score_with_categories(pairs).p_unsafe

@@ -1,0 +1,113 @@
+"""The fast guard's checkpoint format, encoding and scoring, on a tiny BERT built here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from guardstream.errors import ConfigurationError
+from guardstream.guard.fast_guard import (
+    CONTRACT_FILE,
+    FastGuardContract,
+    FastGuardNetwork,
+    FastGuardScorer,
+    PairEncoder,
+    is_fast_guard,
+    save_fast_guard,
+)
+from tests.unit.guard.conftest import mixed_pairs
+
+SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def tiny_bert_tokenizer():  # type: ignore[no-untyped-def]
+    """A character-level WordPiece tokenizer with BERT's pair template (no download)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    characters = sorted(set("你好世界安全不问题回答谢谢天气今明很好的是吗请怎么做这个[]SEPCLSabcdefghijklmnopqrstuvwxyz0123456789。，？！ "))
+    vocab = {token: index for index, token in enumerate([*SPECIAL, *[c for c in characters if c.strip()]])}
+    backend = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=False)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    backend.add_special_tokens(list(SPECIAL))
+    return BertTokenizerFast(
+        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def build_tiny_fast_guard(out: Path, max_input_tokens: int = 48, seed: int = 3) -> Path:
+    from transformers import BertConfig, BertModel
+
+    tokenizer = tiny_bert_tokenizer()
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    torch.manual_seed(seed)
+    network = FastGuardNetwork(BertModel(config, add_pooling_layer=False), config.hidden_size)
+    save_fast_guard(network, tokenizer, FastGuardContract(max_input_tokens=max_input_tokens), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fast_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_fast_guard(tmp_path_factory.mktemp("fast") / "checkpoint")
+
+
+def test_saved_checkpoint_loads_and_scores_probabilities(fast_checkpoint: Path) -> None:
+    assert is_fast_guard(fast_checkpoint)
+    scores = FastGuardScorer(fast_checkpoint).score_with_categories([("你好", ""), ("问题", "回答")])
+    assert scores.p_unsafe.shape == (2,) and np.all((scores.p_unsafe > 0) & (scores.p_unsafe < 1))
+    assert np.all((scores.category >= 0) & (scores.category < 7))
+    assert np.all((scores.category_score >= 1 / 7) & (scores.category_score <= 1))
+
+
+def test_a_pair_scores_the_same_whatever_its_batch(fast_checkpoint: Path) -> None:
+    scorer = FastGuardScorer(fast_checkpoint, max_batch_size=5)
+    pairs = mixed_pairs(23)
+    together = scorer.score(pairs)
+    alone = np.array([scorer.score([pair])[0] for pair in pairs])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_special_token_text_from_a_user_is_plain_text(fast_checkpoint: Path) -> None:
+    tokenizer = tiny_bert_tokenizer()
+    encoder = PairEncoder(tokenizer, 64)
+    special_ids = {tokenizer.convert_tokens_to_ids(token) for token in SPECIAL if token != "[UNK]"}
+    batch = encoder.batch([("你好[SEP]世界[CLS]", "[MASK]回答[PAD]")], torch.device("cpu"))
+    ids = batch["input_ids"][0].tolist()
+    structural = [token for token in ids if token in special_ids]
+    # Only the template's own [CLS] first and two [SEP]s: the user's "[SEP]" etc. are characters
+    # (unknown pieces of them may become [UNK], like any unknown text).
+    assert structural == [tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.sep_token_id]
+    assert ids[0] == tokenizer.cls_token_id
+
+
+def test_long_inputs_keep_within_the_token_budget(fast_checkpoint: Path) -> None:
+    encoder = PairEncoder(tiny_bert_tokenizer(), 20)
+    batch = encoder.batch([("问" * 100, "答" * 100), ("你好", "")], torch.device("cpu"))
+    assert batch["input_ids"].shape[1] == 20
+    assert int(batch["attention_mask"][1].sum()) == 2 + 3  # [CLS] 你 好 [SEP] [SEP]
+
+
+def test_a_folder_without_the_contract_is_refused_with_the_command_to_build_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="build-default"):
+        FastGuardScorer(tmp_path)
+
+
+def test_a_contract_with_other_categories_is_refused(tmp_path: Path) -> None:
+    checkpoint = build_tiny_fast_guard(tmp_path / "checkpoint")
+    contract = (checkpoint / CONTRACT_FILE).read_text(encoding="utf-8").replace("hate_abuse", "spam")
+    (checkpoint / CONTRACT_FILE).write_text(contract, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="categories"):
+        FastGuardScorer(checkpoint)

