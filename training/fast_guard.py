@@ -22,8 +22,9 @@ from transformers import AutoModel, AutoTokenizer
 
 from guardstream.guard.fast_guard import (
     CATEGORIES,
-    FastGuardContract,
     FastGuardNetwork,
+    LexicalHashing,
+    LexicalHead,
     PairEncoder,
 )
 from training.data.records import GuardRecord
@@ -54,11 +55,11 @@ class FastTrainResult:
     examples: int
 
 
-def new_network(base_checkpoint: Path) -> tuple[FastGuardNetwork, Any]:
+def new_network(base_checkpoint: Path, lexical: LexicalHashing | None = None) -> tuple[FastGuardNetwork, Any]:
     """A fast guard on any Hugging Face encoder checkpoint, heads freshly initialised."""
     tokenizer = AutoTokenizer.from_pretrained(base_checkpoint, local_files_only=True)
     encoder = AutoModel.from_pretrained(base_checkpoint, local_files_only=True, add_pooling_layer=False)
-    return FastGuardNetwork(encoder, encoder.config.hidden_size), tokenizer
+    return FastGuardNetwork(encoder, encoder.config.hidden_size, lexical), tokenizer
 
 
 def _batches(records: Sequence[GuardRecord], batch_size: int, rng: random.Random) -> list[list[GuardRecord]]:
@@ -170,3 +171,66 @@ def freeze_lower(network: FastGuardNetwork, layers: int) -> None:
     for layer in stack[:layers]:
         for parameter in layer.parameters():
             parameter.requires_grad = False
+
+
+def train_lexical(head: LexicalHead, records: Sequence[GuardRecord], *, epochs: int = 2, batch_size: int = 64, seed: int = 0) -> float:
+    """Fit the lexical head on every record (seconds per epoch); returns the last epoch's mean loss."""
+    rng = random.Random(seed)
+    optimizer = torch.optim.Adagrad(head.parameters(), lr=0.5)
+    features = [head.hashing.features(*record.pair) for record in records]
+    targets = torch.tensor([1.0 if record.unsafe else 0.0 for record in records])
+    mean_loss = float("nan")
+    head.train()
+    for _ in range(epochs):
+        order = list(range(len(records)))
+        rng.shuffle(order)
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            flat: list[int] = []
+            offsets: list[int] = []
+            for row in rows:
+                offsets.append(len(flat))
+                flat.extend(features[row])
+            logit = head.weights(torch.tensor(flat), torch.tensor(offsets)).squeeze(-1) * head.hashing.scale + head.bias
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, targets[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+        mean_loss = total / max(1, len(records))
+    head.eval()
+    return mean_loss
+
+
+@torch.no_grad()
+def _logits(network: FastGuardNetwork, encoder: PairEncoder, records: Sequence[GuardRecord], batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    assert network.lexical is not None
+    device = next(network.parameters()).device
+    deep: list[torch.Tensor] = []
+    wide: list[torch.Tensor] = []
+    for start in range(0, len(records), batch_size):
+        pairs = [record.pair for record in records[start : start + batch_size]]
+        deep.append(network(**encoder.batch(pairs, device))[0].float().cpu())
+        wide.append(network.lexical(pairs).float().cpu())
+    return torch.cat(deep), torch.cat(wide)
+
+
+def fit_mix(network: FastGuardNetwork, encoder: PairEncoder, records: Sequence[GuardRecord]) -> list[float]:
+    """Weigh the encoder's and the lexical head's logits by logistic regression on held-out records
+    (neither head saw them); stores and returns [encoder weight, lexical weight, bias]."""
+    deep, wide = _logits(network, encoder, records)
+    target = torch.tensor([1.0 if record.unsafe else 0.0 for record in records])
+    mix = torch.tensor([1.0, 1.0, 0.0], requires_grad=True)
+    optimizer = torch.optim.LBFGS([mix], lr=0.5, max_iter=100)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(mix[0] * deep + mix[1] * wide + mix[2], target)
+        loss = loss + 1e-3 * (mix[:2] ** 2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    network.mix.data.copy_(mix.detach())
+    return [round(float(value), 6) for value in mix.detach()]

@@ -38,6 +38,15 @@ def render_model_card(manifest: dict[str, Any]) -> str:
         f"- Weights fetched from Maven Central as `{base['package']}` (license {base['package_license']},",
         f"  sha256 `{base['package_sha256']}`), rebuilt from its ONNX export as a Hugging Face BertModel.",
         f"- Input: `[CLS] question [SEP] response [SEP]`, user text always plain text, at most {spec['max_input_tokens']} tokens.",
+        *(
+            [
+                "- Beside the encoder, a lexical head: a linear model over hashed character 1–3-grams of the question and",
+                "  the response, trained on every training item; the two logits are mixed by weights fitted on held-out",
+                f"  items (encoder, lexical, bias = {training['stages']['lexical']['mix']}).",
+            ]
+            if "lexical" in training["stages"]
+            else []
+        ),
         "- Behind it in the cascade: the generative guard (Libra-Guard format; by default the project's own tiny",
         "  Qwen2-shaped model trained from scratch on synthetic data, or a user's checkpoint). It explains flagged",
         "  verdicts; it decides only where the policy's `escalate_band` sends it (empty by default).",
@@ -48,8 +57,11 @@ def render_model_card(manifest: dict[str, Any]) -> str:
     ]
     if real:
         sources = ", ".join(sorted(real))
+        stage2 = training["stages"]["stage2"]
         lines.append(f"- Stage 2: {training['real_items']} real labelled items from {sources}, with a "
-                     f"{spec['replay_fraction']:.0%} replay of stage-1 items.")
+                     f"{spec['replay_fraction']:.0%} replay of stage-1 items; the encoder trained for "
+                     f"{stage2['steps']} steps of {spec['stage2']['batch_size']} (its lower {spec['frozen_layers']} layers and "
+                     "word embeddings kept as pretrained), the lexical head on all of them.")
         lines += ["", "### Data sources", *(f"- {text}" for text in _SOURCES.values())]
     else:
         lines.append("- Stage 2: skipped, no real labelled data was found; this build judges real chat poorly.")
@@ -57,10 +69,11 @@ def render_model_card(manifest: dict[str, Any]) -> str:
         "",
         f"Profile `{spec['profile']}`, {training['seconds']:.0f} s of training on this machine.",
         "",
-        "## Measured (threshold 0.5; never trained or tuned on these sets)",
+        "## Measured (threshold 0.5; no set below was trained on)",
         *_metrics_table(manifest["held_out"]),
         "",
-        "`validation` is a slice of the training files held back from training; `*_dev` files are measured only.",
+        "`validation` is a slice of the training files held back from training; the three mixing weights were",
+        "fitted on it (nothing else), so `*_dev` files, measured only, are the cleaner figure.",
         "",
         "## Known limits",
         "- The real data is COLD only: offensive posts about race, region and gender. Other harms (crime, privacy,",

@@ -4,8 +4,15 @@ A fast-guard checkpoint is a folder holding
 
 * ``encoder/``: any Hugging Face encoder checkpoint (BERT, RoBERTa, XLM-R, …) with its tokenizer;
 * ``heads.safetensors``: ``unsafe.weight`` (1, hidden), ``unsafe.bias`` (1,), ``category.weight``
-  (7, hidden) and ``category.bias`` (7,) over the first token's final hidden state;
-* ``fast_guard.json``: the contract (format, maximum input tokens, the categories' order).
+  (7, hidden) and ``category.bias`` (7,) over the first token's final hidden state; optionally a
+  lexical head (``lexical.weights.weight`` (buckets, 1), ``lexical.bias`` (1,)) over hashed character
+  n-grams, and ``mix`` (3,): p_unsafe = sigmoid(mix[0]·encoder logit + mix[1]·lexical logit + mix[2]);
+* ``fast_guard.json``: the contract (format, maximum input tokens, the categories' order, the
+  lexical head's hashing when there is one).
+
+The lexical head is the "wide" half of a wide-and-deep model: slurs and their variants are
+lexical, and a linear model over character n-grams learns them from every training item for
+seconds of CPU, while the encoder, costly on a CPU, learns meaning from as many as time allows.
 
 A pair is encoded as the tokenizer's own pair template — ``[CLS] question [SEP] response [SEP]``
 for BERT — with both texts tokenized as plain text: a user who writes ``[SEP]`` or ``[CLS]`` gets
@@ -17,6 +24,8 @@ neighbours in the batch.
 from __future__ import annotations
 
 import json
+import unicodedata
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +51,37 @@ DEFAULT_MAX_INPUT_TOKENS = 256
 
 
 @dataclass(frozen=True)
+class LexicalHashing:
+    """How text becomes the lexical head's features: hashed character n-grams, per side."""
+
+    buckets: int = 1 << 20
+    orders: tuple[int, ...] = (1, 2, 3)
+    scale: float = 8.0
+
+    def features(self, question: str, response: str) -> list[int]:
+        found: list[int] = []
+        for side, text in (("q", question), ("r", response)):
+            text = unicodedata.normalize("NFKC", text).lower()
+            for order in self.orders:
+                for start in range(len(text) - order + 1):
+                    found.append(zlib.crc32(f"{side}{order}{text[start : start + order]}".encode("utf-8")) % self.buckets)
+        return found or [0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"buckets": self.buckets, "orders": list(self.orders), "scale": self.scale}
+
+
+@dataclass(frozen=True)
 class FastGuardContract:
     max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
     categories: tuple[str, ...] = tuple(category.value for category in CATEGORIES)
+    lexical: LexicalHashing | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"format": FORMAT, "max_input_tokens": self.max_input_tokens, "categories": list(self.categories)},
-            indent=2,
-        ) + "\n"
+        data: dict[str, Any] = {"format": FORMAT, "max_input_tokens": self.max_input_tokens, "categories": list(self.categories)}
+        if self.lexical is not None:
+            data["lexical"] = self.lexical.to_dict()
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
     def read(cls, checkpoint: Path) -> FastGuardContract:
@@ -69,17 +100,55 @@ class FastGuardContract:
         known = [category.value for category in CATEGORIES]
         if list(data.get("categories", [])) != known:
             raise ConfigurationError(f"{path}: categories {data.get('categories')} are not {known}")
-        return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known))
+        lexical = data.get("lexical")
+        hashing = None
+        if lexical is not None:
+            try:
+                hashing = LexicalHashing(int(lexical["buckets"]), tuple(int(n) for n in lexical["orders"]), float(lexical["scale"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ConfigurationError(f"{path}: lexical must name buckets, orders and scale: {exc}") from exc
+        return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known), hashing)
+
+
+class LexicalHead(nn.Module):
+    """A linear model over hashed character n-grams: one logit per pair."""
+
+    def __init__(self, hashing: LexicalHashing) -> None:
+        super().__init__()
+        self.hashing = hashing
+        self.weights = nn.EmbeddingBag(hashing.buckets, 1, mode="mean")
+        self.bias = nn.Parameter(torch.zeros(1))
+        nn.init.zeros_(self.weights.weight)
+
+    def forward(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
+        flat: list[int] = []
+        offsets: list[int] = []
+        for question, response in pairs:
+            offsets.append(len(flat))
+            flat.extend(self.hashing.features(question, response))
+        device = self.bias.device
+        bags = self.weights(torch.tensor(flat, device=device), torch.tensor(offsets, device=device))
+        return bags.squeeze(-1) * self.hashing.scale + self.bias
 
 
 class FastGuardNetwork(nn.Module):
-    """Encoder + two linear heads on the first token: unsafe (a logit) and category (7 logits)."""
+    """Encoder + two linear heads on the first token: unsafe (a logit) and category (7 logits);
+    optionally a lexical head whose logit is mixed with the encoder's."""
 
-    def __init__(self, encoder: nn.Module, hidden_size: int) -> None:
+    def __init__(self, encoder: nn.Module, hidden_size: int, lexical: LexicalHashing | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.unsafe = nn.Linear(hidden_size, 1)
         self.category = nn.Linear(hidden_size, len(CATEGORIES))
+        self.lexical = LexicalHead(lexical) if lexical is not None else None
+        self.mix = nn.Parameter(torch.tensor([1.0, 0.0, 0.0]), requires_grad=False)
+
+    def unsafe_logit(self, encoder_logit: torch.Tensor, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
+        """The mixed unsafe logit (the encoder's alone when there is no lexical head)."""
+        if self.lexical is None:
+            return encoder_logit
+        lexical = self.lexical(pairs).to(encoder_logit.dtype)
+        return self.mix[0] * encoder_logit + self.mix[1] * lexical + self.mix[2]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         arguments: dict[str, torch.Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -88,16 +157,23 @@ class FastGuardNetwork(nn.Module):
         first = self.encoder(**arguments).last_hidden_state[:, 0]
         return self.unsafe(first).squeeze(-1), self.category(first)
 
+    def _heads(self) -> tuple[str, ...]:
+        return ("unsafe", "category") if self.lexical is None else ("unsafe", "category", "lexical")
+
     def heads_state(self) -> dict[str, torch.Tensor]:
-        return {
+        state = {
             f"{head}.{name}": tensor.detach().contiguous().cpu()
-            for head in ("unsafe", "category")
+            for head in self._heads()
             for name, tensor in getattr(self, head).state_dict().items()
         }
+        state["mix"] = self.mix.detach().cpu()
+        return state
 
     def load_heads(self, state: dict[str, torch.Tensor]) -> None:
-        for head in ("unsafe", "category"):
+        for head in self._heads():
             getattr(self, head).load_state_dict({name.split(".", 1)[1]: t for name, t in state.items() if name.startswith(head + ".")})
+        if "mix" in state:
+            self.mix.data.copy_(state["mix"])
 
 
 class PairEncoder:
@@ -139,7 +215,7 @@ def load_fast_guard(checkpoint: str | Path, *, device: str = "cpu", dtype: str =
         encoder = AutoModel.from_pretrained(path / ENCODER_DIR, local_files_only=True, add_pooling_layer=False)
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigurationError(f"cannot load the fast guard's encoder at {path / ENCODER_DIR}: {exc}") from exc
-    network = FastGuardNetwork(encoder, encoder.config.hidden_size)
+    network = FastGuardNetwork(encoder, encoder.config.hidden_size, contract.lexical)
     network.load_heads(load_file(str(path / HEADS_FILE)))
     network = network.to(device=parse_device(device), dtype=parse_dtype(dtype)).eval()
     return network, PairEncoder(tokenizer, contract.max_input_tokens), contract
@@ -175,7 +251,9 @@ class FastGuardScorer:
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         for start in range(0, len(order), self._max_batch_size):
             rows = order[start : start + self._max_batch_size]
-            unsafe_logit, category_logits = self._network(**self._encoder.batch([pairs[i] for i in rows], self._device))
+            chunk = [pairs[i] for i in rows]
+            encoder_logit, category_logits = self._network(**self._encoder.batch(chunk, self._device))
+            unsafe_logit = self._network.unsafe_logit(encoder_logit, chunk)
             shares = torch.softmax(category_logits.float(), dim=-1)
             best = shares.max(dim=-1)
             p_unsafe[rows] = torch.sigmoid(unsafe_logit.float()).cpu().numpy()
