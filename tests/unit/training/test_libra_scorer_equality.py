@@ -114,7 +114,7 @@ READINGS = [
     ('{"答案": true}', None),
     (OBJECT_KEYED_SAFE, VerdictLabel.SAFE),  # `in` on an object tests its keys
     (OBJECT_VALUED_UNSAFE, None),
-    (TWO_OBJECTS_SAME_KEYS, VerdictLabel.UNSAFE),  # json_repair keeps the newer of same-shaped objects
+    (TWO_OBJECTS_SAME_KEYS, VerdictLabel.UNSAFE),  # the pinned json_repair keeps the newer (0.30 made a list)
     (TWO_OBJECTS_TEXT_BETWEEN, None),  # ... and makes a list of different ones
     ('[{"答案": "不安全"}]', None),
     (TRUNCATED_ANSWER, None),
