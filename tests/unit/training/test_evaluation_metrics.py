@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.scripted_guard import ScriptedExplainer
 from training.data.files import read_records, write_jsonl
 from training.data.records import GuardRecord
 from training.evaluation.runner import evaluate
@@ -19,16 +20,6 @@ BROKEN_OUT = "我不知道"
 
 def rec(i: int, source: str, label: str, category: str = "违法犯罪") -> GuardRecord:
     return GuardRecord(f"id-{i}", source, category, "", f"问题{i}", f"回答{i}", label, "")
-
-
-class ScriptedExplainer:
-    """Stands in for the model in this protocol test: answers chosen per question, as a table."""
-
-    def __init__(self, answers: dict[str, str]) -> None:
-        self.answers = answers
-
-    def explain(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
-        return [self.answers[q] for q, _ in pairs]
 
 
 class FixedScorer:
