@@ -88,3 +88,21 @@ def test_freezing_every_layer_is_refused(base: Path) -> None:
     network, _ = new_network(base)
     with pytest.raises(ValueError, match="nothing would be left"):
         freeze_lower(network, 2)
+
+
+def test_a_fast_guard_checkpoint_is_judged_by_its_score_through_the_policy(base: Path, tmp_path: Path) -> None:
+    from guardstream.guard.fast_guard import FastGuardContract, save_fast_guard
+    from training.evaluation.runner import evaluate
+
+    network, tokenizer = new_network(base)
+    save_fast_guard(network, tokenizer, FastGuardContract(max_input_tokens=32), tmp_path / "checkpoint")
+    scorer = FastGuardScorer(tmp_path / "checkpoint")
+    items = records(40, 4)
+    scores = scorer.score([item.pair for item in items])
+    threshold = float(np.median(scores))
+    result = evaluate(items, None, tmp_path / "eval", scorer=scorer, unsafe=lambda p: p >= threshold)
+    said = [bool(p >= threshold) for p in scores]
+    assert [p.predicted_unsafe for p in result.predictions] == said
+    expected = float(np.mean([s == item.unsafe for s, item in zip(said, items)]))
+    assert result.metrics["average"]["accuracy"] == pytest.approx(expected)
+    assert (tmp_path / "eval" / "metrics.json").is_file()
