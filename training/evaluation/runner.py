@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from training.data.records import GuardRecord
+from training.data.records import SAFE_LABEL, UNSAFE_LABEL, GuardRecord
 from training.evaluation.metrics import (
     Prediction,
     calibration_bins,
@@ -89,12 +89,17 @@ def predict_by_score(
     progress: Callable[[int], None] | None = None,
 ) -> list[Prediction]:
     """Judge every record by its score alone (the fast guard, the cascade): ``unsafe(p)`` is the
-    policy's answer; such a judge always answers, so nothing is unparseable."""
+    policy's answer; such a judge always answers, so nothing is unparseable. Its decision is
+    written as the critic in Libra's answer format, so Libra's own scorer re-scores the
+    predictions file to the same numbers."""
     predictions: list[Prediction] = []
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         scores = [float(s) for s in scorer.score([r.pair for r in chunk])]
-        predictions.extend(Prediction(r, "", unsafe(s), s) for r, s in zip(chunk, scores))
+        for record, score in zip(chunk, scores):
+            said = unsafe(score)
+            critic = json.dumps({"答案": UNSAFE_LABEL if said else SAFE_LABEL}, ensure_ascii=False)
+            predictions.append(Prediction(record, critic, said, score))
         if progress is not None:
             progress(len(predictions))
     return predictions

@@ -105,4 +105,9 @@ def test_a_fast_guard_checkpoint_is_judged_by_its_score_through_the_policy(base:
     assert [p.predicted_unsafe for p in result.predictions] == said
     expected = float(np.mean([s == item.unsafe for s, item in zip(said, items)]))
     assert result.metrics["average"]["accuracy"] == pytest.approx(expected)
-    assert (tmp_path / "eval" / "metrics.json").is_file()
+    from training.evaluation.libra_label import libra_label
+
+    # The decision is written in Libra's answer format: Libra's own reading gives the same answers.
+    from guardstream.records import VerdictLabel
+
+    assert [libra_label(p.critic) for p in result.predictions] == [VerdictLabel.UNSAFE if s else VerdictLabel.SAFE for s in said]
