@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from guardstream.errors import ConfigurationError
+from guardstream.limits import TEXT_CHARS, WORKER_ID_CHARS
 from guardstream.paths import runtime_dir
 
 ENV_PREFIX = "GUARDSTREAM_"
@@ -222,6 +223,8 @@ class WorkerSettings(_Section):
     group_id: str = "guardstream-moderation"
     worker_id: str = Field(
         default_factory=socket.gethostname,
+        min_length=1,
+        max_length=WORKER_ID_CHARS,
         description="Stable per instance: it names the Kafka transactional id, so a restarted "
         "worker fences its crashed predecessor at once. Give each worker on a host its own.",
     )
@@ -230,7 +233,7 @@ class WorkerSettings(_Section):
     batch_max_wait_ms: float = Field(default=20.0, gt=0)
     max_in_flight: int = Field(default=4, ge=1, le=256)
     commit_interval_ms: float = Field(default=100.0, gt=0)
-    max_text_chars: int = Field(default=16_000, ge=1)
+    max_text_chars: int = Field(default=TEXT_CHARS, ge=1)
     dlq_payload_max_bytes: int = Field(default=65_536, ge=0)
     drain_timeout_s: float = Field(default=30.0, gt=0)
 
