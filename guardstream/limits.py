@@ -27,6 +27,8 @@ CREATED_AT_MS_MAX = 253_370_764_799_999
 POLICY_VERSION_CHARS = 64
 """A policy file's ``version``, stamped on every verdict and stored with it."""
 WORKER_ID_CHARS = 200
+REASON_CHARS = 2_000
+"""A dead letter's reason (it may quote a piece of the input)."""
 
 _FORBIDDEN_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """Control characters (Unicode category Cc) and lone surrogates (Cs): no id may hold them."""

@@ -94,3 +94,51 @@ def test_ids_up_to_the_ingestion_limit_get_verdicts_and_audit_rows_on_postgresql
         assert worker.alive(), f"the worker exited; see {worker.log_path}"
     finally:
         assert worker.stop() == 0, f"see {worker.log_path}"
+
+
+REFUSALS = {
+    # A column narrower than ingestion allows: StringDataRightTruncation (a DataError).
+    "data_error": ("ALTER TABLE verdicts ALTER COLUMN text TYPE varchar(300)", {"text": "长" * 400}),
+    # A rule of the database's own: CheckViolation (an IntegrityError).
+    "constraint": (
+        "ALTER TABLE verdicts ADD CONSTRAINT refuses_one_user CHECK (user_id <> 'refused-by-the-store')",
+        {"user_id": "refused-by-the-store"},
+    ),
+}
+
+
+@pytest.mark.parametrize("refusal", list(REFUSALS))
+def test_a_record_the_database_refuses_is_dead_lettered_and_its_neighbours_are_stored(
+    refusal: str, base_settings: Settings, triton_ready: None, fresh_topics: TopicSettings, audit_url: str, tmp_path: Path
+) -> None:
+    statement, changes = REFUSALS[refusal]
+    engine = build_engine(audit_url)
+    migrate(engine)
+    with engine.begin() as connection:
+        connection.execute(text(statement))
+    run = uuid.uuid4().hex[:8]
+    events = chat_events(run, 41)
+    refused = dataclasses.replace(events[20], **changes)
+    events[20] = refused
+    late = chat_events(f"{run}-late", 1)
+    worker = start_worker(base_settings, fresh_topics, audit_url, tmp_path / "worker.log")
+    try:
+        produce(base_settings, fresh_topics.chat_events, events)
+        verdicts, letters = read_outputs(base_settings, fresh_topics, len(events), timeout_s=120)
+
+        assert sorted(v.event_id for v in verdicts) == sorted(e.event_id for e in events if e is not refused), (
+            f"see {worker.log_path}"
+        )
+        assert [(letter.kind, letter.event_id) for letter in letters] == [("audit_rejected", refused.event_id)]
+        assert "audit store refused" in letters[0].reason
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(VerdictRow)) == len(events) - 1
+            assert connection.scalar(select(DeadLetterRow.event_id)) == refused.event_id
+
+        produce(base_settings, fresh_topics.chat_events, late)  # the partition moved on
+        verdicts, _ = read_outputs(base_settings, fresh_topics, len(events) + 1, timeout_s=60)
+        assert late[0].event_id in {v.event_id for v in verdicts}
+        assert worker.alive(), f"the worker exited; see {worker.log_path}"
+    finally:
+        assert worker.stop() == 0, f"see {worker.log_path}"
+        engine.dispose()
