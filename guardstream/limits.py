@@ -22,6 +22,10 @@ CONTEXT_TURNS = 256
 METADATA_ENTRIES = 256
 METADATA_CHARS = 16_000
 """``metadata``'s keys and values together."""
+KEY_BYTES = 4 * ID_CHARS
+"""A Kafka record key (the conversation id, UTF-8): larger keys make the record poison."""
+HEADER_BYTES = 64 * 1024
+"""A Kafka record's headers, names and values together (a trace context needs 64 bytes)."""
 CREATED_AT_MS_MAX = 253_370_764_799_999
 """``created_at_ms`` runs from 0 (1970) to the last millisecond of year 9998: a date every time zone can show."""
 POLICY_VERSION_CHARS = 64

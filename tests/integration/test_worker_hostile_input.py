@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.tables import DeadLetterRow, VerdictRow
+from guardstream.limits import KEY_BYTES
 from guardstream.records import ChatEvent
 from guardstream.serde.codec import encode_record
 from guardstream.serde.json_codec import chat_event_to_json
@@ -142,3 +143,24 @@ def test_a_record_the_database_refuses_is_dead_lettered_and_its_neighbours_are_s
     finally:
         assert worker.stop() == 0, f"see {worker.log_path}"
         engine.dispose()
+
+
+def test_a_poison_record_with_a_key_too_large_for_the_dlq_is_dead_lettered_and_the_worker_stays_up(
+    base_settings: Settings, triton_ready: None, fresh_topics: TopicSettings, audit_url: str, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    [after] = chat_events(run, 1)
+    worker = start_worker(base_settings, fresh_topics, audit_url, tmp_path / "worker.log")
+    try:
+        producer = build_producer(base_settings.kafka, **{"message.max.bytes": 4 * 1024 * 1024})
+        producer.produce(fresh_topics.chat_events, value=b"not an event", key=b"k" * (2 * 1024 * 1024))
+        producer.produce(fresh_topics.chat_events, value=encode_record(after), key=KEY)
+        assert producer.flush(30) == 0
+
+        verdicts, letters = read_outputs(base_settings, fresh_topics, 2, timeout_s=90)
+
+        assert [v.event_id for v in verdicts] == [after.event_id], f"see {worker.log_path}"
+        assert [(letter.kind, len(letter.key or b"")) for letter in letters] == [("key_too_large", KEY_BYTES)]
+        assert worker.alive(), f"the worker exited; see {worker.log_path}"
+    finally:
+        assert worker.stop() == 0, f"see {worker.log_path}"

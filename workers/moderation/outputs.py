@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from guardstream.errors import PoisonInputError
-from guardstream.limits import REASON_CHARS
+from guardstream.limits import KEY_BYTES, REASON_CHARS
 from guardstream.policy import Policy
 from guardstream.guard.categories import HarmCategory
 from guardstream.records import CategoryScore, ChatEvent, DeadLetter, GuardStage, Verdict
@@ -102,7 +102,7 @@ def dead_letter(entry: Consumed, stamp: OutputStamp, now_ms: int) -> DeadLetter:
         source_topic=entry.topic,
         source_partition=entry.partition,
         source_offset=entry.offset,
-        key=entry.key,
+        key=entry.key[:KEY_BYTES] if entry.key is not None else None,
         payload=payload[: stamp.dlq_payload_max_bytes],
         payload_size=len(payload),
         payload_truncated=len(payload) > stamp.dlq_payload_max_bytes,

@@ -252,7 +252,7 @@ class TransactionalSink:
             if Policy.needs_person(verdict.label):
                 self._send(topics.flagged, key, self._encode(verdict, topics.flagged), headers)
         for entry, letter in outputs.dead_letters:
-            self._send(topics.dlq, entry.key, self._encode(letter, topics.dlq), _trace_headers(entry.traceparent))
+            self._send(topics.dlq, letter.key, self._encode(letter, topics.dlq), _trace_headers(entry.traceparent))
 
     def _send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None) -> None:
         while True:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from guardstream.errors import PoisonInputError, RetriableError
+from guardstream.limits import HEADER_BYTES, KEY_BYTES
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
 from workers.moderation.batch import Batch, Consumed, Part
 from workers.moderation.batcher import MicroBatcher
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _MAX_POLL_BATCH = 500
-_MAX_HEADER_BYTES = 64 * 1024
-"""Headers larger than this in total make the record poison (a trace context needs 64 bytes)."""
 
 
 __all__ = ["Health", "ModerationWorker"]
@@ -171,10 +170,14 @@ class ModerationWorker:
             traceparent=_traceparent(headers),
         )
         header_bytes = sum(len(name) + len(value or b"") for name, value in headers or ())
-        if header_bytes > _MAX_HEADER_BYTES:
+        if header_bytes > HEADER_BYTES:
             entry.poison = PoisonInputError(
-                "headers_too_large", f"headers have {header_bytes} bytes, limit {_MAX_HEADER_BYTES}"
+                "headers_too_large", f"headers have {header_bytes} bytes, limit {HEADER_BYTES}"
             )
+            return entry
+        if entry.key is not None and len(entry.key) > KEY_BYTES:
+            # Its dead letter carries the key cut to the limit: the whole one may exceed what a record may hold.
+            entry.poison = PoisonInputError("key_too_large", f"key has {len(entry.key)} bytes, limit {KEY_BYTES}")
             return entry
         try:
             entry.event = self._decode(payload)  # type: ignore[assignment]
