@@ -5,6 +5,7 @@ worker never exits because of one record."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -161,6 +162,31 @@ def test_a_poison_record_with_a_key_too_large_for_the_dlq_is_dead_lettered_and_t
 
         assert [v.event_id for v in verdicts] == [after.event_id], f"see {worker.log_path}"
         assert [(letter.kind, len(letter.key or b"")) for letter in letters] == [("key_too_large", KEY_BYTES)]
+        assert worker.alive(), f"the worker exited; see {worker.log_path}"
+    finally:
+        assert worker.stop() == 0, f"see {worker.log_path}"
+
+
+def test_a_record_whose_header_name_is_not_utf8_is_dead_lettered_and_the_worker_stays_up(
+    base_settings: Settings, triton_ready: None, fresh_topics: TopicSettings, audit_url: str, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    odd, after = chat_events(run, 2)
+    (tmp_path / "odd.avro").write_bytes(encode_record(odd))
+    worker = start_worker(base_settings, fresh_topics, audit_url, tmp_path / "worker.log")
+    try:
+        # confluent-kafka cannot send such a header name; Debian's kcat (and other clients) can.
+        subprocess.run(
+            ["kcat", "-P", "-b", base_settings.kafka.bootstrap_servers, "-t", fresh_topics.chat_events,
+             "-k", KEY.decode(), "-H", b"\xff\xfe=v", str(tmp_path / "odd.avro")],
+            check=True, timeout=60,
+        )  # fmt: skip
+        produce(base_settings, fresh_topics.chat_events, [after])
+
+        verdicts, letters = read_outputs(base_settings, fresh_topics, 2, timeout_s=90)
+
+        assert [v.event_id for v in verdicts] == [after.event_id], f"see {worker.log_path}"
+        assert [letter.kind for letter in letters] == ["invalid_headers"]
         assert worker.alive(), f"the worker exited; see {worker.log_path}"
     finally:
         assert worker.stop() == 0, f"see {worker.log_path}"
