@@ -1,7 +1,8 @@
 """The moderation policy: thresholds that turn a model score into a label.
 
 Kept apart from the model so that changing the policy needs no model change; its version is
-stamped on every verdict. A policy file (YAML) sets global thresholds and, optionally, stricter or
+stamped on every verdict. A policy file (YAML; the shipped one, ``policy.default.yaml`` beside this
+module, unless the settings name another) sets global thresholds and, optionally, stricter or
 looser ones per harm category::
 
     version: "2026-11-28.1"
@@ -18,16 +19,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
+from guardstream.limits import POLICY_VERSION_CHARS
 from guardstream.records import VerdictLabel
-from guardstream.settings import PolicySettings, Thresholds
+from guardstream.settings import PolicySettings
+
+
+class Thresholds(BaseModel):
+    """p_unsafe at or above ``unsafe_threshold`` is unsafe; from ``review_threshold`` up, review."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unsafe_threshold: float = Field(ge=0.0, le=1.0)
+    review_threshold: float = Field(ge=0.0, le=1.0)
+    escalate_band: tuple[float, float] | None = Field(
+        default=None,
+        description="[low, high): a fast-guard p_unsafe in this band is uncertain and goes on to the "
+        "generative guard, whose score then decides; none (the default) escalates nothing.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.review_threshold > self.unsafe_threshold:
+            raise ValueError("review_threshold must not exceed unsafe_threshold")
+        if self.escalate_band is not None:
+            low, high = self.escalate_band
+            if not 0.0 <= low < high <= 1.0:
+                raise ValueError(f"escalate_band must be [low, high) with 0 <= low < high <= 1, got {list(self.escalate_band)}")
+        return self
 
 
 class PolicyFile(Thresholds):
-    version: str = Field(min_length=1)
+    version: str = Field(min_length=1, max_length=POLICY_VERSION_CHARS)
     categories: dict[HarmCategory, Thresholds] = Field(default_factory=dict)
 
 
@@ -41,10 +67,8 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> Policy:
-        """The policy file when one is configured, else the thresholds in the settings."""
-        if settings.file is not None:
-            return load_policy_file(settings.file)
-        return cls(settings.version, settings.unsafe_threshold, settings.review_threshold, escalate_band=settings.escalate_band)
+        """The configured policy file (by default the shipped one)."""
+        return load_policy_file(settings.file)
 
     def escalates(self, p_fast: float, category: HarmCategory | None = None) -> bool:
         """True when the fast guard's score is in the uncertain band (the category's, else the global one)."""

@@ -18,7 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from guardstream.errors import ConfigurationError
+from guardstream.limits import TEXT_CHARS, WORKER_ID_CHARS
 from guardstream.paths import runtime_dir
+
+SHIPPED_POLICY_FILE = Path(__file__).with_name("policy.default.yaml")
+"""The policy a worker uses when no other is configured; package data, so installs carry it."""
 
 ENV_PREFIX = "GUARDSTREAM_"
 CONFIG_FILE_ENV = "GUARDSTREAM_CONFIG"
@@ -183,37 +187,14 @@ class AuditSettings(_Section):
         return self
 
 
-class Thresholds(_Section):
-    """p_unsafe at or above ``unsafe_threshold`` is unsafe; from ``review_threshold`` up, review."""
+class PolicySettings(_Section):
+    """Which policy file maps p_unsafe to safe / review / unsafe (see :mod:`guardstream.policy`)."""
 
-    unsafe_threshold: float = Field(ge=0.0, le=1.0)
-    review_threshold: float = Field(ge=0.0, le=1.0)
-    escalate_band: tuple[float, float] | None = Field(
-        default=None,
-        description="[low, high): a fast-guard p_unsafe in this band is uncertain and goes on to the "
-        "generative guard, whose score then decides; none (the default) escalates nothing.",
+    file: Path = Field(
+        default=SHIPPED_POLICY_FILE,
+        description="A policy YAML file: version, global and per-category thresholds. Default: the shipped "
+        "guardstream/policy.default.yaml (infra/policy/default.yaml links to it).",
     )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        if self.review_threshold > self.unsafe_threshold:
-            raise ValueError("review_threshold must not exceed unsafe_threshold")
-        if self.escalate_band is not None:
-            low, high = self.escalate_band
-            if not 0.0 <= low < high <= 1.0:
-                raise ValueError(f"escalate_band must be [low, high) with 0 <= low < high <= 1, got {list(self.escalate_band)}")
-        return self
-
-
-class PolicySettings(Thresholds):
-    """Maps p_unsafe to safe / review / unsafe; its version is stamped on every verdict."""
-
-    file: Path | None = Field(
-        default=None, description="A policy YAML file (global and per-category thresholds); overrides the fields below."
-    )
-    version: str = "default-1"
-    unsafe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    review_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
 
 
 class WorkerSettings(_Section):
@@ -222,6 +203,8 @@ class WorkerSettings(_Section):
     group_id: str = "guardstream-moderation"
     worker_id: str = Field(
         default_factory=socket.gethostname,
+        min_length=1,
+        max_length=WORKER_ID_CHARS,
         description="Stable per instance: it names the Kafka transactional id, so a restarted "
         "worker fences its crashed predecessor at once. Give each worker on a host its own.",
     )
@@ -230,7 +213,7 @@ class WorkerSettings(_Section):
     batch_max_wait_ms: float = Field(default=20.0, gt=0)
     max_in_flight: int = Field(default=4, ge=1, le=256)
     commit_interval_ms: float = Field(default=100.0, gt=0)
-    max_text_chars: int = Field(default=16_000, ge=1)
+    max_text_chars: int = Field(default=TEXT_CHARS, ge=1)
     dlq_payload_max_bytes: int = Field(default=65_536, ge=0)
     drain_timeout_s: float = Field(default=30.0, gt=0)
 

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guardstream.audit.tables import Base
+from guardstream.limits import ID_CHARS
 
 
 class ReviewAccountRow(Base):
@@ -45,7 +46,7 @@ class ReviewLeaseRow(Base):
 
     __tablename__ = "review_leases"
 
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_CHARS), primary_key=True)
     reviewer: Mapped[str] = mapped_column(String(64))
     expires_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
 
@@ -62,7 +63,7 @@ class ReviewLabelRow(Base):
     __table_args__ = (UniqueConstraint("event_id", "revision", name="uq_review_labels_event_revision"),)
 
     feedback_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(200), index=True)
+    event_id: Mapped[str] = mapped_column(String(ID_CHARS), index=True)
     revision: Mapped[int] = mapped_column(Integer)
     reviewer: Mapped[str] = mapped_column(String(64), index=True)
     label: Mapped[str] = mapped_column(String(16))
@@ -81,7 +82,7 @@ class ReviewExplanationRow(Base):
 
     __tablename__ = "review_explanations"
 
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_CHARS), primary_key=True)
     analysis: Mapped[str] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(String(64))
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
@@ -96,6 +97,6 @@ class ReviewActionRow(Base):
     at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     actor: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(32), index=True)
-    event_id: Mapped[str | None] = mapped_column(String(200))
+    event_id: Mapped[str | None] = mapped_column(String(ID_CHARS))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(64))

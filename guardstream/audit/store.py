@@ -2,7 +2,9 @@
 
 Writes are idempotent upserts keyed by event_id (verdicts) and by source position (dead letters),
 so a batch replayed after a crash changes nothing. A database that cannot be reached raises
-:class:`~guardstream.errors.RetriableError`: the worker backs off and retries, never skips.
+:class:`~guardstream.errors.RetriableError`: the worker backs off and retries, never skips. A
+database that refuses what the rows hold (a value too long for its column, a constraint, an
+encoding) raises :class:`AuditRejectedError`: retrying the same rows cannot help.
 """
 
 from __future__ import annotations
@@ -15,14 +17,24 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from guardstream.audit.tables import Base, DeadLetterRow, VerdictRow
-from guardstream.errors import RetriableError
+from guardstream.errors import PoisonInputError, RetriableError
 from guardstream.records import ChatEvent, DeadLetter, Verdict
 
 PERCENTILES = (50, 95, 99)
+_CONTENT_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+"""Errors caused by what a statement carries: data exceptions (a value too long, a bad encoding),
+integrity constraint violations, program limits (an index row too large)."""
+
+
+class AuditRejectedError(PoisonInputError):
+    """The database refused a write for what its rows hold, not for being unavailable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("audit_rejected", reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +115,33 @@ class AuditStore:
         try:
             with Session(self._engine) as session, session.begin():
                 yield session
-        except (OperationalError, DBAPIError) as exc:
+        except DBAPIError as exc:
+            if not exc.connection_invalidated and _refused_for_content(exc):
+                raise AuditRejectedError(_refusal(exc)) from exc
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
                 raise RetriableError(f"audit store unavailable: {exc.orig!r}") from exc
             raise
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg's, when the server answered
+    return sqlstate if isinstance(sqlstate, str) and len(sqlstate) == 5 else None
+
+
+def _refused_for_content(exc: DBAPIError) -> bool:
+    """Decided by the SQLSTATE class when the server sent one, else by the DB-API class (SQLite,
+    or psycopg refusing a value before sending it, as a NUL character)."""
+    sqlstate = _sqlstate(exc)
+    if sqlstate is not None:
+        return sqlstate[:2] in _CONTENT_SQLSTATE_CLASSES
+    return isinstance(exc, (DataError, IntegrityError))
+
+
+def _refusal(exc: DBAPIError) -> str:
+    """The database's own words, first line only: details may quote the row, which may be huge."""
+    lines = str(exc.orig).strip().splitlines()
+    code = _sqlstate(exc) or type(exc.orig).__name__
+    return f"the audit store refused the row ({code}): {lines[0][:300] if lines else 'no message'}"
 
 
 def verdict_row(event: ChatEvent, verdict: Verdict) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from guardstream.limits import ID_CHARS, POLICY_VERSION_CHARS, WORKER_ID_CHARS
+
 
 class Base(DeclarativeBase):
     pass
@@ -15,9 +17,9 @@ class VerdictRow(Base):
 
     __tablename__ = "verdicts"
 
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    conversation_id: Mapped[str] = mapped_column(String(200), index=True)
-    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    event_id: Mapped[str] = mapped_column(String(ID_CHARS), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(ID_CHARS), index=True)
+    user_id: Mapped[str] = mapped_column(String(ID_CHARS), index=True)
     role: Mapped[str] = mapped_column(String(16))
     question: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
@@ -28,7 +30,7 @@ class VerdictRow(Base):
     analysis: Mapped[str | None] = mapped_column(Text)
     model_name: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[str] = mapped_column(String(64), index=True)
-    policy_version: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(POLICY_VERSION_CHARS))
     event_created_at_ms: Mapped[int] = mapped_column(BigInteger)
     verdict_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     queue_ms: Mapped[float] = mapped_column(Float)
@@ -50,7 +52,7 @@ class DeadLetterRow(Base):
     source_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
     reason: Mapped[str] = mapped_column(Text)
-    event_id: Mapped[str | None] = mapped_column(String(200))
+    event_id: Mapped[str | None] = mapped_column(String(ID_CHARS))
     payload_size: Mapped[int] = mapped_column(BigInteger)
     failed_at_ms: Mapped[int] = mapped_column(BigInteger)
-    worker_id: Mapped[str] = mapped_column(String(200))
+    worker_id: Mapped[str] = mapped_column(String(WORKER_ID_CHARS))

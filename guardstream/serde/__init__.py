@@ -17,7 +17,7 @@ from guardstream.serde.codec import (
     encode_record,
 )
 from guardstream.serde.schemas import SchemaSet, SchemaVersion, default_schema_set, load_schema_set
-from guardstream.serde.validation import Limits
+from guardstream.limits import Limits
 
 __all__ = [
     "AvroDecoder",

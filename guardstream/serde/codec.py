@@ -20,12 +20,8 @@ from guardstream.records import Action, ChatEvent, DeadLetter, Feedback, Verdict
 from guardstream.serde import single_object
 from guardstream.serde.json_codec import chat_event_from_json, parse_json_object
 from guardstream.serde.schemas import SchemaSet, SchemaVersion, default_schema_set
-from guardstream.serde.validation import (
-    DEFAULT_MAX_TEXT_CHARS,
-    Limits,
-    check_encodable,
-    check_event,
-)
+from guardstream.limits import TEXT_CHARS, Limits
+from guardstream.serde.validation import check_encodable, check_event
 
 RegistryDeserializer = Callable[[bytes], dict]
 """Reads a Confluent-framed payload into a record dict (see ``ConfluentSerde.deserializer``)."""
@@ -43,16 +39,14 @@ class ChatEventDecoder:
 
     def __init__(
         self,
-        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        max_text_chars: int = TEXT_CHARS,
         registry_deserializer: RegistryDeserializer | None = None,
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         limits: Limits | None = None,
         schemas: SchemaSet | None = None,
     ) -> None:
-        self.limits = limits or Limits(
-            max_text_chars=max_text_chars, max_context_chars=4 * max_text_chars
-        )
+        self.limits = limits or Limits.for_text(max_text_chars)
         self.max_payload_bytes = max_payload_bytes
         self._registry = registry_deserializer
         self._schemas = schemas or default_schema_set()

@@ -8,31 +8,9 @@ Each failure is a :class:`PoisonInputError` whose kind names the rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from guardstream.errors import PoisonInputError
+from guardstream.limits import CREATED_AT_MS_MAX, LOCALE_CHARS, Limits, id_violation
 from guardstream.records import ChatEvent
-
-DEFAULT_MAX_TEXT_CHARS = 16_000
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds on a ChatEvent's content."""
-
-    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
-    """Longest ``text`` and ``question``, in characters."""
-    max_context_chars: int = 4 * DEFAULT_MAX_TEXT_CHARS
-    """Longest ``context``, all turns together, in characters."""
-    max_id_chars: int = 256
-    """Longest event_id, conversation_id and user_id."""
-    max_metadata_chars: int = 16_000
-    """Longest ``metadata``, keys and values together, in characters."""
-
-    def __post_init__(self) -> None:
-        for name in ("max_text_chars", "max_context_chars", "max_id_chars", "max_metadata_chars"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive")
 
 
 def _no_nul(field_name: str, value: str) -> None:
@@ -44,58 +22,44 @@ def _no_nul(field_name: str, value: str) -> None:
         )
 
 
+def _too_long(field_name: str, size: int, limit: int, unit: str = "characters", kind: str = "field_too_long") -> None:
+    if size > limit:
+        raise PoisonInputError(kind, f"{field_name} has {size} {unit}, limit {limit}")
+
+
 def check_event(event: ChatEvent, limits: Limits) -> ChatEvent:
     """Return ``event`` if its content is acceptable, else raise :class:`PoisonInputError`."""
     for name in ("event_id", "conversation_id", "user_id"):
-        value = getattr(event, name)
-        if not value or value.isspace():
-            raise PoisonInputError("empty_field", f"{name} is empty")
-        if len(value) > limits.max_id_chars:
-            raise PoisonInputError(
-                "field_too_long", f"{name} has {len(value)} characters, limit {limits.max_id_chars}"
-            )
-        _no_nul(name, value)
+        violation = id_violation(getattr(event, name), name)
+        if violation is not None:
+            raise PoisonInputError(violation.kind, violation.reason)
     text = event.text
     if not text or text.isspace():
         raise PoisonInputError("empty_text", "text is empty or only whitespace")
-    if len(text) > limits.max_text_chars:
-        raise PoisonInputError(
-            "text_too_long", f"text has {len(text)} characters, limit {limits.max_text_chars}"
-        )
+    _too_long("text", len(text), limits.max_text_chars, kind="text_too_long")
     _no_nul("text", text)
     if event.question is not None:
-        if len(event.question) > limits.max_text_chars:
-            raise PoisonInputError(
-                "text_too_long",
-                f"question has {len(event.question)} characters, limit {limits.max_text_chars}",
-            )
+        _too_long("question", len(event.question), limits.max_text_chars, kind="text_too_long")
         _no_nul("question", event.question)
     if event.context:
-        total = 0
+        _too_long("context", len(event.context), limits.max_context_turns, unit="turns", kind="text_too_long")
+        _too_long("context", sum(map(len, event.context)), limits.max_context_chars, kind="text_too_long")
         for i, turn in enumerate(event.context):
-            total += len(turn)
             _no_nul(f"context[{i}]", turn)
-        if total > limits.max_context_chars:
-            raise PoisonInputError(
-                "text_too_long",
-                f"context has {total} characters in {len(event.context)} turns, "
-                f"limit {limits.max_context_chars}",
-            )
     if event.locale is not None:
+        _too_long("locale", len(event.locale), LOCALE_CHARS)
         _no_nul("locale", event.locale)
-        if len(event.locale) > limits.max_id_chars:
-            raise PoisonInputError("field_too_long", f"locale has {len(event.locale)} characters")
     if event.metadata:
-        total = 0
+        _too_long("metadata", len(event.metadata), limits.max_metadata_entries, unit="entries")
+        total = sum(len(key) + len(value) for key, value in event.metadata.items())
+        _too_long("metadata", total, limits.max_metadata_chars)
         for key, value in event.metadata.items():
-            total += len(key) + len(value)
             _no_nul("metadata key", key)
             _no_nul(f"metadata[{key[:40]!r}]", value)
-        if total > limits.max_metadata_chars:
-            raise PoisonInputError(
-                "field_too_long",
-                f"metadata has {total} characters, limit {limits.max_metadata_chars}",
-            )
+    if not 0 <= event.created_at_ms <= CREATED_AT_MS_MAX:
+        raise PoisonInputError(
+            "invalid_value", f"created_at_ms {event.created_at_ms} is outside 0..{CREATED_AT_MS_MAX} (year 9998)"
+        )
     return event
 
 

@@ -26,6 +26,7 @@ SHORT: dict[str, dict[str, object]] = {
     "broker_restart": {"events": 300, "broker_down_s": 3.0},
     "rebalance": {"events": 400},
     "poison": {"events": 200},
+    "fuzz": {"events": 200},
     "overload": {"overload_s": 8.0, "calibration_events": 500},
 }
 
@@ -58,5 +59,8 @@ def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_in
     if scenario == "poison":
         assert result.details["poison_cases"] >= 20 and result.details["poison_wrong"] == []
         assert result.dlq == result.details["poison"]
+    if scenario == "fuzz":
+        assert result.details["fuzz_cases"] > 300 and result.details["poison_wrong"] == []  # type: ignore[operator]
+        assert result.dlq == result.details["poison"] and result.details["wrong_event_ids"] == 0
     if scenario == "overload":
         assert result.details["overload_rate"] > 5 * result.details["sustainable_rate"]  # type: ignore[operator]

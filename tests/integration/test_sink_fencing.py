@@ -9,10 +9,11 @@ from confluent_kafka import TopicPartition
 
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.store import AuditStore
+from guardstream.policy import Policy
 from guardstream.serde.codec import AvroEncoder
 from guardstream.settings import Settings, TopicSettings
 from workers.kafka_clients import build_moderation_consumer, build_transactional_producer
-from workers.moderation.outputs import BatchOutputs
+from workers.moderation.outputs import BatchOutputs, OutputStamp
 from workers.moderation.sink import ProducerFencedError, TransactionalSink
 
 pytestmark = pytest.mark.integration
@@ -31,6 +32,7 @@ def test_the_older_instance_is_fenced_and_only_the_newer_one_moves_offsets(
         producer = build_transactional_producer(base_settings.kafka, transactional_id)
         sink = TransactionalSink(
             producer, consumer, AuditStore(engine), fresh_topics, AvroEncoder().encode,
+            stamp=OutputStamp("guard", Policy("p", 0.5, 0.35), "w1", 1024),
             rebuild=lambda: build_transactional_producer(base_settings.kafka, transactional_id),
         )  # fmt: skip
         sink.start()

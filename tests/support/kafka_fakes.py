@@ -12,6 +12,7 @@ class FakeMessage:
     _headers: list[tuple[str, bytes]] | None = None
     _partition: int = 0
     _topic: str = "chat.events"
+    _key: bytes | None = b"k"
 
     def error(self) -> None:
         return None
@@ -28,8 +29,8 @@ class FakeMessage:
     def offset(self) -> int:
         return self._offset
 
-    def key(self) -> bytes:
-        return b"k"
+    def key(self) -> bytes | None:
+        return self._key
 
     def headers(self) -> list[tuple[str, bytes]] | None:
         return self._headers

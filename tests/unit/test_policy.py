@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ from guardstream.guard.categories import HarmCategory
 from guardstream.paths import repository_root
 from guardstream.policy import Policy, load_policy_file
 from guardstream.records import VerdictLabel
-from guardstream.settings import PolicySettings
+from guardstream.settings import SHIPPED_POLICY_FILE, PolicySettings, load_settings
 
 
 def test_global_thresholds_and_the_review_band() -> None:
@@ -21,18 +25,35 @@ def test_global_thresholds_and_the_review_band() -> None:
     ]
 
 
-def test_the_shipped_policy_file_loads_with_per_category_thresholds() -> None:
-    policy = load_policy_file(repository_root() / "infra" / "policy" / "default.yaml")
+def test_by_default_a_worker_uses_the_shipped_policy_file_with_its_per_category_thresholds() -> None:
+    policy = Policy.from_settings(load_settings().policy)
+    assert policy == load_policy_file(repository_root() / "infra" / "policy" / "default.yaml")
     assert policy.version.startswith("default-")
     assert policy.label(0.45) is VerdictLabel.REVIEW
     assert policy.label(0.45, HarmCategory.PRIVACY_PROPERTY) is VerdictLabel.UNSAFE
     assert policy.label(0.45, HarmCategory.HATE_ABUSE) is VerdictLabel.REVIEW
 
 
-def test_settings_name_the_file_and_the_file_wins(tmp_path: Path) -> None:
+def test_the_shipped_policy_file_is_installed_with_the_package(tmp_path: Path) -> None:
+    source, root = tmp_path / "source", repository_root()  # a copy: building leaves folders behind
+    for package in ("guardstream", "workers", "training"):
+        shutil.copytree(root / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."],
+        cwd=source, check=True, timeout=240, capture_output=True,
+    )  # fmt: skip
+    [wheel] = tmp_path.glob("guardstream-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.read(f"guardstream/{SHIPPED_POLICY_FILE.name}")
+    assert shipped == SHIPPED_POLICY_FILE.read_bytes()
+
+
+def test_settings_name_another_policy_file(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("version: v7\nunsafe_threshold: 0.9\nreview_threshold: 0.1\n", encoding="utf-8")
-    policy = Policy.from_settings(PolicySettings(file=path, version="ignored"))
+    policy = Policy.from_settings(PolicySettings(file=path))
     assert (policy.version, policy.label(0.5)) == ("v7", VerdictLabel.REVIEW)
 
 
@@ -44,6 +65,7 @@ def test_settings_name_the_file_and_the_file_wins(tmp_path: Path) -> None:
         ("unsafe_threshold: 0.5\nreview_threshold: 0.1\n", "version"),
         ("version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\ncategories:\n  nonsense: {unsafe_threshold: 0.5, review_threshold: 0.1}\n", "categories.nonsense"),
         ("version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\nthreshold: 3\n", "threshold"),
+        (f"version: {'v' * 65}\nunsafe_threshold: 0.5\nreview_threshold: 0.1\n", "version"),
         ("version: [unclosed\n", "not valid YAML"),
     ],
 )

@@ -28,12 +28,12 @@ def test_environment_overrides_nested_fields(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_yaml_file_is_read_and_environment_wins_over_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "guardstream.yaml"
-    config.write_text("worker:\n  max_in_flight: 7\n  batch_max_size: 8\npolicy:\n  version: p9\n", encoding="utf-8")
+    config.write_text("worker:\n  max_in_flight: 7\n  batch_max_size: 8\npolicy:\n  file: /etc/p9.yaml\n", encoding="utf-8")
     monkeypatch.setenv("GUARDSTREAM_CONFIG", str(config))
     monkeypatch.setenv("GUARDSTREAM_WORKER__BATCH_MAX_SIZE", "32")
     settings = load_settings()
     assert (settings.worker.max_in_flight, settings.worker.batch_max_size) == (7, 32)
-    assert settings.policy.version == "p9"
+    assert settings.policy.file == Path("/etc/p9.yaml")
 
 
 def test_invalid_value_names_the_setting_and_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SCENARIOS = ("kill9", "triton_restart", "db_outage", "broker_restart", "rebalance", "poison", "overload")
+SCENARIOS = ("kill9", "triton_restart", "db_outage", "broker_restart", "rebalance", "poison", "fuzz", "overload")
 RSS_LIMIT_MB = 1024.0
 
 

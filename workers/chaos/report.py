@@ -76,6 +76,9 @@ def judge(
         "poison_cases": len({record.case for record in poison.values()}),
         "poison_wrong": wrong_poison,
         "valid_dead_lettered": sum(1 for position in valid if tally.dead_letters[position]),
+        "wrong_event_ids": sum(
+            1 for position in valid if tally.verdicts[position] and tally.verdict_ids[position] != produced[position].event_id
+        ),
         "dup_dlq": sum(1 for position in produced if tally.dead_letters[position] > 1),
         "dup_flagged": flagged_dups,
         "audit_verdict_rows": audit.verdict_rows,
@@ -96,7 +99,7 @@ def judge(
         if getattr(result, name):
             failures.append(f"{name}={getattr(result, name)}")
     for name in (
-        "valid_dead_lettered", "dup_dlq", "audit_missing", "audit_without_verdict",
+        "valid_dead_lettered", "wrong_event_ids", "dup_dlq", "audit_missing", "audit_without_verdict",
         "flagged_missing", "flagged_extra", "foreign_records",
     ):  # fmt: skip
         if details[name]:

@@ -10,7 +10,7 @@ import random
 import time
 
 from workers.chaos.runner import ChaosContext, ChaosFailure, Script
-from workers.chaos.stream import mixed, poison_records, valid_records
+from workers.chaos.stream import fuzz_records, mixed, poison_records, valid_records
 from workers.devstack import stack
 
 
@@ -89,6 +89,17 @@ def poison(ctx: ChaosContext) -> None:
     ctx.notes["poison_case_names"] = sorted({record.case for record in bad})
 
 
+def fuzz(ctx: ChaosContext) -> None:
+    """Events at and beyond every field's limit (workers.chaos.fuzz) among valid ones: each gets the
+    verdict or the dead letter the limits give it, stored as sent, and the worker never exits."""
+    options = ctx.options
+    cases = fuzz_records(options.seed, ctx.run_id)
+    ctx.start_worker(1)
+    ctx.produce(mixed(_valid(ctx, options.events), cases, options.events, options.seed), options.events + len(cases))
+    ctx.notes["fuzz_cases"] = len(cases)
+    ctx.notes["fuzz_dead_letter_kinds"] = sorted({record.expected_kind or "" for record in cases} - {""})
+
+
 def overload(ctx: ChaosContext) -> None:
     """``overload_factor`` × the sustainable rate for ``overload_s``; RSS is sampled every second."""
     options = ctx.options
@@ -131,6 +142,7 @@ SCRIPTS: dict[str, Script] = {
     "broker_restart": broker_restart,
     "rebalance": rebalance,
     "poison": poison,
+    "fuzz": fuzz,
     "overload": overload,
 }
 

@@ -1,8 +1,8 @@
-"""The input side of a chaos run: valid chat events and poison records, produced and remembered.
+"""The input side of a chaos run: valid chat events, poison and fuzz records, produced and remembered.
 
 Every produced record is remembered by its delivered position (partition, offset) with what it
-was: a valid event (with its event id) or a poison case (with the dead-letter kind the worker must
-give it), so each output can be matched to its input.
+must become: a verdict (with the event id it must carry) or a dead letter (with the kind the worker
+must give it), so each output can be matched to its input.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from guardstream.serde.codec import encode_record
 from guardstream.serde.json_codec import chat_event_to_json
 from guardstream.settings import KafkaSettings
+from workers.chaos.fuzz import fuzz_cases
 from workers.kafka_clients import build_producer
 from workers.loadgen.chat_stream import generate_chat_events
 from workers.loadgen.poison import EXPECTED_KIND, poison_payloads
@@ -36,7 +37,7 @@ class Record:
     value: bytes | None
     headers: list[tuple[str, bytes]] | None
     case: str
-    """``valid`` or the poison case name."""
+    """``valid``, a poison case name, or ``fuzz:`` and a fuzz case name."""
     expected_kind: str | None = None
     event_id: str | None = None
 
@@ -49,7 +50,8 @@ class Produced:
 
     @property
     def valid(self) -> bool:
-        return self.case == "valid"
+        """Whether it must get a verdict (valid events, and fuzz cases within every limit)."""
+        return self.expected_kind is None
 
 
 def valid_records(count: int, seed: int, run_id: str, json_share: float) -> Iterator[Record]:
@@ -83,6 +85,15 @@ def poison_records(seed: int) -> list[Record]:
         Record(key=b"poison", value=valid.value, headers=huge, case="huge_headers", expected_kind="headers_too_large")
     )
     return records
+
+
+def fuzz_records(seed: int, run_id: str) -> list[Record]:
+    """The fuzz scenario's cases (see :mod:`workers.chaos.fuzz`) as records to produce."""
+    return [
+        Record(key=case.key, value=case.value, headers=case.headers, case=f"fuzz:{case.name}",
+               expected_kind=case.expected_kind, event_id=case.event_id)
+        for case in fuzz_cases(seed, run_id)
+    ]  # fmt: skip
 
 
 def mixed(valid: Iterator[Record], poison: list[Record], count: int, seed: int) -> Iterator[Record]:

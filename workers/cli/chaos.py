@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
+from workers.chaos.options import SCENARIOS as SCENARIO_NAMES
+
 app = typer.Typer(
     help="The chaos suite: kill workers, restart Triton and the broker, stop the database, rebalance, "
-    "send poison and overload, against the local stack of `guardstream dev up --postgres`; every "
-    "output is counted against every input.",
+    "send poison, fuzzed events at every field's limit and overload, against the local stack of "
+    "`guardstream dev up --postgres`; every output is counted against every input.",
     no_args_is_help=True,
 )
-
-SCENARIO_NAMES = ("kill9", "triton_restart", "db_outage", "broker_restart", "rebalance", "poison", "overload")
 
 
 @app.command("run")

@@ -62,21 +62,21 @@ def build_worker(
     )
     registry = ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
     encoder = AvroEncoder(registry)
-    transactional_id = f"{worker_settings.transactional_id_prefix}-{worker_settings.worker_id}"
-    sink = TransactionalSink(
-        producer, consumer, AuditStore(engine), settings.topics, encoder.encode,
-        rebuild=lambda: build_transactional_producer(settings.kafka, transactional_id),
-    )  # fmt: skip
-    decoder = ChatEventDecoder(
-        worker_settings.max_text_chars,
-        registry.deserializer(default_schema_set().get(ChatEvent.AVRO_NAME)) if registry else None,
-    )
     stamp = OutputStamp(
         model_name=settings.triton.model_name,
         policy=policy,
         worker_id=worker_settings.worker_id,
         dlq_payload_max_bytes=worker_settings.dlq_payload_max_bytes,
         fast_model_name=settings.triton.fast_model_name or None,
+    )
+    transactional_id = f"{worker_settings.transactional_id_prefix}-{worker_settings.worker_id}"
+    sink = TransactionalSink(
+        producer, consumer, AuditStore(engine), settings.topics, encoder.encode, stamp=stamp,
+        rebuild=lambda: build_transactional_producer(settings.kafka, transactional_id),
+    )  # fmt: skip
+    decoder = ChatEventDecoder(
+        worker_settings.max_text_chars,
+        registry.deserializer(default_schema_set().get(ChatEvent.AVRO_NAME)) if registry else None,
     )
     return ModerationWorker(
         worker_settings,

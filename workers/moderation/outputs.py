@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from guardstream.errors import PoisonInputError
+from guardstream.limits import KEY_BYTES, REASON_CHARS
 from guardstream.policy import Policy
 from guardstream.guard.categories import HarmCategory
 from guardstream.records import CategoryScore, ChatEvent, DeadLetter, GuardStage, Verdict
@@ -18,6 +21,18 @@ class BatchOutputs:
     def extend(self, other: BatchOutputs) -> None:
         self.verdicts.extend(other.verdicts)
         self.dead_letters.extend(other.dead_letters)
+
+    def reject(self, refused: Mapping[int, PoisonInputError], stamp: OutputStamp, now_ms: int) -> None:
+        """Turn the verdicts at the indexes of ``refused`` into dead letters with those reasons."""
+        kept = []
+        for index, (entry, event, verdict) in enumerate(self.verdicts):
+            poison = refused.get(index)
+            if poison is None:
+                kept.append((entry, event, verdict))
+                continue
+            entry.poison = poison
+            self.dead_letters.append((entry, dead_letter(entry, stamp, now_ms)))
+        self.verdicts = kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +102,19 @@ def dead_letter(entry: Consumed, stamp: OutputStamp, now_ms: int) -> DeadLetter:
         source_topic=entry.topic,
         source_partition=entry.partition,
         source_offset=entry.offset,
-        key=entry.key,
+        key=entry.key[:KEY_BYTES] if entry.key is not None else None,
         payload=payload[: stamp.dlq_payload_max_bytes],
         payload_size=len(payload),
         payload_truncated=len(payload) > stamp.dlq_payload_max_bytes,
         kind=kind,
-        reason=reason,
+        reason=_storable(reason),
         event_id=entry.event.event_id if entry.event is not None else None,
         failed_at_ms=now_ms,
         worker_id=stamp.worker_id,
     )
+
+
+def _storable(reason: str) -> str:
+    """``reason`` as every store takes it: no NUL, no lone surrogate, bounded (it may quote input)."""
+    escaped = reason.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return escaped if len(escaped) <= REASON_CHARS else escaped[: REASON_CHARS - 1] + "…"

@@ -2,7 +2,9 @@
 
 Commit order, and why:
 
-1. upsert the audit rows (verdicts and dead letters), keyed so that a replay changes nothing;
+1. upsert the audit rows (verdicts and dead letters), keyed so that a replay changes nothing; a
+   verdict the database refuses for what it holds becomes a dead letter here (see
+   :mod:`~workers.moderation.audit_isolation`);
 2. begin the Kafka transaction;
 3. produce verdicts to ``moderation.verdicts``, unsafe/uncertain ones also to
    ``moderation.flagged``, rejected inputs to ``moderation.dlq``;
@@ -50,7 +52,8 @@ from guardstream.audit.store import AuditStore
 from guardstream.errors import GuardstreamError, RetriableError
 from guardstream.policy import Policy
 from guardstream.settings import TopicSettings
-from workers.moderation.outputs import BatchOutputs
+from workers.moderation.audit_isolation import write_isolating
+from workers.moderation.outputs import BatchOutputs, OutputStamp
 from workers.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,7 @@ class TransactionalSink:
         topics: TopicSettings,
         encode: Encode,
         *,
+        stamp: OutputStamp,
         retry_timeout_s: float = 120.0,
         rebuild: Callable[[], Producer] | None = None,
         call_timeout_s: float = 10.0,
@@ -96,6 +100,7 @@ class TransactionalSink:
         self._audit = audit
         self._topics = topics
         self._encode = encode
+        self._stamp = stamp
         self._retry_timeout_s = retry_timeout_s
         self._rebuild = rebuild
         self._call_timeout_s = call_timeout_s
@@ -115,15 +120,13 @@ class TransactionalSink:
     def commit(self, outputs: BatchOutputs, positions: dict[tuple[str, int], int]) -> None:
         """Make ``outputs`` durable and move ``positions`` forward, all or nothing.
 
+        Verdicts the audit store refuses for their content are moved to ``outputs``' dead letters.
         Raises :class:`RetriableError` when the caller should try again later with the same
         outputs, :class:`SinkFailedError` when this instance must stop.
         """
         if self._failed is not None:
             raise self._failed
-        self._audit.write(
-            [(event, verdict) for _, event, verdict in outputs.verdicts],
-            [letter for _, letter in outputs.dead_letters],
-        )
+        write_isolating(self._audit, outputs, self._stamp, int(time.time() * 1000))
         committing = False
         try:
             if self._open:  # an abort that could not finish last time
@@ -249,7 +252,7 @@ class TransactionalSink:
             if Policy.needs_person(verdict.label):
                 self._send(topics.flagged, key, self._encode(verdict, topics.flagged), headers)
         for entry, letter in outputs.dead_letters:
-            self._send(topics.dlq, entry.key, self._encode(letter, topics.dlq), _trace_headers(entry.traceparent))
+            self._send(topics.dlq, letter.key, self._encode(letter, topics.dlq), _trace_headers(entry.traceparent))
 
     def _send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None) -> None:
         while True:

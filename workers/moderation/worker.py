@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from guardstream.errors import PoisonInputError, RetriableError
+from guardstream.limits import HEADER_BYTES, KEY_BYTES
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
 from workers.moderation.batch import Batch, Consumed, Part
 from workers.moderation.batcher import MicroBatcher
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _MAX_POLL_BATCH = 500
-_MAX_HEADER_BYTES = 64 * 1024
-"""Headers larger than this in total make the record poison (a trace context needs 64 bytes)."""
 
 
 __all__ = ["Health", "ModerationWorker"]
@@ -159,27 +158,22 @@ class ModerationWorker:
                 self._seal(now)
 
     def _read(self, message: Message, now: float) -> Consumed:
-        payload = message.value()
-        headers = message.headers()
+        headers, unreadable = _headers(message)
         entry = Consumed(
             topic=message.topic(),
             partition=message.partition(),
             offset=message.offset(),
             key=message.key(),
             consumed_at=now,
-            payload=payload,
+            payload=message.value(),
             traceparent=_traceparent(headers),
         )
-        header_bytes = sum(len(name) + len(value or b"") for name, value in headers or ())
-        if header_bytes > _MAX_HEADER_BYTES:
-            entry.poison = PoisonInputError(
-                "headers_too_large", f"headers have {header_bytes} bytes, limit {_MAX_HEADER_BYTES}"
-            )
-            return entry
-        try:
-            entry.event = self._decode(payload)  # type: ignore[assignment]
-        except PoisonInputError as poison:
-            entry.poison = poison
+        entry.poison = unreadable or _envelope_poison(headers, entry.key)
+        if entry.poison is None:
+            try:
+                entry.event = self._decode(entry.payload)  # type: ignore[assignment]
+            except PoisonInputError as poison:
+                entry.poison = poison
         return entry
 
     def _on_consumer_error(self, error: KafkaError) -> None:
@@ -380,7 +374,31 @@ class ModerationWorker:
                 log.debug("seek %s[%d] skipped: %s", tp.topic, tp.partition, exc)
 
 
-def _traceparent(headers: list[tuple[str, bytes | None]] | None) -> str | None:
+Headers = list[tuple[str, bytes | None]]
+
+
+def _headers(message: Message) -> tuple[Headers | None, PoisonInputError | None]:
+    """The record's headers; one header name that is not UTF-8 makes confluent-kafka read none."""
+    try:
+        return message.headers(), None
+    except (SystemError, UnicodeDecodeError) as exc:  # SystemError, caused by the UnicodeDecodeError
+        return None, PoisonInputError("invalid_headers", f"headers are unreadable: {exc.__cause__ or exc}")
+
+
+def _envelope_poison(headers: Headers | None, key: bytes | None) -> PoisonInputError | None:
+    """Headers or a key beyond the limits make a record poison before its value is read.
+
+    Its dead letter carries the key cut to KEY_BYTES: the whole key may exceed what a record holds.
+    """
+    header_bytes = sum(len(name) + len(value or b"") for name, value in headers or ())
+    if header_bytes > HEADER_BYTES:
+        return PoisonInputError("headers_too_large", f"headers have {header_bytes} bytes, limit {HEADER_BYTES}")
+    if key is not None and len(key) > KEY_BYTES:
+        return PoisonInputError("key_too_large", f"key has {len(key)} bytes, limit {KEY_BYTES}")
+    return None
+
+
+def _traceparent(headers: Headers | None) -> str | None:
     for name, value in headers or ():
         if name == "traceparent" and value is not None and len(value) == 55:
             text = value.decode("ascii", errors="replace")

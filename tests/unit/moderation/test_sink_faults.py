@@ -11,8 +11,9 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from guardstream.errors import RetriableError
+from guardstream.policy import Policy
 from guardstream.settings import TopicSettings
-from workers.moderation.outputs import BatchOutputs
+from workers.moderation.outputs import BatchOutputs, OutputStamp
 from workers.moderation.sink import ProducerFencedError, SinkFailedError, TransactionalSink
 
 RETRIABLE = KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out, retry call", retriable=True))
@@ -79,6 +80,7 @@ def sink(producer: ScriptedProducer, rebuild: Callable[[], ScriptedProducer] | N
         FakeAudit(),  # type: ignore[arg-type]
         TopicSettings(),
         lambda record, topic: b"",
+        stamp=OutputStamp("guard", Policy("p", 0.5, 0.35), "w1", 1024),
         retry_timeout_s=5.0,
         rebuild=rebuild,  # type: ignore[arg-type]
         call_timeout_s=0.2,

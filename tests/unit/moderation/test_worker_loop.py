@@ -9,6 +9,7 @@ import numpy as np
 
 from guardstream.errors import RetriableError
 from guardstream.guard.categories import HarmCategory
+from guardstream.limits import KEY_BYTES
 from guardstream.policy import Policy, Thresholds
 from guardstream.records import ChatEvent, ChatRole
 from guardstream.serde.codec import ChatEventDecoder, encode_record
@@ -144,6 +145,16 @@ def test_every_record_gets_a_verdict_or_a_dead_letter_and_offsets_move_past_both
     assert sorted(scores) == sorted(f"e{i}" for i in range(10))
     assert len(kinds) == 2 and "empty_payload" in kinds
     assert positions == {("chat.events", 0): 12}
+
+
+def test_a_key_too_large_for_a_record_makes_it_poison_and_its_dead_letter_carries_the_key_cut() -> None:
+    messages = [FakeMessage(event(0), 0, _key=b"k" * (KEY_BYTES + 1)), FakeMessage(event(1), 1, _key=b"k" * KEY_BYTES)]
+    sink = FakeSink()
+    run_worker(messages, FakeModel(), sink)
+    scores, kinds, _ = committed(sink)
+    assert (list(scores), kinds) == (["e1"], ["key_too_large"])
+    [letter] = [letter for outputs, _ in sink.commits for _, letter in outputs.dead_letters]
+    assert letter.key == b"k" * KEY_BYTES
 
 
 def test_triton_outage_is_retried_never_skipped() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+
+import pytest
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guardstream.errors import PoisonInputError
+from guardstream.limits import CREATED_AT_MS_MAX, ID_CHARS
 from guardstream.records import ChatEvent, ChatRole
 from guardstream.serde import ChatEventDecoder, encode_record
 from guardstream.serde.json_codec import chat_event_to_json
@@ -21,19 +25,22 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-# Strings the contract accepts: no NUL, no lone surrogates.
+# Strings the contract accepts: no NUL, no lone surrogates; in ids, no control characters either.
 safe_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 non_blank = safe_text.filter(lambda s: s.strip() != "")
+ids = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=ID_CHARS).filter(
+    lambda s: s.strip() != ""
+)
 events = st.builds(
     ChatEvent,
-    event_id=non_blank,
-    conversation_id=non_blank,
-    user_id=non_blank,
+    event_id=ids,
+    conversation_id=ids,
+    user_id=ids,
     role=st.sampled_from(ChatRole),
     text=non_blank,
     question=st.none() | safe_text,
     context=st.lists(safe_text, max_size=4).map(tuple),
-    created_at_ms=st.integers(-(2**63), 2**63 - 1),
+    created_at_ms=st.integers(0, CREATED_AT_MS_MAX),
     locale=st.none() | safe_text,
     metadata=st.dictionaries(safe_text, safe_text, max_size=4),
 )
@@ -114,3 +121,23 @@ def test_json_with_any_value_in_any_field_never_raises_anything_but_poison(value
 def test_valid_events_round_trip_in_single_object_and_json(event):
     assert DECODER.decode(encode_record(event)) == event
     assert DECODER.decode(chat_event_to_json(event)) == event
+
+
+@PROPERTY
+@given(events, st.sampled_from(["event_id", "conversation_id", "user_id"]), st.data())
+def test_an_id_with_a_control_character_is_poison_wherever_it_sits(event, field, data):
+    value = getattr(event, field)
+    control = data.draw(st.characters(categories=("Cc",)))
+    at = data.draw(st.integers(0, len(value)))
+    mutated = dataclasses.replace(event, **{field: (value[:at] + control + value[at:])[-ID_CHARS:]})
+    with pytest.raises(PoisonInputError) as error:
+        DECODER.decode(chat_event_to_json(mutated))
+    assert error.value.kind == ("nul_bytes" if control == "\x00" else "control_characters")
+
+
+@PROPERTY
+@given(events, st.integers(-(2**63), -1) | st.integers(CREATED_AT_MS_MAX + 1, 2**63 - 1))
+def test_a_creation_time_no_date_can_show_is_poison(event, created_at_ms):
+    with pytest.raises(PoisonInputError) as error:
+        DECODER.decode(encode_record(dataclasses.replace(event, created_at_ms=created_at_ms)))
+    assert error.value.kind == "invalid_value"
