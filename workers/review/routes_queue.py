@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -15,6 +15,7 @@ from guardstream.records import FeedbackLabel
 from workers.review.auth import User
 from workers.review.explain import ExplanationUnavailable
 from workers.review.filters import format_local_time, parse_filters, to_query
+from workers.review.item_ids import item_event_id, to_segment
 from workers.review.security import client_ip, csrf_form, current_user, services
 from workers.review.text_safety import warnings
 from workers.review.views import Renderer
@@ -33,7 +34,7 @@ def build_router(renderer: Renderer) -> APIRouter:
         query = to_query(filters, services(request).zone)
         if msg:
             query = f"{query}&msg={msg}" if query else f"msg={msg}"
-        return f"/review/{quote(event_id, safe='')}" + (f"?{query}" if query else "")
+        return f"/review/{to_segment(event_id)}" + (f"?{query}" if query else "")
 
     def go_next(request: Request, user: User, filters: QueueFilters, msg: str) -> Response:
         svc = services(request)
@@ -70,8 +71,8 @@ def build_router(renderer: Renderer) -> APIRouter:
     def review_next(request: Request, user: User = Depends(current_user), form: FormData = Depends(csrf_form)) -> Response:
         return go_next(request, user, form_filters(request, form), "")
 
-    @router.get("/review/{event_id}")
-    def item_page(event_id: str, request: Request, user: User = Depends(current_user)) -> Response:
+    @router.get("/review/{segment}")
+    def item_page(request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id)) -> Response:
         return render_item(request, user, event_id)
 
     def render_item(request: Request, user: User, event_id: str, status: int = 200, explain_error: str = "") -> Response:
@@ -92,8 +93,11 @@ def build_router(renderer: Renderer) -> APIRouter:
             mine=item.lease_holder == user.username, filters_query=to_query(filters, svc.zone),
         )
 
-    @router.post("/review/{event_id}/claim")
-    def claim(event_id: str, request: Request, user: User = Depends(current_user), form: FormData = Depends(csrf_form)) -> Response:
+    @router.post("/review/{segment}/claim")
+    def claim(
+        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
+        form: FormData = Depends(csrf_form),
+    ) -> Response:
         svc = services(request)
         now = svc.clock_ms()
         holder = svc.store.claim(event_id, user.username, now, svc.lease_ms)
@@ -103,8 +107,11 @@ def build_router(renderer: Renderer) -> APIRouter:
         svc.store.record_action(user.username, "open" if not msg else "open_refused", now, event_id, client_ip(request))
         return RedirectResponse(item_url(event_id, form_filters(request, form), request, msg), status_code=303)
 
-    @router.post("/review/{event_id}/label")
-    def label(event_id: str, request: Request, user: User = Depends(current_user), form: FormData = Depends(csrf_form)) -> Response:
+    @router.post("/review/{segment}/label")
+    def label(
+        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
+        form: FormData = Depends(csrf_form),
+    ) -> Response:
         svc = services(request)
         filters = form_filters(request, form)
         choice = str(form.get("label") or "")
@@ -124,8 +131,11 @@ def build_router(renderer: Renderer) -> APIRouter:
         svc.store.record_action(user.username, "label_rejected", now, event_id, client_ip(request), {"outcome": outcome.value})
         return RedirectResponse(item_url(event_id, filters, request, outcome.value), status_code=303)
 
-    @router.post("/review/{event_id}/skip")
-    def skip(event_id: str, request: Request, user: User = Depends(current_user), form: FormData = Depends(csrf_form)) -> Response:
+    @router.post("/review/{segment}/skip")
+    def skip(
+        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
+        form: FormData = Depends(csrf_form),
+    ) -> Response:
         svc = services(request)
         svc.store.release(event_id, user.username)
         svc.store.record_action(user.username, "skip", svc.clock_ms(), event_id, client_ip(request))
@@ -145,8 +155,11 @@ def build_router(renderer: Renderer) -> APIRouter:
         msg = "undone_sent" if outcome.already_sent else "undone_unsent"
         return RedirectResponse(item_url(event_id, filters, request, msg), status_code=303)
 
-    @router.post("/review/{event_id}/explain")
-    async def explain(event_id: str, request: Request, user: User = Depends(current_user), form: FormData = Depends(csrf_form)) -> Response:
+    @router.post("/review/{segment}/explain")
+    async def explain(
+        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
+        form: FormData = Depends(csrf_form),
+    ) -> Response:
         svc = services(request)
         item = svc.store.item(event_id, svc.clock_ms())
         if item is None:

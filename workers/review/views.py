@@ -6,7 +6,6 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -14,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from guardstream.guard.categories import HarmCategory
 from workers.review.auth import User
+from workers.review.item_ids import to_segment
 from workers.review.overview import category_title, label_category
 from workers.review.security import services
 from workers.review.text_safety import reveal
@@ -49,7 +49,7 @@ def build_environment() -> Environment:
     env.filters["reveal"] = reveal
     env.filters["category_title"] = category_title
     env.filters["as_json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)
-    env.filters["segment"] = lambda value: quote(str(value), safe="")
+    env.filters["segment"] = to_segment
     env.filters["top_category"] = lambda row: label_category({"model_categories": row.get("categories")})
     env.globals["categories"] = list(HarmCategory)
     return env

@@ -32,9 +32,9 @@ def test_every_post_route_rejects_a_missing_or_wrong_csrf_token(tmp_path: Path) 
     assert status == 200 and csrf
     routers = [module.build_router(Renderer()) for module in (routes_auth, routes_queue, routes_admin)]
     posts = [r.path for router in routers for r in router.routes if "POST" in (getattr(r, "methods", None) or ()) and r.path != "/login"]
-    assert {"/logout", "/undo", "/review/next", "/review/{event_id}/label", "/admin/users"} <= set(posts)
+    assert {"/logout", "/undo", "/review/next", "/review/{segment}/label", "/admin/users"} <= set(posts)
     for path in posts:
-        url = path.replace("{event_id}", "event-1")
+        url = path.replace("{segment}", "event-1")
         for form in ({}, {"csrf_token": "forged"}):
             response = client.post(url, data={**form, "label": "safe", "revision": "1"}, follow_redirects=False)
             assert response.status_code == 403, (url, form)
