@@ -16,6 +16,7 @@ from workers.review.auth import User
 from workers.review.explain import ExplanationUnavailable
 from workers.review.filters import format_local_time, parse_filters, to_query
 from workers.review.item_ids import item_event_id, to_segment
+from workers.review.request_guard import any_control
 from workers.review.security import client_ip, csrf_form, current_user, services
 from workers.review.text_safety import warnings
 from workers.review.views import Renderer
@@ -23,12 +24,17 @@ from workers.review.views import Renderer
 MAX_NOTE_CHARS = 2000
 
 
+def posted_filters(request: Request, form: FormData = Depends(csrf_form)) -> QueueFilters:
+    """Filters travel with POSTs as the ``filters`` field (a query string we wrote), checked
+    before the route does anything: the guard saw the field, not the values inside it."""
+    params = parse_qsl(str(form.get("filters") or ""))
+    if any_control(key + value for key, value in params):
+        raise HTTPException(status_code=400, detail="Control characters are not accepted in the filters.")
+    return parse_filters(dict(params), services(request).zone)
+
+
 def build_router(renderer: Renderer) -> APIRouter:
     router = APIRouter()
-
-    def form_filters(request: Request, form: FormData) -> QueueFilters:
-        """Filters travel with POSTs as the ``filters`` field (a query string we wrote)."""
-        return parse_filters(dict(parse_qsl(str(form.get("filters") or ""))), services(request).zone)
 
     def item_url(event_id: str, filters: QueueFilters, request: Request, msg: str = "") -> str:
         query = to_query(filters, services(request).zone)
@@ -68,8 +74,8 @@ def build_router(renderer: Renderer) -> APIRouter:
         )
 
     @router.post("/review/next")
-    def review_next(request: Request, user: User = Depends(current_user), form: FormData = Depends(csrf_form)) -> Response:
-        return go_next(request, user, form_filters(request, form), "")
+    def review_next(request: Request, user: User = Depends(current_user), filters: QueueFilters = Depends(posted_filters)) -> Response:
+        return go_next(request, user, filters, "")
 
     @router.get("/review/{segment}")
     def item_page(request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id)) -> Response:
@@ -96,7 +102,7 @@ def build_router(renderer: Renderer) -> APIRouter:
     @router.post("/review/{segment}/claim")
     def claim(
         request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
-        form: FormData = Depends(csrf_form),
+        filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
         now = svc.clock_ms()
@@ -105,15 +111,14 @@ def build_router(renderer: Renderer) -> APIRouter:
             raise HTTPException(status_code=404, detail="no item with this event_id")
         msg = "" if holder == user.username else "leased_by_other"
         svc.store.record_action(user.username, "open" if not msg else "open_refused", now, event_id, client_ip(request))
-        return RedirectResponse(item_url(event_id, form_filters(request, form), request, msg), status_code=303)
+        return RedirectResponse(item_url(event_id, filters, request, msg), status_code=303)
 
     @router.post("/review/{segment}/label")
     def label(
         request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
-        form: FormData = Depends(csrf_form),
+        form: FormData = Depends(csrf_form), filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
-        filters = form_filters(request, form)
         choice = str(form.get("label") or "")
         category = str(form.get("category") or "") or None
         note = str(form.get("note") or "").strip()[:MAX_NOTE_CHARS] or None
@@ -134,19 +139,18 @@ def build_router(renderer: Renderer) -> APIRouter:
     @router.post("/review/{segment}/skip")
     def skip(
         request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
-        form: FormData = Depends(csrf_form),
+        filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
         svc.store.release(event_id, user.username)
         svc.store.record_action(user.username, "skip", svc.clock_ms(), event_id, client_ip(request))
-        return go_next(request, user, form_filters(request, form), "skipped")
+        return go_next(request, user, filters, "skipped")
 
     @router.post("/undo")
-    def undo(request: Request, user: User = Depends(current_user), form: FormData = Depends(csrf_form)) -> Response:
+    def undo(request: Request, user: User = Depends(current_user), filters: QueueFilters = Depends(posted_filters)) -> Response:
         svc = services(request)
         now = svc.clock_ms()
         outcome = svc.store.undo_last(user.username, now, client_ip(request))
-        filters = form_filters(request, form)
         if outcome is None:
             query = to_query(filters, svc.zone)
             return RedirectResponse(f"/queue?{query + '&' if query else ''}msg=nothing_to_undo", status_code=303)
@@ -158,7 +162,7 @@ def build_router(renderer: Renderer) -> APIRouter:
     @router.post("/review/{segment}/explain")
     async def explain(
         request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
-        form: FormData = Depends(csrf_form),
+        filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
         item = svc.store.item(event_id, svc.clock_ms())
@@ -166,7 +170,7 @@ def build_router(renderer: Renderer) -> APIRouter:
             raise HTTPException(status_code=404, detail="no item with this event_id")
         verdict = item.verdict
         if verdict["analysis"] or svc.store.explanation(event_id):
-            return RedirectResponse(item_url(event_id, form_filters(request, form), request), status_code=303)
+            return RedirectResponse(item_url(event_id, filters, request), status_code=303)
         pair = (verdict["text"], "") if verdict["role"] == "user" else (verdict["question"] or "", verdict["text"])
         try:
             analysis = await run_in_threadpool(svc.explainer.explain, *pair)
@@ -175,7 +179,7 @@ def build_router(renderer: Renderer) -> APIRouter:
             return render_item(request, user, event_id, 200, explain_error=str(exc))
         svc.store.save_explanation(event_id, analysis, user.username, svc.clock_ms())
         svc.store.record_action(user.username, "explain", svc.clock_ms(), event_id, client_ip(request))
-        return RedirectResponse(item_url(event_id, form_filters(request, form), request), status_code=303)
+        return RedirectResponse(item_url(event_id, filters, request), status_code=303)
 
     return router
 
