@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from starlette.datastructures import FormData
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.review.auth import SESSION_COOKIE, User, token_hash, tokens_match
@@ -25,9 +26,15 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 
+SERVER_ERROR = "Something went wrong on the server; the details are in its log."
+
 
 class SecurityHeadersMiddleware:
-    """Adds the headers above to every HTTP response; pages are never cached."""
+    """Adds the headers above to every HTTP response; pages are never cached.
+
+    It is the outermost of the app's middleware, so it also answers for an unhandled error (a
+    plain 500 with these headers, no details) before re-raising it for the server to log.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -37,9 +44,12 @@ class SecurityHeadersMiddleware:
             await self._app(scope, receive, send)
             return
         static = scope.get("path", "").startswith("/static/")
+        started = False
 
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers.extend(SECURITY_HEADERS)
                 if not static:
@@ -47,7 +57,12 @@ class SecurityHeadersMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self._app(scope, receive, with_headers)
+        try:
+            await self._app(scope, receive, with_headers)
+        except Exception:
+            if not started:
+                await PlainTextResponse(SERVER_ERROR, status_code=500)(scope, receive, with_headers)
+            raise
 
 
 class LoginRequired(Exception):

@@ -104,3 +104,22 @@ def test_bodies_other_than_small_forms_are_refused(engine: Engine) -> None:
     assert upload.status_code == 415
     as_json = client.post("/review/next", json={"csrf_token": csrf})
     assert as_json.status_code == 415
+
+
+def test_not_found_and_wrong_method_answers_carry_the_security_headers(engine: Engine) -> None:
+    client, _ = make_client(engine)
+    log_in(client)
+    for response in (client.get("/nowhere"), client.get("/review/~%21"), client.put("/queue")):
+        assert response.status_code in (404, 405)
+        assert_secured(response)
+
+
+def test_a_server_error_still_carries_the_security_headers_and_no_details(engine: Engine) -> None:
+    client, _ = make_client(engine)
+    log_in(client)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE review_sessions")
+    response = client.get("/queue")
+    assert response.status_code == 500
+    assert_secured(response)
+    assert "review_sessions" not in response.text and "Traceback" not in response.text
