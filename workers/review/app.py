@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.exceptions import HTTPException
 
 from workers.review import routes_admin, routes_auth, routes_queue
@@ -36,6 +37,7 @@ def create_app(svc: ReviewServices) -> FastAPI:
     app.state.services = svc
     renderer = Renderer()
     app.add_middleware(RequestFieldGuard)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(svc.settings.allowed_hosts))
     app.add_middleware(SecurityHeadersMiddleware)  # added last: outermost, so it covers every answer
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (routes_auth, routes_queue, routes_admin):

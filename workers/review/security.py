@@ -26,6 +26,7 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
 SERVER_ERROR = "Something went wrong on the server; the details are in its log."
 
 
@@ -95,12 +96,26 @@ def admin_user(user: User = Depends(current_user)) -> User:
     return user
 
 
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, the port spelt out; None for anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    if port is None or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port
+
+
 def same_origin(request: Request) -> bool:
-    """A present Origin (or, lacking it, Referer) must name this host."""
+    """A present Origin (or, lacking it, Referer) must be this app's: same scheme, host and port."""
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source or source == "null":
         return source is None
-    return urlsplit(source).netloc == request.headers.get("host", "")
+    own = origin_of(str(request.url))
+    return own is not None and origin_of(source) == own
 
 
 async def csrf_form(request: Request, user: User = Depends(current_user)) -> FormData:

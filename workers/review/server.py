@@ -78,4 +78,7 @@ def serve(settings: Settings, review: ReviewSettings, *, with_relay: bool = True
     import uvicorn
 
     app = build_app(settings, review, with_relay=with_relay)
-    uvicorn.run(app, host=review.host, port=review.port, log_level="info", proxy_headers=False, server_header=False)
+    uvicorn.run(
+        app, host=review.host, port=review.port, log_level="info", server_header=False,
+        proxy_headers=review.forwarded_allow_ips is not None, forwarded_allow_ips=review.forwarded_allow_ips,
+    )

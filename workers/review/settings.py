@@ -17,6 +17,16 @@ class ReviewSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    allowed_hosts: tuple[str, ...] = Field(
+        default=("127.0.0.1", "localhost"),
+        description="Host header names (no port) this app answers to; any other gets a 400. Give the public "
+        "name it is reached by, e.g. [\"review.example.com\"]; \"*.example.com\" covers subdomains.",
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Addresses of the TLS-terminating proxies whose X-Forwarded-Proto/-For are believed "
+        "(comma-separated); unset: none, the connection itself says scheme and client.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Signs session cookies; give every instance the same one. Unset: a random key "

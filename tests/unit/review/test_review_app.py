@@ -99,3 +99,33 @@ def test_explanation_unavailable_is_said_plainly(tmp_path: Path) -> None:
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil", "javascript:alert(1)", "/q\nx"])
 def test_login_never_redirects_off_site(target: str) -> None:
     assert safe_next(target) == "/queue"
+
+
+def test_only_allowed_hosts_are_answered_and_slash_redirects_never_name_another_host(tmp_path: Path) -> None:
+    client, _ = sqlite_client(tmp_path)
+    for path in ("/login", "/queue/", "/review/event-1/"):
+        response = client.get(path, headers={"host": "evil.example"}, follow_redirects=False)
+        assert response.status_code == 400 and "evil.example" not in response.headers.get("location", ""), path
+        assert response.headers["x-frame-options"] == "DENY"
+    redirect = client.get("/queue/", follow_redirects=False)
+    assert redirect.status_code == 307 and redirect.headers["location"] == "http://testserver/queue"
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "accepted"),
+    [
+        ("origin", "https://testserver", False),  # another scheme
+        ("origin", "http://testserver:8080", False),  # another port
+        ("origin", "http://testserver.evil.example", False),
+        ("referer", "https://testserver/queue", False),
+        ("origin", "null", False),
+        ("origin", "http://testserver", True),
+        ("origin", "http://TESTSERVER:80", True),  # the same origin, spelt out
+        ("referer", "http://testserver/queue?x=1", True),
+    ],
+)
+def test_csrf_origin_check_compares_scheme_host_and_port(tmp_path: Path, header: str, value: str, accepted: bool) -> None:
+    client, _ = sqlite_client(tmp_path)
+    _, csrf = log_in(client)
+    response = client.post("/review/next", data={"csrf_token": csrf}, headers={header: value}, follow_redirects=False)
+    assert (response.status_code == 303) is accepted, response.status_code
