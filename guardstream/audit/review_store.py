@@ -2,7 +2,7 @@
 
 Labels are written once: ``feedback_id`` is derived from (event_id, revision) and (event_id,
 revision) is unique, so a form submitted twice, or two reviewers racing for one item, store one
-label. The label row is also the outbox of ``moderation.feedback``: the relay claims rows
+label; only the same label sent again counts as stored, any other loser is told it was not. The label row is also the outbox of ``moderation.feedback``: the relay claims rows
 (``claimed_at_ms``), sends them in a Kafka transaction and then marks them published; an undo
 that reaches a row before it is claimed keeps it off the topic for good. Undo and claim are single
 UPDATE statements, so they cannot interleave on one row.
@@ -305,8 +305,9 @@ class ReviewStore:
                 verdict = session.get(VerdictRow, event_id)
                 if verdict is None or verdict.label not in FLAGGED_LABELS:
                     return LabelOutcome.NOT_FLAGGED
-                if session.get(ReviewLabelRow, fid) is not None:
-                    return LabelOutcome.DUPLICATE
+                existing = session.get(ReviewLabelRow, fid)
+                if existing is not None:
+                    return _repeat_outcome(existing, reviewer, label, category, note)
                 if _latest_labels(session, [event_id]).get(event_id) is not None:
                     return LabelOutcome.ALREADY_LABELLED
                 if revision != _next_revisions(session, [event_id]).get(event_id, 1):
@@ -328,8 +329,9 @@ class ReviewStore:
                 return LabelOutcome.RECORDED
         except IntegrityError:
             with self._session() as session:
-                if session.get(ReviewLabelRow, fid) is not None:
-                    return LabelOutcome.DUPLICATE
+                existing = session.get(ReviewLabelRow, fid)
+                if existing is not None:
+                    return _repeat_outcome(existing, reviewer, label, category, note)
             return LabelOutcome.ALREADY_LABELLED
 
     def undo_last(self, reviewer: str, now_ms: int, ip: str | None = None) -> UndoOutcome | None:
@@ -527,6 +529,18 @@ def _queue_query(filters: QueueFilters, now_ms: int) -> Select[Any]:
 
 def _like_safe(value: str) -> str:
     return "".join(ch for ch in value if ch.isalnum() or ch == "_")
+
+
+def _repeat_outcome(
+    row: ReviewLabelRow, reviewer: str, label: FeedbackLabel, category: str | None, note: str | None
+) -> LabelOutcome:
+    """A label posted with a revision already used: the same form sent again is a duplicate (it is
+    stored); any other label was not stored, and the reviewer must be told so."""
+    if row.retracted_at_ms is not None:
+        return LabelOutcome.STALE_REVISION
+    if (row.reviewer, row.label, row.category, row.note) == (reviewer, label.value, category, note):
+        return LabelOutcome.DUPLICATE
+    return LabelOutcome.ALREADY_LABELLED
 
 
 def _latest_labels(session: Session, event_ids: Sequence[str]) -> dict[str, LabelInfo]:

@@ -28,7 +28,7 @@ MESSAGES = {
     "undone_sent": "Undone here. The label had already been sent to moderation.feedback; "
     "the label you give now supersedes it.",
     "nothing_to_undo": "Nothing to undo.",
-    "already_labelled": "Someone has labelled this item already.",
+    "already_labelled": "This item was labelled already; your label was not saved.",
     "stale_revision": "This item changed while you looked at it; reload and label again.",
     "leased_by_other": "Another reviewer holds this item.",
     "not_flagged": "This item is not in the review queue.",

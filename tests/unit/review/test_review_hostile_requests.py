@@ -123,3 +123,20 @@ def test_a_server_error_still_carries_the_security_headers_and_no_details(engine
     assert response.status_code == 500
     assert_secured(response)
     assert "review_sessions" not in response.text and "Traceback" not in response.text
+
+
+def test_a_second_reviewer_posting_a_used_revision_is_told_the_item_was_labelled_already(engine: Engine) -> None:
+    alice, svc = make_client(engine)
+    bob, _ = make_client(engine)
+    svc.store.create_account("bob", svc.store.account("alice").password_hash, "reviewer", None, 1)  # type: ignore[union-attr]
+    _, alice_csrf = log_in(alice)
+    _, bob_csrf = log_in(bob, "bob")
+    alice.post("/review/event-1/claim", data={"csrf_token": alice_csrf})
+    form = {"label": "unsafe", "revision": "1"}
+    assert "msg=labelled" in str(alice.post("/review/event-1/label", data={**form, "csrf_token": alice_csrf}).url)
+    answer = bob.post("/review/event-1/label", data={**form, "label": "safe", "csrf_token": bob_csrf})
+    assert "Label saved" not in answer.text and "labelled already" in answer.text
+    assert "msg=already_labelled" in str(answer.url)
+    label = svc.store.item("event-1", svc.clock_ms()).label  # type: ignore[union-attr]
+    assert label is not None and (label.reviewer, label.label) == ("alice", "unsafe")
+    assert [a["detail"]["outcome"] for a in svc.store.actions(actor="bob", action="label_rejected")] == ["already_labelled"]
