@@ -166,11 +166,27 @@ def build_router(renderer: Renderer) -> APIRouter:
     ) -> Response:
         svc = services(request)
         item = svc.store.item(event_id, svc.clock_ms())
-        if item is None:
-            raise HTTPException(status_code=404, detail="no item with this event_id")
+        if item is None or item.verdict["label"] not in FLAGGED_LABELS:
+            raise HTTPException(status_code=404, detail="no flagged item with this event_id")
         verdict = item.verdict
         if verdict["analysis"] or svc.store.explanation(event_id):
             return RedirectResponse(item_url(event_id, filters, request), status_code=303)
+
+        def refuse(reason: str, status: int, message: str) -> Response:
+            svc.store.record_action(
+                user.username, "explain_refused", svc.clock_ms(), event_id, client_ip(request), {"reason": reason}
+            )
+            return render_item(request, user, event_id, status, explain_error=message)
+
+        if item.lease_holder != user.username:
+            return refuse("not_leased", 409, "take the item first: only the reviewer holding it may ask the model")
+        wait = svc.explain_limiter.retry_after(user.username)
+        if wait > 0:
+            seconds = int(wait) + 1
+            response = refuse("rate_limited", 429, f"too many explanation requests; try again in {seconds} s")
+            response.headers["Retry-After"] = str(seconds)
+            return response
+        svc.explain_limiter.record(user.username)
         pair = (verdict["text"], "") if verdict["role"] == "user" else (verdict["question"] or "", verdict["text"])
         try:
             analysis = await run_in_threadpool(svc.explainer.explain, *pair)

@@ -43,6 +43,10 @@ class ReviewSettings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins per IP and username per window.")
     login_max_failures_per_ip: int = Field(default=50, ge=1)
     login_window_s: int = Field(default=300, ge=1)
+    explain_max_requests: int = Field(
+        default=10, ge=1, description="Explanations one reviewer may ask the model for per explain window."
+    )
+    explain_window_s: int = Field(default=60, ge=1)
     timezone: str = Field(default="UTC", description="IANA zone in which times are shown and typed.")
     page_size: int = Field(default=50, ge=1, le=500)
     skip_memory_s: int = Field(default=1800, ge=0, description="A skipped item is not offered again for this long.")

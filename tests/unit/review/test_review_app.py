@@ -92,6 +92,7 @@ def test_admin_creates_a_reviewer_who_can_log_in(tmp_path: Path) -> None:
 def test_explanation_unavailable_is_said_plainly(tmp_path: Path) -> None:
     client, _ = sqlite_client(tmp_path)
     _, csrf = log_in(client)
+    client.post("/review/event-1/claim", data={"csrf_token": csrf})
     response = client.post("/review/event-1/explain", data={"csrf_token": csrf})
     assert "explanation unavailable: explain model not loaded" in response.text
 
