@@ -1,5 +1,5 @@
-"""Rate limits in a sliding window: failed logins (per IP and username, per IP) and explanation
-requests (per reviewer).
+"""Rate limits in a sliding window: failed logins (per IP and username, per IP, per account) and
+explanation requests (per reviewer).
 
 Kept in the process: with several app instances behind a balancer each enforces its own limit,
 so the effective limit is at most ``instances ×`` the configured one.
@@ -58,21 +58,27 @@ class SlidingWindow:
 
 
 class LoginRateLimiter:
-    """Failed logins per (IP, username) and per IP; a success clears its (IP, username) count."""
+    """Failed logins per (IP, username), per IP and per account: the last stops a password spray
+    against one account from many addresses; a success clears only its (IP, username) count."""
 
     def __init__(
-        self, max_failures: int, max_failures_per_ip: int, window_s: float, clock: Callable[[], float] = time.monotonic
+        self, max_failures: int, max_failures_per_ip: int, max_failures_per_account: int, window_s: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pair = SlidingWindow(max_failures, window_s, clock)
         self._ip = SlidingWindow(max_failures_per_ip, window_s, clock)
+        self._account = SlidingWindow(max_failures_per_account, window_s, clock)
 
     def retry_after(self, ip: str, username: str) -> float:
         """Seconds until a login from ``ip`` for ``username`` may be tried again; 0 when allowed."""
-        return max(self._pair.retry_after((ip, username.casefold())), self._ip.retry_after(ip))
+        account = username.casefold()
+        return max(self._pair.retry_after((ip, account)), self._ip.retry_after(ip), self._account.retry_after(account))
 
     def failed(self, ip: str, username: str) -> None:
-        self._pair.record((ip, username.casefold()))
+        account = username.casefold()
+        self._pair.record((ip, account))
         self._ip.record(ip)
+        self._account.record(account)
 
     def succeeded(self, ip: str, username: str) -> None:
         self._pair.forget((ip, username.casefold()))

@@ -63,7 +63,10 @@ def build_services(
         store=store,
         settings=review,
         signer=CookieSigner(key, review.session_ttl_s),
-        limiter=LoginRateLimiter(review.login_max_failures, review.login_max_failures_per_ip, review.login_window_s),
+        limiter=LoginRateLimiter(
+            review.login_max_failures, review.login_max_failures_per_ip, review.login_max_failures_per_account,
+            review.login_window_s,
+        ),
         explainer=explainer or TritonExplainer(settings.triton),
         feedback_topic=settings.topics.feedback,
         relay=build_relay(settings, review, store) if with_relay else None,

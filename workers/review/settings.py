@@ -42,6 +42,10 @@ class ReviewSettings(BaseSettings):
     relay_transactional_id: str = "guardstream-review-feedback"
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins per IP and username per window.")
     login_max_failures_per_ip: int = Field(default=50, ge=1)
+    login_max_failures_per_account: int = Field(
+        default=20, ge=1,
+        description="Failed logins per username per window, from any address (a spray across many addresses).",
+    )
     login_window_s: int = Field(default=300, ge=1)
     explain_max_requests: int = Field(
         default=10, ge=1, description="Explanations one reviewer may ask the model for per explain window."

@@ -39,7 +39,11 @@ def make_client(
     review = ReviewSettings(secure_cookies=secure, **{"login_max_failures": 3, "allowed_hosts": ("testserver",), **settings})
     svc = ReviewServices(
         store=store, settings=review, signer=CookieSigner("k" * 40, 3600),
-        limiter=LoginRateLimiter(review.login_max_failures, 100, 300), explainer=explainer or NoExplainer(),
+        limiter=LoginRateLimiter(
+            review.login_max_failures, review.login_max_failures_per_ip, review.login_max_failures_per_account,
+            review.login_window_s,
+        ),
+        explainer=explainer or NoExplainer(),
         feedback_topic="moderation.feedback",
     )
     base = "https://testserver" if secure else "http://testserver"

@@ -130,3 +130,16 @@ def test_csrf_origin_check_compares_scheme_host_and_port(tmp_path: Path, header:
     _, csrf = log_in(client)
     response = client.post("/review/next", data={"csrf_token": csrf}, headers={header: value}, follow_redirects=False)
     assert (response.status_code == 303) is accepted, response.status_code
+
+
+def test_failed_logins_are_limited_per_account_whatever_the_address(tmp_path: Path) -> None:
+    client, svc = make_client(build_engine(f"sqlite:///{tmp_path / 'audit.db'}"), login_max_failures_per_account=4)
+
+    def from_address(ip: str) -> TestClient:
+        return TestClient(client.app, base_url="http://testserver", client=(ip, 40000))
+
+    assert [log_in(from_address(f"10.0.0.{i}"), "alice", "wrong password!")[0] for i in range(4)] == [401] * 4
+    assert log_in(from_address("10.0.0.99"), "alice", PASSWORD)[0] == 429
+    assert log_in(from_address("10.0.0.99"), "root", PASSWORD)[0] == 200  # other accounts are not held up
+    blocked = svc.store.actions(action="login_blocked")
+    assert [(a["actor"], a["ip"]) for a in blocked] == [("alice", "10.0.0.99")]
