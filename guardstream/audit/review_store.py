@@ -29,6 +29,7 @@ from guardstream.audit.review_tables import (
     ReviewExplanationRow,
     ReviewLabelRow,
     ReviewLeaseRow,
+    ReviewLoginNonceRow,
     ReviewSessionRow,
 )
 from guardstream.audit.tables import VerdictRow
@@ -192,6 +193,17 @@ class ReviewStore:
                 return None
             row, role = found
             return SessionInfo(row.username, role, row.csrf_token, row.expires_at_ms)
+
+    def use_login_nonce(self, nonce_hash: str, now_ms: int, expires_at_ms: int) -> bool:
+        """Mark a login form's nonce used; False when it was used before (a replayed form).
+
+        Remembered until ``expires_at_ms``, past which the form's own signature has expired.
+        """
+        row = {"nonce_hash": nonce_hash, "used_at_ms": now_ms, "expires_at_ms": expires_at_ms}
+        with self._session() as session:
+            session.execute(delete(ReviewLoginNonceRow).where(ReviewLoginNonceRow.expires_at_ms < now_ms))
+            statement = self._insert(ReviewLoginNonceRow).values(row).on_conflict_do_nothing()
+            return session.execute(statement.returning(ReviewLoginNonceRow.nonce_hash)).first() is not None
 
     def delete_session(self, session_hash: str) -> None:
         with self._session() as session:

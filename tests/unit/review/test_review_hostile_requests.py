@@ -140,3 +140,23 @@ def test_a_second_reviewer_posting_a_used_revision_is_told_the_item_was_labelled
     label = svc.store.item("event-1", svc.clock_ms()).label  # type: ignore[union-attr]
     assert label is not None and (label.reviewer, label.label) == ("alice", "unsafe")
     assert [a["detail"]["outcome"] for a in svc.store.actions(actor="bob", action="label_rejected")] == ["already_labelled"]
+
+
+def test_a_login_form_token_is_good_for_one_attempt_only(engine: Engine) -> None:
+    client, svc = make_client(engine)
+
+    def replayed(token: str, nonce: str, password: str = PASSWORD) -> int:
+        """The same form (token and its cookie) sent again, as an eavesdropper would."""
+        replay, _ = make_client(engine)
+        replay.cookies.set("gs_review_login", nonce, path="/login")
+        form = {"username": "alice", "password": password, "login_token": token}
+        return replay.post("/login", data=form, follow_redirects=False).status_code
+
+    token, nonce = login_token(client), client.cookies.get("gs_review_login") or ""
+    assert replayed(token, nonce, "wrong password!") == 401
+    assert replayed(token, nonce) == 403
+    token, nonce = login_token(client), client.cookies.get("gs_review_login") or ""
+    assert replayed(token, nonce) == 303
+    assert replayed(token, nonce) == 403
+    actions = [a["action"] for a in reversed(svc.store.actions(actor="alice"))]
+    assert actions == ["login_failed", "login_csrf_rejected", "login", "login_csrf_rejected"]
