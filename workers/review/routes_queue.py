@@ -6,19 +6,20 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from guardstream.audit.review_store import FLAGGED_LABELS, LabelOutcome, QueueFilters
+from guardstream.audit.review_store import FLAGGED_LABELS, LabelOutcome, QueueFilters, QueueItem
 from guardstream.guard.categories import HarmCategory
 from guardstream.records import FeedbackLabel
 from workers.review.auth import User
+from workers.review.display import PARTS, excerpt, excerpt_turns, whole_field
 from workers.review.explain import ExplanationUnavailable
 from workers.review.filters import format_local_time, parse_filters, to_query
 from workers.review.item_ids import item_event_id, to_segment
 from workers.review.request_guard import any_control
 from workers.review.security import client_ip, csrf_form, current_user, services
-from workers.review.text_safety import warnings
+from workers.review.text_safety import reveal_plain, warnings
 from workers.review.views import Renderer
 
 MAX_NOTE_CHARS = 2000
@@ -31,6 +32,14 @@ def posted_filters(request: Request, form: FormData = Depends(csrf_form)) -> Que
     if any_control(key + value for key, value in params):
         raise HTTPException(status_code=400, detail="Control characters are not accepted in the filters.")
     return parse_filters(dict(params), services(request).zone)
+
+
+def flagged_item(request: Request, event_id: str) -> QueueItem:
+    svc = services(request)
+    item = svc.store.item(event_id, svc.clock_ms())
+    if item is None or item.verdict["label"] not in FLAGGED_LABELS:
+        raise HTTPException(status_code=404, detail="no flagged item with this event_id")
+    return item
 
 
 def build_router(renderer: Renderer) -> APIRouter:
@@ -83,21 +92,36 @@ def build_router(renderer: Renderer) -> APIRouter:
 
     def render_item(request: Request, user: User, event_id: str, status: int = 200, explain_error: str = "") -> Response:
         svc = services(request)
-        item = svc.store.item(event_id, svc.clock_ms())
-        if item is None or item.verdict["label"] not in FLAGGED_LABELS:
-            raise HTTPException(status_code=404, detail="no flagged item with this event_id")
+        item = flagged_item(request, event_id)
         verdict = item.verdict
         analysis = verdict["analysis"] or svc.store.explanation(event_id)
         context = [str(line) for line in verdict["context"] or ()]
         filters = parse_filters(request.query_params, svc.zone)
+        limit = svc.settings.display_max_chars
         return renderer.page(
             request, "item.html", user, status,
             item=item, verdict=verdict, analysis=analysis, analysis_source="verdict" if verdict["analysis"] else "on demand",
-            explain_error=explain_error, context=context,
+            explain_error=explain_error,
+            shown={
+                "question": excerpt(verdict["question"], limit), "text": excerpt(verdict["text"], limit),
+                "analysis": excerpt(analysis, limit), "context": excerpt_turns(context, limit),
+            },
             conversation=svc.store.conversation(verdict["conversation_id"], verdict["event_created_at_ms"]),
             warnings=warnings(verdict["question"], verdict["text"], analysis, *context),
             mine=item.lease_holder == user.username, filters_query=to_query(filters, svc.zone),
         )
+
+    @router.get("/review/{segment}/full/{part}")
+    def whole(
+        part: str, request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id)
+    ) -> Response:
+        """One field of an item, all of it, as plain text with hidden characters as markers."""
+        if part not in PARTS:
+            raise HTTPException(status_code=404, detail="no such part of an item")
+        svc = services(request)
+        verdict = flagged_item(request, event_id).verdict
+        analysis = verdict["analysis"] or svc.store.explanation(event_id)
+        return PlainTextResponse(reveal_plain(whole_field(verdict, analysis, part)))
 
     @router.post("/review/{segment}/claim")
     def claim(
@@ -165,9 +189,7 @@ def build_router(renderer: Renderer) -> APIRouter:
         filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
-        item = svc.store.item(event_id, svc.clock_ms())
-        if item is None or item.verdict["label"] not in FLAGGED_LABELS:
-            raise HTTPException(status_code=404, detail="no flagged item with this event_id")
+        item = flagged_item(request, event_id)
         verdict = item.verdict
         if verdict["analysis"] or svc.store.explanation(event_id):
             return RedirectResponse(item_url(event_id, filters, request), status_code=303)

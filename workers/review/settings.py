@@ -51,6 +51,10 @@ class ReviewSettings(BaseSettings):
         default=10, ge=1, description="Explanations one reviewer may ask the model for per explain window."
     )
     explain_window_s: int = Field(default=60, ge=1)
+    display_max_chars: int = Field(
+        default=20_000, ge=100,
+        description="Characters of a field the item page shows; longer fields get a link to all of it.",
+    )
     timezone: str = Field(default="UTC", description="IANA zone in which times are shown and typed.")
     page_size: int = Field(default=50, ge=1, le=500)
     skip_memory_s: int = Field(default=1800, ge=0, description="A skipped item is not offered again for this long.")

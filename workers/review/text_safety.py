@@ -3,13 +3,14 @@
 :func:`reveal` escapes the text (never trusts it as markup), shows bidi controls, zero-width and
 tag characters as ``⟨U+202E⟩`` markers, and marks words that mix look-alike scripts (``pаypal``
 with a Cyrillic ``а``), fullwidth or mathematical letters. :func:`warnings` lists what was found,
-for the banner above the item.
+for the banner above the item. :func:`reveal_plain` writes the same markers into plain text.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -116,13 +117,26 @@ def reveal(text: str | None) -> Markup:
     return Markup("".join(parts))
 
 
+def reveal_plain(text: str) -> str:
+    """``text`` as plain text with hidden characters written as markers (for text/plain views)."""
+    return "".join(marker(char) if hidden else char for hidden, char in _shown(text))
+
+
 def _reveal_chars(chunk: str) -> str:
-    out: list[str] = []
+    return "".join(
+        f'<span class="hidden-char" title="{escape(unicodedata.name(char, "control"))}">{marker(char)}</span>'
+        if hidden else str(escape(char))
+        for hidden, char in _shown(chunk)
+    )
+
+
+def _shown(chunk: str) -> Iterator[tuple[bool, str]]:
+    """(hidden, character) for each character to show; stacked combining runs are cut short."""
     combining = 0
     for char in chunk:
         if is_hidden(char):
-            out.append(f'<span class="hidden-char" title="{escape(unicodedata.name(char, "control"))}">{marker(char)}</span>')
             combining = 0
+            yield True, char
             continue
         if unicodedata.combining(char):
             combining += 1
@@ -130,8 +144,7 @@ def _reveal_chars(chunk: str) -> str:
                 continue  # drop the rest of a stacked run: it only serves to paint over other text
         else:
             combining = 0
-        out.append(str(escape(char)))
-    return "".join(out)
+        yield False, char
 
 
 def _combining_runs(text: str) -> bool:
