@@ -32,3 +32,13 @@ def test_stacked_combining_marks_are_trimmed() -> None:
     html = str(reveal("a" + "\u0301" * 30))
     assert html.count("\u0301") == 2
     assert warnings("a" + "\u0301" * 30) == ["combining marks: stacked combining marks"]
+
+
+def test_findings_over_a_long_text_are_listed_once_each_in_order_of_first_appearance() -> None:
+    text = "普通的聊天内容 plain words " * 20_000 + "pаypal \u200b" + "more text " * 1_000 + "\u202e pаypal ｐａｙ \u200b"
+    assert warnings(text) == [
+        "invisible character: ⟨U+200B⟩ ZERO WIDTH SPACE",
+        "bidirectional control: ⟨U+202E⟩ RIGHT-TO-LEFT OVERRIDE",
+        "look-alike word: 'pаypal': mixed scripts: Cyrillic+Latin",
+        "look-alike word: 'ｐａｙ': fullwidth letters",
+    ]
