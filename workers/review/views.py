@@ -16,7 +16,7 @@ from workers.review.auth import User
 from workers.review.item_ids import to_segment
 from workers.review.overview import category_title, label_category
 from workers.review.security import services
-from workers.review.text_safety import reveal
+from workers.review.text_safety import reveal, reveal_plain
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -47,6 +47,7 @@ def build_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["reveal"] = reveal
+    env.filters["reveal_plain"] = reveal_plain
     env.filters["category_title"] = category_title
     env.filters["as_json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)
     env.filters["segment"] = to_segment

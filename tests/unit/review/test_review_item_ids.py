@@ -15,6 +15,7 @@ from guardstream.audit.tables import VerdictRow
 from tests.unit.review.app_client import log_in, make_client
 from tests.unit.review.conftest import Seed
 from workers.review.item_ids import MAX_ID_CHARS, from_segment, to_segment
+from workers.review.text_safety import reveal
 
 LONGEST = min(MAX_ID_CHARS, VerdictRow.__table__.c.event_id.type.length)
 """The longest id both ingestion and the audit store's column take."""
@@ -62,7 +63,7 @@ def test_hostile_event_ids_are_opened_claimed_skipped_and_labelled(engine: Engin
     _, csrf = log_in(client)
     for event_id in HOSTILE_IDS:
         page = claim_from_queue(client, csrf, event_id)
-        assert f"event <code>{html.escape(event_id)}</code>" in page
+        assert f"event <code>{reveal(event_id)}</code>" in page and "\u202e" not in page  # ids may hold bidi controls
         item = svc.store.item(event_id, svc.clock_ms())
         assert item is not None and item.lease_holder == "alice"
         assert client.post(form_action(page, "skip-form"), data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
