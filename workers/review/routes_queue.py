@@ -6,20 +6,20 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from guardstream.audit.review_store import FLAGGED_LABELS, LabelOutcome, QueueFilters, QueueItem
 from guardstream.guard.categories import HarmCategory
 from guardstream.records import FeedbackLabel
 from workers.review.auth import User
-from workers.review.display import PARTS, excerpt, excerpt_turns, whole_field
+from workers.review.display import PARTS, chunks, excerpt, excerpt_turns, whole_field
 from workers.review.explain import ExplanationUnavailable
 from workers.review.filters import format_local_time, parse_filters, to_query
 from workers.review.item_ids import item_event_id, to_segment
 from workers.review.request_guard import any_control
 from workers.review.security import client_ip, csrf_form, current_user, services
-from workers.review.text_safety import reveal_plain, warnings
+from workers.review.text_safety import warnings
 from workers.review.views import Renderer
 
 MAX_NOTE_CHARS = 2000
@@ -115,13 +115,15 @@ def build_router(renderer: Renderer) -> APIRouter:
     def whole(
         part: str, request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id)
     ) -> Response:
-        """One field of an item, all of it, as plain text with hidden characters as markers."""
+        """One field of an item, all of it, in blocks the browser lays out quickly."""
         if part not in PARTS:
             raise HTTPException(status_code=404, detail="no such part of an item")
         svc = services(request)
         verdict = flagged_item(request, event_id).verdict
-        analysis = verdict["analysis"] or svc.store.explanation(event_id)
-        return PlainTextResponse(reveal_plain(whole_field(verdict, analysis, part)))
+        text = whole_field(verdict, verdict["analysis"] or svc.store.explanation(event_id), part)
+        return renderer.page(
+            request, "full.html", user, verdict=verdict, part=part, part_title=PARTS[part], total=len(text), chunks=chunks(text)
+        )
 
     @router.post("/review/{segment}/claim")
     def claim(
