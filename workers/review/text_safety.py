@@ -81,10 +81,7 @@ def findings(text: str | None) -> list[Finding]:
         for char in dict.fromkeys(text)
         if is_hidden(char)
     ]
-    for word in dict.fromkeys(_WORD.findall(text)):
-        why = None if word.isascii() else suspicious_word(word)
-        if why is not None:
-            result.append(Finding("mixed_script", f"{word!r}: {why}"))
+    result.extend(Finding("mixed_script", f"{word!r}: {why}") for word, why in _lookalike_words(text).items())
     if _combining_runs(text):
         result.append(Finding("combining", "stacked combining marks"))
     return result
@@ -102,34 +99,65 @@ def warnings(*texts: str | None) -> list[str]:
 
 
 def reveal(text: str | None) -> Markup:
-    """Escaped HTML for ``text`` with hidden characters shown and look-alike words marked."""
+    """Escaped HTML for ``text`` with hidden characters shown and look-alike words marked.
+
+    Runs of ordinary characters are escaped whole; only the characters that need a marker and the
+    words that need marking are handled one by one, so a long text costs a few scans.
+    """
     if not text:
         return Markup("")
+    special = _special_characters(text)
+    marked = _lookalike_words(text)
     parts: list[str] = []
     position = 0
-    for match in _WORD.finditer(text):
-        parts.append(_reveal_chars(text[position : match.start()]))
-        word = match.group()
-        why = suspicious_word(word)
-        if why is None:
-            parts.append(_reveal_chars(word))
-        else:
-            parts.append(f'<mark class="lookalike" title="{escape(why)}">{_reveal_chars(word)}</mark>')
-        position = match.end()
-    parts.append(_reveal_chars(text[position:]))
+    if marked:
+        for match in _WORD.finditer(text):
+            why = marked.get(match.group())
+            if why is None:
+                continue
+            parts.append(_reveal_chars(text[position : match.start()], special))
+            parts.append(f'<mark class="lookalike" title="{escape(why)}">{_reveal_chars(match.group(), special)}</mark>')
+            position = match.end()
+    parts.append(_reveal_chars(text[position:], special))
     return Markup("".join(parts))
 
 
 def reveal_plain(text: str) -> str:
-    """``text`` as plain text with hidden characters written as markers (for text/plain views)."""
+    """``text`` as plain text with hidden characters written as markers (for titles and the like)."""
     return "".join(marker(char) if hidden else char for hidden, char in _shown(text))
 
 
-def _reveal_chars(chunk: str) -> str:
+def _lookalike_words(text: str) -> dict[str, str]:
+    """Each distinct word of ``text`` that may imitate another, with why."""
+    found = {}
+    for word in dict.fromkeys(_WORD.findall(text)):
+        why = None if word.isascii() else suspicious_word(word)
+        if why is not None:
+            found[word] = why
+    return found
+
+
+def _special_characters(text: str) -> re.Pattern[str] | None:
+    """A pattern matching runs of the characters of ``text`` that are hidden or combining."""
+    special = [char for char in dict.fromkeys(text) if is_hidden(char) or unicodedata.combining(char)]
+    if not special:
+        return None
+    return re.compile("([" + "".join(re.escape(char) for char in special) + "]+)")
+
+
+def _reveal_chars(chunk: str, special: re.Pattern[str] | None) -> str:
+    if special is None:
+        return str(escape(chunk))
+    pieces = special.split(chunk)  # ordinary, special run, ordinary, ...
+    return "".join(_reveal_run(piece) if index % 2 else str(escape(piece)) for index, piece in enumerate(pieces))
+
+
+def _reveal_run(run: str) -> str:
+    """A run of hidden and combining characters (ordinary text on both sides)."""
     return "".join(
         f'<span class="hidden-char" title="{escape(unicodedata.name(char, "control"))}">{marker(char)}</span>'
         if hidden else str(escape(char))
-        for hidden, char in _shown(chunk)
+        for hidden, char in _shown(run)
     )
 
 
