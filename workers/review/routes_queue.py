@@ -131,6 +131,7 @@ def build_router(renderer: Renderer) -> APIRouter:
         filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
+        flagged_item(request, event_id)
         now = svc.clock_ms()
         holder = svc.store.claim(event_id, user.username, now, svc.lease_ms)
         if holder is None:
@@ -145,6 +146,7 @@ def build_router(renderer: Renderer) -> APIRouter:
         form: FormData = Depends(csrf_form), filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
+        flagged_item(request, event_id)
         choice = str(form.get("label") or "")
         category = str(form.get("category") or "") or None
         note = str(form.get("note") or "").strip()[:MAX_NOTE_CHARS] or None
@@ -168,6 +170,7 @@ def build_router(renderer: Renderer) -> APIRouter:
         filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
+        flagged_item(request, event_id)
         svc.store.release(event_id, user.username)
         svc.store.record_action(user.username, "skip", svc.clock_ms(), event_id, client_ip(request))
         return go_next(request, user, filters, "skipped")

@@ -98,11 +98,11 @@ def admin_user(user: User = Depends(current_user)) -> User:
 
 def origin_of(url: str) -> tuple[str, str, int] | None:
     """(scheme, host, port) of an http(s) URL, the port spelt out; None for anything else."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
     try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
         port = parts.port or DEFAULT_PORTS.get(scheme)
-    except ValueError:
+    except ValueError:  # a malformed host or port
         return None
     if port is None or not parts.hostname:
         return None

@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
 from tests.unit.review.app_client import PASSWORD, log_in, make_client
+from tests.unit.review.conftest import Seed
+from workers.review.item_ids import MAX_ID_CHARS, to_segment
 from workers.review.security import SECURITY_HEADERS
 
 
@@ -160,3 +162,24 @@ def test_a_login_form_token_is_good_for_one_attempt_only(engine: Engine) -> None
     assert replayed(token, nonce) == 403
     actions = [a["action"] for a in reversed(svc.store.actions(actor="alice"))]
     assert actions == ["login_failed", "login_csrf_rejected", "login", "login_csrf_rejected"]
+
+
+def test_writes_to_items_that_do_not_exist_or_are_not_flagged_answer_404(engine: Engine, seed: Seed) -> None:
+    client, svc = make_client(engine)
+    _, csrf = log_in(client)
+    longest, safe = to_segment("界" * MAX_ID_CHARS), seed(label="safe", p_unsafe=0.1)
+    for url in (
+        f"/review/{longest}/skip", f"/review/{longest}/label", "/review/nope/skip", "/review/nope/label",
+        f"/review/{safe}/claim", f"/review/{safe}/skip", f"/review/{safe}/label",
+    ):
+        response = client.post(url, data={"csrf_token": csrf, "label": "safe", "revision": "1"}, follow_redirects=False)
+        assert response.status_code == 404, url
+    assert {a["action"] for a in svc.store.actions(actor="alice")} == {"login"}
+
+
+def test_malformed_origin_headers_are_refused_not_crashed_on(engine: Engine) -> None:
+    client, _ = make_client(engine)
+    _, csrf = log_in(client)
+    for header, value in (("origin", "http://["), ("referer", "http://testserver:99999/"), ("origin", "data:,x")):
+        response = client.post("/review/next", data={"csrf_token": csrf}, headers={header: value}, follow_redirects=False)
+        assert response.status_code == 403, (header, value)
