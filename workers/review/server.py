@@ -81,6 +81,9 @@ def serve(settings: Settings, review: ReviewSettings, *, with_relay: bool = True
     import uvicorn
 
     app = build_app(settings, review, with_relay=with_relay)
+    log.info(
+        "answering Host names %s only (GUARDSTREAM_REVIEW__ALLOWED_HOSTS); others get a 400", ", ".join(review.allowed_hosts)
+    )
     uvicorn.run(
         app, host=review.host, port=review.port, log_level="info", server_header=False,
         proxy_headers=review.forwarded_allow_ips is not None, forwarded_allow_ips=review.forwarded_allow_ips,
