@@ -2,7 +2,7 @@
 
 Labels are written once: ``feedback_id`` is derived from (event_id, revision) and (event_id,
 revision) is unique, so a form submitted twice, or two reviewers racing for one item, store one
-label. The label row is also the outbox of ``moderation.feedback``: the relay claims rows
+label; only the same label sent again counts as stored, any other loser is told it was not. The label row is also the outbox of ``moderation.feedback``: the relay claims rows
 (``claimed_at_ms``), sends them in a Kafka transaction and then marks them published; an undo
 that reaches a row before it is claimed keeps it off the topic for good. Undo and claim are single
 UPDATE statements, so they cannot interleave on one row.
@@ -29,6 +29,7 @@ from guardstream.audit.review_tables import (
     ReviewExplanationRow,
     ReviewLabelRow,
     ReviewLeaseRow,
+    ReviewLoginNonceRow,
     ReviewSessionRow,
 )
 from guardstream.audit.tables import VerdictRow
@@ -193,6 +194,17 @@ class ReviewStore:
             row, role = found
             return SessionInfo(row.username, role, row.csrf_token, row.expires_at_ms)
 
+    def use_login_nonce(self, nonce_hash: str, now_ms: int, expires_at_ms: int) -> bool:
+        """Mark a login form's nonce used; False when it was used before (a replayed form).
+
+        Remembered until ``expires_at_ms``, past which the form's own signature has expired.
+        """
+        row = {"nonce_hash": nonce_hash, "used_at_ms": now_ms, "expires_at_ms": expires_at_ms}
+        with self._session() as session:
+            session.execute(delete(ReviewLoginNonceRow).where(ReviewLoginNonceRow.expires_at_ms < now_ms))
+            statement = self._insert(ReviewLoginNonceRow).values(row).on_conflict_do_nothing()
+            return session.execute(statement.returning(ReviewLoginNonceRow.nonce_hash)).first() is not None
+
     def delete_session(self, session_hash: str) -> None:
         with self._session() as session:
             session.execute(delete(ReviewSessionRow).where(ReviewSessionRow.session_hash == session_hash))
@@ -305,8 +317,9 @@ class ReviewStore:
                 verdict = session.get(VerdictRow, event_id)
                 if verdict is None or verdict.label not in FLAGGED_LABELS:
                     return LabelOutcome.NOT_FLAGGED
-                if session.get(ReviewLabelRow, fid) is not None:
-                    return LabelOutcome.DUPLICATE
+                existing = session.get(ReviewLabelRow, fid)
+                if existing is not None:
+                    return _repeat_outcome(existing, reviewer, label, category, note)
                 if _latest_labels(session, [event_id]).get(event_id) is not None:
                     return LabelOutcome.ALREADY_LABELLED
                 if revision != _next_revisions(session, [event_id]).get(event_id, 1):
@@ -328,8 +341,9 @@ class ReviewStore:
                 return LabelOutcome.RECORDED
         except IntegrityError:
             with self._session() as session:
-                if session.get(ReviewLabelRow, fid) is not None:
-                    return LabelOutcome.DUPLICATE
+                existing = session.get(ReviewLabelRow, fid)
+                if existing is not None:
+                    return _repeat_outcome(existing, reviewer, label, category, note)
             return LabelOutcome.ALREADY_LABELLED
 
     def undo_last(self, reviewer: str, now_ms: int, ip: str | None = None) -> UndoOutcome | None:
@@ -527,6 +541,18 @@ def _queue_query(filters: QueueFilters, now_ms: int) -> Select[Any]:
 
 def _like_safe(value: str) -> str:
     return "".join(ch for ch in value if ch.isalnum() or ch == "_")
+
+
+def _repeat_outcome(
+    row: ReviewLabelRow, reviewer: str, label: FeedbackLabel, category: str | None, note: str | None
+) -> LabelOutcome:
+    """A label posted with a revision already used: the same form sent again is a duplicate (it is
+    stored); any other label was not stored, and the reviewer must be told so."""
+    if row.retracted_at_ms is not None:
+        return LabelOutcome.STALE_REVISION
+    if (row.reviewer, row.label, row.category, row.note) == (reviewer, label.value, category, note):
+        return LabelOutcome.DUPLICATE
+    return LabelOutcome.ALREADY_LABELLED
 
 
 def _latest_labels(session: Session, event_ids: Sequence[str]) -> dict[str, LabelInfo]:

@@ -1,4 +1,4 @@
-"""SQLAlchemy tables of the review web app (created by migration 0002).
+"""SQLAlchemy tables of the review web app (created by migrations 0002 and 0004).
 
 Accounts and sessions, leases that keep two reviewers off the same item, the labels themselves
 (which double as the outbox of ``moderation.feedback``), cached on-demand explanations, and the
@@ -100,3 +100,13 @@ class ReviewActionRow(Base):
     event_id: Mapped[str | None] = mapped_column(String(ID_CHARS))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReviewLoginNonceRow(Base):
+    """A login form's nonce (its SHA-256) once the form was posted: the form is not good again."""
+
+    __tablename__ = "review_login_nonces"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -174,3 +174,12 @@ def log_in(page: Any, base_url: str, username: str) -> None:
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"^http://[^/]+/queue$"))
+
+
+def press(page: Any, key: str, wait_url: str | None = None) -> None:
+    """A key press; with ``wait_url``, waits for the navigation it causes to reach that URL."""
+    if wait_url is None:
+        page.keyboard.press(key)
+        return
+    with page.expect_navigation(url=re.compile(wait_url)):
+        page.keyboard.press(key)

@@ -11,7 +11,7 @@ import pytest
 
 from guardstream.audit.review_store import feedback_id
 from guardstream.records import CategoryScore
-from tests.e2e.conftest import RunningApp, log_in
+from tests.e2e.conftest import RunningApp, log_in, press
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -20,14 +20,6 @@ def current_event(page: Any) -> str:
     match = re.search(r"/review/([^?]+)", page.url)
     assert match, page.url
     return match.group(1)
-
-
-def press(page: Any, key: str, wait_url: str | None = None) -> None:
-    if wait_url is None:
-        page.keyboard.press(key)
-        return
-    with page.expect_navigation(url=re.compile(wait_url)):
-        page.keyboard.press(key)
 
 
 def test_keyboard_only_review_with_filter_undo_and_skip_reaches_the_topic_once(

@@ -11,8 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from workers.review import routes_admin, routes_auth, routes_queue
+from workers.review.request_guard import RequestFieldGuard
 from workers.review.security import LoginRequired, SecurityHeadersMiddleware, current_user
 from workers.review.services import ReviewServices
 from workers.review.views import STATIC_DIR, Renderer
@@ -34,7 +36,9 @@ def create_app(svc: ReviewServices) -> FastAPI:
     app = FastAPI(title="guardstream review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.services = svc
     renderer = Renderer()
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestFieldGuard)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(svc.settings.allowed_hosts))
+    app.add_middleware(SecurityHeadersMiddleware)  # added last: outermost, so it covers every answer
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (routes_auth, routes_queue, routes_admin):
         app.include_router(module.build_router(renderer))

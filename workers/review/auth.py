@@ -19,6 +19,8 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 ROLES = ("reviewer", "admin")
 SESSION_COOKIE = "gs_review_session"
 LOGIN_CSRF_COOKIE = "gs_review_login"
+LOGIN_FORM_TTL_S = 3600
+"""How long a login form (its signed token and nonce cookie) stays good, if it is not used first."""
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not a password of anyone")
 
@@ -96,11 +98,11 @@ class CookieSigner:
     def login_token(self, nonce: str) -> str:
         return self._login.dumps(nonce)
 
-    def login_token_valid(self, token: str | None, cookie_nonce: str | None, max_age_s: int = 3600) -> bool:
+    def login_token_valid(self, token: str | None, cookie_nonce: str | None) -> bool:
         if not token or not cookie_nonce:
             return False
         try:
-            nonce = self._login.loads(token, max_age=max_age_s)
+            nonce = self._login.loads(token, max_age=LOGIN_FORM_TTL_S)
         except (BadSignature, SignatureExpired):
             return False
         return isinstance(nonce, str) and hmac.compare_digest(nonce.encode(), cookie_nonce.encode())

@@ -1,7 +1,9 @@
 """On-demand explanations: the guard model's explain mode, behind a small Protocol.
 
 The UI shows either the model's analysis or "explanation unavailable: <reason>"; it never makes
-an analysis up.
+an analysis up. The reason is one of a few plain sentences: what went wrong in detail (the model
+server's address, its error, the model's raw answer) goes to the log only, never to the reviewer
+or the trail.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ log = logging.getLogger(__name__)
 
 
 class ExplanationUnavailable(Exception):
-    """The model could not explain this item; the message says why, for the reviewer."""
+    """The model could not explain this item; the message says why in words fit for the reviewer."""
+
+
+UNREACHABLE = "the model server could not be reached"
+FAILED = "the model server could not explain this item"
+NO_EXPLAIN_MODE = "the model server has no explain mode"
+NO_OUTPUT = "the model returned no output"
+NO_ANALYSIS = "the model's answer contains no analysis"
 
 
 class Explainer(Protocol):
@@ -31,7 +40,8 @@ def analysis_of(output: str) -> str:
     """The ``分析`` of the model's generated verdict JSON; unavailable when it states none."""
     analysis = parse_guard_output(output).analysis
     if analysis is None or not analysis.strip():
-        raise ExplanationUnavailable(f"the model's answer contains no analysis (it wrote: {output[:300]!r})")
+        log.warning("explain: the model's answer has no analysis: %r", output[:300])
+        raise ExplanationUnavailable(NO_ANALYSIS)
     return analysis.strip()
 
 
@@ -48,16 +58,15 @@ class TritonExplainer:
         client = self._get_client()
         method = getattr(client, "explain", None)
         if method is None:
-            raise ExplanationUnavailable(
-                "the guard model client has no explain mode yet (GuardModelClient.explain is not built)"
-            )
+            log.warning("explain: the guard model client has no explain method")
+            raise ExplanationUnavailable(NO_EXPLAIN_MODE)
         try:
             analyses = method([(question, response)])
-        except Exception as exc:  # the reviewer sees the reason; nothing is made up
-            log.warning("explain failed at %s: %s", self._settings.grpc_url, exc)
-            raise ExplanationUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # the log says what failed; the reviewer, that it did
+            log.warning("explain failed at %s: %s: %s", self._settings.grpc_url, type(exc).__name__, exc)
+            raise ExplanationUnavailable(FAILED) from exc
         if not analyses or not str(analyses[0]).strip():
-            raise ExplanationUnavailable("the model returned no output")
+            raise ExplanationUnavailable(NO_OUTPUT)
         return analysis_of(str(analyses[0]))
 
     def close(self) -> None:
@@ -77,5 +86,6 @@ class TritonExplainer:
                 try:
                     self._client = factory(self._settings)
                 except Exception as exc:
-                    raise ExplanationUnavailable(f"cannot reach Triton at {self._settings.grpc_url}: {exc}") from exc
+                    log.warning("explain: cannot build a Triton client for %s: %s", self._settings.grpc_url, exc)
+                    raise ExplanationUnavailable(UNREACHABLE) from exc
             return self._client

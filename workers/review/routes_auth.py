@@ -1,4 +1,4 @@
-"""Log in (rate-limited, CSRF-checked before any session exists) and log out."""
+"""Log in (rate-limited, CSRF-checked before any session exists, each form once) and log out."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.datastructures import FormData
 
 from workers.review.auth import (
     LOGIN_CSRF_COOKIE,
+    LOGIN_FORM_TTL_S,
     SESSION_COOKIE,
     User,
     hash_password,
@@ -40,7 +41,7 @@ def build_router(renderer: Renderer) -> APIRouter:
             login_token=svc.signer.login_token(nonce), next_path=safe_next(next_path),
         )
         response.set_cookie(
-            LOGIN_CSRF_COOKIE, nonce, max_age=3600, path="/login", httponly=True,
+            LOGIN_CSRF_COOKIE, nonce, max_age=LOGIN_FORM_TTL_S, path="/login", httponly=True,
             samesite="strict", secure=svc.settings.secure_cookies,
         )
         return response
@@ -57,8 +58,9 @@ def build_router(renderer: Renderer) -> APIRouter:
         password = str(form.get("password") or "")
         next_path = safe_next(str(form.get("next") or ""))
         ip, now = client_ip(request), svc.clock_ms()
-        token_ok = svc.signer.login_token_valid(str(form.get("login_token") or ""), request.cookies.get(LOGIN_CSRF_COOKIE))
-        if not token_ok or not same_origin(request):
+        nonce = request.cookies.get(LOGIN_CSRF_COOKIE)
+        token_ok = svc.signer.login_token_valid(str(form.get("login_token") or ""), nonce) and same_origin(request)
+        if not token_ok or not svc.store.use_login_nonce(token_hash(nonce or ""), now, now + LOGIN_FORM_TTL_S * 1000):
             svc.store.record_action(username or "?", "login_csrf_rejected", now, ip=ip)
             return login_page(request, 403, "The login form expired; try again.", next_path)
         wait = svc.limiter.retry_after(ip, username)

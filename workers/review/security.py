@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from starlette.datastructures import FormData
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.review.auth import SESSION_COOKIE, User, token_hash, tokens_match
@@ -25,9 +26,16 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+SERVER_ERROR = "Something went wrong on the server; the details are in its log."
+
 
 class SecurityHeadersMiddleware:
-    """Adds the headers above to every HTTP response; pages are never cached."""
+    """Adds the headers above to every HTTP response; pages are never cached.
+
+    It is the outermost of the app's middleware, so it also answers for an unhandled error (a
+    plain 500 with these headers, no details) before re-raising it for the server to log.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -37,9 +45,12 @@ class SecurityHeadersMiddleware:
             await self._app(scope, receive, send)
             return
         static = scope.get("path", "").startswith("/static/")
+        started = False
 
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers.extend(SECURITY_HEADERS)
                 if not static:
@@ -47,7 +58,12 @@ class SecurityHeadersMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self._app(scope, receive, with_headers)
+        try:
+            await self._app(scope, receive, with_headers)
+        except Exception:
+            if not started:
+                await PlainTextResponse(SERVER_ERROR, status_code=500)(scope, receive, with_headers)
+            raise
 
 
 class LoginRequired(Exception):
@@ -80,12 +96,26 @@ def admin_user(user: User = Depends(current_user)) -> User:
     return user
 
 
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, the port spelt out; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a malformed host or port
+        return None
+    if port is None or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port
+
+
 def same_origin(request: Request) -> bool:
-    """A present Origin (or, lacking it, Referer) must name this host."""
+    """A present Origin (or, lacking it, Referer) must be this app's: same scheme, host and port."""
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source or source == "null":
         return source is None
-    return urlsplit(source).netloc == request.headers.get("host", "")
+    own = origin_of(str(request.url))
+    return own is not None and origin_of(source) == own
 
 
 async def csrf_form(request: Request, user: User = Depends(current_user)) -> FormData:

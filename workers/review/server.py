@@ -63,7 +63,10 @@ def build_services(
         store=store,
         settings=review,
         signer=CookieSigner(key, review.session_ttl_s),
-        limiter=LoginRateLimiter(review.login_max_failures, review.login_max_failures_per_ip, review.login_window_s),
+        limiter=LoginRateLimiter(
+            review.login_max_failures, review.login_max_failures_per_ip, review.login_max_failures_per_account,
+            review.login_window_s,
+        ),
         explainer=explainer or TritonExplainer(settings.triton),
         feedback_topic=settings.topics.feedback,
         relay=build_relay(settings, review, store) if with_relay else None,
@@ -78,4 +81,10 @@ def serve(settings: Settings, review: ReviewSettings, *, with_relay: bool = True
     import uvicorn
 
     app = build_app(settings, review, with_relay=with_relay)
-    uvicorn.run(app, host=review.host, port=review.port, log_level="info", proxy_headers=False, server_header=False)
+    log.info(
+        "answering Host names %s only (GUARDSTREAM_REVIEW__ALLOWED_HOSTS); others get a 400", ", ".join(review.allowed_hosts)
+    )
+    uvicorn.run(
+        app, host=review.host, port=review.port, log_level="info", server_header=False,
+        proxy_headers=review.forwarded_allow_ips is not None, forwarded_allow_ips=review.forwarded_allow_ips,
+    )

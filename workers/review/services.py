@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from guardstream.audit.review_store import ReviewStore
 from workers.review.auth import CookieSigner
 from workers.review.explain import Explainer
-from workers.review.ratelimit import LoginRateLimiter
+from workers.review.ratelimit import LoginRateLimiter, SlidingWindow
 from workers.review.relay import RelayRunner
 from workers.review.settings import ReviewSettings
 
@@ -29,6 +29,11 @@ class ReviewServices:
     feedback_topic: str
     relay: RelayRunner | None = None
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
+    explain_limiter: SlidingWindow = field(init=False)
+    """Explanation requests per reviewer."""
+
+    def __post_init__(self) -> None:
+        self.explain_limiter = SlidingWindow(self.settings.explain_max_requests, self.settings.explain_window_s)
 
     @property
     def zone(self) -> ZoneInfo:

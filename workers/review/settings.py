@@ -17,6 +17,16 @@ class ReviewSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    allowed_hosts: tuple[str, ...] = Field(
+        default=("127.0.0.1", "localhost"),
+        description="Host header names (no port) this app answers to; any other gets a 400. Give the public "
+        "name it is reached by, e.g. [\"review.example.com\"]; \"*.example.com\" covers subdomains.",
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Addresses of the TLS-terminating proxies whose X-Forwarded-Proto/-For are believed "
+        "(comma-separated); unset: none, the connection itself says scheme and client.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Signs session cookies; give every instance the same one. Unset: a random key "
@@ -32,7 +42,19 @@ class ReviewSettings(BaseSettings):
     relay_transactional_id: str = "guardstream-review-feedback"
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins per IP and username per window.")
     login_max_failures_per_ip: int = Field(default=50, ge=1)
+    login_max_failures_per_account: int = Field(
+        default=20, ge=1,
+        description="Failed logins per username per window, from any address (a spray across many addresses).",
+    )
     login_window_s: int = Field(default=300, ge=1)
+    explain_max_requests: int = Field(
+        default=10, ge=1, description="Explanations one reviewer may ask the model for per explain window."
+    )
+    explain_window_s: int = Field(default=60, ge=1)
+    display_max_chars: int = Field(
+        default=20_000, ge=100,
+        description="Characters of a field the item page shows; longer fields get a link to all of it.",
+    )
     timezone: str = Field(default="UTC", description="IANA zone in which times are shown and typed.")
     page_size: int = Field(default=50, ge=1, le=500)
     skip_memory_s: int = Field(default=1800, ge=0, description="A skipped item is not offered again for this long.")

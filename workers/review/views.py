@@ -6,7 +6,6 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -14,9 +13,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from guardstream.guard.categories import HarmCategory
 from workers.review.auth import User
+from workers.review.item_ids import to_segment
 from workers.review.overview import category_title, label_category
 from workers.review.security import services
-from workers.review.text_safety import reveal
+from workers.review.text_safety import reveal, reveal_plain
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -28,7 +28,7 @@ MESSAGES = {
     "undone_sent": "Undone here. The label had already been sent to moderation.feedback; "
     "the label you give now supersedes it.",
     "nothing_to_undo": "Nothing to undo.",
-    "already_labelled": "Someone has labelled this item already.",
+    "already_labelled": "This item was labelled already; your label was not saved.",
     "stale_revision": "This item changed while you looked at it; reload and label again.",
     "leased_by_other": "Another reviewer holds this item.",
     "not_flagged": "This item is not in the review queue.",
@@ -47,9 +47,10 @@ def build_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["reveal"] = reveal
+    env.filters["reveal_plain"] = reveal_plain
     env.filters["category_title"] = category_title
     env.filters["as_json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)
-    env.filters["segment"] = lambda value: quote(str(value), safe="")
+    env.filters["segment"] = to_segment
     env.filters["top_category"] = lambda row: label_category({"model_categories": row.get("categories")})
     env.globals["categories"] = list(HarmCategory)
     return env

@@ -45,7 +45,9 @@ def test_filters_keep_only_known_values_and_round_trip() -> None:
 
 def test_rate_limiter_blocks_after_the_limit_and_forgets_after_the_window() -> None:
     now = [0.0]
-    limiter = LoginRateLimiter(max_failures=2, max_failures_per_ip=3, window_s=60, clock=lambda: now[0])
+    limiter = LoginRateLimiter(
+        max_failures=2, max_failures_per_ip=3, max_failures_per_account=5, window_s=60, clock=lambda: now[0]
+    )
     limiter.failed("1.1.1.1", "Alice")
     assert limiter.retry_after("1.1.1.1", "alice") == 0
     limiter.failed("1.1.1.1", "alice")
@@ -55,3 +57,18 @@ def test_rate_limiter_blocks_after_the_limit_and_forgets_after_the_window() -> N
     assert limiter.retry_after("1.1.1.1", "carol") == 60  # the IP as a whole is over its limit
     now[0] = 61
     assert limiter.retry_after("1.1.1.1", "alice") == 0
+
+
+def test_rate_limiter_holds_an_account_sprayed_from_many_addresses() -> None:
+    now = [0.0]
+    limiter = LoginRateLimiter(
+        max_failures=2, max_failures_per_ip=3, max_failures_per_account=3, window_s=60, clock=lambda: now[0]
+    )
+    for ip in ("1.1.1.1", "2.2.2.2", "3.3.3.3"):
+        limiter.failed(ip, "Alice")
+    assert limiter.retry_after("4.4.4.4", "alice") == 60
+    assert limiter.retry_after("4.4.4.4", "bob") == 0
+    limiter.succeeded("1.1.1.1", "alice")  # a success elsewhere does not lift the account's count
+    assert limiter.retry_after("4.4.4.4", "alice") == 60
+    now[0] = 61
+    assert limiter.retry_after("4.4.4.4", "alice") == 0

@@ -8,67 +8,33 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from guardstream.audit.engine import build_engine, migrate
-from guardstream.audit.review_store import ReviewStore
-from guardstream.audit.store import AuditStore
-from tests.support.audit_records import event_and_verdict
+from guardstream.audit.engine import build_engine
+from tests.unit.review.app_client import PASSWORD, log_in, make_client
 from workers.review import routes_admin, routes_auth, routes_queue
-from workers.review.app import create_app
-from workers.review.auth import CookieSigner, hash_password
-from workers.review.explain import ExplanationUnavailable
-from workers.review.ratelimit import LoginRateLimiter
 from workers.review.routes_auth import safe_next
 from workers.review.services import ReviewServices
-from workers.review.settings import ReviewSettings
 from workers.review.views import Renderer
 
-PASSWORD = "correct horse battery"
 
-
-class NoExplainer:
-    def explain(self, question: str, response: str) -> str:
-        raise ExplanationUnavailable("explain model not loaded")
-
-
-def make_client(tmp_path: Path, secure: bool = False) -> tuple[TestClient, ReviewServices]:
-    engine = build_engine(f"sqlite:///{tmp_path / 'audit.db'}")
-    migrate(engine)
-    AuditStore(engine).write([event_and_verdict(i) for i in range(3)], [])
-    store = ReviewStore(engine)
-    store.create_account("alice", hash_password(PASSWORD), "reviewer", None, 1)
-    store.create_account("root", hash_password(PASSWORD), "admin", None, 1)
-    settings = ReviewSettings(secure_cookies=secure, login_max_failures=3)
-    svc = ReviewServices(
-        store=store, settings=settings, signer=CookieSigner("k" * 40, 3600),
-        limiter=LoginRateLimiter(3, 100, 300), explainer=NoExplainer(), feedback_topic="moderation.feedback",
-    )
-    base = "https://testserver" if secure else "http://testserver"
-    return TestClient(create_app(svc), base_url=base), svc
-
-
-def log_in(client: TestClient, username: str = "alice", password: str = PASSWORD) -> tuple[int, str]:
-    page = client.get("/login")
-    token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    response = client.post("/login", data={"username": username, "password": password, "login_token": token})
-    found = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
-    return response.status_code, found.group(1) if found else ""
+def sqlite_client(tmp_path: Path, secure: bool = False) -> tuple[TestClient, ReviewServices]:
+    return make_client(build_engine(f"sqlite:///{tmp_path / 'audit.db'}"), secure)
 
 
 def test_pages_need_a_login(tmp_path: Path) -> None:
-    client, _ = make_client(tmp_path)
+    client, _ = sqlite_client(tmp_path)
     response = client.get("/queue", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login?next=/queue"
 
 
 def test_every_post_route_rejects_a_missing_or_wrong_csrf_token(tmp_path: Path) -> None:
-    client, svc = make_client(tmp_path)
+    client, svc = sqlite_client(tmp_path)
     status, csrf = log_in(client, "root")
     assert status == 200 and csrf
     routers = [module.build_router(Renderer()) for module in (routes_auth, routes_queue, routes_admin)]
     posts = [r.path for router in routers for r in router.routes if "POST" in (getattr(r, "methods", None) or ()) and r.path != "/login"]
-    assert {"/logout", "/undo", "/review/next", "/review/{event_id}/label", "/admin/users"} <= set(posts)
+    assert {"/logout", "/undo", "/review/next", "/review/{segment}/label", "/admin/users"} <= set(posts)
     for path in posts:
-        url = path.replace("{event_id}", "event-1")
+        url = path.replace("{segment}", "event-1")
         for form in ({}, {"csrf_token": "forged"}):
             response = client.post(url, data={**form, "label": "safe", "revision": "1"}, follow_redirects=False)
             assert response.status_code == 403, (url, form)
@@ -78,12 +44,12 @@ def test_every_post_route_rejects_a_missing_or_wrong_csrf_token(tmp_path: Path) 
 
 
 def test_login_form_without_its_token_is_refused(tmp_path: Path) -> None:
-    client, _ = make_client(tmp_path)
+    client, _ = sqlite_client(tmp_path)
     assert client.post("/login", data={"username": "alice", "password": PASSWORD}).status_code == 403
 
 
 def test_security_headers_and_cookie_flags(tmp_path: Path) -> None:
-    client, _ = make_client(tmp_path, secure=True)
+    client, _ = sqlite_client(tmp_path, secure=True)
     page = client.get("/login")
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
@@ -95,7 +61,7 @@ def test_security_headers_and_cookie_flags(tmp_path: Path) -> None:
 
 
 def test_failed_logins_are_rate_limited_per_ip_and_username(tmp_path: Path) -> None:
-    client, svc = make_client(tmp_path)
+    client, svc = sqlite_client(tmp_path)
     assert [log_in(client, "alice", "wrong password!")[0] for _ in range(3)] == [401, 401, 401]
     status, _ = log_in(client, "alice", PASSWORD)
     assert status == 429
@@ -105,7 +71,7 @@ def test_failed_logins_are_rate_limited_per_ip_and_username(tmp_path: Path) -> N
 
 
 def test_reviewers_cannot_reach_admin_pages(tmp_path: Path) -> None:
-    client, _ = make_client(tmp_path)
+    client, _ = sqlite_client(tmp_path)
     log_in(client)
     assert client.get("/admin/users").status_code == 403
     assert client.get("/admin/trail").status_code == 403
@@ -113,19 +79,20 @@ def test_reviewers_cannot_reach_admin_pages(tmp_path: Path) -> None:
 
 
 def test_admin_creates_a_reviewer_who_can_log_in(tmp_path: Path) -> None:
-    client, _ = make_client(tmp_path)
+    client, _ = sqlite_client(tmp_path)
     _, csrf = log_in(client, "root")
     weak = client.post("/admin/users", data={"csrf_token": csrf, "username": "bob", "password": "short", "role": "reviewer"})
     assert weak.status_code == 400 and "at least 12" in weak.text
     created = client.post("/admin/users", data={"csrf_token": csrf, "username": "bob", "password": PASSWORD, "role": "reviewer"})
     assert created.status_code == 200 and "Account created" in created.text
-    other, _ = make_client(tmp_path)
+    other, _ = sqlite_client(tmp_path)
     assert log_in(other, "bob")[0] == 200
 
 
 def test_explanation_unavailable_is_said_plainly(tmp_path: Path) -> None:
-    client, _ = make_client(tmp_path)
+    client, _ = sqlite_client(tmp_path)
     _, csrf = log_in(client)
+    client.post("/review/event-1/claim", data={"csrf_token": csrf})
     response = client.post("/review/event-1/explain", data={"csrf_token": csrf})
     assert "explanation unavailable: explain model not loaded" in response.text
 
@@ -133,3 +100,46 @@ def test_explanation_unavailable_is_said_plainly(tmp_path: Path) -> None:
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil", "javascript:alert(1)", "/q\nx"])
 def test_login_never_redirects_off_site(target: str) -> None:
     assert safe_next(target) == "/queue"
+
+
+def test_only_allowed_hosts_are_answered_and_slash_redirects_never_name_another_host(tmp_path: Path) -> None:
+    client, _ = sqlite_client(tmp_path)
+    for path in ("/login", "/queue/", "/review/event-1/"):
+        response = client.get(path, headers={"host": "evil.example"}, follow_redirects=False)
+        assert response.status_code == 400 and "evil.example" not in response.headers.get("location", ""), path
+        assert response.headers["x-frame-options"] == "DENY"
+    redirect = client.get("/queue/", follow_redirects=False)
+    assert redirect.status_code == 307 and redirect.headers["location"] == "http://testserver/queue"
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "accepted"),
+    [
+        ("origin", "https://testserver", False),  # another scheme
+        ("origin", "http://testserver:8080", False),  # another port
+        ("origin", "http://testserver.evil.example", False),
+        ("referer", "https://testserver/queue", False),
+        ("origin", "null", False),
+        ("origin", "http://testserver", True),
+        ("origin", "http://TESTSERVER:80", True),  # the same origin, spelt out
+        ("referer", "http://testserver/queue?x=1", True),
+    ],
+)
+def test_csrf_origin_check_compares_scheme_host_and_port(tmp_path: Path, header: str, value: str, accepted: bool) -> None:
+    client, _ = sqlite_client(tmp_path)
+    _, csrf = log_in(client)
+    response = client.post("/review/next", data={"csrf_token": csrf}, headers={header: value}, follow_redirects=False)
+    assert (response.status_code == 303) is accepted, response.status_code
+
+
+def test_failed_logins_are_limited_per_account_whatever_the_address(tmp_path: Path) -> None:
+    client, svc = make_client(build_engine(f"sqlite:///{tmp_path / 'audit.db'}"), login_max_failures_per_account=4)
+
+    def from_address(ip: str) -> TestClient:
+        return TestClient(client.app, base_url="http://testserver", client=(ip, 40000))
+
+    assert [log_in(from_address(f"10.0.0.{i}"), "alice", "wrong password!")[0] for i in range(4)] == [401] * 4
+    assert log_in(from_address("10.0.0.99"), "alice", PASSWORD)[0] == 429
+    assert log_in(from_address("10.0.0.99"), "root", PASSWORD)[0] == 200  # other accounts are not held up
+    blocked = svc.store.actions(action="login_blocked")
+    assert [(a["actor"], a["ip"]) for a in blocked] == [("alice", "10.0.0.99")]

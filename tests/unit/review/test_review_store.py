@@ -64,6 +64,19 @@ def test_a_label_is_stored_once_even_when_submitted_twice(store: ReviewStore, se
     assert [a["action"] for a in store.actions(actor="alice")] == ["label"]
 
 
+def test_a_used_revision_is_a_duplicate_only_for_the_same_label_resubmitted(store: ReviewStore, seed: Seed) -> None:
+    event = seed()
+    store.claim(event, "alice", 1_000, LEASE)
+    assert store.record_label(event, 1, "alice", UNSAFE, "hate_abuse", "骂人", 2_000) is LabelOutcome.RECORDED
+    assert store.record_label(event, 1, "bob", UNSAFE, "hate_abuse", "骂人", 2_001) is LabelOutcome.ALREADY_LABELLED
+    assert store.record_label(event, 1, "alice", SAFE, None, None, 2_002) is LabelOutcome.ALREADY_LABELLED
+    assert store.record_label(event, 1, "alice", UNSAFE, "hate_abuse", "骂人", 2_003) is LabelOutcome.DUPLICATE
+    assert store.undo_last("alice", 3_000) is not None
+    assert store.record_label(event, 1, "alice", UNSAFE, "hate_abuse", "骂人", 3_001) is LabelOutcome.STALE_REVISION
+    item = store.item(event, 4_000)
+    assert item is not None and item.label is None and item.next_revision == 2
+
+
 def test_labels_need_the_lease_and_the_current_revision(store: ReviewStore, seed: Seed) -> None:
     event, safe_one = seed(), seed(label="safe")
     store.claim(event, "alice", 1_000, LEASE)

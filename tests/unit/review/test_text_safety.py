@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from workers.review.text_safety import reveal, warnings
+import html
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workers.review.text_safety import reveal, reveal_plain, warnings
 
 
 def test_markup_is_escaped_never_interpreted() -> None:
@@ -32,3 +38,21 @@ def test_stacked_combining_marks_are_trimmed() -> None:
     html = str(reveal("a" + "\u0301" * 30))
     assert html.count("\u0301") == 2
     assert warnings("a" + "\u0301" * 30) == ["combining marks: stacked combining marks"]
+
+
+def test_findings_over_a_long_text_are_listed_once_each_in_order_of_first_appearance() -> None:
+    text = "普通的聊天内容 plain words " * 20_000 + "pаypal \u200b" + "more text " * 1_000 + "\u202e pаypal ｐａｙ \u200b"
+    assert warnings(text) == [
+        "invisible character: ⟨U+200B⟩ ZERO WIDTH SPACE",
+        "bidirectional control: ⟨U+202E⟩ RIGHT-TO-LEFT OVERRIDE",
+        "look-alike word: 'pаypal': mixed scripts: Cyrillic+Latin",
+        "look-alike word: 'ｐａｙ': fullwidth letters",
+    ]
+
+
+@settings(max_examples=300)
+@given(st.text(st.sampled_from(list("ab 中文<>&\"'\n\tаΑｐ𝐩") + ["\u0301", "\u0300", "\u202e", "\u200b", "\x01", "\U000e0041"]), max_size=80))
+def test_the_html_and_the_plain_reveal_say_the_same(text: str) -> None:
+    html_text = re.sub(r"<[^>]*>", "", str(reveal(text)))
+    assert html.unescape(html_text) == reveal_plain(text)
+    assert "\u202e" not in html_text and "\u200b" not in html_text
