@@ -15,9 +15,8 @@ import re
 
 from fastapi import HTTPException
 
-from guardstream.serde.validation import Limits
+from guardstream.limits import ID_CHARS as MAX_ID_CHARS
 
-MAX_ID_CHARS = Limits().max_id_chars
 """The longest event id the worker accepts, so the longest an item can have."""
 
 ENCODED_MARK = "~"
