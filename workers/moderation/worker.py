@@ -28,9 +28,10 @@ from workers.moderation.batcher import MicroBatcher
 from workers.moderation.health import Health, KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.outputs import BatchOutputs, OutputStamp, build_outputs
-from workers.moderation.sink import SinkFailedError, TransactionalSink
+from workers.moderation.sink import TransactionalSink
 from workers.moderation.window import BatchWindow
 from workers.retry import Backoff
+from workers.transactions import SinkFailedError
 from workers.triton_client import GuardClient, InferenceOutcome
 
 log = logging.getLogger(__name__)

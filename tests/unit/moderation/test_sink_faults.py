@@ -13,7 +13,8 @@ from confluent_kafka import KafkaError, KafkaException
 from guardstream.errors import RetriableError
 from guardstream.settings import TopicSettings
 from workers.moderation.outputs import BatchOutputs
-from workers.moderation.sink import ProducerFencedError, SinkFailedError, TransactionalSink
+from workers.moderation.sink import TransactionalSink
+from workers.transactions import ProducerFencedError, SinkFailedError
 
 RETRIABLE = KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out, retry call", retriable=True))
 ABORTABLE = KafkaException(KafkaError(KafkaError._STATE, "transaction requires abort", txn_requires_abort=True))
