@@ -145,6 +145,7 @@ class TopicSettings(_Section):
     dlq: str = "moderation.dlq"
     feedback: str = "moderation.feedback"
     actions: str = "moderation.actions"
+    analyses: str = "moderation.analyses"
 
 
 class TritonSettings(_Section):
@@ -235,6 +236,24 @@ class WorkerSettings(_Section):
     drain_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class AnalysisSettings(_Section):
+    """Verdict first, analysis after: explain mode for every flagged verdict, off the critical path.
+
+    Each worker runs an analysis loop on its own thread (``guardstream analysis`` runs it alone):
+    it reads ``moderation.flagged`` in its own consumer group, asks the explain model in small
+    batches, records each analysis in the audit store and produces it to ``moderation.analyses``
+    together with its input offsets, in one Kafka transaction.
+    """
+
+    enabled: bool = Field(default=True, description="Run the analysis loop inside each worker.")
+    group_id: str | None = Field(
+        default=None, description="Consumer group of the analysis loops; default: the worker's group_id + '-analysis'."
+    )
+    batch_max_size: int = Field(default=8, ge=1, le=256, description="Flagged verdicts per explain request.")
+    batch_max_wait_ms: float = Field(default=200.0, gt=0, description="How long a batch waits to fill up.")
+    drain_timeout_s: float = Field(default=30.0, gt=0, description="On shutdown, time to finish the batch at hand.")
+
+
 class TelemetrySettings(_Section):
     """Health and metrics over HTTP, and OpenTelemetry export (traces and metrics over OTLP)."""
 
@@ -281,6 +300,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     policy: PolicySettings = PolicySettings()
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    analysis: AnalysisSettings = AnalysisSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod
