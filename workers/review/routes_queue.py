@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -16,6 +17,7 @@ from workers.review.auth import User
 from workers.review.explain import ExplanationUnavailable
 from workers.review.filters import format_local_time, parse_filters, to_query
 from workers.review.security import client_ip, csrf_form, current_user, services
+from workers.review.services import ReviewServices
 from workers.review.text_safety import warnings
 from workers.review.views import Renderer
 
@@ -80,13 +82,13 @@ def build_router(renderer: Renderer) -> APIRouter:
         if item is None or item.verdict["label"] not in FLAGGED_LABELS:
             raise HTTPException(status_code=404, detail="no flagged item with this event_id")
         verdict = item.verdict
-        analysis = verdict["analysis"] or svc.store.explanation(event_id)
+        analysis, analysis_source, unavailable = _analysis(svc, verdict)
         context = [str(line) for line in verdict["context"] or ()]
         filters = parse_filters(request.query_params, svc.zone)
         return renderer.page(
             request, "item.html", user, status,
-            item=item, verdict=verdict, analysis=analysis, analysis_source="verdict" if verdict["analysis"] else "on demand",
-            explain_error=explain_error, context=context,
+            item=item, verdict=verdict, analysis=analysis, analysis_source=analysis_source,
+            explain_error=explain_error or unavailable, context=context,
             conversation=svc.store.conversation(verdict["conversation_id"], verdict["event_created_at_ms"]),
             warnings=warnings(verdict["question"], verdict["text"], analysis, *context),
             mine=item.lease_holder == user.username, filters_query=to_query(filters, svc.zone),
@@ -152,7 +154,7 @@ def build_router(renderer: Renderer) -> APIRouter:
         if item is None:
             raise HTTPException(status_code=404, detail="no item with this event_id")
         verdict = item.verdict
-        if verdict["analysis"] or svc.store.explanation(event_id):
+        if _analysis(svc, verdict)[0]:
             return RedirectResponse(item_url(event_id, form_filters(request, form), request), status_code=303)
         pair = (verdict["text"], "") if verdict["role"] == "user" else (verdict["question"] or "", verdict["text"])
         try:
@@ -165,6 +167,21 @@ def build_router(renderer: Renderer) -> APIRouter:
         return RedirectResponse(item_url(event_id, form_filters(request, form), request), status_code=303)
 
     return router
+
+
+def _analysis(svc: ReviewServices, verdict: dict[str, Any]) -> tuple[str | None, str, str]:
+    """The analysis to show, where it came from, and why explain mode had none to give, if it said so.
+
+    Verdict first, analysis after: the analysis loop's arrives moments after the verdict, so the
+    page shows it without a click; a reviewer's own request is the fallback.
+    """
+    if verdict["analysis"]:
+        return verdict["analysis"], "verdict", ""
+    after = svc.store.analysis(verdict["event_id"])
+    if after is not None and after["analysis"]:
+        return after["analysis"], f"explain mode after the verdict, {after['model_name']} v{after['model_version']}", ""
+    unavailable = (after["reason"] or "") if after is not None else ""
+    return svc.store.explanation(verdict["event_id"]), "on demand", unavailable
 
 
 def _int(value: str | None, default: int) -> int:
