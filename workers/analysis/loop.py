@@ -149,8 +149,8 @@ class AnalysisLoop:
             return Flagged(source, message.key(), payload, poison=poison)
 
     def _flow_control(self) -> None:
-        """Pause while the batch is full or waits for a retry, so that polling fetches nothing more."""
-        hold = self._full() or (bool(self._batch) and self._clock() < self._retry_at)
+        """Pause while the batch is full, waits for a retry or drains, so that polling fetches nothing more."""
+        hold = self._stopping or self._full() or (bool(self._batch) and self._clock() < self._retry_at)
         if hold != self._paused and self._assigned:
             partitions = [TopicPartition(topic, partition) for topic, partition in sorted(self._assigned)]
             (self._consumer.pause if hold else self._consumer.resume)(partitions)
