@@ -252,6 +252,12 @@ class AnalysisSettings(_Section):
     batch_max_size: int = Field(default=8, ge=1, le=256, description="Flagged verdicts per explain request.")
     batch_max_wait_ms: float = Field(default=200.0, gt=0, description="How long a batch waits to fill up.")
     drain_timeout_s: float = Field(default=30.0, gt=0, description="On shutdown, time to finish the batch at hand.")
+    verdict_lag_limit: int = Field(
+        default=500, ge=0,
+        description="Verdicts first: inside a worker, explain requests wait while the worker's own consumer is "
+        "paused or its lag (chat events not committed yet) is above this, so that explain mode never takes "
+        "Triton's time from a verdict path that is behind.",
+    )  # fmt: skip
 
 
 class TelemetrySettings(_Section):

@@ -28,8 +28,11 @@ def analysis_group(settings: Settings) -> str:
     return settings.analysis.group_id or f"{settings.worker.group_id}-analysis"
 
 
-def build_analysis_loop(settings: Settings) -> AnalysisLoop:
-    """An analysis loop with its own consumer, transactional producer, Triton client and engine."""
+def build_analysis_loop(settings: Settings, yield_to_verdicts: Callable[[], bool] = lambda: False) -> AnalysisLoop:
+    """An analysis loop with its own consumer, transactional producer, Triton client and engine.
+
+    Inside a worker, ``yield_to_verdicts`` asks the worker whether its verdict path is behind.
+    """
     worker = settings.worker
     engine = build_engine(settings.audit.url)
     migrate(engine)
@@ -52,6 +55,7 @@ def build_analysis_loop(settings: Settings) -> AnalysisLoop:
         lambda payload: decoder.decode(Verdict, payload),
         LoopIdentity(worker.worker_id, worker.dlq_payload_max_bytes),
         Backoff(settings.triton.retry_initial_s, settings.triton.retry_max_s),
+        yield_to_verdicts=yield_to_verdicts,
     )
 
 

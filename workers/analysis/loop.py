@@ -3,8 +3,11 @@
 One thread runs it, beside the moderation worker's loop and sharing nothing with it but the
 process: its own consumer (its own group, ``read_committed``), its own transactional producer, its
 own Triton and database connections. Explain mode is slow, so the loop holds at most one batch:
-while it waits for Triton or a retry, its partitions are paused and the consumer keeps polling
-(so it stays in its group); the backlog waits in Kafka, never in memory.
+while it waits for Triton, a retry or the verdict path, its partitions are paused and the consumer
+keeps polling (so it stays in its group); the backlog waits in Kafka, never in memory.
+
+Verdicts come first: inside a worker, a batch waits while the worker's own verdict path is behind
+(``yield_to_verdicts``), so explain requests never take Triton's time from verdicts that are due.
 
 A batch is committed or dropped as a whole: records of partitions revoked or lost in a rebalance
 leave the batch uncommitted (their new owner reads them again); the rest stay in order.
@@ -29,6 +32,8 @@ from workers.retry import Backoff
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.5
+_YIELD_S = 0.25
+"""How long explain requests wait before asking again whether the verdict path has caught up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,10 @@ class AnalysisLoop:
         identity: LoopIdentity,
         backoff: Backoff,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        yield_to_verdicts: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``yield_to_verdicts`` says when explain requests should wait for the verdict path (verdicts first)."""
         self._settings = settings
         self._topic = flagged_topic
         self._consumer = consumer
@@ -72,6 +80,7 @@ class AnalysisLoop:
         self._identity = identity
         self._backoff = backoff
         self._clock = clock
+        self._yield_to_verdicts = yield_to_verdicts
         self._batch: list[Flagged] = []
         self._batch_started = 0.0
         self._analysed: list[tuple[bytes | None, Analysis]] | None = None
@@ -80,7 +89,9 @@ class AnalysisLoop:
         self._assigned: set[tuple[str, int]] = set()
         self._paused = False
         self._stopping = False
-        self.counts = {"flagged": 0, "explained": 0, "unavailable": 0, "dead_letters": 0, "commits": 0, "retries": 0}
+        self.counts = {
+            "flagged": 0, "explained": 0, "unavailable": 0, "dead_letters": 0, "commits": 0, "retries": 0, "yields": 0,
+        }  # fmt: skip
 
     def stop(self) -> None:
         """Ask the loop to finish the batch at hand and exit (safe from any thread)."""
@@ -108,8 +119,11 @@ class AnalysisLoop:
         now = self._clock()
         ready_at = self._ready_at()
         if ready_at is not None and now >= ready_at:
-            self._process()
-            return
+            if self._stopping or not self._yield_to_verdicts():
+                self._process()
+                return
+            self._retry_at = now + _YIELD_S  # the verdict path is behind: explain later
+            self.counts["yields"] += 1
         self._flow_control()
         self._consume(min(_POLL_S, max(0.0, (ready_at if ready_at is not None else now + _POLL_S) - now)))
 

@@ -64,7 +64,10 @@ def run_worker(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         if settings.analysis.enabled:  # verdict first, analysis after: its own thread, never in the way
-            analysis = AnalysisRunner(lambda: build_analysis_loop(settings), Backoff(1.0, 30.0))
+            limit = settings.analysis.verdict_lag_limit
+            analysis = AnalysisRunner(
+                lambda: build_analysis_loop(settings, lambda: worker.behind(limit)), Backoff(1.0, 30.0)
+            )
             analysis.start()
 
         def stop(*_: object) -> None:

@@ -359,6 +359,12 @@ class ModerationWorker:
             self._committed_positions.pop((tp.topic, tp.partition), None)
         self.health.partitions = len(self._assigned)
 
+    def behind(self, lag_limit: int) -> bool:
+        """Whether the verdict path is behind (asked from other threads): batches queue for Triton beyond
+        those in flight, partitions are paused, or more than ``lag_limit`` events lag (librdkafka's last report)."""
+        queued = len(self._window) > self._settings.max_in_flight
+        return queued or self._paused or sum(self.consumer_lag().values()) > lag_limit
+
     def consumer_lag(self) -> dict[tuple[str, int], int]:
         """Per assigned partition: records up to the last stable offset not committed yet."""
         lag = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ class ScriptedConsumer:
                 break
             taken.append(self.script.pop(0))
         if not taken and not self.script:
+            time.sleep(min(timeout, 0.005))
             self.when_idle()
         return taken
 
@@ -73,8 +75,15 @@ def flagged_messages(verdicts: list[Verdict], partition: int = 0) -> list[FakeMe
 
 
 def run_loop(
-    consumer: ScriptedConsumer, audit: AuditStore, model: ScriptedExplainer, producer: ScriptedProducer, **settings: object
+    consumer: ScriptedConsumer,
+    audit: AuditStore,
+    model: ScriptedExplainer,
+    producer: ScriptedProducer,
+    yield_to_verdicts: Callable[[], bool] = lambda: False,
+    idle_polls: int = 20,
+    **settings: object,
 ) -> AnalysisLoop:
+    """Run the loop until the consumer has been idle for ``idle_polls`` polls (about 5 ms each)."""
     decoder = AvroDecoder()
     loop = AnalysisLoop(
         AnalysisSettings(**{"batch_max_size": 2, "batch_max_wait_ms": 1.0, "drain_timeout_s": 5.0, **settings}),
@@ -88,9 +97,10 @@ def run_loop(
         lambda payload: decoder.decode(Verdict, payload),
         LoopIdentity("worker-a", 1024),
         Backoff(0.001, 0.002),
+        yield_to_verdicts=yield_to_verdicts,
     )
     idle = iter(range(1_000_000))
-    consumer.when_idle = lambda: loop.stop() if next(idle) > 20 else None
+    consumer.when_idle = lambda: loop.stop() if next(idle) > idle_polls else None
     loop.run()
     return loop
 
@@ -177,3 +187,24 @@ def test_stopping_finishes_the_batch_at_hand(audit: AuditStore, flagged: Callabl
     producer = ScriptedProducer()
     run_loop(ScriptedConsumer(flagged_messages(verdicts)), audit, ScriptedExplainer(), producer, batch_max_wait_ms=60_000.0)
     assert len(committed(producer, TOPICS.analyses)) == 1
+
+
+def test_explain_requests_wait_while_the_verdict_path_is_behind(audit: AuditStore, flagged: Callable[[int], list[Verdict]]) -> None:
+    verdicts = flagged(2)
+    model = ScriptedExplainer()
+    behind = iter([True, True, True])
+    asked_while_behind: list[int] = []
+
+    def yield_to_verdicts() -> bool:
+        waiting = next(behind, False)
+        if waiting:
+            asked_while_behind.append(len(model.requests))
+        return waiting
+
+    producer = ScriptedProducer()
+    consumer = ScriptedConsumer(flagged_messages(verdicts))
+    loop = run_loop(consumer, audit, model, producer, yield_to_verdicts=yield_to_verdicts, idle_polls=400)
+
+    assert asked_while_behind == [0, 0, 0]  # no explain request went out while the verdict path was behind
+    assert loop.counts["yields"] == 3 and consumer.paused_ever
+    assert len(committed(producer, TOPICS.analyses)) == 2
