@@ -37,6 +37,13 @@ class GuardStage(StrEnum):
     GENERATIVE = "generative"
 
 
+class AnalysisStatus(StrEnum):
+    """Whether explain mode could explain a flagged verdict."""
+
+    EXPLAINED = "explained"
+    UNAVAILABLE = "unavailable"
+
+
 class FeedbackLabel(StrEnum):
     """A reviewer's decision."""
 
@@ -362,5 +369,76 @@ class Action:
         )
 
 
-RECORD_TYPES: tuple[type, ...] = (ChatEvent, Verdict, DeadLetter, Feedback, Action)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Analysis:
+    """Explain mode's analysis of one flagged verdict, made after it (``schemas/analysis.avsc``)."""
+
+    AVRO_NAME: ClassVar[str] = "guardstream.Analysis"
+
+    event_id: str
+    conversation_id: str
+    user_id: str
+    verdict_label: str
+    status: AnalysisStatus
+    analysis: str | None = None
+    explain_label: str | None = None
+    category: str | None = None
+    reason: str | None = None
+    model_name: str
+    model_version: str
+    verdict_at_ms: int
+    analysed_at_ms: int
+    explain_ms: float
+    trace_id: str | None = None
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "conversation_id": self.conversation_id,
+            "user_id": self.user_id,
+            "verdict_label": self.verdict_label,
+            "status": self.status.value,
+            "analysis": self.analysis,
+            "explain_label": self.explain_label,
+            "category": self.category,
+            "reason": self.reason,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "verdict_at_ms": self.verdict_at_ms,
+            "analysed_at_ms": self.analysed_at_ms,
+            "explain_ms": self.explain_ms,
+            "trace_id": self.trace_id,
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+        }
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> Analysis:
+        return cls(
+            event_id=d["event_id"],
+            conversation_id=d["conversation_id"],
+            user_id=d["user_id"],
+            verdict_label=d["verdict_label"],
+            status=AnalysisStatus(d["status"]),
+            analysis=d.get("analysis"),
+            explain_label=d.get("explain_label"),
+            category=d.get("category"),
+            reason=d.get("reason"),
+            model_name=d["model_name"],
+            model_version=d["model_version"],
+            verdict_at_ms=d["verdict_at_ms"],
+            analysed_at_ms=d["analysed_at_ms"],
+            explain_ms=d["explain_ms"],
+            trace_id=d.get("trace_id"),
+            source_topic=d["source_topic"],
+            source_partition=d["source_partition"],
+            source_offset=d["source_offset"],
+        )
+
+
+RECORD_TYPES: tuple[type, ...] = (ChatEvent, Verdict, DeadLetter, Feedback, Action, Analysis)
 """The top-level records, one per file in ``schemas/``."""

@@ -149,6 +149,7 @@ class TopicSettings(_Section):
     dlq: str = "moderation.dlq"
     feedback: str = "moderation.feedback"
     actions: str = "moderation.actions"
+    analyses: str = "moderation.analyses"
 
 
 class TritonSettings(_Section):
@@ -218,6 +219,30 @@ class WorkerSettings(_Section):
     drain_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class AnalysisSettings(_Section):
+    """Verdict first, analysis after: explain mode for every flagged verdict, off the critical path.
+
+    Each worker runs an analysis loop on its own thread (``guardstream analysis`` runs it alone):
+    it reads ``moderation.flagged`` in its own consumer group, asks the explain model in small
+    batches, records each analysis in the audit store and produces it to ``moderation.analyses``
+    together with its input offsets, in one Kafka transaction.
+    """
+
+    enabled: bool = Field(default=True, description="Run the analysis loop inside each worker.")
+    group_id: str | None = Field(
+        default=None, description="Consumer group of the analysis loops; default: the worker's group_id + '-analysis'."
+    )
+    batch_max_size: int = Field(default=8, ge=1, le=256, description="Flagged verdicts per explain request.")
+    batch_max_wait_ms: float = Field(default=200.0, gt=0, description="How long a batch waits to fill up.")
+    drain_timeout_s: float = Field(default=30.0, gt=0, description="On shutdown, time to finish the batch at hand.")
+    verdict_lag_limit: int = Field(
+        default=500, ge=0,
+        description="Verdicts first: inside a worker, explain requests wait while the worker's own consumer is "
+        "paused or its lag (chat events not committed yet) is above this, so that explain mode never takes "
+        "Triton's time from a verdict path that is behind.",
+    )  # fmt: skip
+
+
 class TelemetrySettings(_Section):
     """Health and metrics over HTTP, and OpenTelemetry export (traces and metrics over OTLP)."""
 
@@ -264,6 +289,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     policy: PolicySettings = PolicySettings()
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    analysis: AnalysisSettings = AnalysisSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod

@@ -32,7 +32,7 @@ from guardstream.audit.review_tables import (
     ReviewLoginNonceRow,
     ReviewSessionRow,
 )
-from guardstream.audit.tables import VerdictRow
+from guardstream.audit.tables import AnalysisRow, VerdictRow
 from guardstream.errors import RetriableError
 from guardstream.records import Feedback, FeedbackLabel
 
@@ -464,7 +464,14 @@ class ReviewStore:
 
     # explanations and the trail ---------------------------------------------------------------
 
+    def analysis(self, event_id: str) -> dict[str, Any] | None:
+        """The analysis explain mode made after the verdict (the analysis loop's), if it is there yet."""
+        with self._session() as session:
+            row = session.get(AnalysisRow, event_id)
+            return None if row is None else _as_dict(row)
+
     def explanation(self, event_id: str) -> str | None:
+        """An analysis a reviewer asked for, if any."""
         with self._session() as session:
             row = session.get(ReviewExplanationRow, event_id)
             return None if row is None else row.analysis

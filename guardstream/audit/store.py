@@ -20,9 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from guardstream.audit.tables import Base, DeadLetterRow, VerdictRow
+from guardstream.audit.tables import AnalysisRow, Base, DeadLetterRow, VerdictRow
 from guardstream.errors import PoisonInputError, RetriableError
-from guardstream.records import ChatEvent, DeadLetter, Verdict
+from guardstream.records import Analysis, ChatEvent, ChatRole, DeadLetter, Verdict
 
 PERCENTILES = (50, 95, 99)
 _CONTENT_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
@@ -89,6 +89,29 @@ class AuditStore:
                 return False
             row.analysis = analysis
             return True
+
+    def judged_events(self, event_ids: Sequence[str]) -> dict[str, ChatEvent]:
+        """The chat events these recorded verdicts judged (what explain mode is asked about), by event_id."""
+        if not event_ids:
+            return {}
+        with self._session() as session:
+            rows = session.scalars(select(VerdictRow).where(VerdictRow.event_id.in_(list(event_ids))))
+            return {row.event_id: _judged_event(row) for row in rows}
+
+    def record_analyses(self, analyses: Sequence[Analysis]) -> None:
+        """Keep each analysis beside its verdict; one already recorded for an event is left as it is."""
+        if not analyses:
+            return
+        with self._session() as session:
+            session.execute(self._insert(AnalysisRow).on_conflict_do_nothing(), [analysis_row(a) for a in analyses])
+
+    def analyses(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The recorded analyses of these events, by event_id (events with none are left out)."""
+        if not event_ids:
+            return {}
+        with self._session() as session:
+            rows = session.scalars(select(AnalysisRow).where(AnalysisRow.event_id.in_(list(event_ids))))
+            return {row.event_id: _as_dict(row) for row in rows}
 
     def verdict_count(self) -> int:
         with self._session() as session:
@@ -238,6 +261,34 @@ def verdict_values(event: ChatEvent, verdict: Verdict) -> tuple[Any, ...]:
         verdict.source_topic,
         verdict.source_partition,
         verdict.source_offset,
+    )
+
+
+def analysis_row(analysis: Analysis) -> dict[str, Any]:
+    return {
+        "event_id": analysis.event_id,
+        "status": analysis.status.value,
+        "analysis": analysis.analysis,
+        "explain_label": analysis.explain_label,
+        "category": analysis.category,
+        "reason": analysis.reason,
+        "model_name": analysis.model_name,
+        "model_version": analysis.model_version,
+        "analysed_at_ms": analysis.analysed_at_ms,
+        "explain_ms": analysis.explain_ms,
+    }
+
+
+def _judged_event(row: VerdictRow) -> ChatEvent:
+    return ChatEvent(
+        event_id=row.event_id,
+        conversation_id=row.conversation_id,
+        user_id=row.user_id,
+        role=ChatRole(row.role),
+        text=row.text,
+        question=row.question,
+        context=tuple(row.context or ()),
+        created_at_ms=row.event_created_at_ms,
     )
 
 

@@ -56,3 +56,24 @@ class DeadLetterRow(Base):
     payload_size: Mapped[int] = mapped_column(BigInteger)
     failed_at_ms: Mapped[int] = mapped_column(BigInteger)
     worker_id: Mapped[str] = mapped_column(String(WORKER_ID_CHARS))
+
+
+class AnalysisRow(Base):
+    """Explain mode's analysis of a flagged verdict, made after it: at most one per event.
+
+    Kept beside the verdict row, which stays as it was decided: the analysis comes later, from
+    another model request, with its own time and version.
+    """
+
+    __tablename__ = "analyses"
+
+    event_id: Mapped[str] = mapped_column(String(ID_CHARS), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    analysis: Mapped[str | None] = mapped_column(Text)
+    explain_label: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(64))
+    analysed_at_ms: Mapped[int] = mapped_column(BigInteger)
+    explain_ms: Mapped[float] = mapped_column(Float)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable, TypeVar
 
 from guardstream.errors import PoisonInputError, RetriableError
-from guardstream.records import Action, ChatEvent, DeadLetter, Feedback, Verdict
+from guardstream.records import Action, Analysis, ChatEvent, DeadLetter, Feedback, Verdict
 from guardstream.serde import single_object
 from guardstream.serde.json_codec import chat_event_from_json, parse_json_object
 from guardstream.serde.schemas import SchemaSet, SchemaVersion, default_schema_set
@@ -31,7 +31,7 @@ DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 _JSON_START = frozenset(b"{[")
 _WHITESPACE = b" \t\r\n"
 
-R = TypeVar("R", ChatEvent, Verdict, DeadLetter, Feedback, Action)
+R = TypeVar("R", ChatEvent, Verdict, DeadLetter, Feedback, Action, Analysis)
 
 
 class ChatEventDecoder:

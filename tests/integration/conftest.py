@@ -52,8 +52,9 @@ def fresh_topics(base_settings: Settings) -> Iterator[TopicSettings]:
         dlq=f"test.dlq.{suffix}",
         feedback=f"test.feedback.{suffix}",
         actions=f"test.actions.{suffix}",
+        analyses=f"test.analyses.{suffix}",
     )
-    partitions = {topics.chat_events: 3, topics.verdicts: 3, topics.flagged: 1, topics.dlq: 1}
+    partitions = {topics.chat_events: 3, topics.verdicts: 3, topics.flagged: 2, topics.dlq: 1, topics.analyses: 2}
     admin = build_settings_admin_client(base_settings.kafka)
     big = {"max.message.bytes": str(4 * 1024 * 1024)}
     futures = admin.create_topics(

@@ -14,7 +14,8 @@ from guardstream.serde.codec import AvroEncoder
 from guardstream.settings import Settings, TopicSettings
 from workers.kafka_clients import build_moderation_consumer, build_transactional_producer
 from workers.moderation.outputs import BatchOutputs, OutputStamp
-from workers.moderation.sink import ProducerFencedError, TransactionalSink
+from workers.moderation.sink import TransactionalSink
+from workers.transactions import ProducerFencedError
 
 pytestmark = pytest.mark.integration
 

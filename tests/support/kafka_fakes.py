@@ -1,8 +1,9 @@
-"""An in-memory stand-in for a consumed ``confluent_kafka.Message`` (unit tests of the worker loop)."""
+"""In-memory stand-ins for confluent-kafka objects (unit tests of the worker and analysis loops)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -34,3 +35,69 @@ class FakeMessage:
 
     def headers(self) -> list[tuple[str, bytes]] | None:
         return self._headers
+
+
+@dataclass
+class Transaction:
+    """What one committed transaction carried: (topic, key, value) records and the offsets."""
+
+    records: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+@dataclass
+class ScriptedProducer:
+    """Each transactional call pops its next scripted outcome: an exception, a blocker, or success.
+
+    Records produced and offsets sent inside a transaction land in ``committed`` only when its
+    commit succeeds; an abort drops them, as a ``read_committed`` reader would never see them.
+    """
+
+    script: dict[str, list[object]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    committed: list[Transaction] = field(default_factory=list)
+    _open: Transaction = field(default_factory=Transaction)
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        steps = self.script.get(name)
+        if steps:
+            step = steps.pop(0)
+            if isinstance(step, threading.Event):
+                step.wait(10)
+            elif isinstance(step, BaseException):
+                raise step
+
+    def init_transactions(self, timeout: float) -> None:
+        self._call("init_transactions")
+
+    def begin_transaction(self) -> None:
+        self._call("begin_transaction")
+        self._open = Transaction()
+
+    def send_offsets_to_transaction(self, offsets: list, metadata: object, timeout: float) -> None:
+        self._call("send_offsets_to_transaction")
+        self._open.offsets.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+    def commit_transaction(self, timeout: float) -> None:
+        self._call("commit_transaction")
+        self.committed.append(self._open)
+        self._open = Transaction()
+
+    def abort_transaction(self, timeout: float) -> None:
+        self._call("abort_transaction")
+        self._open = Transaction()
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: object = None) -> None:
+        self.calls.append("produce")
+        self._open.records.append((topic, key, value))
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+
+class FakeGroupConsumer:
+    """Only what a transaction asks of the consumer: its group metadata."""
+
+    def consumer_group_metadata(self) -> object:
+        return object()

@@ -13,12 +13,16 @@ def run_demo(
     json_share: float = typer.Option(0.1, min=0.0, max=1.0, help="Share of valid events sent as JSON, not Avro."),
     seed: int = typer.Option(7, help="Seed of the generated conversations."),
     timeout: float = typer.Option(600.0, help="Seconds to wait for every verdict before giving up."),
+    analysis_timeout: float = typer.Option(
+        300.0, min=0.0, help="Seconds to wait, after the last verdict, for the analyses of flagged verdicts (0: none)."
+    ),
     summary_file: Path = typer.Option(None, help="Also write the SUMMARY line to this file."),
 ) -> None:
     """Replay a generated Chinese chat stream through a real worker and print a SUMMARY line.
 
     Starts a worker process, produces the stream to chat.events (with a few malformed payloads
-    mixed in), waits until every record has a verdict or a dead letter (read_committed), stops the
+    mixed in), waits until every record has a verdict or a dead letter (read_committed), then for
+    the analyses of the flagged ones (analysis after the verdict, when analysis.enabled), stops the
     worker, and prints as its last line:
 
     SUMMARY events=<int> verdicts=<int> dlq=<int> safe=<int> unsafe=<int> review=<int> eps=<float> p50_ms=<float> p99_ms=<float>
@@ -32,22 +36,26 @@ def run_demo(
     from rich.table import Table
 
     from guardstream.paths import runtime_dir
+    from guardstream.policy import Policy
+    from guardstream.records import Analysis
     from guardstream.settings import load_settings
     from guardstream.telemetry import configure_logging, setup_telemetry
     from workers.demo.replay import (
         WorkerProcess,
+        collect_analyses,
         collect_outcomes,
         output_start_positions,
         produce_stream,
         wait_for_group_member,
     )
-    from workers.demo.summary import against_truth, summarise
+    from workers.demo.summary import against_truth, analysis_rows, summarise
     from workers.kafka_clients import build_settings_admin_client
 
     configure_logging("WARNING")
     console = Console(stderr=True)
     settings = load_settings()
     run_id = f"demo-{uuid.uuid4().hex[:8]}"
+    waits_for_analyses = settings.analysis.enabled and analysis_timeout > 0
     # With an OTLP endpoint configured, each event's trace starts at a "publish" span here.
     telemetry = setup_telemetry(settings.telemetry.model_copy(update={"service_name": "guardstream-demo"}), run_id)
     worker = WorkerProcess(run_id, runtime_dir() / "logs" / f"{run_id}-worker.log")
@@ -55,6 +63,7 @@ def run_demo(
         with console.status("starting a worker and waiting for it to join the consumer group…"):
             wait_for_group_member(build_settings_admin_client(settings.kafka), settings.worker.group_id, worker, 300)
         start = output_start_positions(settings)
+        analyses_start = output_start_positions(settings, [settings.topics.analyses])[settings.topics.analyses]
         with console.status(f"producing {events} events and {poison} malformed payloads…"):
             outcome = produce_stream(settings, events, seed, json_share, poison, run_id, telemetry.tracer)
         with Progress(console=console) as progress:
@@ -62,6 +71,14 @@ def run_demo(
             collect_outcomes(
                 settings, outcome, start, timeout, lambda done: progress.update(task, completed=done), worker
             )
+        flagged = {v.event_id for v in outcome.verdicts.values() if Policy.needs_person(v.label)}
+        analyses: list[Analysis] = []
+        if waits_for_analyses:
+            with Progress(console=console) as progress:
+                task = progress.add_task("analyses of flagged verdicts", total=len(flagged))
+                analyses = collect_analyses(
+                    settings, analyses_start, flagged, analysis_timeout, lambda done: progress.update(task, completed=done)
+                )
     finally:
         code = worker.stop()
         telemetry.shutdown()
@@ -89,6 +106,7 @@ def run_demo(
         ("served unsafe share", f"{truth.served_unsafe_share:.3f} ({truth.ratio:.2f}× the true share)"),
         ("agreement with the generator's labels", f"{truth.agreement:.3f}"),
         *((f"decided by the {stage} guard", count) for stage, count in sorted(stages.items())),
+        *(analysis_rows(flagged, analyses) if waits_for_analyses else ()),
     ):
         table.add_row(name, str(value))
     console.print(table)

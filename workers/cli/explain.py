@@ -22,7 +22,6 @@ def explain_event(
     from guardstream.audit.store import AuditStore
     from guardstream.errors import GuardstreamError
     from guardstream.guard.verdict_parsing import parse_guard_output
-    from guardstream.records import ChatEvent, ChatRole
     from guardstream.settings import load_settings
     from workers.triton_client import GuardModelClient
 
@@ -31,18 +30,10 @@ def explain_event(
     migrate(engine)
     store = AuditStore(engine)
     row = store.verdict(event_id)
-    if row is None:
+    event = store.judged_events([event_id]).get(event_id)
+    if row is None or event is None:
         typer.echo(f"no verdict recorded for event_id {event_id!r}", err=True)
         raise typer.Exit(1)
-    event = ChatEvent(
-        event_id=event_id,
-        conversation_id=row["conversation_id"],
-        user_id=row["user_id"],
-        role=ChatRole(row["role"]),
-        text=row["text"],
-        question=row["question"],
-        created_at_ms=row["event_created_at_ms"],
-    )
     client = GuardModelClient(settings.triton)
     try:
         (text,) = client.explain([event.guard_pair()])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from workers.cli import audit, bench, demo, dev, escalate, explain, guard, model, model_versions, review, worker
+from workers.cli import analysis, audit, bench, demo, dev, escalate, explain, guard, model, model_versions, review, worker
 from workers.cli import eval as eval_cli, train
 from workers.cli import chaos
 
@@ -37,6 +37,7 @@ app.command("explain")(explain.explain_event)
 app.add_typer(review.app, name="review")
 app.add_typer(escalate.app, name="escalate")
 app.command("worker")(worker.run_worker)
+app.command("analysis")(analysis.run_analysis)
 app.command("demo")(demo.run_demo)
 app.add_typer(train.app, name="train")
 app.command("eval")(eval_cli.run_eval)

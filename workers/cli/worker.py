@@ -28,6 +28,9 @@ def run_worker(
     letter is recorded in the audit store before its offsets commit. SIGTERM drains in-flight
     work, commits it and exits.
 
+    Unless analysis.enabled is false (GUARDSTREAM_ANALYSIS__ENABLED=false), a second thread
+    explains every flagged verdict after it was committed (see `guardstream analysis`).
+
     While it runs, GET /healthz (the loop is turning), /readyz (joined the consumer group and no
     dependency degraded; 503 with the causes otherwise) and /metrics (Prometheus text) answer on
     the metrics port. With OTEL_EXPORTER_OTLP_ENDPOINT (or telemetry.otlp_endpoint) set, traces
@@ -36,8 +39,10 @@ def run_worker(
     from guardstream.errors import GuardstreamError
     from guardstream.settings import load_settings
     from guardstream.telemetry import configure_logging, setup_telemetry
+    from workers.analysis.app import AnalysisRunner, build_analysis_loop
     from workers.moderation.app import build_worker, start_status_server
     from workers.moderation.health import Health
+    from workers.retry import Backoff
 
     configure_logging(log_level)
     overrides: dict[str, Any] = {}
@@ -47,6 +52,7 @@ def run_worker(
         overrides["telemetry"] = {"metrics_port": metrics_port}
     server = None
     telemetry = None
+    analysis = None
     try:
         try:
             settings = load_settings(**overrides)
@@ -57,10 +63,25 @@ def run_worker(
         except GuardstreamError as exc:  # a bad setting, a broken model contract, Triton never ready
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-        signal.signal(signal.SIGINT, lambda *_: worker.stop())
+        if settings.analysis.enabled:  # verdict first, analysis after: its own thread, never in the way
+            limit = settings.analysis.verdict_lag_limit
+            analysis = AnalysisRunner(
+                lambda: build_analysis_loop(settings, lambda: worker.behind(limit)), Backoff(1.0, 30.0)
+            )
+            analysis.start()
+
+        def stop(*_: object) -> None:
+            worker.stop()
+            if analysis is not None:
+                analysis.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         worker.run()
     finally:
+        if analysis is not None:
+            analysis.stop()
+            analysis.join(settings.analysis.drain_timeout_s + 10)
         if server is not None:
             server.close()
         if telemetry is not None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from opentelemetry.trace import SpanKind, Tracer
 
-from guardstream.records import DeadLetter, Verdict
+from guardstream.records import Analysis, DeadLetter, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.serde.json_codec import chat_event_to_json
 from guardstream.settings import Settings, TopicSettings
@@ -94,14 +94,21 @@ class WorkerProcess:
         return self.process.returncode
 
 
-def worker_environment(settings: Settings, topics: TopicSettings, audit_url: str, group: str) -> dict[str, str]:
-    """Environment variables that point a worker process at these topics, this audit store and group."""
+def worker_environment(
+    settings: Settings, topics: TopicSettings, audit_url: str, group: str, analysis: bool = False
+) -> dict[str, str]:
+    """Environment variables that point a worker process at these topics, this audit store and group.
+
+    Its analysis thread runs only when ``analysis`` is true: the tests, benchmarks and chaos runs
+    that use this measure the verdict path, and explain mode would share the machine's cores.
+    """
     env = {
         "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "GUARDSTREAM_TRITON__GRPC_URL": settings.triton.grpc_url,
         "GUARDSTREAM_AUDIT__URL": audit_url,
         "GUARDSTREAM_WORKER__GROUP_ID": group,
         "GUARDSTREAM_WORKER__TRANSACTIONAL_ID_PREFIX": group,
+        "GUARDSTREAM_ANALYSIS__ENABLED": str(analysis).lower(),
     }
     for name, value in topics.model_dump().items():
         env[f"GUARDSTREAM_TOPICS__{name.upper()}"] = value
@@ -239,10 +246,43 @@ def collect_outcomes(
         reader.close()
 
 
-def output_start_positions(settings: Settings) -> dict[str, list[TopicPartition]]:
+def output_start_positions(settings: Settings, topics: Sequence[str] = ()) -> dict[str, list[TopicPartition]]:
+    """Where each output topic ends now (default: verdicts and dead letters): the run's outputs follow."""
     probe = build_reader(settings.kafka, f"guardstream-demo-probe-{uuid.uuid4().hex[:8]}")
     try:
-        return {topic: end_offsets(probe, topic) for topic in (settings.topics.verdicts, settings.topics.dlq)}
+        return {topic: end_offsets(probe, topic) for topic in topics or (settings.topics.verdicts, settings.topics.dlq)}
     finally:
         probe.close()
+
+
+def collect_analyses(
+    settings: Settings,
+    start: list[TopicPartition],
+    flagged: set[str],
+    timeout_s: float,
+    progress: Callable[[int], None],
+) -> list[Analysis]:
+    """Read ``moderation.analyses`` (read_committed) from ``start`` until every flagged event has one.
+
+    Every analysis of a flagged event is returned, duplicates included (there should be none).
+    """
+    reader = build_reader(settings.kafka, f"guardstream-demo-{uuid.uuid4().hex[:8]}")
+    reader.assign(start)
+    decoder = AvroDecoder()
+    analyses: list[Analysis] = []
+    done: set[str] = set()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while done < flagged and time.monotonic() < deadline:
+            for message in reader.consume(num_messages=1000, timeout=0.5):
+                if message.error():
+                    continue
+                analysis = decoder.decode(Analysis, message.value())
+                if analysis.event_id in flagged:
+                    analyses.append(analysis)
+                    done.add(analysis.event_id)
+            progress(len(done))
+    finally:
+        reader.close()
+    return analyses
 

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from guardstream.records import Verdict
+from guardstream.records import Analysis, AnalysisStatus, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +75,16 @@ def against_truth(verdicts: Iterable[Verdict], expected: dict[str, str]) -> Grou
     served_unsafe = sum(v.label.value == "unsafe" for v, _ in judged)
     agree = sum((v.label.value != "safe") == (truth == "unsafe") for v, truth in judged)
     return GroundTruth(unsafe_truth / len(judged), served_unsafe / len(judged), agree / len(judged))
+
+
+def analysis_rows(flagged: set[str], analyses: list[Analysis]) -> list[tuple[str, str]]:
+    """The demo table's figures of analyses: how many flagged verdicts got one, and how late."""
+    explained = {a.event_id for a in analyses if a.status is AnalysisStatus.EXPLAINED}
+    lags = sorted(float(a.analysed_at_ms - a.verdict_at_ms) for a in analyses)
+    return [
+        ("analyses of flagged verdicts", f"{len({a.event_id for a in analyses})} of {len(flagged)}"),
+        ("analyses explained / unavailable", f"{len(explained)} / {len({a.event_id for a in analyses} - explained)}"),
+        ("duplicate analyses", str(len(analyses) - len({a.event_id for a in analyses}))),
+        ("p50 verdict→analysis ms", f"{nearest_rank(lags, 50):.1f}"),
+        ("p99 verdict→analysis ms", f"{nearest_rank(lags, 99):.1f}"),
+    ]

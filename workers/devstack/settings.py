@@ -80,6 +80,8 @@ class DevStackSettings(BaseSettings):
     feedback_partitions: int = Field(default=1, ge=1)
     actions_topic: str = "moderation.actions"
     actions_partitions: int = Field(default=3, ge=1)
+    analyses_topic: str = "moderation.analyses"
+    analyses_partitions: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _distinct_ports_and_topics(self) -> Self:
@@ -98,7 +100,7 @@ class DevStackSettings(BaseSettings):
         if len(set(ports)) != len(ports):
             raise ValueError(f"the dev stack's ports must all differ, got {ports}")
         names = list(self.topics)
-        if len(self.topics) != 6:
+        if len(self.topics) != 7:
             raise ValueError(f"the dev stack's topic names must all differ, got {names}")
         return self
 
@@ -110,6 +112,7 @@ class DevStackSettings(BaseSettings):
             self.chat_events_topic: self.chat_events_partitions,
             self.verdicts_topic: self.verdicts_partitions,
             self.flagged_topic: self.flagged_partitions,
+            self.analyses_topic: self.analyses_partitions,
             self.dlq_topic: self.dlq_partitions,
             self.feedback_topic: self.feedback_partitions,
             self.actions_topic: self.actions_partitions,

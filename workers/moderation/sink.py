@@ -13,69 +13,27 @@ Commit order, and why:
 
 Nothing is committed before its verdict is durable; a crash anywhere before 5 leaves the input
 uncommitted, so it is processed again, and ``read_committed`` readers never see the aborted
-attempt. A database outage raises :class:`RetriableError` before any transaction begins.
-
-Kafka failures, as librdkafka classifies them:
-
-* *retriable* (a broker restarting, a coordinator moving, a timeout): the same call is repeated
-  with backoff until ``retry_timeout_s`` passes. ``commit_transaction`` in particular is retried,
-  never replaced by an abort: once a commit was requested its outcome is only known when a retry
-  of the same call succeeds.
-* *abortable* (``txn_requires_abort``: a produce failed, the consumer group moved on): the
-  transaction is aborted (the abort itself is retried, since it fails too while a broker restarts)
-  and :class:`RetriableError` tells the worker to produce the same outputs again in a new one.
-* *wedged*: librdkafka does not always keep its own timeout (``send_offsets_to_transaction``
-  was seen blocking for minutes after a broker restart), so every blocking call runs on a helper
-  thread with a deadline. A call that overstays it leaves that producer behind: a new one with
-  the same transactional id is built (its ``init_transactions`` fences the stuck one and aborts
-  its transaction) and the outputs are produced again; without a way to rebuild, the worker stops.
-  A stuck ``commit_transaction`` stops the worker too: whether it committed is unknown, and only a
-  restart from the committed offsets is safe.
-* *fatal* (above all: fenced, because another instance started with our transactional id): this
-  instance is a zombie. :class:`SinkFailedError` says so; the worker abandons its uncommitted work
-  and exits non-zero, and the instance that fenced it processes that work again. So does a
-  retriable failure that outlasts ``retry_timeout_s``: a restarted worker's ``init_transactions``
-  resolves whatever this one left open.
+attempt. A database outage raises :class:`RetriableError` before any transaction begins. How
+each Kafka failure is handled (retried, aborted, the producer rebuilt, or the worker stopped) is
+written down in :mod:`workers.transactions`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from guardstream.audit.store import AuditStore
-from guardstream.errors import GuardstreamError, RetriableError
 from guardstream.policy import Policy
 from guardstream.settings import TopicSettings
 from workers.moderation.audit_isolation import write_isolating
 from workers.moderation.outputs import BatchOutputs, OutputStamp
-from workers.retry import Backoff
-
-log = logging.getLogger(__name__)
+from workers.transactions import KafkaTransactions, Outgoing
 
 Encode = Callable[[object, str], bytes]
 """Encodes a record for a topic (the topic picks the registry subject when one is configured)."""
-
-T = TypeVar("T")
-
-_FENCED_CODES = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
-
-
-class SinkFailedError(GuardstreamError):
-    """The transactional producer cannot go on; the worker must abandon its work and exit."""
-
-
-class ProducerFencedError(SinkFailedError):
-    """Another instance started with this transactional id: this one is a zombie."""
-
-
-class _Wedged(KafkaException):
-    """A blocking producer call did not return by its deadline (a Kafka failure, for health)."""
 
 
 class TransactionalSink:
@@ -95,179 +53,42 @@ class TransactionalSink:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._producer = producer
-        self._consumer = consumer
         self._audit = audit
         self._topics = topics
         self._encode = encode
         self._stamp = stamp
-        self._retry_timeout_s = retry_timeout_s
-        self._rebuild = rebuild
-        self._call_timeout_s = call_timeout_s
-        self._call_grace_s = call_grace_s
-        self._clock = clock
-        self._sleep = sleep
-        self._open = False
-        self._failed: SinkFailedError | None = None
+        self._transactions = KafkaTransactions(
+            producer, consumer, retry_timeout_s=retry_timeout_s, rebuild=rebuild,
+            call_timeout_s=call_timeout_s, call_grace_s=call_grace_s, clock=clock, sleep=sleep,
+        )  # fmt: skip
 
     def start(self) -> None:
         """Register the transactional id; this fences any older instance that used it."""
-        try:
-            self._retrying("init_transactions", lambda: self._producer.init_transactions(self._call_timeout_s))
-        except _Wedged as wedged:
-            raise SinkFailedError(f"{wedged} did not return: the broker is unreachable") from None
+        self._transactions.start()
 
     def commit(self, outputs: BatchOutputs, positions: dict[tuple[str, int], int]) -> None:
         """Make ``outputs`` durable and move ``positions`` forward, all or nothing.
 
         Verdicts the audit store refuses for their content are moved to ``outputs``' dead letters.
         Raises :class:`RetriableError` when the caller should try again later with the same
-        outputs, :class:`SinkFailedError` when this instance must stop.
+        outputs, :class:`~workers.transactions.SinkFailedError` when this instance must stop.
         """
-        if self._failed is not None:
-            raise self._failed
+        self._transactions.check()
         write_isolating(self._audit, outputs, self._stamp, int(time.time() * 1000))
-        committing = False
-        try:
-            if self._open:  # an abort that could not finish last time
-                self._abort()
-            self._producer.begin_transaction()
-            self._open = True
-            self._produce(outputs)
-            offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()]
-            metadata = self._consumer.consumer_group_metadata()
-            self._retrying(
-                "send_offsets_to_transaction",
-                lambda: self._producer.send_offsets_to_transaction(offsets, metadata, self._call_timeout_s),
-            )
-            committing = True
-            self._retrying("commit_transaction", lambda: self._producer.commit_transaction(self._call_timeout_s))
-            self._open = False
-        except _Wedged as wedged:
-            if committing:  # its outcome is unknown: only a restart from the committed offsets is safe
-                failure = SinkFailedError(f"{wedged} did not return: the transaction's outcome is unknown")
-                log.error("%s", failure)
-                self._failed = failure
-                raise failure from None
-            self._replace_producer(str(wedged))
-            raise RetriableError(f"{wedged} did not return; a new producer took over, will retry") from wedged
-        except KafkaException as exc:
-            error = _error(exc)
-            if error is not None and error.txn_requires_abort():
-                self._abort()
-                raise RetriableError(f"Kafka transaction aborted, will retry: {error.str()}") from exc
-            raise self._fail(exc) from exc
+        self._transactions.commit(self._records(outputs), positions)
 
     def abort_if_open(self) -> None:
         """Best effort on shutdown: abort a transaction left open (the next instance would anyway)."""
-        if not self._open or self._failed is not None:
-            return
-        try:
-            self._bounded("abort_transaction", lambda: self._producer.abort_transaction(min(10.0, self._call_timeout_s)))
-            self._open = False
-        except (KafkaException, _Wedged) as exc:
-            log.warning("abort on shutdown failed (the next instance aborts it): %s", exc)
+        self._transactions.abort_if_open()
 
-    # ── helpers ──────────────────────────────────────────────────────────────────────────────
-    def _abort(self) -> None:
-        try:
-            self._retrying("abort_transaction", lambda: self._producer.abort_transaction(self._call_timeout_s))
-        except _Wedged as wedged:
-            self._replace_producer(str(wedged))
-        except KafkaException as exc:
-            raise self._fail(exc) from exc
-        self._open = False
-
-    def _replace_producer(self, cause: str) -> None:
-        """Leave a stuck producer behind; a new one with the same id fences it and aborts its work."""
-        if self._rebuild is None:
-            failure = SinkFailedError(f"{cause} did not return and the producer cannot be rebuilt")
-            log.error("%s", failure)
-            self._failed = failure
-            raise failure
-        log.error("%s did not return in time: replacing the producer (the new one fences it)", cause)
-        self._producer = self._rebuild()
-        self._open = False
-        try:
-            self._retrying("init_transactions", lambda: self._producer.init_transactions(self._call_timeout_s))
-        except (KafkaException, _Wedged) as exc:
-            failure = SinkFailedError(f"the replacement producer could not register: {exc}")
-            self._failed = failure
-            raise failure from None
-
-    def _retrying(self, name: str, call: Callable[[], T]) -> T:
-        """Repeat ``call`` while it fails with a retriable error, until ``retry_timeout_s`` passes."""
-        deadline = self._clock() + self._retry_timeout_s
-        backoff = Backoff(0.1, 2.0)
-        while True:
-            try:
-                return self._bounded(name, call)
-            except KafkaException as exc:
-                error = _error(exc)
-                if error is None or not error.retriable() or error.fatal() or self._clock() >= deadline:
-                    raise
-                delay = backoff.next_delay()
-                log.warning("%s failed (retriable), again in %.2fs: %s", name, delay, error.str())
-                self._sleep(delay)
-
-    def _bounded(self, name: str, call: Callable[[], T]) -> T:
-        """``call`` on a helper thread; raise :class:`_Wedged` if it overstays its deadline."""
-        outcome: dict[str, object] = {}
-        done = threading.Event()
-
-        def target() -> None:
-            try:
-                outcome["value"] = call()
-            except BaseException as exc:  # handed to the caller's thread
-                outcome["error"] = exc
-            finally:
-                done.set()
-
-        threading.Thread(target=target, name=f"kafka-{name}", daemon=True).start()
-        if not done.wait(self._call_timeout_s + self._call_grace_s):
-            raise _Wedged(name)
-        if "error" in outcome:
-            raise outcome["error"]  # type: ignore[misc]
-        return outcome.get("value")  # type: ignore[return-value]
-
-    def _fail(self, exc: KafkaException) -> SinkFailedError:
-        error = _error(exc)
-        if error is not None and error.code() in _FENCED_CODES:
-            failure: SinkFailedError = ProducerFencedError(
-                f"producer fenced: another worker took over this transactional id ({error.str()}); "
-                "abandoning uncommitted work"
-            )
-        else:
-            failure = SinkFailedError(f"Kafka transaction cannot go on: {exc}")
-        log.error("%s", failure)
-        self._failed = failure
-        return failure
-
-    def _produce(self, outputs: BatchOutputs) -> None:
-        topics = self._topics
+    def _records(self, outputs: BatchOutputs) -> list[Outgoing]:
+        topics, encode = self._topics, self._encode
+        records = []
         for entry, event, verdict in outputs.verdicts:
             key = event.conversation_id.encode("utf-8")
-            headers = _trace_headers(entry.traceparent)
-            self._send(topics.verdicts, key, self._encode(verdict, topics.verdicts), headers)
+            records.append(Outgoing(topics.verdicts, key, encode(verdict, topics.verdicts), entry.traceparent))
             if Policy.needs_person(verdict.label):
-                self._send(topics.flagged, key, self._encode(verdict, topics.flagged), headers)
+                records.append(Outgoing(topics.flagged, key, encode(verdict, topics.flagged), entry.traceparent))
         for entry, letter in outputs.dead_letters:
-            self._send(topics.dlq, letter.key, self._encode(letter, topics.dlq), _trace_headers(entry.traceparent))
-
-    def _send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, headers=headers)
-                return
-            except BufferError:
-                self._producer.poll(0.05)
-
-
-def _error(exc: KafkaException) -> KafkaError | None:
-    error = exc.args[0] if exc.args else None
-    return error if isinstance(error, KafkaError) else None
-
-
-def _trace_headers(traceparent: str | None) -> list[tuple[str, bytes]] | None:
-    """The W3C trace context travels on from the input record to its outputs."""
-    return None if traceparent is None else [("traceparent", traceparent.encode("ascii"))]
+            records.append(Outgoing(topics.dlq, letter.key, encode(letter, topics.dlq), entry.traceparent))
+        return records

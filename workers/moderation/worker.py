@@ -29,9 +29,10 @@ from workers.moderation.batcher import MicroBatcher
 from workers.moderation.health import Health, KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.outputs import BatchOutputs, OutputStamp, build_outputs
-from workers.moderation.sink import SinkFailedError, TransactionalSink
+from workers.moderation.sink import TransactionalSink
 from workers.moderation.window import BatchWindow
 from workers.retry import Backoff
+from workers.transactions import SinkFailedError
 from workers.triton_client import GuardClient, InferenceOutcome
 
 log = logging.getLogger(__name__)
@@ -351,6 +352,12 @@ class ModerationWorker:
             self._assigned.discard((tp.topic, tp.partition))
             self._committed_positions.pop((tp.topic, tp.partition), None)
         self.health.partitions = len(self._assigned)
+
+    def behind(self, lag_limit: int) -> bool:
+        """Whether the verdict path is behind (asked from other threads): batches queue for Triton beyond
+        those in flight, partitions are paused, or more than ``lag_limit`` events lag (librdkafka's last report)."""
+        queued = len(self._window) > self._settings.max_in_flight
+        return queued or self._paused or sum(self.consumer_lag().values()) > lag_limit
 
     def consumer_lag(self) -> dict[tuple[str, int], int]:
         """Per assigned partition: records up to the last stable offset not committed yet."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -19,6 +20,7 @@ from workers.review.filters import format_local_time, parse_filters, to_query
 from workers.review.item_ids import item_event_id, to_segment
 from workers.review.request_guard import any_control
 from workers.review.security import client_ip, csrf_form, current_user, services
+from workers.review.services import ReviewServices
 from workers.review.text_safety import warnings
 from workers.review.views import Renderer
 
@@ -94,14 +96,14 @@ def build_router(renderer: Renderer) -> APIRouter:
         svc = services(request)
         item = flagged_item(request, event_id)
         verdict = item.verdict
-        analysis = verdict["analysis"] or svc.store.explanation(event_id)
+        analysis, analysis_source, unavailable = _analysis(svc, verdict)
         context = [str(line) for line in verdict["context"] or ()]
         filters = parse_filters(request.query_params, svc.zone)
         limit = svc.settings.display_max_chars
         return renderer.page(
             request, "item.html", user, status,
-            item=item, verdict=verdict, analysis=analysis, analysis_source="verdict" if verdict["analysis"] else "on demand",
-            explain_error=explain_error,
+            item=item, verdict=verdict, analysis=analysis, analysis_source=analysis_source,
+            explain_error=explain_error or unavailable,
             shown={
                 "question": excerpt(verdict["question"], limit), "text": excerpt(verdict["text"], limit),
                 "analysis": excerpt(analysis, limit), "context": excerpt_turns(context, limit),
@@ -196,7 +198,7 @@ def build_router(renderer: Renderer) -> APIRouter:
         svc = services(request)
         item = flagged_item(request, event_id)
         verdict = item.verdict
-        if verdict["analysis"] or svc.store.explanation(event_id):
+        if _analysis(svc, verdict)[0]:
             return RedirectResponse(item_url(event_id, filters, request), status_code=303)
 
         def refuse(reason: str, status: int, message: str) -> Response:
@@ -225,6 +227,21 @@ def build_router(renderer: Renderer) -> APIRouter:
         return RedirectResponse(item_url(event_id, filters, request), status_code=303)
 
     return router
+
+
+def _analysis(svc: ReviewServices, verdict: dict[str, Any]) -> tuple[str | None, str, str]:
+    """The analysis to show, where it came from, and why explain mode had none to give, if it said so.
+
+    Verdict first, analysis after: the analysis loop's arrives moments after the verdict, so the
+    page shows it without a click; a reviewer's own request is the fallback.
+    """
+    if verdict["analysis"]:
+        return verdict["analysis"], "verdict", ""
+    after = svc.store.analysis(verdict["event_id"])
+    if after is not None and after["analysis"]:
+        return after["analysis"], f"explain mode after the verdict, {after['model_name']} v{after['model_version']}", ""
+    unavailable = (after["reason"] or "") if after is not None else ""
+    return svc.store.explanation(verdict["event_id"]), "on demand", unavailable
 
 
 def _int(value: str | None, default: int) -> int:

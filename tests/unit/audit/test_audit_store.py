@@ -59,3 +59,34 @@ def test_stats_count_labels_versions_and_latency_percentiles(store: AuditStore) 
 
 def test_missing_event_is_none(store: AuditStore) -> None:
     assert store.verdict("nope") is None
+
+
+def test_the_first_analysis_of_an_event_wins_over_a_replay(store: AuditStore) -> None:
+    from guardstream.records import Analysis, AnalysisStatus
+
+    def analysis(text: str) -> Analysis:
+        return Analysis(
+            event_id="event-1", conversation_id="conv-1", user_id="user-1", verdict_label="unsafe",
+            status=AnalysisStatus.EXPLAINED, analysis=text, explain_label="unsafe", model_name="guard_explain",
+            model_version="1", verdict_at_ms=1, analysed_at_ms=2, explain_ms=3.0, source_topic="moderation.flagged",
+            source_partition=0, source_offset=0,
+        )  # fmt: skip
+
+    store.write([event_and_verdict(1)], [])
+    store.record_analyses([analysis("第一次")])
+    store.record_analyses([analysis("第二次")])
+    assert store.analyses(["event-1", "event-2"]) == {
+        "event-1": {
+            "event_id": "event-1", "status": "explained", "analysis": "第一次", "explain_label": "unsafe",
+            "category": None, "reason": None, "model_name": "guard_explain", "model_version": "1",
+            "analysed_at_ms": 2, "explain_ms": 3.0,
+        }
+    }  # fmt: skip
+    row = store.verdict("event-1")
+    assert row is not None and row["analysis"] is None  # the verdict row stays as it was decided
+
+
+def test_judged_events_are_the_recorded_events_of_the_verdicts(store: AuditStore) -> None:
+    event, verdict = event_and_verdict(4)
+    store.write([(event, verdict)], [])
+    assert store.judged_events(["event-4", "event-5"]) == {"event-4": event}

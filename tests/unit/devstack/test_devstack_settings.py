@@ -24,6 +24,7 @@ def test_topics_map_names_to_partition_counts_in_data_flow_order() -> None:
         "chat.events": 6,
         "moderation.verdicts": 6,
         "moderation.flagged": 3,
+        "moderation.analyses": 3,
         "moderation.dlq": 1,
         "moderation.feedback": 1,
         "moderation.actions": 3,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -13,56 +12,14 @@ from confluent_kafka import KafkaError, KafkaException
 from guardstream.errors import RetriableError
 from guardstream.policy import Policy
 from guardstream.settings import TopicSettings
+from tests.support.kafka_fakes import FakeGroupConsumer, ScriptedProducer
 from workers.moderation.outputs import BatchOutputs, OutputStamp
-from workers.moderation.sink import ProducerFencedError, SinkFailedError, TransactionalSink
+from workers.moderation.sink import TransactionalSink
+from workers.transactions import ProducerFencedError, SinkFailedError
 
 RETRIABLE = KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out, retry call", retriable=True))
 ABORTABLE = KafkaException(KafkaError(KafkaError._STATE, "transaction requires abort", txn_requires_abort=True))
 FENCED = KafkaException(KafkaError(KafkaError._FENCED, "producer fenced", fatal=True))
-
-
-@dataclass
-class ScriptedProducer:
-    """Each transactional call pops its next scripted outcome: an exception, a blocker, or success."""
-
-    script: dict[str, list[object]] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
-
-    def _call(self, name: str) -> None:
-        self.calls.append(name)
-        steps = self.script.get(name)
-        if steps:
-            step = steps.pop(0)
-            if isinstance(step, threading.Event):
-                step.wait(10)
-            elif isinstance(step, BaseException):
-                raise step
-
-    def init_transactions(self, timeout: float) -> None:
-        self._call("init_transactions")
-
-    def begin_transaction(self) -> None:
-        self._call("begin_transaction")
-
-    def send_offsets_to_transaction(self, offsets: object, metadata: object, timeout: float) -> None:
-        self._call("send_offsets_to_transaction")
-
-    def commit_transaction(self, timeout: float) -> None:
-        self._call("commit_transaction")
-
-    def abort_transaction(self, timeout: float) -> None:
-        self._call("abort_transaction")
-
-    def produce(self, *args: object, **kwargs: object) -> None:
-        self.calls.append("produce")
-
-    def poll(self, timeout: float) -> int:
-        return 0
-
-
-class FakeConsumer:
-    def consumer_group_metadata(self) -> object:
-        return object()
 
 
 class FakeAudit:
@@ -76,7 +33,7 @@ class FakeAudit:
 def sink(producer: ScriptedProducer, rebuild: Callable[[], ScriptedProducer] | None = None) -> TransactionalSink:
     return TransactionalSink(
         producer,  # type: ignore[arg-type]
-        FakeConsumer(),  # type: ignore[arg-type]
+        FakeGroupConsumer(),  # type: ignore[arg-type]
         FakeAudit(),  # type: ignore[arg-type]
         TopicSettings(),
         lambda record, topic: b"",

@@ -143,3 +143,30 @@ def test_failed_logins_are_limited_per_account_whatever_the_address(tmp_path: Pa
     assert log_in(from_address("10.0.0.99"), "root", PASSWORD)[0] == 200  # other accounts are not held up
     blocked = svc.store.actions(action="login_blocked")
     assert [(a["actor"], a["ip"]) for a in blocked] == [("alice", "10.0.0.99")]
+
+
+def test_the_analysis_made_after_the_verdict_shows_without_a_click(tmp_path: Path) -> None:
+    from guardstream.records import Analysis, AnalysisStatus
+
+    client, svc = sqlite_client(tmp_path)
+    _, csrf = log_in(client)
+    before = client.get("/review/event-1")
+    assert 'id="explain-form"' in before.text and 'id="analysis"' not in before.text
+
+    def analysis(event_id: str, text: str | None, reason: str | None) -> Analysis:
+        return Analysis(
+            event_id=event_id, conversation_id="c", user_id="u", verdict_label="unsafe",
+            status=AnalysisStatus.EXPLAINED if text else AnalysisStatus.UNAVAILABLE, analysis=text, reason=reason,
+            model_name="guard_explain", model_version="4", verdict_at_ms=1, analysed_at_ms=2, explain_ms=3.0,
+            source_topic="moderation.flagged", source_partition=0, source_offset=0,
+        )  # fmt: skip
+
+    audit = AuditStore(build_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+    audit.record_analyses([analysis("event-1", "回答泄露了他人住址。", None), analysis("event-2", None, "Triton rejected the request")])
+    shown = client.get("/review/event-1")
+    assert 'id="analysis"' in shown.text and "回答泄露了他人住址。" in shown.text
+    assert "explain mode after the verdict, guard_explain v4" in shown.text
+    assert 'id="explain-form"' not in shown.text
+    unavailable = client.get("/review/event-2")
+    assert "explanation unavailable: Triton rejected the request" in unavailable.text
+    assert 'id="explain-form"' in unavailable.text  # a reviewer can still ask

@@ -6,6 +6,8 @@ import pytest
 
 from guardstream.records import (
     Action,
+    Analysis,
+    AnalysisStatus,
     CategoryScore,
     ChatEvent,
     ChatRole,
@@ -70,6 +72,18 @@ SAMPLE_RECORDS = {
         rule_version="1", window_start_ms=1_735_689_000_000, window_end_ms=1_735_689_600_000,
         counts={"unsafe": 3, "辱骂仇恨": 3}, evidence_event_ids=("e1", "e2", "e3"),
         created_at_ms=1_735_689_600_001,
+    ),
+    "Analysis": Analysis(
+        event_id="e1", conversation_id="c1", user_id="u1", verdict_label="unsafe", status=AnalysisStatus.EXPLAINED,
+        analysis="回答提供了获取他人住址的方法，侵犯隐私。", explain_label="unsafe", category="privacy_property",
+        model_name="guard_explain", model_version="3", verdict_at_ms=1_735_689_600_042,
+        analysed_at_ms=1_735_689_601_500, explain_ms=812.5, trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        source_topic="moderation.flagged", source_partition=2, source_offset=77,
+    ),
+    "Analysis-unavailable": Analysis(
+        event_id="e2", conversation_id="c1", user_id="u1", verdict_label="review", status=AnalysisStatus.UNAVAILABLE,
+        reason="Triton rejected the request: input too long", model_name="guard_explain", model_version="3",
+        verdict_at_ms=0, analysed_at_ms=0, explain_ms=0.0, source_topic="t", source_partition=0, source_offset=0,
     ),
 }
 

@@ -148,3 +148,17 @@ def test_samples_cover_every_enum_symbol_and_union_branch():
     assert {r["role"] for r in recs} == {"user", "assistant"}
     assert any(r["question"] is None for r in recs) and any(isinstance(r["question"], str) for r in recs)
     assert any(r["context"] for r in recs) and any(not r["context"] for r in recs)
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=IDS)
+def test_data_written_with_every_committed_version_can_be_read(path):
+    """A new field is not enough: records already on the topics carry the old writer's fingerprint,
+    which the decoder finds only if that version is the current file or kept in schemas/history/."""
+    from guardstream.serde.schemas import default_schema_set, make_version
+
+    known = default_schema_set().by_fingerprint
+    for label, old in _git_versions(f"schemas/{path.name}"):
+        version = make_version(old, stem=path.stem, label=label)
+        assert version.fingerprint in known, (
+            f"records written with {label} could not be decoded: copy that version into schemas/history/{path.stem}/"
+        )
