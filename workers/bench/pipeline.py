@@ -9,6 +9,7 @@ produce → verdict.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,9 +28,13 @@ from workers.kafka_clients import build_producer, build_settings_admin_client
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """How the workers run: which model, how many processes, their batching."""
+    """How the workers run: which model or cascade, how many processes, their batching."""
 
     model_name: str = "guard"
+    fast_model_name: str = ""
+    """The cascade's fast guard; empty: no cascade, ``model_name`` scores every event."""
+    escalate_band: tuple[float, float] | None = None
+    """The cascade's uncertain band (escalated to ``model_name``); none: the fast guard decides alone."""
     workers: int = 1
     batch_max_size: int = 64
     batch_max_wait_ms: float = 20.0
@@ -40,6 +45,9 @@ class PipelineConfig:
         return {
             **worker_environment(settings, topics, audit_url, group),
             "GUARDSTREAM_TRITON__MODEL_NAME": self.model_name,
+            # both set either way, so a cascade configured in the caller's environment never leaks in
+            "GUARDSTREAM_TRITON__FAST_MODEL_NAME": self.fast_model_name,
+            "GUARDSTREAM_POLICY__ESCALATE_BAND": json.dumps(list(self.escalate_band) if self.escalate_band else None),
             "GUARDSTREAM_WORKER__BATCH_MAX_SIZE": str(self.batch_max_size),
             "GUARDSTREAM_WORKER__BATCH_MAX_WAIT_MS": str(self.batch_max_wait_ms),
             "GUARDSTREAM_WORKER__MAX_IN_FLIGHT": str(self.max_in_flight),
