@@ -42,7 +42,8 @@ def run(
     from guardstream.settings import load_settings
     from guardstream.telemetry import configure_logging
     from workers.bench.report import describe_machine, latency_table, plot_latency, sweep_table, table, write_json
-    from workers.bench.runner import BenchConfig, run_bench
+    from workers.bench.config import BenchConfig
+    from workers.bench.runner import run_bench
 
     configure_logging(log_level)
     console = Console(stderr=True)
