@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from guardstream.records import ChatEvent
+from guardstream.records import ChatEvent, GuardStage
 from guardstream.settings import Settings, TopicSettings
 from workers.bench.direct import SweepPoint
 from workers.bench.kafka_io import VerdictSample, create_topics, delete_topics, read_verdicts, wait_caught_up
@@ -73,6 +74,11 @@ class PipelineRun:
     def median_batch_inference_ms(self) -> float:
         return median_batch_ms(((s.verdict_at_ms, s.inference_ms), s.inference_ms) for s in self.samples)
 
+    def stages(self) -> dict[str, int]:
+        """Verdicts per deciding cascade stage; ``none``: one model judged alone."""
+        counts = Counter(s.stage.value if s.stage else "none" for s in self.samples)
+        return {name: counts[name] for name in ("none", *(stage.value for stage in GuardStage))}
+
 
 @dataclass(slots=True)
 class LatencyLevel:
@@ -115,6 +121,7 @@ class BacklogTrials:
             "verdicts": len(run.samples),
             "eps": run.rate,
             "median_batch_inference_ms": run.median_batch_inference_ms,
+            "stages": run.stages(),
             "tried": [{"config": asdict(c), "eps": r.rate} for c, r in self.tried],
         }
 

@@ -6,6 +6,7 @@ Phases, in order (each on topics and a consumer group of its own):
 2. ``modes`` — the explain model on the same items (score ÷ explain throughput);
 3. ``naive`` — one synchronous Triton call per message between a consumer and a producer;
 4. ``pipeline`` — real workers drain a backlog, batched at the best point of the sweep;
+   then the fast guard alone and the guard cascade the same way (:mod:`workers.bench.cascade`);
 5. ``overhead`` — the same with the constant-output model (the pipeline's own cost);
 6. ``latency`` — workers under fixed offered rates; p50/p95/p99 produce → verdict at each.
 """
@@ -23,6 +24,7 @@ from typing import Any
 from guardstream.records import ChatEvent
 from guardstream.settings import Settings
 from workers.bench.audit_db import audit_database
+from workers.bench.cascade import CascadeResults, run_cascade
 from workers.bench.config import BenchConfig
 from workers.bench.direct import SweepPoint, best_point, measure, sweep, sweep_grid
 from workers.bench.figures import Figure
@@ -53,6 +55,8 @@ class BenchResults:
     """(score items/s, explain items/s) per interleaved round."""
     naive_eps: float = math.nan
     pipeline: dict[str, Any] = field(default_factory=dict)
+    cascade: CascadeResults | None = None
+    """The fast guard and the cascade in the pipeline; None when no fast guard is configured."""
     overhead: dict[str, Any] = field(default_factory=dict)
     constant_direct_eps: float = math.nan
     latency: list[dict[str, Any]] = field(default_factory=list)
@@ -78,6 +82,7 @@ class BenchResults:
             "modes_rounds": [list(pair) for pair in self.modes_rounds],
             "naive_eps": _finite(self.naive_eps),
             "pipeline": self.pipeline,
+            "cascade": self.cascade.as_dict() if self.cascade else None,
             "overhead": self.overhead,
             "constant_direct_eps": _finite(self.constant_direct_eps),
             "latency": self.latency,
@@ -158,6 +163,13 @@ def run_bench(
             triton, triton.model_name, P_UNSAFE, pairs, best.batch, best.concurrency, config.sweep_seconds
         )
         say(f"  triton_direct again at the best point: {results.best_again.items_per_s:,.0f} items/s")
+
+        if triton.fast_model_name:
+            limit = max_batch_size(settings, triton.fast_model_name)  # the grid already fits the generative guard
+            shapes = list(dict.fromkeys((min(batch, limit), n) for batch, n in pipeline_shapes(best, grid)))
+            results.cascade = run_cascade(settings, config, pool, shapes, audit_url, log_dir, say)
+        else:
+            say("fast and cascade: skipped (no fast guard configured: GUARDSTREAM_TRITON__FAST_MODEL_NAME is empty)")
 
         say("overhead: workers drain a backlog with the constant model")
         results.constant_direct_eps = measure(
@@ -260,5 +272,20 @@ def figures(results: BenchResults, batch_max_wait_ms: float) -> list[Figure]:
         Figure("p95_ms", level["p95_ms"] if level else math.nan, "ms", note="produce → verdict at 70% of peak"),
         Figure("p99_ms", p99, "ms", bound, goal="at_most", note="produce → verdict at 70% of peak"),
         Figure("p99_bound_ms", bound, "ms", note="max batch wait + 3 × median batch inference"),
+        *cascade_figures(results.cascade),
     ]
 
+
+def cascade_figures(cascade: CascadeResults | None) -> list[Figure]:
+    """The fast guard and the cascade in the pipeline (NaN when no fast guard is configured)."""
+    band = f"[{cascade.band[0]:.3f}, {cascade.band[1]:.3f})" if cascade else "none"
+    return [
+        Figure("fast_direct_eps", cascade.direct_eps if cascade else math.nan, "items/s",
+               note="fast guard, Triton alone, best of the pipeline's shapes"),
+        Figure("fast_eps", cascade.fast.eps if cascade else math.nan, "events/s",
+               note="workers end to end, fast guard alone (the cascade escalating nothing)"),
+        Figure("cascade_eps", cascade.cascade.eps if cascade else math.nan, "events/s",
+               note=f"workers end to end, the cascade escalating fast-guard scores in {band}"),
+        Figure("escalated_fraction", cascade.escalated_fraction if cascade else math.nan, "ratio",
+               note="share of the cascade's verdicts the generative guard decided (their stage)"),
+    ]
