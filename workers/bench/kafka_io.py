@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from guardstream.records import Verdict
+from guardstream.records import GuardStage, Verdict
 from guardstream.serde.codec import AvroDecoder
 from guardstream.settings import KafkaSettings, TopicSettings
 from workers.kafka_clients import build_reader, build_settings_admin_client, end_offsets
@@ -83,6 +83,8 @@ class VerdictSample:
     verdict_at_ms: int
     end_to_end_ms: float
     inference_ms: float
+    stage: GuardStage | None = None
+    """The cascade stage that decided; None when one model judged alone."""
 
 
 def read_verdicts(kafka: KafkaSettings, topic: str, timeout_s: float = 60.0) -> list[VerdictSample]:
@@ -107,6 +109,7 @@ def read_verdicts(kafka: KafkaSettings, topic: str, timeout_s: float = 60.0) -> 
                         verdict.verdict_at_ms,
                         verdict.end_to_end_ms,
                         verdict.inference_ms,
+                        verdict.stage,
                     )
                 )
             if any(positions[p] < targets[p] for p in targets):

@@ -9,15 +9,20 @@ produce → verdict.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 
-from guardstream.records import ChatEvent
+from guardstream.records import ChatEvent, GuardStage
 from guardstream.settings import Settings, TopicSettings
+from workers.bench.direct import SweepPoint
 from workers.bench.kafka_io import VerdictSample, create_topics, delete_topics, read_verdicts, wait_caught_up
 from workers.bench.load import LoadGenerator, LoadReport
 from workers.bench.stats import latency_summary, median_batch_ms, steady_rate
@@ -27,9 +32,13 @@ from workers.kafka_clients import build_producer, build_settings_admin_client
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """How the workers run: which model, how many processes, their batching."""
+    """How the workers run: which model or cascade, how many processes, their batching."""
 
     model_name: str = "guard"
+    fast_model_name: str = ""
+    """The cascade's fast guard; empty: no cascade, ``model_name`` scores every event."""
+    escalate_band: tuple[float, float] | None = None
+    """The cascade's uncertain band (escalated to ``model_name``); none: the fast guard decides alone."""
     workers: int = 1
     batch_max_size: int = 64
     batch_max_wait_ms: float = 20.0
@@ -40,6 +49,9 @@ class PipelineConfig:
         return {
             **worker_environment(settings, topics, audit_url, group),
             "GUARDSTREAM_TRITON__MODEL_NAME": self.model_name,
+            # both set either way, so a cascade configured in the caller's environment never leaks in
+            "GUARDSTREAM_TRITON__FAST_MODEL_NAME": self.fast_model_name,
+            "GUARDSTREAM_POLICY__ESCALATE_BAND": json.dumps(list(self.escalate_band) if self.escalate_band else None),
             "GUARDSTREAM_WORKER__BATCH_MAX_SIZE": str(self.batch_max_size),
             "GUARDSTREAM_WORKER__BATCH_MAX_WAIT_MS": str(self.batch_max_wait_ms),
             "GUARDSTREAM_WORKER__MAX_IN_FLIGHT": str(self.max_in_flight),
@@ -62,6 +74,11 @@ class PipelineRun:
     def median_batch_inference_ms(self) -> float:
         return median_batch_ms(((s.verdict_at_ms, s.inference_ms), s.inference_ms) for s in self.samples)
 
+    def stages(self) -> dict[str, int]:
+        """Verdicts per deciding cascade stage; ``none``: one model judged alone."""
+        counts = Counter(s.stage.value if s.stage else "none" for s in self.samples)
+        return {name: counts[name] for name in ("none", *(stage.value for stage in GuardStage))}
+
 
 @dataclass(slots=True)
 class LatencyLevel:
@@ -79,6 +96,43 @@ class LatencyLevel:
     @property
     def median_batch_inference_ms(self) -> float:
         return median_batch_ms(((s.verdict_at_ms, s.inference_ms), s.inference_ms) for s in self.samples)
+
+
+@dataclass(slots=True)
+class BacklogTrials:
+    """One backlog drained at each of a few worker shapes; the fastest is the phase's figure."""
+
+    events: int
+    tried: list[tuple[PipelineConfig, PipelineRun]]
+
+    @property
+    def best(self) -> tuple[PipelineConfig, PipelineRun]:
+        return max(self.tried, key=lambda pair: pair[1].rate)
+
+    @property
+    def eps(self) -> float:
+        return self.best[1].rate
+
+    def as_dict(self) -> dict[str, Any]:
+        config, run = self.best
+        return {
+            "config": asdict(config),
+            "events": self.events,
+            "verdicts": len(run.samples),
+            "eps": run.rate,
+            "median_batch_inference_ms": run.median_batch_inference_ms,
+            "stages": run.stages(),
+            "tried": [{"config": asdict(c), "eps": r.rate} for c, r in self.tried],
+        }
+
+
+def pipeline_shapes(best: SweepPoint, grid: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The worker's (batch size, requests in flight) to try: Triton's best point, and its largest batch
+    with two in flight. Small batches cost the worker a request each; on a CPU shared with the
+    worker and the broker, the larger batch often wins end to end although Triton alone ranks it lower.
+    """
+    shapes = [(best.batch, max(2, best.concurrency)), (max(batch for batch, _ in grid), 2)]
+    return list(dict.fromkeys(shapes))
 
 
 class Workers:
@@ -153,6 +207,28 @@ def run_backlog(
     finally:
         delete_topics(settings.kafka, topics)
     return PipelineRun(events, load, samples)
+
+
+def drain_at_shapes(
+    settings: Settings,
+    base: PipelineConfig,
+    shapes: Sequence[tuple[int, int]],
+    pool: list[ChatEvent],
+    events: int,
+    audit_url: str,
+    log_dir: Path,
+    label: str,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> BacklogTrials:
+    """The same backlog drained once per (batch size, requests in flight) shape of ``base``."""
+    tried: list[tuple[PipelineConfig, PipelineRun]] = []
+    for batch, in_flight in shapes:
+        candidate = replace(base, batch_max_size=batch, max_in_flight=in_flight)
+        run = run_backlog(settings, candidate, pool, events, audit_url, log_dir, label, timeout_s)
+        say(f"  batch {batch} × {in_flight} in flight: {run.rate:,.0f} events/s ({len(run.samples)}/{events} verdicts)")
+        tried.append((candidate, run))
+    return BacklogTrials(events, tried)
 
 
 def run_latency(

@@ -6,6 +6,7 @@ Phases, in order (each on topics and a consumer group of its own):
 2. ``modes`` — the explain model on the same items (score ÷ explain throughput);
 3. ``naive`` — one synchronous Triton call per message between a consumer and a producer;
 4. ``pipeline`` — real workers drain a backlog, batched at the best point of the sweep;
+   then the fast guard alone and the guard cascade the same way (:mod:`workers.bench.cascade`);
 5. ``overhead`` — the same with the constant-output model (the pipeline's own cost);
 6. ``latency`` — workers under fixed offered rates; p50/p95/p99 produce → verdict at each.
 """
@@ -23,12 +24,14 @@ from typing import Any
 from guardstream.records import ChatEvent
 from guardstream.settings import Settings
 from workers.bench.audit_db import audit_database
+from workers.bench.cascade import CascadeResults, run_cascade
+from workers.bench.config import BenchConfig
 from workers.bench.direct import SweepPoint, best_point, measure, sweep, sweep_grid
 from workers.bench.figures import Figure
 from workers.bench.kafka_io import create_topics, delete_topics
 from workers.bench.load import LoadGenerator, chat_events
 from workers.bench.naive import run_naive
-from workers.bench.pipeline import LatencyLevel, PipelineConfig, PipelineRun, run_backlog, run_latency
+from workers.bench.pipeline import LatencyLevel, PipelineConfig, drain_at_shapes, pipeline_shapes, run_backlog, run_latency
 from workers.bench.stats import percentile, ratio
 from workers.kafka_clients import build_producer
 from workers.triton_client import P_UNSAFE, VERDICT_JSON, build_grpc_client
@@ -36,56 +39,7 @@ from workers.triton_client import P_UNSAFE, VERDICT_JSON, build_grpc_client
 log = logging.getLogger(__name__)
 
 CONSTANT_MODEL = "guard_constant"
-LATENCY_SHARES = (0.25, 0.5, 0.7, 0.9)
 TARGET_SHARE = 0.7
-
-
-@dataclass(frozen=True, slots=True)
-class BenchConfig:
-    """Sizes and durations of the phases (``quick()`` for the plumbing test)."""
-
-    seed: int = 7
-    pool_size: int = 5000
-    sweep_batches: tuple[int, ...] = (4, 8, 16, 32, 64)
-    sweep_concurrency: tuple[int, ...] = (1, 2, 4)
-    sweep_seconds: float = 3.0
-    explain_seconds: float = 8.0
-    modes_rounds: int = 3
-    """Score and explain are measured alternately this many times; figures are the medians."""
-    explain_batch: int = 16
-    naive_seconds: float = 10.0
-    pipeline_seconds: float = 20.0
-    """Roughly how long the pipeline backlog takes to drain (its size is derived from Triton's rate)."""
-    pipeline_min_events: int = 2000
-    overhead_events: int = 150_000
-    overhead_workers: int = 0
-    """Worker processes of the constant-model phase; 0: one on SQLite (one writer), two on PostgreSQL."""
-    overhead_batch: int = 1024
-    latency_seconds: float = 8.0
-    latency_shares: tuple[float, ...] = LATENCY_SHARES
-    batch_max_wait_ms: float = 20.0
-    phase_timeout_s: float = 600.0
-
-    @classmethod
-    def quick(cls) -> BenchConfig:
-        return cls(
-            pool_size=300,
-            sweep_batches=(8, 32),
-            sweep_concurrency=(1, 2),
-            sweep_seconds=1.0,
-            explain_seconds=2.0,
-            modes_rounds=1,
-            explain_batch=4,
-            naive_seconds=2.0,
-            pipeline_seconds=2.0,
-            pipeline_min_events=200,
-            overhead_events=2000,
-            overhead_workers=1,
-            overhead_batch=256,
-            latency_seconds=2.0,
-            latency_shares=(0.5, 0.7),
-            phase_timeout_s=180.0,
-        )
 
 
 @dataclass(slots=True)
@@ -101,6 +55,8 @@ class BenchResults:
     """(score items/s, explain items/s) per interleaved round."""
     naive_eps: float = math.nan
     pipeline: dict[str, Any] = field(default_factory=dict)
+    cascade: CascadeResults | None = None
+    """The fast guard and the cascade in the pipeline; None when no fast guard is configured."""
     overhead: dict[str, Any] = field(default_factory=dict)
     constant_direct_eps: float = math.nan
     latency: list[dict[str, Any]] = field(default_factory=list)
@@ -126,6 +82,7 @@ class BenchResults:
             "modes_rounds": [list(pair) for pair in self.modes_rounds],
             "naive_eps": _finite(self.naive_eps),
             "pipeline": self.pipeline,
+            "cascade": self.cascade.as_dict() if self.cascade else None,
             "overhead": self.overhead,
             "constant_direct_eps": _finite(self.constant_direct_eps),
             "latency": self.latency,
@@ -195,31 +152,24 @@ def run_bench(
     with audit_database(audit_base_url, work_dir) as audit_url:
         say("pipeline: workers drain a backlog (score model), at the best direct point and at the largest batch")
         events = max(config.pipeline_min_events, int(best.items_per_s * config.pipeline_seconds))
-        tried: list[tuple[PipelineConfig, PipelineRun]] = []
-        for batch, in_flight in pipeline_shapes(best, grid):
-            candidate = PipelineConfig(
-                model_name=triton.model_name,
-                batch_max_size=batch,
-                max_in_flight=in_flight,
-                batch_max_wait_ms=config.batch_max_wait_ms,
-            )
-            run = run_backlog(settings, candidate, pool, events, audit_url, log_dir, "pipeline", config.phase_timeout_s)
-            say(f"  batch {batch} × {in_flight} in flight: {run.rate:,.0f} events/s ({len(run.samples)}/{events} verdicts)")
-            tried.append((candidate, run))
-        pipeline_config, run = max(tried, key=lambda pair: pair[1].rate)
-        results.pipeline = {
-            "config": asdict(pipeline_config),
-            "events": events,
-            "verdicts": len(run.samples),
-            "eps": run.rate,
-            "median_batch_inference_ms": run.median_batch_inference_ms,
-            "tried": [{"config": asdict(c), "eps": r.rate} for c, r in tried],
-        }
-        say(f"  pipeline: {run.rate:,.0f} events/s (best of {len(tried)})")
+        trials = drain_at_shapes(
+            settings, PipelineConfig(model_name=triton.model_name, batch_max_wait_ms=config.batch_max_wait_ms),
+            pipeline_shapes(best, grid), pool, events, audit_url, log_dir, "pipeline", config.phase_timeout_s, say,
+        )
+        pipeline_config, run = trials.best
+        results.pipeline = trials.as_dict()
+        say(f"  pipeline: {run.rate:,.0f} events/s (best of {len(trials.tried)})")
         results.best_again = measure(
             triton, triton.model_name, P_UNSAFE, pairs, best.batch, best.concurrency, config.sweep_seconds
         )
         say(f"  triton_direct again at the best point: {results.best_again.items_per_s:,.0f} items/s")
+
+        if triton.fast_model_name:
+            limit = max_batch_size(settings, triton.fast_model_name)  # the grid already fits the generative guard
+            shapes = list(dict.fromkeys((min(batch, limit), n) for batch, n in pipeline_shapes(best, grid)))
+            results.cascade = run_cascade(settings, config, pool, shapes, audit_url, log_dir, say)
+        else:
+            say("fast and cascade: skipped (no fast guard configured: GUARDSTREAM_TRITON__FAST_MODEL_NAME is empty)")
 
         say("overhead: workers drain a backlog with the constant model")
         results.constant_direct_eps = measure(
@@ -257,15 +207,6 @@ def run_bench(
 
     results.figures = figures(results, pipeline_config.batch_max_wait_ms)
     return results
-
-
-def pipeline_shapes(best: SweepPoint, grid: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The worker's (batch size, requests in flight) to try: Triton's best point, and its largest batch
-    with two in flight. Small batches cost the worker a request each; on a CPU shared with the
-    worker and the broker, the larger batch often wins end to end although Triton alone ranks it lower.
-    """
-    shapes = [(best.batch, max(2, best.concurrency)), (max(batch for batch, _ in grid), 2)]
-    return list(dict.fromkeys(shapes))
 
 
 def _naive(settings: Settings, pool: list[ChatEvent], config: BenchConfig, direct_rate: float) -> float:
@@ -331,4 +272,20 @@ def figures(results: BenchResults, batch_max_wait_ms: float) -> list[Figure]:
         Figure("p95_ms", level["p95_ms"] if level else math.nan, "ms", note="produce → verdict at 70% of peak"),
         Figure("p99_ms", p99, "ms", bound, goal="at_most", note="produce → verdict at 70% of peak"),
         Figure("p99_bound_ms", bound, "ms", note="max batch wait + 3 × median batch inference"),
+        *cascade_figures(results.cascade),
+    ]
+
+
+def cascade_figures(cascade: CascadeResults | None) -> list[Figure]:
+    """The fast guard and the cascade in the pipeline (NaN when no fast guard is configured)."""
+    band = f"[{cascade.band[0]:.3f}, {cascade.band[1]:.3f})" if cascade else "none"
+    return [
+        Figure("fast_direct_eps", cascade.direct_eps if cascade else math.nan, "items/s",
+               note="fast guard, Triton alone, best of the pipeline's shapes"),
+        Figure("fast_eps", cascade.fast.eps if cascade else math.nan, "events/s",
+               note="workers end to end, fast guard alone (the cascade escalating nothing)"),
+        Figure("cascade_eps", cascade.cascade.eps if cascade else math.nan, "events/s",
+               note=f"workers end to end, the cascade escalating fast-guard scores in {band}"),
+        Figure("escalated_fraction", cascade.escalated_fraction if cascade else math.nan, "ratio",
+               note="share of the cascade's verdicts the generative guard decided (their stage)"),
     ]

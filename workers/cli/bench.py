@@ -25,12 +25,19 @@ def run(
     quick: Annotated[bool, typer.Option(help="Tiny phases of about 2 s (proves the plumbing, not the speed).")] = False,
     overhead_events: Annotated[int, typer.Option(min=0, help="Backlog of the constant-model phase (0: default).")] = 0,
     overhead_workers: Annotated[int, typer.Option(min=0, help="Worker processes of the constant-model phase (0: default).")] = 0,
+    escalate_band: Annotated[
+        str, typer.Option(help="The cascade phase's uncertain band LOW,HIGH of fast-guard scores; empty: placed to hold --escalate-share.")
+    ] = "",
+    escalate_share: Annotated[
+        float, typer.Option(min=0.001, max=1.0, help="Share of the load's items the cascade phase escalates (without --escalate-band).")
+    ] = 0.15,
     log_level: Annotated[str, typer.Option(help="Log level: DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
 ) -> None:
     """Measure every phase against the running stack, then print one BENCH line per figure.
 
     Phases: triton_direct (batch × concurrency sweep), modes (explain model), naive (one call per
-    message), pipeline (real workers drain a backlog), overhead (constant-output model) and
+    message), pipeline (real workers drain a backlog), fast and cascade (the fast guard alone, then
+    the cascade escalating a band to the generative guard), overhead (constant-output model) and
     latency (fixed offered rates). Needs the stack (`guardstream dev up --postgres`). Each line:
     BENCH name=<name> value=<float> unit=<unit> target=<float or na> pass=<true|false|na>
     """
@@ -42,7 +49,8 @@ def run(
     from guardstream.settings import load_settings
     from guardstream.telemetry import configure_logging
     from workers.bench.report import describe_machine, latency_table, plot_latency, sweep_table, table, write_json
-    from workers.bench.runner import BenchConfig, run_bench
+    from workers.bench.config import BenchConfig
+    from workers.bench.runner import run_bench
 
     configure_logging(log_level)
     console = Console(stderr=True)
@@ -52,6 +60,7 @@ def run(
         config = dataclasses.replace(config, overhead_events=overhead_events)
     if overhead_workers:
         config = dataclasses.replace(config, overhead_workers=overhead_workers)
+    config = dataclasses.replace(config, escalate_share=escalate_share, escalate_band=_band(escalate_band))
     results = run_bench(
         settings,
         audit_url or settings.audit.url,
@@ -68,6 +77,22 @@ def run(
     console.print(f"results: {out}" + (f"; latency plot: {plot}" if plotted else ""))
     for figure in results.figures:
         print(figure.line(), flush=True)
+
+
+def _band(text: str) -> tuple[float, float] | None:
+    """``LOW,HIGH`` as the policy accepts an escalate band; empty: none."""
+    from pydantic import ValidationError
+
+    from guardstream.settings import PolicySettings
+
+    if not text.strip():
+        return None
+    try:
+        return PolicySettings(escalate_band=tuple(float(part) for part in text.split(","))).escalate_band
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--escalate-band") from None
+    except ValueError:
+        raise typer.BadParameter(f"expected LOW,HIGH, got {text!r}", param_hint="--escalate-band") from None
 
 
 @app.command("gpu")

@@ -1,0 +1,142 @@
+"""The guard cascade in the pipeline: the fast guard alone, then with an uncertain band escalated.
+
+After the ``pipeline`` phase (the generative guard alone), on the same stack and audit store:
+
+1. the band — the one given, or the narrowest band around the policy's unsafe threshold that holds
+   ``escalate_share`` of the fast guard's scores on the load's own items (the policy's default band
+   is empty, which would make the cascade the fast guard alone again);
+2. ``fast_direct`` — the fast guard through Triton alone at the worker shapes the pipeline phase
+   tried (not a full sweep: on CPU one request of a BERT-sized encoder takes seconds);
+3. ``fast`` — workers run the cascade with nothing escalated, the fast guard alone, at those shapes;
+4. ``cascade`` — workers run it with the band at the fast phase's best shape; the share of its
+   verdicts whose ``stage`` is generative is the escalated fraction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from guardstream.records import ChatEvent, GuardStage
+from guardstream.settings import Settings, TritonSettings
+from workers.bench.config import BenchConfig
+from workers.bench.direct import SweepPoint, best_point, measure
+from workers.bench.pipeline import BacklogTrials, PipelineConfig, drain_at_shapes
+from workers.triton_client import P_UNSAFE, CascadeClient
+
+Band = tuple[float, float]
+
+
+def band_for_share(scores: Sequence[float], centre: float, share: float) -> Band:
+    """The narrowest ``[centre - w, centre + w)`` (within [0, 1]) that holds ``share`` of ``scores``.
+
+    The items the fast guard is least sure of are those nearest its decision threshold; the band
+    is closed at both ends on the scores themselves (the upper bound is the next float up).
+    """
+    if not scores:
+        raise ValueError("no scores to place the band on")
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"the escalated share must be within (0, 1], got {share}")
+    distances = sorted(abs(score - centre) for score in scores)
+    width = distances[max(1, math.ceil(share * len(distances))) - 1]
+    return max(0.0, centre - width), min(1.0, math.nextafter(centre + width, math.inf))
+
+
+def escalated_fraction(stages: Iterable[GuardStage | None]) -> float:
+    """The share of verdicts the generative guard decided; NaN without verdicts."""
+    counted = list(stages)
+    if not counted:
+        return math.nan
+    return sum(stage is GuardStage.GENERATIVE for stage in counted) / len(counted)
+
+
+def fast_scores(triton: TritonSettings, pairs: Sequence[tuple[str, str]], batch: int) -> list[float]:
+    """The fast guard's p_unsafe per pair: the cascade with nothing escalated, ``batch`` pairs a request."""
+    client = CascadeClient(triton, lambda _score, _category: False)
+    try:
+        return [float(p) for start in range(0, len(pairs), batch) for p in client.score(pairs[start:start + batch])]
+    finally:
+        client.close()
+
+
+@dataclass(slots=True)
+class CascadeResults:
+    direct: list[SweepPoint]
+    """The fast guard through Triton alone, one point per worker shape."""
+    band: Band
+    band_source: str
+    """``given``, or the share of the fast guard's scores it was placed to hold."""
+    fast: BacklogTrials
+    cascade: BacklogTrials
+
+    @property
+    def direct_eps(self) -> float:
+        return best_point(self.direct).items_per_s
+
+    @property
+    def escalated_fraction(self) -> float:
+        _config, run = self.cascade.best
+        return escalated_fraction(sample.stage for sample in run.samples)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fast_direct": {
+                "points": [asdict(p) for p in self.direct],
+                "best": asdict(best_point(self.direct)),
+                "eps": self.direct_eps,
+            },
+            "escalate_band": list(self.band),
+            "band_source": self.band_source,
+            "fast_pipeline": self.fast.as_dict(),
+            "cascade_pipeline": self.cascade.as_dict(),
+            "escalated_fraction": self.escalated_fraction,
+        }
+
+
+def run_cascade(
+    settings: Settings,
+    config: BenchConfig,
+    pool: list[ChatEvent],
+    shapes: list[tuple[int, int]],
+    audit_url: str,
+    log_dir: Path,
+    say: Callable[[str], None],
+) -> CascadeResults:
+    """The fast guard alone and the cascade, each in the pipeline, at these (batch, in flight) shapes."""
+    triton = settings.triton
+    pairs = [event.guard_pair() for event in pool]
+    if config.escalate_band is not None:
+        band, source = config.escalate_band, "given"
+    else:
+        say(f"escalate band: the fast guard ({triton.fast_model_name}) scores {config.calibration_items} load items")
+        scores = fast_scores(triton, pairs[: config.calibration_items], max(batch for batch, _ in shapes))
+        band = band_for_share(scores, settings.policy.unsafe_threshold, config.escalate_share)
+        source = f"holds {config.escalate_share:.0%} of the fast guard's scores on {len(scores)} load items"
+    say(f"  escalate band [{band[0]:.4f}, {band[1]:.4f}) ({source})")
+
+    say("fast_direct: the fast guard through Triton alone at the pipeline's shapes")
+    points = [
+        measure(triton, triton.fast_model_name, P_UNSAFE, pairs, batch, in_flight, config.fast_seconds, 0.0, 4)
+        for batch, in_flight in shapes
+    ]
+    best = best_point(points)
+    say(f"  {', '.join(f'{p.batch} × {p.concurrency}: {p.items_per_s:,.1f}' for p in points)} items/s")
+
+    events = max(config.fast_min_events, int(best.items_per_s * config.pipeline_seconds))
+    base = PipelineConfig(
+        model_name=triton.model_name, fast_model_name=triton.fast_model_name, batch_max_wait_ms=config.batch_max_wait_ms
+    )
+    say("fast: workers drain a backlog with the fast guard alone (the cascade escalating nothing)")
+    fast = drain_at_shapes(settings, base, shapes, pool, events, audit_url, log_dir, "fast", config.phase_timeout_s, say)
+    fast_config, _run = fast.best
+    say("cascade: the same backlog, the band escalated to the generative guard")
+    cascade = drain_at_shapes(
+        settings, replace(fast_config, escalate_band=band), [(fast_config.batch_max_size, fast_config.max_in_flight)],
+        pool, events, audit_url, log_dir, "cascade", config.phase_timeout_s, say,
+    )
+    results = CascadeResults(points, band, source, fast, cascade)
+    say(f"  escalated: {results.escalated_fraction:.1%} of the cascade's verdicts")
+    return results
