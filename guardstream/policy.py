@@ -15,7 +15,7 @@ looser ones per harm category::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -25,7 +25,7 @@ from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
 from guardstream.limits import POLICY_VERSION_CHARS
 from guardstream.records import VerdictLabel
-from guardstream.settings import PolicySettings
+from guardstream.settings import PolicySettings, check_band
 
 
 class Thresholds(BaseModel):
@@ -45,10 +45,7 @@ class Thresholds(BaseModel):
     def _ordered(self) -> Thresholds:
         if self.review_threshold > self.unsafe_threshold:
             raise ValueError("review_threshold must not exceed unsafe_threshold")
-        if self.escalate_band is not None:
-            low, high = self.escalate_band
-            if not 0.0 <= low < high <= 1.0:
-                raise ValueError(f"escalate_band must be [low, high) with 0 <= low < high <= 1, got {list(self.escalate_band)}")
+        check_band(self.escalate_band)
         return self
 
 
@@ -67,8 +64,11 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> Policy:
-        """The configured policy file (by default the shipped one)."""
-        return load_policy_file(settings.file)
+        """The configured policy file (by default the shipped one), with the settings' band if given."""
+        policy = load_policy_file(settings.file)
+        if settings.escalate_band is not None:
+            policy = replace(policy, escalate_band=settings.escalate_band)
+        return policy
 
     def escalates(self, p_fast: float, category: HarmCategory | None = None) -> bool:
         """True when the fast guard's score is in the uncertain band (the category's, else the global one)."""

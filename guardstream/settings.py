@@ -188,6 +188,13 @@ class AuditSettings(_Section):
         return self
 
 
+def check_band(band: tuple[float, float] | None) -> tuple[float, float] | None:
+    """An escalation band must be [low, high) with 0 <= low < high <= 1."""
+    if band is not None and not 0.0 <= band[0] < band[1] <= 1.0:
+        raise ValueError(f"escalate_band must be [low, high) with 0 <= low < high <= 1, got {list(band)}")
+    return band
+
+
 class PolicySettings(_Section):
     """Which policy file maps p_unsafe to safe / review / unsafe (see :mod:`guardstream.policy`)."""
 
@@ -196,6 +203,16 @@ class PolicySettings(_Section):
         description="A policy YAML file: version, global and per-category thresholds. Default: the shipped "
         "guardstream/policy.default.yaml (infra/policy/default.yaml links to it).",
     )
+    escalate_band: tuple[float, float] | None = Field(
+        default=None,
+        description="Overrides the policy file's global escalate_band ([low, high) of fast-guard scores that go "
+        "on to the generative guard); unset: the file's.",
+    )
+
+    @model_validator(mode="after")
+    def _band(self) -> PolicySettings:
+        check_band(self.escalate_band)
+        return self
 
 
 class WorkerSettings(_Section):
