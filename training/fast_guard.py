@@ -176,9 +176,10 @@ def freeze_lower(network: FastGuardNetwork, layers: int) -> None:
 def train_lexical(head: LexicalHead, records: Sequence[GuardRecord], *, epochs: int = 2, batch_size: int = 64, seed: int = 0) -> float:
     """Fit the lexical head on every record (seconds per epoch); returns the last epoch's mean loss."""
     rng = random.Random(seed)
+    device = head.bias.device
     optimizer = torch.optim.Adagrad(head.parameters(), lr=0.5)
     features = [head.hashing.features(*record.pair) for record in records]
-    targets = torch.tensor([1.0 if record.unsafe else 0.0 for record in records])
+    targets = torch.tensor([1.0 if record.unsafe else 0.0 for record in records], device=device)
     mean_loss = float("nan")
     head.train()
     for _ in range(epochs):
@@ -192,7 +193,7 @@ def train_lexical(head: LexicalHead, records: Sequence[GuardRecord], *, epochs: 
             for row in rows:
                 offsets.append(len(flat))
                 flat.extend(features[row])
-            logit = head.weights(torch.tensor(flat), torch.tensor(offsets)).squeeze(-1) * head.hashing.scale + head.bias
+            logit = head.weights(torch.tensor(flat, device=device), torch.tensor(offsets, device=device)).squeeze(-1) * head.hashing.scale + head.bias
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, targets[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

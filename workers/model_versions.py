@@ -67,7 +67,9 @@ class ModelVersions:
         self._settings = settings
         self._repository = repository
         self._client = build_grpc_client(settings)
-        self.model_name = model_name or settings.model_name
+        self.model_name = settings.model_name if model_name is None else model_name
+        if not self.model_name:
+            raise ConfigurationError("no model name: the fast guard is off (GUARDSTREAM_TRITON__FAST_MODEL_NAME is empty)")
         # Explain mode serves the generative guard's weights under a model of its own; it follows
         # that model's versions. The fast guard only scores.
         self._explain_model = settings.explain_model_name if self.model_name == settings.model_name else ""

@@ -105,3 +105,19 @@ def test_fast_candidate_continues_from_the_promoted_version_and_a_worse_one_is_r
     assert not fast.decision.publish and fast.decision.reason.startswith("rejected:")
     assert sorted(p.name for p in (repository / "guard_fast").iterdir()) == ["1", "2"]
     assert "quality gate: NOT PUBLISHED" in (outcome.run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def test_both_guards_train_by_default_and_the_model_option_names_one() -> None:
+    from typer.testing import CliRunner
+
+    from training.config import ConfigError
+    from workers.cli.main import app
+
+    default = load_config(None, [])
+    assert default.guards == "both" and default.trains("fast") and default.trains("generative")
+    fast = load_config(None, ["guards=fast"])
+    assert fast.trains("fast") and not fast.trains("generative")
+    with pytest.raises(ConfigError, match="guards"):
+        load_config(None, ["guards=all"])
+    result = CliRunner().invoke(app, ["train", "run", "--model", "all"])
+    assert result.exit_code == 2 and "--model must be one of both, fast, generative" in result.output
