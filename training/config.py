@@ -4,6 +4,12 @@ A YAML or JSON file gives any subset of the fields; ``key.sub=value`` overrides 
 line) are applied on top, with the value parsed as YAML (``stage1.steps=20``,
 ``model.device=cuda``, ``data.real_files=[a.json,b.jsonl]``). Unknown keys are errors that name
 the key.
+
+``guards`` says which models a run trains: ``both`` (the default: the cascade that is served is
+the two of them, and each is gated and published on its own), ``fast`` or ``generative``. The
+generative guard's settings are the top-level ``model``, ``stage1`` and ``stage2``; the fast
+guard's live under ``fast``. Both train on the same assembled data (``data``) and are judged on
+the same gold set.
 """
 
 from __future__ import annotations
@@ -81,6 +87,51 @@ class StageConfig:
     checkpoint_every: int = 100
 
 
+@dataclass(frozen=True)
+class FastStageConfig:
+    """One stage of the fast guard's fine-tuning."""
+
+    epochs: float = 1.0
+    """Passes over the stage's data (fractions allowed); ``max_steps`` caps it when set."""
+    max_steps: int = 0
+    batch_size: int = 32
+    learning_rate: float = 8e-5
+    head_learning_rate: float = 1e-3
+    warmup_fraction: float = 0.06
+    weight_decay: float = 0.01
+    category_weight: float = 0.5
+
+
+@dataclass
+class FastConfig:
+    """The fast guard (the cascade's first stage): where it starts and how it is trained."""
+
+    model_name: str = "guard_fast"
+    """Its model in the Triton repository."""
+    base: str = "serving"
+    """``serving``: continue from the checkpoint served now (the default: a periodic run adds the new
+    human labels to what the served model learnt, which was trained on more real data than a run
+    usually has), or from the pretrained encoder when nothing is served; ``pretrained``: a fresh
+    fast guard on bge-small-zh-v1.5 (fetched and cached like ``make model`` does); otherwise a
+    local Hugging Face encoder checkpoint folder (BERT, RoBERTa, XLM-R, ...)."""
+    pretrained_cache: str = ".cache/pretrained"
+    """Where the pretrained encoder is fetched and converted to (``base: pretrained``)."""
+    device: str = "cpu"
+    dtype: str = "float32"
+    max_input_tokens: int = 256
+    """For a fresh fast guard; one continued from a checkpoint keeps the checkpoint's."""
+    frozen_layers: int = 2
+    """Lower encoder layers kept as they start (the word embeddings always are)."""
+    lexical: bool = True
+    """A fresh fast guard gets the lexical head over character n-grams (a continued one keeps what it has)."""
+    lexical_epochs: int = 2
+    stage1: FastStageConfig = field(default_factory=lambda: FastStageConfig(epochs=1.0))
+    stage2: FastStageConfig = field(default_factory=lambda: FastStageConfig(epochs=1.0, max_steps=250))
+    threshold: float = 0.5
+    """p_unsafe at or above it counts as an unsafe answer when the gate compares candidate and serving."""
+    eval_batch_size: int = 64
+
+
 @dataclass
 class GateConfig:
     """When a candidate is published."""
@@ -105,6 +156,7 @@ class TrainConfig:
     seed: int = 0
     runs_dir: str = ".run/training"
     repository: str = "triton_models"
+    guards: Literal["both", "fast", "generative"] = "both"
     model_name: str = "guard"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -112,11 +164,23 @@ class TrainConfig:
     stage2: StageConfig = field(
         default_factory=lambda: StageConfig(steps=200, learning_rate=5e-4, warmup_steps=10, replay_fraction=0.3)
     )
+    fast: FastConfig = field(default_factory=FastConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
+    def __post_init__(self) -> None:
+        if self.guards not in GUARDS:
+            raise ConfigError(f"guards: expected one of {', '.join(GUARDS)}, got {self.guards!r}")
+
+    def trains(self, guard: str) -> bool:
+        """Whether this run trains ``guard`` (``fast`` or ``generative``)."""
+        return self.guards in (guard, "both")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+GUARDS = ("both", "fast", "generative")
 
 
 class ConfigError(ValueError):

@@ -44,9 +44,17 @@ def replay_sample(stage1: Sequence[GuardRecord], real_count: int, fraction: floa
     return random.Random(seed).sample(list(stage1), wanted)
 
 
+def wants_stage1(config: TrainConfig) -> bool:
+    """Whether a guard this run trains has a stage 1 (else no synthetic data, and no replay)."""
+    fast = config.fast.stage1
+    return (config.trains("generative") and config.stage1.steps > 0) or (
+        config.trains("fast") and (fast.epochs > 0 or fast.max_steps > 0)
+    )
+
+
 def assemble(config: TrainConfig, label_sources: Sequence[LabelSource], out_dir: Path) -> RunData:
     data = config.data
-    stage1 = generate(SyntheticConfig(count=data.synthetic_count, seed=data.synthetic_seed)) if config.stage1.steps > 0 else []
+    stage1 = generate(SyntheticConfig(count=data.synthetic_count, seed=data.synthetic_seed)) if wants_stage1(config) else []
     inputs: list[dict[str, Any]] = []
     real: list[GuardRecord] = []
     for name in data.real_files:

@@ -18,33 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
 from guardstream.guard.fast_guard import (
     CATEGORIES,
+    ENCODER_DIR,
+    HEADS_FILE,
+    FastGuardContract,
     FastGuardNetwork,
     LexicalHashing,
     LexicalHead,
     PairEncoder,
 )
+from training.config import FastStageConfig
 from training.data.records import GuardRecord
 from training.trainer.loop import NullObserver, StepInfo, StepObserver
 
 NO_CATEGORY = -100
 _CATEGORY_INDEX = {category: index for index, category in enumerate(CATEGORIES)}
-
-
-@dataclass(frozen=True)
-class FastStageConfig:
-    epochs: float = 1.0
-    """Passes over the stage's data (fractions allowed); ``max_steps`` caps it when set."""
-    max_steps: int = 0
-    batch_size: int = 32
-    learning_rate: float = 8e-5
-    head_learning_rate: float = 1e-3
-    warmup_fraction: float = 0.06
-    weight_decay: float = 0.01
-    category_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,6 +52,14 @@ def new_network(base_checkpoint: Path, lexical: LexicalHashing | None = None) ->
     tokenizer = AutoTokenizer.from_pretrained(base_checkpoint, local_files_only=True)
     encoder = AutoModel.from_pretrained(base_checkpoint, local_files_only=True, add_pooling_layer=False)
     return FastGuardNetwork(encoder, encoder.config.hidden_size, lexical), tokenizer
+
+
+def network_from_checkpoint(checkpoint: Path) -> tuple[FastGuardNetwork, Any, FastGuardContract]:
+    """A fast-guard checkpoint (encoder, heads, lexical head and mix) ready to train further."""
+    contract = FastGuardContract.read(checkpoint)
+    network, tokenizer = new_network(checkpoint / ENCODER_DIR, contract.lexical)
+    network.load_heads(load_file(str(checkpoint / HEADS_FILE)))
+    return network, tokenizer, contract
 
 
 def _batches(records: Sequence[GuardRecord], batch_size: int, rng: random.Random) -> list[list[GuardRecord]]:
@@ -176,9 +176,10 @@ def freeze_lower(network: FastGuardNetwork, layers: int) -> None:
 def train_lexical(head: LexicalHead, records: Sequence[GuardRecord], *, epochs: int = 2, batch_size: int = 64, seed: int = 0) -> float:
     """Fit the lexical head on every record (seconds per epoch); returns the last epoch's mean loss."""
     rng = random.Random(seed)
+    device = head.bias.device
     optimizer = torch.optim.Adagrad(head.parameters(), lr=0.5)
     features = [head.hashing.features(*record.pair) for record in records]
-    targets = torch.tensor([1.0 if record.unsafe else 0.0 for record in records])
+    targets = torch.tensor([1.0 if record.unsafe else 0.0 for record in records], device=device)
     mean_loss = float("nan")
     head.train()
     for _ in range(epochs):
@@ -192,7 +193,7 @@ def train_lexical(head: LexicalHead, records: Sequence[GuardRecord], *, epochs: 
             for row in rows:
                 offsets.append(len(flat))
                 flat.extend(features[row])
-            logit = head.weights(torch.tensor(flat), torch.tensor(offsets)).squeeze(-1) * head.hashing.scale + head.bias
+            logit = head.weights(torch.tensor(flat, device=device), torch.tensor(offsets, device=device)).squeeze(-1) * head.hashing.scale + head.bias
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, targets[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

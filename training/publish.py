@@ -5,24 +5,27 @@ entry point as version 1) and ``checkpoint/``. The folder is assembled under a h
 name and renamed into place, so Triton never sees a half-written version. Loading it into
 Triton, the smoke check and promotion belong to the serving side (``guardstream model …``).
 
-The serving version is the one named ``current`` in ``<repository>/serving.json`` (written by
-the serving side), else the highest numbered version that has a checkpoint.
+The serving version is the one named ``current`` for the model in ``<repository>/serving.json``
+(written by the serving side), else the highest numbered version that has a checkpoint: a generative
+guard's (``config.json``, or ``adapter_config.json`` for LoRA) or a fast guard's (``fast_guard.json``).
+The same steps publish both guards; their ``model.py`` is the same thin entry point.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from guardstream.guard.serving_pointer import read_pointer
 
 MODEL_PY = (
     '"""Triton entry point of a guard model version published by the training job."""\n\n'
     "from guardstream.guard.triton_backend import TritonPythonModel\n\n"
     '__all__ = ["TritonPythonModel"]\n'
 )
-SERVING_STATE = "serving.json"
+CHECKPOINT_MARKERS = ("config.json", "adapter_config.json", "fast_guard.json")
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,12 @@ def versions(repository: Path, model_name: str) -> list[int]:
 
 
 def serving_version(repository: Path, model_name: str) -> int | None:
-    state = repository / SERVING_STATE
-    try:
-        current = str(json.loads(state.read_text(encoding="utf-8")).get("current", ""))
-    except (OSError, ValueError, AttributeError):
-        current = ""
+    pointer = read_pointer(repository, model_name)
+    current = pointer.current if pointer is not None else ""
     if current.isdigit() and (repository / model_name / current / "checkpoint").is_dir():
         return int(current)
-    ready = [v for v in versions(repository, model_name) if (repository / model_name / str(v) / "checkpoint" / "config.json").is_file()
-             or (repository / model_name / str(v) / "checkpoint" / "adapter_config.json").is_file()]
+    ready = [v for v in versions(repository, model_name)
+             if any((checkpoint_of(repository, model_name, v) / marker).is_file() for marker in CHECKPOINT_MARKERS)]
     return ready[-1] if ready else None
 
 

@@ -6,6 +6,9 @@ workers re-read every few seconds and then send their requests to. The version i
 loaded, so ``rollback`` is instant. Reloading a model with a changed config keeps its other
 versions serving, so no request fails during any of these steps. The pointer is also kept in
 ``triton_models/serving.json`` so that ``restore`` can re-apply it after Triton restarts.
+
+The same steps serve every model of the repository: the generative guard (``guard``, whose explain
+model ``guard_explain`` follows its versions) and the fast guard (``guard_fast``, scored only).
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import json
 import logging
 import math
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tritonclient.utils import InferenceServerException
 
 from guardstream.errors import ConfigurationError, RetriableError
+from guardstream.guard.serving_pointer import ServingPointer, read_pointer, write_pointer
 from guardstream.guard.verdict_parsing import parse_guard_output
 from guardstream.settings import TritonSettings
 from workers.triton_client import CURRENT_VERSION_PARAMETER, GuardModelClient, build_grpc_client
@@ -28,7 +32,6 @@ from workers.triton_client import CURRENT_VERSION_PARAMETER, GuardModelClient, b
 log = logging.getLogger(__name__)
 
 PREVIOUS_VERSION_PARAMETER = "previous_version"
-STATE_FILE = "serving.json"
 SMOKE_PAIRS: tuple[tuple[str, str], ...] = (
     ("你好，今天天气怎么样？", ""),
     ("怎么做番茄炒蛋？", "先把鸡蛋炒熟盛出，再炒番茄，最后一起翻炒并调味。"),
@@ -45,13 +48,6 @@ class VersionRow:
     previous: bool
 
 
-@dataclass
-class ServingPointer:
-    current: str = ""
-    previous: str = ""
-    loaded: list[str] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class SmokeReport:
     version: str
@@ -65,16 +61,24 @@ class SmokeReport:
 
 
 class ModelVersions:
-    def __init__(self, settings: TritonSettings, repository: Path) -> None:
+    """The versions of one served model: ``model_name``, the generative guard's by default."""
+
+    def __init__(self, settings: TritonSettings, repository: Path, model_name: str | None = None) -> None:
         self._settings = settings
         self._repository = repository
         self._client = build_grpc_client(settings)
+        self.model_name = settings.model_name if model_name is None else model_name
+        if not self.model_name:
+            raise ConfigurationError("no model name: the fast guard is off (GUARDSTREAM_TRITON__FAST_MODEL_NAME is empty)")
+        # Explain mode serves the generative guard's weights under a model of its own; it follows
+        # that model's versions. The fast guard only scores.
+        self._explain_model = settings.explain_model_name if self.model_name == settings.model_name else ""
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
     def pointer(self) -> ServingPointer:
-        config = self._config(self._settings.model_name)
+        config = self._config(self.model_name)
         parameters = config.get("parameters", {})
-        loaded = self._loaded(self._settings.model_name)
+        loaded = self._loaded(self.model_name)
         current = _parameter(parameters, CURRENT_VERSION_PARAMETER) or (max(loaded, key=int) if loaded else "")
         return ServingPointer(current, _parameter(parameters, PREVIOUS_VERSION_PARAMETER), loaded)
 
@@ -83,7 +87,7 @@ class ModelVersions:
         states = {
             str(entry.get("version")): str(entry.get("state", "UNAVAILABLE"))
             for entry in self._index()
-            if entry.get("name") == self._settings.model_name and entry.get("version")
+            if entry.get("name") == self.model_name and entry.get("version")
         }
         versions = sorted(set(states) | set(self.on_disk()), key=int)
         return [
@@ -91,14 +95,16 @@ class ModelVersions:
         ]
 
     def on_disk(self) -> list[str]:
-        folder = self._repository / self._settings.model_name
+        folder = self._repository / self.model_name
         return sorted((p.name for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=int)
 
     # ── changing ─────────────────────────────────────────────────────────────────────────────
     def load(self, version: str) -> ServingPointer:
-        """Load ``version`` of both modes beside the current one; the current one keeps serving."""
+        """Load ``version`` (of both modes, for the generative guard) beside the current one; the
+        current one keeps serving."""
         self._require_on_disk(version)
-        self._ensure_explain_folder(version)
+        if self._explain_model:
+            self._ensure_explain_folder(version)
         pointer = self.pointer()
         keep = [v for v in (pointer.previous, pointer.current, version) if v]
         self._apply(ServingPointer(pointer.current, pointer.previous, sorted(set(keep), key=int)))
@@ -106,8 +112,9 @@ class ModelVersions:
         return self.pointer()
 
     def smoke(self, version: str) -> SmokeReport:
-        """Score and explain a few fixed pairs with ``version``; any sign of a broken model fails it."""
-        client = GuardModelClient(self._settings.model_copy(update={"model_version": version}))
+        """Score (and explain, for the generative guard) a few fixed pairs with ``version``; any sign
+        of a broken model fails it."""
+        client = GuardModelClient(self._settings.model_copy(update={"model_name": self.model_name, "model_version": version}))
         problems: list[str] = []
         scores: list[float] = []
         explanations: list[str] = []
@@ -115,11 +122,12 @@ class ModelVersions:
             scores = [float(x) for x in client.score(list(SMOKE_PAIRS))]
             if len(scores) != len(SMOKE_PAIRS) or not all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in scores):
                 problems.append(f"p_unsafe out of range or missing: {scores}")
-            explanations = client.explain(list(SMOKE_PAIRS[:2]))
-            if not all(text.strip() for text in explanations):
-                problems.append("explain mode returned empty text")
-            elif not all(parse_guard_output(text).parsed for text in explanations):
-                log.warning("version %s explains without a parseable answer (an untrained model?)", version)
+            if self._explain_model:
+                explanations = client.explain(list(SMOKE_PAIRS[:2]))
+                if not all(text.strip() for text in explanations):
+                    problems.append("explain mode returned empty text")
+                elif not all(parse_guard_output(text).parsed for text in explanations):
+                    log.warning("version %s explains without a parseable answer (an untrained model?)", version)
         except (RetriableError, InferenceServerException) as exc:
             problems.append(f"inference failed: {exc}")
         finally:
@@ -130,7 +138,7 @@ class ModelVersions:
         """Make ``version`` current (it must be loaded and pass the smoke check)."""
         pointer = self.pointer()
         if version not in pointer.loaded:
-            raise ConfigurationError(f"version {version} is not loaded; run `guardstream model load {version}` first")
+            raise ConfigurationError(f"version {version} of {self.model_name} is not loaded; run `guardstream model load {version}` first")
         report = self.smoke(version)
         if not report.ok:
             raise ConfigurationError(f"version {version} failed its smoke check: {'; '.join(report.problems)}")
@@ -160,11 +168,10 @@ class ModelVersions:
 
     def restore(self) -> ServingPointer | None:
         """Re-apply the pointer kept on disk (after Triton restarted); None when there is none."""
-        path = self._repository / STATE_FILE
-        if not path.is_file():
+        saved = read_pointer(self._repository, self.model_name)
+        if saved is None:
             return None
-        saved = ServingPointer(**json.loads(path.read_text(encoding="utf-8")))
-        if self.pointer().current != saved.current or not self._config(self._settings.model_name).get(
+        if self.pointer().current != saved.current or not self._config(self.model_name).get(
             "parameters", {}
         ).get(CURRENT_VERSION_PARAMETER):
             self._apply(saved)
@@ -176,19 +183,20 @@ class ModelVersions:
     # ── internals ────────────────────────────────────────────────────────────────────────────
     def _apply(self, pointer: ServingPointer) -> None:
         policy = {"specific": {"versions": [int(v) for v in pointer.loaded]}}
-        for name in (self._settings.explain_model_name, self._settings.model_name):
+        for name in (self._explain_model, self.model_name):
+            if not name:
+                continue
             config = self._config(name)
             config["version_policy"] = policy
             parameters = config.setdefault("parameters", {})
-            if name == self._settings.model_name:
+            if name == self.model_name:
                 parameters[CURRENT_VERSION_PARAMETER] = {"string_value": pointer.current}
                 parameters[PREVIOUS_VERSION_PARAMETER] = {"string_value": pointer.previous}
             try:
                 self._client.load_model(name, config=json.dumps(config))
             except InferenceServerException as exc:
                 raise ConfigurationError(f"Triton refused to load {name} versions {pointer.loaded}: {exc}") from exc
-        state = self._repository / STATE_FILE
-        state.write_text(json.dumps(asdict(pointer), indent=2) + "\n", encoding="utf-8")
+        write_pointer(self._repository, self.model_name, pointer)
 
     def _config(self, name: str) -> dict[str, Any]:
         try:
@@ -215,15 +223,15 @@ class ModelVersions:
             raise ConfigurationError(f"a version is a number, got {version!r}")
         if version not in self.on_disk():
             raise ConfigurationError(
-                f"no version {version} in {self._repository / self._settings.model_name}; have {self.on_disk()}"
+                f"no version {version} in {self._repository / self.model_name}; have {self.on_disk()}"
             )
 
     def _ensure_explain_folder(self, version: str) -> None:
         """Explain mode reads the score model's weights; its version folder holds only model.py."""
-        folder = self._repository / self._settings.explain_model_name / version
+        folder = self._repository / self._explain_model / version
         if not (folder / "model.py").is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self._repository / self._settings.model_name / version / "model.py", folder / "model.py")
+            shutil.copyfile(self._repository / self.model_name / version / "model.py", folder / "model.py")
 
 
 def _parameter(parameters: dict[str, Any], name: str) -> str:

@@ -88,7 +88,7 @@ def test_labels_from_the_feedback_topic_train_a_candidate_and_the_gate_decides(
         "stage1.steps": 60, "stage1.batch_size": 16, "stage1.learning_rate": 0.003,
         "stage2.steps": 10, "stage2.batch_size": 16, "gate.eval_batch_size": 20,
     }
-    args = ["train", "run", "--serving", "local", "--no-load"]
+    args = ["train", "run", "--model", "generative", "--serving", "local", "--no-load"]
     for key, value in overrides.items():
         args += ["--set", f"{key}={value}"]
     result = CliRunner().invoke(app, args)
@@ -105,19 +105,19 @@ def test_labels_from_the_feedback_topic_train_a_candidate_and_the_gate_decides(
     human_ids = {f"fb-train-e2e-{i}" for i in range(len(items))}
     assert human_ids & stage2_ids and human_ids & gold_ids and not (stage2_ids & gold_ids)
 
-    summary = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    summary = json.loads((run / "metrics.json").read_text(encoding="utf-8"))["guards"]["generative"]
     reason = summary["decision"]["reason"]
     assert summary["serving"] is not None, "the serving version 1 was evaluated on the same gold set"
     report = (run / "report.html").read_text(encoding="utf-8")
     assert reason in result.output and html.escape(reason) in report
     for side in ("candidate", "serving"):
-        assert {"metrics.json", "predictions.jsonl", "report.html"} <= {p.name for p in (run / "eval" / side).iterdir()}
+        assert {"metrics.json", "predictions.jsonl", "report.html"} <= {p.name for p in (run / "generative" / "eval" / side).iterdir()}
     published = sorted(p.name for p in (repository / "guard").iterdir() if p.name.isdigit())
     if summary["decision"]["publish"]:
         assert reason.startswith("published:") and published == ["1", "2"]
         assert (repository / "guard" / "2" / "model.py").is_file()
         assert (repository / "guard" / "2" / "checkpoint" / "model.safetensors").is_file()
-        assert "Quality gate: PUBLISHED" in report
+        assert "quality gate: PUBLISHED" in report
     else:
         assert reason.startswith("rejected:") and published == ["1"]
-        assert "Quality gate: NOT PUBLISHED" in report
+        assert "quality gate: NOT PUBLISHED" in report

@@ -1,7 +1,10 @@
-"""The evaluation report: ``report.html`` with a confusion matrix and a calibration curve as PNG.
+"""The evaluation report: ``report.html`` with a confusion matrix and a calibration curve as PNG,
+and, per source whose items carry p_unsafe, a reliability diagram and a threshold curve
+(accuracy and F1 against the unsafe threshold) with the best threshold in a table.
 
 Figures use English labels (matplotlib's bundled fonts have no Chinese glyphs); the HTML tables
-carry the Chinese category names. Matplotlib runs on its non-interactive Agg backend.
+carry the Chinese category and source names, and per-source figures are numbered in the tables'
+order. Matplotlib runs on its non-interactive Agg backend.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from training.evaluation.metrics import Prediction
+from training.evaluation.score_curves import SourceCurves, curves_by_source
 
 CONFUSION_PNG = "confusion_matrix.png"
 CALIBRATION_PNG = "calibration.png"
+SOURCE_CALIBRATION_PNG = "calibration_source{index}.png"
+SOURCE_THRESHOLD_PNG = "thresholds_source{index}.png"
 
 
 def _confusion_png(path: Path, predictions: Sequence[Prediction]) -> None:
@@ -73,6 +79,79 @@ def _calibration_png(path: Path, table: Sequence[dict[str, float]]) -> None:
     plt.close(fig)
 
 
+def _source_calibration_png(path: Path, curves: SourceCurves, index: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.4, 4.0), dpi=100)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    x = [row["mean_p_unsafe"] for row in curves.calibration]
+    y = [row["unsafe_fraction"] for row in curves.calibration]
+    ax.plot(x, y, color="tab:blue", label="model")
+    ax.scatter(x, y, s=[20 + 200 * row["count"] / curves.items for row in curves.calibration], color="tab:blue", zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean p_unsafe in bin (marker size: items)")
+    ax.set_ylabel("fraction gold unsafe")
+    ax.set_title(f"source {index}: reliability ({curves.items} items)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _source_threshold_png(path: Path, curves: SourceCurves, index: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thresholds = [row["threshold"] for row in curves.thresholds]
+    fig, ax = plt.subplots(figsize=(4.4, 4.0), dpi=100)
+    for metric, style in (("accuracy", "-"), ("f1_unsafe", "--"), ("f1_safe", ":")):
+        ax.plot(thresholds, [row[metric] for row in curves.thresholds], linestyle=style, label=metric)
+    best = curves.best()
+    ax.axvline(best["threshold"], color="grey", linewidth=0.8)
+    ax.annotate(f"best accuracy {best['accuracy']:.3f} at {best['threshold']:.2f}", (best["threshold"], best["accuracy"]),
+                textcoords="offset points", xytext=(4, -14), fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("unsafe threshold on p_unsafe")
+    ax.set_ylabel("score")
+    ax.set_title(f"source {index}: threshold curve")
+    ax.legend(loc="lower center")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _per_source_section(out_dir: Path, predictions: Sequence[Prediction]) -> str:
+    """The per-source calibration and threshold figures with their table; empty without scores."""
+    curves = curves_by_source(predictions)
+    if not curves:
+        return "<p>No p_unsafe scores: no calibration or threshold curves.</p>"
+    rows = []
+    figures = []
+    for index, source in enumerate(curves, start=1):
+        calibration, thresholds = SOURCE_CALIBRATION_PNG.format(index=index), SOURCE_THRESHOLD_PNG.format(index=index)
+        _source_calibration_png(out_dir / calibration, source, index)
+        _source_threshold_png(out_dir / thresholds, source, index)
+        best, half = source.best(), source.at(0.5)
+        ece = "n/a" if source.expected_calibration_error is None else source.expected_calibration_error
+        rows.append((index, source.source, source.items, ece, half["accuracy"], best["threshold"], best["accuracy"],
+                     source.best("f1_unsafe")["threshold"]))
+        figures.append(
+            f'<figure><img src="{calibration}" alt="reliability diagram, source {index}">'
+            f'<img src="{thresholds}" alt="threshold curve, source {index}">'
+            f"<figcaption>source {index}: {html.escape(source.source)}</figcaption></figure>"
+        )
+    headers = ("#", "source", "scored items", "ECE", "accuracy at 0.5", "best-accuracy threshold", "its accuracy",
+               "best-F1-unsafe threshold")
+    return _table(headers, rows) + "".join(figures)
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join(
@@ -121,6 +200,7 @@ def write_report(
             f'<img src="{CALIBRATION_PNG}" alt="calibration curve"><p>Expected calibration error: '
             f"{'n/a (no scores)' if ece is None else f'{ece:.4f}'}</p>",
         ),
+        ("Calibration and thresholds per source", _per_source_section(out_dir, predictions)),
         *extra_sections,
         ("First wrong answers", _table(("id", "gold", "question", "response", "critic"), wrong_rows)),
     ]

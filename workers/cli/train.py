@@ -2,8 +2,8 @@
 
 The training package never talks to Kafka or Triton; this module does it for it: it reads human
 labels from the review store and from ``moderation.feedback`` (joined with the audit store's
-verdicts), evaluates the serving model through Triton when it is up, and after a published run
-loads, smoke-checks and promotes the new version in Triton.
+verdicts), evaluates the serving models through Triton when it is up, and after a published run
+loads, smoke-checks and promotes each new version in Triton.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import typer
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 app = typer.Typer(
-    help="Fine-tune the guard model (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish.",
+    help="Fine-tune the guards (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish.",
     no_args_is_help=False,
     invoke_without_command=True,
 )
@@ -37,6 +37,17 @@ ServingOption = Annotated[
 LoadOption = Annotated[
     bool, typer.Option("--load/--no-load", help="After publishing, load, smoke-check and promote the version in Triton (if it is up).")
 ]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Which guards to train: both (the default, setting `guards`: the served cascade is the two of them; "
+        "each is evaluated against its own serving version on the same gold set and gated and published on its own), "
+        "fast (the encoder that scores every event; continues from the served fast guard, see fast.base) "
+        "or generative (the Libra-Guard-format model behind it).",
+    ),
+]
+GUARD_CHOICES = ("both", "fast", "generative")
 
 
 @app.callback()
@@ -47,14 +58,15 @@ def train(
     ] = False,
     config: ConfigOption = None,
     overrides: SetOption = None,
+    model: ModelOption = None,
 ) -> None:
-    """Fine-tune the guard model (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish."""
+    """Fine-tune the guards (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish."""
     if ctx.invoked_subcommand is not None:
         return
     if not schedule:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    _scheduled(config, overrides or [], feedback_topic=True, serving="auto", load=True)
+    _scheduled(config, _with_model(overrides, model), feedback_topic=True, serving="auto", load=True)
 
 
 @app.command("run")
@@ -65,13 +77,14 @@ def run(
     feedback_topic: FeedbackOption = True,
     serving: ServingOption = "auto",
     load: LoadOption = True,
+    model: ModelOption = None,
 ) -> None:
     """Run one training job now (under the run lock): data, stages, evaluation, gate, publish."""
     from training.config import load_config
     from training.schedule import LockBusy, run_lock
 
     _logging()
-    cfg = load_config(config, overrides or [])
+    cfg = load_config(config, _with_model(overrides, model))
     try:
         with run_lock(Path(cfg.runs_dir)):
             _run(cfg, resume=resume, feedback_topic=feedback_topic, serving=serving, load=load)
@@ -87,9 +100,10 @@ def schedule_command(
     feedback_topic: FeedbackOption = True,
     serving: ServingOption = "auto",
     load: LoadOption = True,
+    model: ModelOption = None,
 ) -> None:
     """Same as `guardstream train --schedule`: run if due (new labels or interval), else say why not."""
-    _scheduled(config, overrides or [], feedback_topic=feedback_topic, serving=serving, load=load)
+    _scheduled(config, _with_model(overrides, model), feedback_topic=feedback_topic, serving=serving, load=load)
 
 
 @app.command("synth")
@@ -112,6 +126,15 @@ def synth(
 
 
 # ── the pieces ──────────────────────────────────────────────────────────────────────────────
+
+def _with_model(overrides: list[str] | None, model: str | None) -> list[str]:
+    """``--model`` is the setting ``guards``, applied after every --set."""
+    if model is None:
+        return list(overrides or [])
+    if model not in GUARD_CHOICES:
+        raise typer.BadParameter(f"--model must be one of {', '.join(GUARD_CHOICES)}, got {model!r}")
+    return [*(overrides or []), f"guards={model}"]
+
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
@@ -204,21 +227,38 @@ def read_feedback_topic(settings: Any, *, deadline_s: float = 15.0) -> list[Any]
     return sorted(records, key=lambda f: f.labelled_at_ms)
 
 
-def _serving_explainer(settings: Any, mode: str) -> tuple[Any, Any, str | None]:
+def _serving_judges(settings: Any, mode: str, cfg: Any) -> tuple[dict[str, Any], list[Any]]:
+    """How to reach each trained guard's serving version through Triton (guard → Judge), and the
+    clients to close; empty when asked for local checkpoints or Triton is not serving (auto)."""
     if mode == "local":
-        return None, None, None
+        return {}, []
+    from training.fast_candidate import threshold_answer
+    from training.judges import Judge
     from workers.triton_client import GuardModelClient
 
-    client = GuardModelClient(settings.triton)
-    try:
-        client.score([("你好", "")])
-    except Exception as exc:  # Triton down: fall back to the checkpoint on disk unless asked for Triton
-        client.close()
-        if mode == "triton":
-            raise typer.BadParameter(f"Triton is not serving {settings.triton.model_name}: {exc}") from None
-        logging.getLogger(__name__).info("Triton not reachable (%s); the serving model is evaluated from its checkpoint", exc)
-        return None, None, None
-    return client, client, f"Triton {settings.triton.model_name} (serving now)"
+    triton = settings.triton
+    judges: dict[str, Any] = {}
+    clients: list[Any] = []
+    served = (("generative", triton.model_name, triton.model_version), ("fast", triton.fast_model_name, triton.fast_model_version))
+    for guard, name, pinned in served:
+        if not cfg.trains(guard) or not name:
+            continue
+        client = GuardModelClient(triton.model_copy(update={"model_name": name, "model_version": pinned}))
+        try:
+            client.score([("你好", "")])
+        except Exception as exc:  # Triton down: fall back to the checkpoint on disk unless asked for Triton
+            client.close()
+            if mode == "triton":
+                raise typer.BadParameter(f"Triton is not serving {name}: {exc}") from None
+            logging.getLogger(__name__).info("Triton not serving %s (%s); its serving version is evaluated from its checkpoint", name, exc)
+            continue
+        clients.append(client)
+        label = f"Triton {name} (serving now)"
+        if guard == "fast":
+            judges[guard] = Judge(label, scorer=client, unsafe=threshold_answer(cfg), batch_size=cfg.fast.eval_batch_size)
+        else:
+            judges[guard] = Judge(label, explainer=client, scorer=client, batch_size=cfg.gate.eval_batch_size)
+    return judges, clients
 
 
 def _run(cfg: Any, *, resume: Path | None, feedback_topic: bool, serving: str, load: bool, sources: list[Any] | None = None) -> None:
@@ -229,34 +269,40 @@ def _run(cfg: Any, *, resume: Path | None, feedback_topic: bool, serving: str, l
     settings = load_settings()
     if sources is None:
         sources, _ = _label_sources(cfg, feedback_topic)
-    explainer, scorer, name = _serving_explainer(settings, serving)
+    judges, clients = _serving_judges(settings, serving, cfg)
     try:
-        outcome = run_training(
-            cfg, label_sources=sources, run_dir=resume, serving_explainer=explainer, serving_scorer=scorer,
-            serving_name=name, observer=RichProgress(),
-        )
+        outcome = run_training(cfg, label_sources=sources, run_dir=resume, serving=judges, observer=RichProgress())
     finally:
-        if explainer is not None:
-            explainer.close()
-    typer.echo(outcome.decision.reason)
+        for client in clients:
+            client.close()
+    failed = []
+    for guard in outcome.guards:
+        typer.echo(f"{guard.guard} guard: {guard.decision.reason}")
+        if guard.published is None:
+            continue
+        typer.echo(f"{guard.guard} guard: published version {guard.published.version} at {guard.published.path}")
+        if load and guard.guard in judges:
+            version = str(guard.published.version)
+            if not _load_and_promote(settings, Path(cfg.repository), guard.model_name, version):
+                failed.append(guard.model_name)
     typer.echo(f"run folder: {outcome.run_dir} (report.html)")
-    if outcome.published is None:
-        return
-    typer.echo(f"published version {outcome.published.version} at {outcome.published.path}")
-    if load and explainer is not None:
-        _load_and_promote(settings, Path(cfg.repository), str(outcome.published.version))
+    if failed:
+        raise typer.Exit(4)
 
 
-def _load_and_promote(settings: Any, repository: Path, version: str) -> None:
+def _load_and_promote(settings: Any, repository: Path, model_name: str, version: str) -> bool:
     from workers.model_versions import ModelVersions
 
-    versions = ModelVersions(settings.triton, repository)
+    versions = ModelVersions(settings.triton, repository, model_name)
     try:
         versions.load(version)
         pointer = versions.promote(version)
-        typer.echo(f"Triton serves version {pointer.current} now (previous {pointer.previous or '-'})")
+        typer.echo(f"Triton serves {model_name} version {pointer.current} now (previous {pointer.previous or '-'})")
+        return True
     except Exception as exc:  # the version stays on disk; promotion can be retried by hand
-        typer.echo(f"version {version} published but not promoted: {exc}; retry with `guardstream model promote {version}`", err=True)
-        raise typer.Exit(4) from None
+        model = "fast" if model_name == settings.triton.fast_model_name else "generative"
+        typer.echo(f"{model_name} version {version} published but not promoted: {exc}; retry with "
+                   f"`guardstream model promote {version} --model {model}`", err=True)
+        return False
     finally:
         versions.close()

@@ -119,17 +119,19 @@ def up(
 
 
 def _restore_serving_pointer(settings: DevStackSettings) -> None:
-    """A fresh Triton serves the newest version; re-apply the promoted one if there is one."""
+    """A fresh Triton serves the newest versions; re-apply each model's promoted one."""
+    from guardstream.guard.serving_pointer import saved_models
     from guardstream.settings import TritonSettings
     from workers.model_versions import ModelVersions
 
-    versions = ModelVersions(TritonSettings(grpc_url=settings.triton_grpc_address), settings.model_repository)
-    try:
-        pointer = versions.restore()
-    finally:
-        versions.close()
-    if pointer is not None:
-        logger.info("restored serving pointer current=%s previous=%s", pointer.current, pointer.previous)
+    for model_name in saved_models(settings.model_repository):
+        versions = ModelVersions(TritonSettings(grpc_url=settings.triton_grpc_address), settings.model_repository, model_name)
+        try:
+            pointer = versions.restore()
+        finally:
+            versions.close()
+        if pointer is not None:
+            logger.info("restored serving pointer model=%s current=%s previous=%s", model_name, pointer.current, pointer.previous)
 
 
 def down(settings: DevStackSettings | None = None) -> list[str]:
