@@ -70,6 +70,8 @@ def test_load_promote_rollback_while_streaming_loses_nothing_and_fails_nothing(
         env={
             **worker_environment(base_settings, fresh_topics, f"sqlite:///{tmp_path / 'audit.db'}", f"group-{run}"),
             "GUARDSTREAM_TRITON__VERSION_POLL_S": "0.5",
+            # the generative guard scores every event, so its versions are what the verdicts name
+            "GUARDSTREAM_TRITON__FAST_MODEL_NAME": "",
         },
     )
     stream = generate_chat_events(100_000, seed=5)
