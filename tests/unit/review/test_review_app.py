@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from guardstream.audit.engine import build_engine
+from guardstream.audit.store import AuditStore
 from tests.unit.review.app_client import PASSWORD, log_in, make_client
 from workers.review import routes_admin, routes_auth, routes_queue
 from workers.review.routes_auth import safe_next
