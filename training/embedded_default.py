@@ -69,12 +69,9 @@ class TrainedDefaultSpec:
 
 
 def code_digest() -> str:
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for name in _CODE_FILES:
-        digest.update(name.encode())
-        digest.update((root / name).read_bytes())
-    return digest.hexdigest()
+    from training.data.files import code_files_digest
+
+    return code_files_digest(Path(__file__).resolve().parent, _CODE_FILES)
 
 
 def _identity(spec: TrainedDefaultSpec) -> dict[str, Any]:

@@ -17,7 +17,6 @@ matches the spec, the code and the data's digests is skipped.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -98,12 +97,9 @@ PROFILES: dict[str, FastDefaultSpec] = {
 
 
 def code_digest() -> str:
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for name in _CODE_FILES:
-        digest.update(name.encode())
-        digest.update((root / name).read_bytes())
-    return digest.hexdigest()
+    from training.data.files import code_files_digest
+
+    return code_files_digest(Path(__file__).resolve().parent, _CODE_FILES)
 
 
 def real_data_files(real_data_dir: Path | None) -> tuple[list[Path], list[Path]]:

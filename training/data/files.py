@@ -174,3 +174,13 @@ def records_digest(records: Iterable[GuardRecord]) -> str:
         digest.update(json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def code_files_digest(root: Path, names: Iterable[str]) -> str:
+    """One sha256 over the named files under ``root`` (name and bytes of each, in order): what a cached
+    build records of the code that decided its bytes."""
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode())
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()

@@ -45,6 +45,21 @@ def tiny_bert_tokenizer():  # type: ignore[no-untyped-def]
     )
 
 
+def build_tiny_encoder(folder: Path, seed: int = 0) -> Path:
+    """A random 2-layer, 32-wide BERT with the tiny tokenizer, saved as an encoder checkpoint."""
+    from transformers import BertConfig, BertModel
+
+    tokenizer = tiny_bert_tokenizer()
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    torch.manual_seed(seed)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def build_tiny_fast_guard(out: Path, max_input_tokens: int = 48, seed: int = 3) -> Path:
     from transformers import BertConfig, BertModel
 

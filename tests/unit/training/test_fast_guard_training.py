@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from guardstream.guard.fast_guard import FastGuardContract, FastGuardScorer, LexicalHashing, PairEncoder, save_fast_guard
-from tests.unit.guard.test_fast_guard import tiny_bert_tokenizer
+from tests.unit.guard.test_fast_guard import build_tiny_encoder
 from training.data.records import GuardRecord
 from training.fast_guard import FastStageConfig, fit_mix, freeze_lower, new_network, train_fast_stage, train_lexical
 
@@ -34,16 +34,7 @@ def records(count: int, seed: int) -> list[GuardRecord]:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("base")
-    tokenizer = tiny_bert_tokenizer()
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=128)
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return build_tiny_encoder(tmp_path_factory.mktemp("encoder"))
 
 
 def accuracy(scores: np.ndarray, items: list[GuardRecord]) -> float:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from guardstream.guard.fast_guard import FastGuardScorer
 from guardstream.guard.serving_pointer import ServingPointer, write_pointer
-from tests.unit.guard.test_fast_guard import build_tiny_fast_guard, tiny_bert_tokenizer
+from tests.unit.guard.test_fast_guard import build_tiny_encoder, build_tiny_fast_guard
 from training.config import load_config
 from training.data.files import write_jsonl
 from training.data.human_labels import FileLabels
@@ -24,16 +23,7 @@ from training.publish import MODEL_PY
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("encoder")
-    tokenizer = tiny_bert_tokenizer()
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=128)
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return build_tiny_encoder(tmp_path_factory.mktemp("encoder"))
 
 
 def repository_serving_untrained_fast_guard(root: Path) -> Path:
