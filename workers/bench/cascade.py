@@ -6,12 +6,13 @@ After the ``pipeline`` phase (the generative guard alone), on the same stack and
    in flight (its one instance busy, no more: on CPU one request of a BERT-sized encoder takes
    seconds, and a batch is padded to its longest item, so its best batch is often small);
 2. the band — the one given, or the narrowest band around the policy's unsafe threshold that holds
-   ``escalate_share`` of the fast guard's scores on the load's own items (the policy's default band
-   is empty, which would make the cascade the fast guard alone again);
-3. ``fast`` — workers run the cascade with nothing escalated, the fast guard alone, batched at the
-   fast guard's best point (in a cascade the fast guard scores every event, so it sets the batch);
-4. ``cascade`` — the same with the band; the share of its verdicts whose ``stage`` is generative is
-   the escalated fraction.
+   ``escalate_share`` of the fast guard's scores on the load's own items (the shipped policy has no
+   band, which would make the cascade the fast guard alone again);
+3. ``fast`` — workers run the cascade under the configured policy stripped of every band (global
+   and per category), so nothing is escalated: the fast guard alone, batched at its best point (in
+   a cascade the fast guard scores every event, so it sets the batch);
+4. ``cascade`` — the same policy with the band as its global one; the share of the verdicts whose
+   ``stage`` is generative is the escalated fraction.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from guardstream.policy import Policy, write_policy_file
 from guardstream.records import ChatEvent, GuardStage
 from guardstream.settings import Settings, TritonSettings
 from workers.bench.config import BenchConfig
@@ -105,11 +107,14 @@ def run_cascade(
     pool: list[ChatEvent],
     max_batch_size: int,
     audit_url: str,
+    work_dir: Path,
     log_dir: Path,
     say: Callable[[str], None],
 ) -> CascadeResults:
     """The fast guard alone and the cascade, each in the pipeline; ``max_batch_size`` fits both models."""
     triton = settings.triton
+    policy = Policy.from_settings(settings.policy)
+    without_bands = write_policy_file(policy.without_escalation(), work_dir / "policy-without-escalation.yaml")
     pairs = [event.guard_pair() for event in pool]
     say(f"fast_direct: the fast guard ({triton.fast_model_name}) through Triton alone, {FAST_IN_FLIGHT} in flight")
     grid = sweep_grid(config.sweep_batches, (FAST_IN_FLIGHT,), max_batch_size)
@@ -121,14 +126,17 @@ def run_cascade(
         band, source = config.escalate_band, "given"
     else:
         scores = fast_scores(triton, pairs[: config.calibration_items], best.batch)
-        band = band_for_share(scores, settings.policy.unsafe_threshold, config.escalate_share)
+        band = band_for_share(scores, policy.unsafe_threshold, config.escalate_share)
         source = f"holds {config.escalate_share:.0%} of the fast guard's scores on {len(scores)} load items"
     say(f"escalate band [{band[0]:.4f}, {band[1]:.4f}) ({source})")
 
     events = max(config.fast_min_events, int(best.items_per_s * config.pipeline_seconds))
     shape = [(best.batch, FAST_IN_FLIGHT)]
     base = PipelineConfig(
-        model_name=triton.model_name, fast_model_name=triton.fast_model_name, batch_max_wait_ms=config.batch_max_wait_ms
+        model_name=triton.model_name,
+        fast_model_name=triton.fast_model_name,
+        policy_file=str(without_bands),
+        batch_max_wait_ms=config.batch_max_wait_ms,
     )
     say("fast: workers drain a backlog with the fast guard alone (the cascade escalating nothing)")
     fast = drain_at_shapes(settings, base, shape, pool, events, audit_url, log_dir, "fast", config.phase_timeout_s, say)

@@ -166,7 +166,7 @@ def run_bench(
 
         if triton.fast_model_name:
             both = min(max_batch_size(settings, triton.fast_model_name), max_batch_size(settings, triton.model_name))
-            results.cascade = run_cascade(settings, config, pool, both, audit_url, log_dir, say)
+            results.cascade = run_cascade(settings, config, pool, both, audit_url, work_dir, log_dir, say)
         else:
             say("fast and cascade: skipped (no fast guard configured: GUARDSTREAM_TRITON__FAST_MODEL_NAME is empty)")
 
