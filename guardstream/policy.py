@@ -70,6 +70,15 @@ class Policy:
             policy = replace(policy, escalate_band=settings.escalate_band)
         return policy
 
+    def without_escalation(self) -> Policy:
+        """The same thresholds with no escalation band, global or per category: a cascade under this
+        policy is the fast guard alone."""
+        return replace(
+            self,
+            escalate_band=None,
+            by_category={c: t.model_copy(update={"escalate_band": None}) for c, t in self.by_category.items()},
+        )
+
     def escalates(self, p_fast: float, category: HarmCategory | None = None) -> bool:
         """True when the fast guard's score is in the uncertain band (the category's, else the global one)."""
         thresholds = self.by_category.get(category) if category is not None else None
@@ -110,3 +119,18 @@ def load_policy_file(path: Path) -> Policy:
     return Policy(
         parsed.version, parsed.unsafe_threshold, parsed.review_threshold, dict(parsed.categories), parsed.escalate_band
     )
+
+
+def write_policy_file(policy: Policy, path: Path) -> Path:
+    """Write ``policy`` as a file that :func:`load_policy_file` reads back equal; returns ``path``."""
+    document = PolicyFile(
+        version=policy.version,
+        unsafe_threshold=policy.unsafe_threshold,
+        review_threshold=policy.review_threshold,
+        escalate_band=policy.escalate_band,
+        categories=policy.by_category,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), allow_unicode=True, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -13,7 +13,7 @@ import pytest
 from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
 from guardstream.paths import repository_root
-from guardstream.policy import Policy, load_policy_file
+from guardstream.policy import Policy, load_policy_file, write_policy_file
 from guardstream.records import VerdictLabel
 from guardstream.settings import SHIPPED_POLICY_FILE, PolicySettings, load_settings
 
@@ -94,6 +94,33 @@ def test_the_escalation_band_is_global_unless_a_category_sets_its_own(tmp_path: 
     assert policy.escalates(0.5, HarmCategory.HATE_ABUSE)
     assert not policy.escalates(0.5, HarmCategory.PRIVACY_PROPERTY)
     assert policy.escalates(0.15, HarmCategory.PRIVACY_PROPERTY)
+
+
+def banded_policy(tmp_path: Path) -> Policy:
+    path = tmp_path / "banded.yaml"
+    path.write_text(
+        "version: v3\nunsafe_threshold: 0.5\nreview_threshold: 0.4\nescalate_band: [0.3, 0.7]\n"
+        "categories:\n  hate_abuse: {unsafe_threshold: 0.45, review_threshold: 0.2, escalate_band: [0.1, 0.9]}\n"
+        "  privacy_property: {unsafe_threshold: 0.4, review_threshold: 0.25}\n",
+        encoding="utf-8",
+    )
+    return load_policy_file(path)
+
+
+def test_a_written_policy_file_reads_back_equal(tmp_path: Path) -> None:
+    policy = banded_policy(tmp_path)
+    assert load_policy_file(write_policy_file(policy, tmp_path / "out" / "policy.yaml")) == policy
+    shipped = Policy.from_settings(PolicySettings())
+    assert load_policy_file(write_policy_file(shipped, tmp_path / "shipped.yaml")) == shipped
+
+
+def test_without_escalation_keeps_the_thresholds_and_escalates_nothing(tmp_path: Path) -> None:
+    policy = banded_policy(tmp_path)
+    quiet = policy.without_escalation()
+    categories = [None, *HarmCategory]
+    assert not any(quiet.escalates(p / 100, category) for p in range(101) for category in categories)
+    assert all(quiet.label(p / 100, c) == policy.label(p / 100, c) for p in range(101) for c in categories)
+    assert quiet.version == policy.version
 
 
 def test_no_band_escalates_nothing() -> None:

@@ -2,14 +2,17 @@
 
 After the ``pipeline`` phase (the generative guard alone), on the same stack and audit store:
 
-1. the band — the one given, or the narrowest band around the policy's unsafe threshold that holds
-   ``escalate_share`` of the fast guard's scores on the load's own items (the policy's default band
-   is empty, which would make the cascade the fast guard alone again);
-2. ``fast_direct`` — the fast guard through Triton alone at the worker shapes the pipeline phase
-   tried (not a full sweep: on CPU one request of a BERT-sized encoder takes seconds);
-3. ``fast`` — workers run the cascade with nothing escalated, the fast guard alone, at those shapes;
-4. ``cascade`` — workers run it with the band at the fast phase's best shape; the share of its
-   verdicts whose ``stage`` is generative is the escalated fraction.
+1. ``fast_direct`` — the fast guard through Triton alone over the sweep's batch sizes, two requests
+   in flight (its one instance busy, no more: on CPU one request of a BERT-sized encoder takes
+   seconds, and a batch is padded to its longest item, so its best batch is often small);
+2. the band — the one given, or the narrowest band around the policy's unsafe threshold that holds
+   ``escalate_share`` of the fast guard's scores on the load's own items (the shipped policy has no
+   band, which would make the cascade the fast guard alone again);
+3. ``fast`` — workers run the cascade under the configured policy stripped of every band (global
+   and per category), so nothing is escalated: the fast guard alone, batched at its best point (in
+   a cascade the fast guard scores every event, so it sets the batch);
+4. ``cascade`` — the same policy with the band as its global one; the share of the verdicts whose
+   ``stage`` is generative is the escalated fraction.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from guardstream.policy import Policy, write_policy_file
 from guardstream.records import ChatEvent, GuardStage
 from guardstream.settings import Settings, TritonSettings
 from workers.bench.config import BenchConfig
-from workers.bench.direct import SweepPoint, best_point, measure
+from workers.bench.direct import SweepPoint, best_point, sweep, sweep_grid
 from workers.bench.pipeline import BacklogTrials, PipelineConfig, drain_at_shapes
 from workers.triton_client import P_UNSAFE, CascadeClient
 
 Band = tuple[float, float]
+FAST_IN_FLIGHT = 2
 
 
 def band_for_share(scores: Sequence[float], centre: float, share: float) -> Band:
@@ -65,7 +70,7 @@ def fast_scores(triton: TritonSettings, pairs: Sequence[tuple[str, str]], batch:
 @dataclass(slots=True)
 class CascadeResults:
     direct: list[SweepPoint]
-    """The fast guard through Triton alone, one point per worker shape."""
+    """The fast guard through Triton alone, one point per batch size."""
     band: Band
     band_source: str
     """``given``, or the share of the fast guard's scores it was placed to hold."""
@@ -100,42 +105,45 @@ def run_cascade(
     settings: Settings,
     config: BenchConfig,
     pool: list[ChatEvent],
-    shapes: list[tuple[int, int]],
+    max_batch_size: int,
     audit_url: str,
+    work_dir: Path,
     log_dir: Path,
     say: Callable[[str], None],
 ) -> CascadeResults:
-    """The fast guard alone and the cascade, each in the pipeline, at these (batch, in flight) shapes."""
+    """The fast guard alone and the cascade, each in the pipeline; ``max_batch_size`` fits both models."""
     triton = settings.triton
+    policy = Policy.from_settings(settings.policy)
+    without_bands = write_policy_file(policy.without_escalation(), work_dir / "policy-without-escalation.yaml")
     pairs = [event.guard_pair() for event in pool]
+    say(f"fast_direct: the fast guard ({triton.fast_model_name}) through Triton alone, {FAST_IN_FLIGHT} in flight")
+    grid = sweep_grid(config.sweep_batches, (FAST_IN_FLIGHT,), max_batch_size)
+    points = sweep(triton, triton.fast_model_name, P_UNSAFE, pairs, grid, config.fast_seconds)
+    best = best_point(points)
+    say(f"  {', '.join(f'batch {p.batch}: {p.items_per_s:,.1f}' for p in points)} items/s")
+
     if config.escalate_band is not None:
         band, source = config.escalate_band, "given"
     else:
-        say(f"escalate band: the fast guard ({triton.fast_model_name}) scores {config.calibration_items} load items")
-        scores = fast_scores(triton, pairs[: config.calibration_items], max(batch for batch, _ in shapes))
-        band = band_for_share(scores, settings.policy.unsafe_threshold, config.escalate_share)
+        scores = fast_scores(triton, pairs[: config.calibration_items], best.batch)
+        band = band_for_share(scores, policy.unsafe_threshold, config.escalate_share)
         source = f"holds {config.escalate_share:.0%} of the fast guard's scores on {len(scores)} load items"
-    say(f"  escalate band [{band[0]:.4f}, {band[1]:.4f}) ({source})")
-
-    say("fast_direct: the fast guard through Triton alone at the pipeline's shapes")
-    points = [
-        measure(triton, triton.fast_model_name, P_UNSAFE, pairs, batch, in_flight, config.fast_seconds, 0.0, 4)
-        for batch, in_flight in shapes
-    ]
-    best = best_point(points)
-    say(f"  {', '.join(f'{p.batch} × {p.concurrency}: {p.items_per_s:,.1f}' for p in points)} items/s")
+    say(f"escalate band [{band[0]:.4f}, {band[1]:.4f}) ({source})")
 
     events = max(config.fast_min_events, int(best.items_per_s * config.pipeline_seconds))
+    shape = [(best.batch, FAST_IN_FLIGHT)]
     base = PipelineConfig(
-        model_name=triton.model_name, fast_model_name=triton.fast_model_name, batch_max_wait_ms=config.batch_max_wait_ms
+        model_name=triton.model_name,
+        fast_model_name=triton.fast_model_name,
+        policy_file=str(without_bands),
+        batch_max_wait_ms=config.batch_max_wait_ms,
     )
     say("fast: workers drain a backlog with the fast guard alone (the cascade escalating nothing)")
-    fast = drain_at_shapes(settings, base, shapes, pool, events, audit_url, log_dir, "fast", config.phase_timeout_s, say)
-    fast_config, _run = fast.best
+    fast = drain_at_shapes(settings, base, shape, pool, events, audit_url, log_dir, "fast", config.phase_timeout_s, say)
     say("cascade: the same backlog, the band escalated to the generative guard")
     cascade = drain_at_shapes(
-        settings, replace(fast_config, escalate_band=band), [(fast_config.batch_max_size, fast_config.max_in_flight)],
-        pool, events, audit_url, log_dir, "cascade", config.phase_timeout_s, say,
+        settings, replace(base, escalate_band=band), shape, pool, events, audit_url, log_dir, "cascade",
+        config.phase_timeout_s, say,
     )
     results = CascadeResults(points, band, source, fast, cascade)
     say(f"  escalated: {results.escalated_fraction:.1%} of the cascade's verdicts")

@@ -24,15 +24,15 @@ class BenchConfig:
     pipeline_seconds: float = 20.0
     """Roughly how long the pipeline backlog takes to drain (its size is derived from Triton's rate)."""
     pipeline_min_events: int = 2000
-    fast_seconds: float = 8.0
+    fast_seconds: float = 6.0
     """Per point of the fast guard through Triton alone (on CPU, a request of a BERT-sized encoder takes seconds)."""
-    fast_min_events: int = 500
+    fast_min_events: int = 200
     """Smallest backlog of the fast and cascade pipeline phases (sized like the pipeline's otherwise)."""
     escalate_band: tuple[float, float] | None = None
     """The cascade phase's uncertain band; None: the band that holds ``escalate_share`` of the load."""
     escalate_share: float = 0.15
     """The share of the load's items the cascade phase escalates when no band is given."""
-    calibration_items: int = 500
+    calibration_items: int = 300
     """How many of the load's items the fast guard scores to place the band."""
     overhead_events: int = 150_000
     overhead_workers: int = 0

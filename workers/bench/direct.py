@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from guardstream.settings import TritonSettings
 from workers.triton_client import QUESTION, RESPONSE, build_aio_grpc_client, bytes_input
 
 Pair = tuple[str, str]
+REQUEST_ITEMS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +43,21 @@ def sweep_grid(batches: Sequence[int], concurrencies: Sequence[int], max_batch_s
     return [(b, c) for b in usable for c in sorted(set(concurrencies)) if c >= 1]
 
 
-def _requests(pairs: Sequence[Pair], batch: int, count: int = 8) -> list[list]:
+def request_chunks(pairs: Sequence[Pair], batch: int, items: int = REQUEST_ITEMS) -> list[list[Pair]]:
+    """The batches a measurement cycles through: at least ``items`` pairs (and 8 requests) in all.
+
+    Every batch size sees the same stretch of the load, long tail included: a model whose cost
+    follows the longest item of a batch (padding) is not measured on a few short items only.
+    """
     ring = itertools.cycle(pairs)
-    built = []
-    for _ in range(count):
-        chunk = [next(ring) for _ in range(batch)]
-        built.append([bytes_input(QUESTION, [q for q, _ in chunk]), bytes_input(RESPONSE, [r for _, r in chunk])])
-    return built
+    return [[next(ring) for _ in range(batch)] for _ in range(max(8, math.ceil(items / batch)))]
+
+
+def _requests(pairs: Sequence[Pair], batch: int) -> list[list]:
+    return [
+        [bytes_input(QUESTION, [q for q, _ in chunk]), bytes_input(RESPONSE, [r for _, r in chunk])]
+        for chunk in request_chunks(pairs, batch)
+    ]
 
 
 async def _measure(

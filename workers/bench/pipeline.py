@@ -38,7 +38,9 @@ class PipelineConfig:
     fast_model_name: str = ""
     """The cascade's fast guard; empty: no cascade, ``model_name`` scores every event."""
     escalate_band: tuple[float, float] | None = None
-    """The cascade's uncertain band (escalated to ``model_name``); none: the fast guard decides alone."""
+    """Overrides the policy's global uncertain band (escalated to ``model_name``); none: the policy's."""
+    policy_file: str = ""
+    """The workers' policy file; empty: the one configured (the cascade phases name one without bands)."""
     workers: int = 1
     batch_max_size: int = 64
     batch_max_wait_ms: float = 20.0
@@ -52,6 +54,7 @@ class PipelineConfig:
             # both set either way, so a cascade configured in the caller's environment never leaks in
             "GUARDSTREAM_TRITON__FAST_MODEL_NAME": self.fast_model_name,
             "GUARDSTREAM_POLICY__ESCALATE_BAND": json.dumps(list(self.escalate_band) if self.escalate_band else None),
+            **({"GUARDSTREAM_POLICY__FILE": self.policy_file} if self.policy_file else {}),
             "GUARDSTREAM_WORKER__BATCH_MAX_SIZE": str(self.batch_max_size),
             "GUARDSTREAM_WORKER__BATCH_MAX_WAIT_MS": str(self.batch_max_wait_ms),
             "GUARDSTREAM_WORKER__MAX_IN_FLIGHT": str(self.max_in_flight),

@@ -165,9 +165,8 @@ def run_bench(
         say(f"  triton_direct again at the best point: {results.best_again.items_per_s:,.0f} items/s")
 
         if triton.fast_model_name:
-            limit = max_batch_size(settings, triton.fast_model_name)  # the grid already fits the generative guard
-            shapes = list(dict.fromkeys((min(batch, limit), n) for batch, n in pipeline_shapes(best, grid)))
-            results.cascade = run_cascade(settings, config, pool, shapes, audit_url, log_dir, say)
+            both = min(max_batch_size(settings, triton.fast_model_name), max_batch_size(settings, triton.model_name))
+            results.cascade = run_cascade(settings, config, pool, both, audit_url, work_dir, log_dir, say)
         else:
             say("fast and cascade: skipped (no fast guard configured: GUARDSTREAM_TRITON__FAST_MODEL_NAME is empty)")
 
@@ -281,7 +280,7 @@ def cascade_figures(cascade: CascadeResults | None) -> list[Figure]:
     band = f"[{cascade.band[0]:.3f}, {cascade.band[1]:.3f})" if cascade else "none"
     return [
         Figure("fast_direct_eps", cascade.direct_eps if cascade else math.nan, "items/s",
-               note="fast guard, Triton alone, best of the pipeline's shapes"),
+               note="fast guard, Triton alone, best batch size with 2 in flight"),
         Figure("fast_eps", cascade.fast.eps if cascade else math.nan, "events/s",
                note="workers end to end, fast guard alone (the cascade escalating nothing)"),
         Figure("cascade_eps", cascade.cascade.eps if cascade else math.nan, "events/s",

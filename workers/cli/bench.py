@@ -81,18 +81,18 @@ def run(
 
 def _band(text: str) -> tuple[float, float] | None:
     """``LOW,HIGH`` as the policy accepts an escalate band; empty: none."""
-    from pydantic import ValidationError
-
-    from guardstream.settings import PolicySettings
+    from guardstream.settings import check_band
 
     if not text.strip():
         return None
     try:
-        return PolicySettings(escalate_band=tuple(float(part) for part in text.split(","))).escalate_band
-    except ValidationError as exc:
-        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--escalate-band") from None
+        low, high = (float(part) for part in text.split(","))
     except ValueError:
         raise typer.BadParameter(f"expected LOW,HIGH, got {text!r}", param_hint="--escalate-band") from None
+    try:
+        return check_band((low, high))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--escalate-band") from None
 
 
 @app.command("gpu")

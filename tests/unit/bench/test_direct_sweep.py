@@ -1,6 +1,6 @@
 import pytest
 
-from workers.bench.direct import SweepPoint, best_point, sweep_grid
+from workers.bench.direct import SweepPoint, best_point, request_chunks, sweep_grid
 
 
 def point(batch: int, concurrency: int, rate: float) -> SweepPoint:
@@ -36,3 +36,12 @@ def test_the_pipeline_tries_the_best_direct_point_and_the_largest_batch_with_two
     grid = sweep_grid([4, 16, 64], [1, 2, 4], 64)
     assert pipeline_shapes(point(16, 4, 700.0), grid) == [(16, 4), (64, 2)]
     assert pipeline_shapes(point(64, 1, 700.0), grid) == [(64, 2)]
+
+
+def test_every_batch_size_cycles_through_the_same_stretch_of_the_load() -> None:
+    pairs = [(f"q{i}", "") for i in range(1000)]
+    for batch in (4, 16, 64):
+        chunks = request_chunks(pairs, batch, items=512)
+        assert all(len(chunk) == batch for chunk in chunks)
+        assert {pair for chunk in chunks for pair in chunk} >= set(pairs[:512])  # the long tail's items too
+    assert len(request_chunks(pairs, 256, items=512)) == 8  # never fewer than 8 requests to cycle through
