@@ -48,6 +48,8 @@ ENCODER_DIR = "encoder"
 FORMAT = "guardstream.fast_guard/1"
 CATEGORIES: tuple[HarmCategory, ...] = tuple(HarmCategory)
 DEFAULT_MAX_INPUT_TOKENS = 256
+PADDED_TOKEN_BUDGET = 2048
+"""Most padded tokens one forward pass of the scorer holds (characters stand in for tokens)."""
 
 
 @dataclass(frozen=True)
@@ -247,10 +249,7 @@ class FastGuardScorer:
         p_unsafe = np.zeros(len(pairs), dtype=np.float32)
         category = np.zeros(len(pairs), dtype=np.int64)
         category_score = np.zeros(len(pairs), dtype=np.float32)
-        # Similar lengths share a forward pass (less padding); each row's answer is its own.
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        for start in range(0, len(order), self._max_batch_size):
-            rows = order[start : start + self._max_batch_size]
+        for rows in self._chunks(pairs):
             chunk = [pairs[i] for i in rows]
             encoder_logit, category_logits = self._network(**self._encoder.batch(chunk, self._device))
             unsafe_logit = self._network.unsafe_logit(encoder_logit, chunk)
@@ -263,3 +262,20 @@ class FastGuardScorer:
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> npt.NDArray[np.float32]:
         return self.score_with_categories(pairs).p_unsafe
+
+    def _chunks(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """Rows by length, cut so that a forward pass holds at most ``PADDED_TOKEN_BUDGET`` padded
+        tokens: one long message no longer pads a whole batch of short ones to its length (on a
+        CPU a batch of 64 had scored half as fast as a batch of 4). Each row's answer is its own."""
+        lengths = [min(len(question) + len(response) + 3, self.contract.max_input_tokens) for question, response in pairs]
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        for index in sorted(range(len(pairs)), key=lengths.__getitem__):
+            # sorted ascending: the row joining is the longest of its chunk
+            if current and (len(current) >= self._max_batch_size or (len(current) + 1) * lengths[index] > PADDED_TOKEN_BUDGET):
+                chunks.append(current)
+                current = []
+            current.append(index)
+        if current:
+            chunks.append(current)
+        return chunks
