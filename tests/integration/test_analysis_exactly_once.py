@@ -62,9 +62,11 @@ def test_a_worker_killed_while_analyses_are_pending_leaves_exactly_one_analysis_
         dataclasses.replace(event, event_id=f"{run}-{event.event_id}", created_at_ms=now_ms)
         for event in generate_chat_events(EVENTS, seed=23)
     ]
+    policy = tmp_path / "flag-everything.yaml"  # every verdict is flagged: all need an analysis
+    policy.write_text('version: "flag-everything"\nunsafe_threshold: 0.5\nreview_threshold: 0.0\n', encoding="utf-8")
     env = {
         **worker_environment(base_settings, fresh_topics, postgres_url, f"test-analysis-{run}", analysis=True),
-        "GUARDSTREAM_POLICY__REVIEW_THRESHOLD": "0",  # every verdict is flagged: all need an analysis
+        "GUARDSTREAM_POLICY__FILE": str(policy),
         "GUARDSTREAM_ANALYSIS__BATCH_MAX_SIZE": "4",
     }
     outputs = Outputs(base_settings, fresh_topics)
