@@ -20,6 +20,7 @@ from guardstream.guard.backend_settings import (
     OUTPUT_CATEGORY_SCORE,
     OUTPUT_P_UNSAFE,
 )
+from guardstream.guard.triton_errors import bad_request
 
 DEFAULT_P_UNSAFE = 0.01
 
@@ -66,7 +67,7 @@ class ConstantTritonModel:
         for request in requests:
             tensor = pb.get_input_tensor_by_name(request, INPUT_QUESTION)
             if tensor is None:
-                responses.append(pb.InferenceResponse(output_tensors=[], error=pb.TritonError("QUESTION missing")))
+                responses.append(pb.InferenceResponse(output_tensors=[], error=bad_request(pb, "QUESTION missing")))
                 continue
             rows = _rows(tensor)
             outputs = constant_outputs(rows, self._p_unsafe)

@@ -5,8 +5,10 @@
 ``execute`` call gathers QUESTION and RESPONSE from every request Triton batched together, runs
 **one** model call over all of them (a forward pass in score mode, one greedy generation in
 explain mode), and returns exactly one response per request, in order: a P_UNSAFE (score) or
-VERDICT_JSON (explain) tensor of shape ``[batch, 1]``, or a ``TritonError`` for a request that is
-malformed (without failing the others). ``triton_python_backend_utils`` exists only inside the Triton stub,
+VERDICT_JSON (explain) tensor of shape ``[batch, 1]``, or a ``TritonError`` whose code says whose
+fault it is (:mod:`guardstream.guard.triton_errors`): INVALID_ARG for a request that is malformed
+(without failing the others), UNAVAILABLE or INTERNAL for every request of a batch the model failed
+to run. ``triton_python_backend_utils`` exists only inside the Triton stub,
 so it is imported when Triton initialises the model, not when this module is imported.
 """
 
@@ -34,6 +36,7 @@ from guardstream.guard.backend_settings import (
     output_data_type,
     settings_from_model_config,
 )
+from guardstream.guard.triton_errors import bad_request, model_failure
 
 logger = logging.getLogger(__name__)
 
@@ -161,9 +164,7 @@ class TritonPythonModel:
                         f"has {len(answers)}"
                     )
             except ValueError as exc:
-                responses[index] = pb.InferenceResponse(
-                    output_tensors=[], error=pb.TritonError(str(exc))
-                )
+                responses[index] = pb.InferenceResponse(output_tensors=[], error=bad_request(pb, str(exc)))
                 continue
             spans.append((index, len(pairs), len(questions)))
             pairs.extend(zip(questions, answers))
@@ -172,10 +173,9 @@ class TritonPythonModel:
             results = self._run(pairs) if pairs else {}
         except Exception as exc:  # one failing batch must answer every request, not crash
             logger.exception("guard model failed requests=%d pairs=%d", len(spans), len(pairs))
+            error = model_failure(pb, exc)
             for index, _, _ in spans:
-                responses[index] = pb.InferenceResponse(
-                    output_tensors=[], error=pb.TritonError(f"guard model failed: {exc}")
-                )
+                responses[index] = pb.InferenceResponse(output_tensors=[], error=error)
             return responses
 
         for index, first, count in spans:

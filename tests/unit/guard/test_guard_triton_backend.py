@@ -8,10 +8,11 @@ import sys
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 from guardstream.errors import ConfigurationError
 from guardstream.guard.backend_settings import settings_from_model_config
@@ -30,7 +31,13 @@ class FakeTensor:
 
 @dataclass
 class FakeError:
+    """pb_utils.TritonError: a message and a code (its codes are class attributes, as in the stub)."""
+
     message: str
+    code: str = "INTERNAL"
+    INVALID_ARG: ClassVar[str] = "INVALID_ARG"
+    UNAVAILABLE: ClassVar[str] = "UNAVAILABLE"
+    INTERNAL: ClassVar[str] = "INTERNAL"
 
 
 @dataclass
@@ -135,6 +142,7 @@ def test_a_malformed_request_fails_alone(backend: Any) -> None:
     uneven = _request(["a", "b"], ["x"])
     responses = backend.execute([flat, good, missing, uneven])
     assert [r.error is None for r in responses] == [False, True, False, False]
+    assert [r.error.code for r in responses if r.error] == ["INVALID_ARG"] * 3
     assert "shape" in responses[0].error.message
     assert "RESPONSE is missing" in responses[2].error.message
     assert responses[1].output_tensors[0].array.shape == (1, 1)
@@ -148,13 +156,20 @@ def test_invalid_utf8_is_replaced_not_fatal(backend: Any) -> None:
     assert response.error is None
 
 
-def test_a_scorer_failure_answers_every_request_with_an_error(backend: Any) -> None:
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [(RuntimeError("shape mismatch in layer 3"), "INTERNAL"), (torch.OutOfMemoryError("CUDA out of memory"), "UNAVAILABLE")],
+)
+def test_a_model_failure_answers_every_request_with_a_retriable_code(
+    backend: Any, failure: Exception, code: str
+) -> None:
     def boom(pairs: object) -> None:
-        raise RuntimeError("out of memory")
+        raise failure
 
     backend._run = boom
     responses = backend.execute([_request(["a"], ["b"]), _request(["c"], ["d"])])
-    assert all(r.error is not None and "out of memory" in r.error.message for r in responses)
+    assert all(r.error is not None and str(failure) in r.error.message for r in responses)
+    assert [r.error.code for r in responses] == [code, code]
 
 
 def test_explain_mode_answers_each_request_with_generated_verdict_text(
