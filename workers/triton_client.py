@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import grpc
 import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
@@ -34,8 +35,8 @@ CURRENT_VERSION_PARAMETER = "current_version"
 EXPECTED_INPUTS = {QUESTION: "BYTES", RESPONSE: "BYTES"}
 EXPECTED_OUTPUTS = {P_UNSAFE: "FP32"}
 
-_RETRIABLE_STATUS = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "CANCELLED", "ABORTED")
-_RETRIABLE_TEXT = ("unknown model", "is not ready", "not found", "connect", "socket closed")
+REJECTED_STATUS = str(grpc.StatusCode.INVALID_ARGUMENT)
+"""The one gRPC status that blames the request (python backend: ``TritonError.INVALID_ARG``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,14 +327,18 @@ def _wait(client: GuardModelClient | CascadeClient, pairs: Sequence[tuple[str, s
 
 
 def classify(error: InferenceServerException | None) -> RetriableError | PermanentError:
-    """Unavailable, overloaded or reloading servers are retried; anything else is the input's fault."""
-    status = str(error.status() if error is not None else "")
+    """What the caller does about a failed request, decided by its gRPC status code alone.
+
+    ``INVALID_ARGUMENT`` means the request is malformed: permanent, and the worker halves the part
+    until the record that causes it stands alone. Every other outcome (UNAVAILABLE, INTERNAL, a
+    deadline, a model being reloaded, no status at all) says nothing against the records, so it is
+    retried with backoff: they are never halved and never dead-lettered for it.
+    """
+    status = error.status() if error is not None else None
     message = str(error) if error is not None else "no result"
-    if any(code in status for code in _RETRIABLE_STATUS) or any(
-        text in message.lower() for text in _RETRIABLE_TEXT
-    ):
-        return RetriableError(f"Triton unavailable: {message}")
-    return PermanentError(f"Triton rejected the request: {message}")
+    if status == REJECTED_STATUS:
+        return PermanentError(f"Triton rejected the request: {message}")
+    return RetriableError(f"Triton failed ({status or 'no status'}), retrying: {message}")
 
 
 def _categories(result: grpcclient.InferResult) -> list[tuple[str, float] | None] | None:
