@@ -88,6 +88,34 @@ def test_a_client_rotating_a_forged_left_most_address_through_a_trusted_proxy_is
     assert set(logged_ips(svc, "login_failed")) == {CLIENT}
 
 
+MALFORMED_AND_ODD_SPELLINGS: list[tuple[str | bytes, str]] = [
+    ("", PROXY),
+    (",, ,", PROXY),
+    (f"{CLIENT} , ", PROXY),  # the right-most entry is empty: nothing usable, the proxy stays the client
+    ("not-an-address", "unknown"),
+    ("x" * 300, "unknown"),
+    (b"\xff\xfe\x80", "unknown"),
+    (f"{CLIENT}:4711", CLIENT),
+    ("[2001:db8::7]:443", "2001:db8::7"),
+    ("2001:DB8:0:0::7", "2001:db8::7"),
+    ("::ffff:203.0.113.9", "203.0.113.9"),
+]
+
+
+def test_malformed_forwarded_for_from_a_trusted_proxy_is_answered_and_keyed_in_one_spelling(engine: Engine) -> None:
+    """On PostgreSQL too: the audit log's address column holds 64 characters."""
+    client, svc = make_client(engine, trusted_proxies=(PROXY,))
+    for forwarded_for, key in MALFORMED_AND_ODD_SPELLINGS:
+        assert log_in(via(client, PROXY, x_forwarded_for=forwarded_for), "alice", WRONG)[0] == 401, forwarded_for
+        assert svc.store.actions(limit=1, action="login_failed")[0]["ip"] == key, forwarded_for
+
+
+def test_junk_rotated_by_a_hop_that_forwards_what_it_was_sent_shares_one_limit(sqlite: Engine) -> None:
+    client, _ = make_client(sqlite, trusted_proxies=(PROXY,))
+    assert [log_in(via(client, PROXY, x_forwarded_for=f"junk-{i}"), "alice", WRONG)[0] for i in range(3)] == [401] * 3
+    assert log_in(via(client, PROXY, x_forwarded_for="junk-99"), "alice", PASSWORD)[0] == 429
+
+
 def test_forwarded_proto_counts_for_the_origin_check_only_from_a_trusted_proxy(sqlite: Engine) -> None:
     client, _ = make_client(sqlite, trusted_proxies=(PROXY,))
     for peer, proto, accepted in [
