@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from workers.review import routes_admin, routes_auth, routes_queue
 from workers.review.request_guard import RequestFieldGuard
@@ -38,6 +39,8 @@ def create_app(svc: ReviewServices) -> FastAPI:
     renderer = Renderer()
     app.add_middleware(RequestFieldGuard)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(svc.settings.allowed_hosts))
+    # Here, not in the server: whatever serves the app, only the configured proxies are believed.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[str(net) for net in svc.settings.trusted_proxies])
     app.add_middleware(SecurityHeadersMiddleware)  # added last: outermost, so it covers every answer
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (routes_auth, routes_queue, routes_admin):

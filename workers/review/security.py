@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv6Address, ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,7 +76,18 @@ def services(request: Request) -> ReviewServices:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address as the login limits and the audit log key it, in one spelling.
+
+    Behind a trusted proxy it comes from X-Forwarded-For; an entry there that is not an address
+    (a hop that forwards what it was sent) is "unknown", one key that rotating junk cannot escape.
+    """
+    try:
+        address = ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return "unknown"
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def current_user(request: Request) -> User:

@@ -77,6 +77,13 @@ def build_app(settings: Settings, review: ReviewSettings, *, with_relay: bool = 
     return create_app(build_services(settings, review, with_relay=with_relay))
 
 
+def uvicorn_options(review: ReviewSettings) -> dict[str, Any]:
+    """How uvicorn serves the app. Its own proxy-header handling stays off: on, it would believe
+    X-Forwarded-* from 127.0.0.1 (or $FORWARDED_ALLOW_IPS) whatever ``trusted_proxies`` says;
+    the app itself believes only those (``create_app``)."""
+    return {"host": review.host, "port": review.port, "server_header": False, "proxy_headers": False}
+
+
 def serve(settings: Settings, review: ReviewSettings, *, with_relay: bool = True) -> None:
     import uvicorn
 
@@ -84,7 +91,8 @@ def serve(settings: Settings, review: ReviewSettings, *, with_relay: bool = True
     log.info(
         "answering Host names %s only (GUARDSTREAM_REVIEW__ALLOWED_HOSTS); others get a 400", ", ".join(review.allowed_hosts)
     )
-    uvicorn.run(
-        app, host=review.host, port=review.port, log_level="info", server_header=False,
-        proxy_headers=review.forwarded_allow_ips is not None, forwarded_allow_ips=review.forwarded_allow_ips,
+    log.info(
+        "believing X-Forwarded-For/-Proto from %s (GUARDSTREAM_REVIEW__TRUSTED_PROXIES)",
+        ", ".join(str(net) for net in review.trusted_proxies) or "no proxy",
     )
+    uvicorn.run(app, log_level="info", **uvicorn_options(review))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from guardstream.errors import ConfigurationError
@@ -22,10 +22,15 @@ class ReviewSettings(BaseSettings):
         description="Host header names (no port) this app answers to; any other gets a 400. Give the public "
         "name it is reached by, e.g. [\"review.example.com\"]; \"*.example.com\" covers subdomains.",
     )
-    forwarded_allow_ips: str | None = Field(
-        default=None,
-        description="Addresses of the TLS-terminating proxies whose X-Forwarded-Proto/-For are believed "
-        "(comma-separated); unset: none, the connection itself says scheme and client.",
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
+        default=(),
+        description="The reverse proxies in front of this app, as addresses or networks, e.g. "
+        "[\"10.0.0.5\", \"10.1.0.0/16\"]. Only a request whose connection comes from one of them has its "
+        "X-Forwarded-For (client: the right-most address that is not one of these proxies) and "
+        "X-Forwarded-Proto (scheme, for the Origin check) believed; X-Forwarded-Host never is, so the "
+        "proxy must pass the Host header on (nginx: proxy_set_header Host $host). Empty (the default): "
+        "forwarding headers are ignored and the connection names client and scheme; behind a proxy that "
+        "means every client counts as the proxy's address in the login rate limits.",
     )
     secret_key: SecretStr | None = Field(
         default=None,
@@ -58,6 +63,13 @@ class ReviewSettings(BaseSettings):
     timezone: str = Field(default="UTC", description="IANA zone in which times are shown and typed.")
     page_size: int = Field(default=50, ge=1, le=500)
     skip_memory_s: int = Field(default=1800, ge=0, description="A skipped item is not offered again for this long.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _not_every_address(cls, networks: tuple[IPvAnyNetwork, ...]) -> tuple[IPvAnyNetwork, ...]:
+        if any(network.prefixlen == 0 for network in networks):
+            raise ValueError("a network of every address would let any client name its own address; list the proxies")
+        return networks
 
 
 def load_review_settings(**overrides: object) -> ReviewSettings:

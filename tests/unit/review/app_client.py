@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -50,8 +51,8 @@ def make_client(
     return TestClient(create_app(svc), base_url=base, raise_server_exceptions=False), svc
 
 
-def log_in(client: TestClient, username: str = "alice", password: str = PASSWORD) -> tuple[int, str]:
-    """Logs in through the form; (status, the session's CSRF token or "")."""
+def log_in(client: httpx.Client, username: str = "alice", password: str = PASSWORD) -> tuple[int, str]:
+    """Logs in through the form (a TestClient or a real HTTP client); (status, the session's CSRF token or "")."""
     page = client.get("/login")
     token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     response = client.post("/login", data={"username": username, "password": password, "login_token": token})
