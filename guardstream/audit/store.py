@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from guardstream.audit.duplicates import Duplicate, Position, duplicate_row, find_duplicates
+from guardstream.audit.duplicates import Duplicate, Position, duplicate_row, find_duplicates, source_position
 from guardstream.audit.tables import AnalysisRow, Base, DeadLetterRow, DuplicateRow, VerdictRow
 from guardstream.errors import PoisonInputError, RetriableError
 from guardstream.records import Analysis, ChatEvent, ChatRole, DeadLetter, Verdict
@@ -68,8 +68,9 @@ class AuditStore:
         The hot path skips the ORM: PostgreSQL gets the whole batch as one JSON document in one
         ``INSERT … SELECT FROM json_populate_recordset`` (one parameter, serialised by the C JSON
         encoder, parsed by the server) that returns the rows it inserted, SQLite one
-        ``executemany``; both ``ON CONFLICT DO NOTHING``, both through SQLAlchemy so that errors
-        keep their classes. The owners of the event_ids not inserted are then read back.
+        ``executemany`` whose row count says whether all were new; both ``ON CONFLICT DO
+        NOTHING``, both through SQLAlchemy so that errors keep their classes. The owners of the
+        event_ids not known to be inserted are then read back.
         """
         duplicates: list[Duplicate] = []
         with self._session() as session:
@@ -93,7 +94,9 @@ class AuditStore:
         connection = session.connection()
         values = [verdict_values(event, verdict) for event, verdict in verdicts]
         if not self._postgres:
-            connection.exec_driver_sql(_SQLITE_INSERT_VERDICTS, [_json_columns_as_text(row) for row in values])
+            result = connection.exec_driver_sql(_SQLITE_INSERT_VERDICTS, [_json_columns_as_text(row) for row in values])
+            if result.rowcount == len(values):  # every row was new: each owns its event_id, nothing to read back
+                return {verdict.event_id: source_position(verdict) for _, verdict in verdicts}
             return {}
         if (document := _json_rows(values)) is not None:
             inserted = connection.exec_driver_sql(_PG_INSERT_VERDICTS, (document,)).all()
