@@ -1,7 +1,9 @@
 """The audit store's reads and writes.
 
-Writes are idempotent upserts keyed by event_id (verdicts) and by source position (dead letters),
-so a batch replayed after a crash changes nothing. A database that cannot be reached raises
+Writes are idempotent upserts keyed by event_id (verdicts) and by source position (dead letters,
+duplicates), so a batch replayed after a crash changes nothing. The first verdict written for an
+event_id owns it; a verdict for the same event_id from another source position is a duplicate
+(:mod:`guardstream.audit.duplicates`), recorded in the same transaction and returned to the writer. A database that cannot be reached raises
 :class:`~guardstream.errors.RetriableError`: the worker backs off and retries, never skips. A
 database that refuses what the rows hold (a value too long for its column, a constraint, an
 encoding) raises :class:`AuditRejectedError`: retrying the same rows cannot help.
@@ -20,11 +22,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from guardstream.audit.tables import AnalysisRow, Base, DeadLetterRow, VerdictRow
+from guardstream.audit.duplicates import Duplicate, Position, duplicate_row, find_duplicates, source_position
+from guardstream.audit.tables import AnalysisRow, Base, DeadLetterRow, DuplicateRow, VerdictRow
 from guardstream.errors import PoisonInputError, RetriableError
 from guardstream.records import Analysis, ChatEvent, ChatRole, DeadLetter, Verdict
 
 PERCENTILES = (50, 95, 99)
+_OWNER_LOOKUP_CHUNK = 500
 _CONTENT_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
 """Errors caused by what a statement carries: data exceptions (a value too long, a bad encoding),
 integrity constraint violations, program limits (an index row too large)."""
@@ -53,28 +57,68 @@ class AuditStore:
         self._postgres = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._postgres else sqlite.insert
 
-    def write(self, verdicts: Sequence[tuple[ChatEvent, Verdict]], dead: Sequence[DeadLetter]) -> None:
+    def write(self, verdicts: Sequence[tuple[ChatEvent, Verdict]], dead: Sequence[DeadLetter]) -> list[Duplicate]:
         """Record a batch in one database transaction; rows already present are left as they are.
+
+        Returns the verdicts that are duplicates (their event_id's verdict came from another source
+        position, earlier or earlier in this batch), recorded in the duplicates table: the caller
+        must not produce them. Rows go in event_id order, so two workers writing copies of the same
+        events lock them in the same order and never deadlock.
 
         The hot path skips the ORM: PostgreSQL gets the whole batch as one JSON document in one
         ``INSERT … SELECT FROM json_populate_recordset`` (one parameter, serialised by the C JSON
-        encoder, parsed by the server), SQLite one ``executemany``; both ``ON CONFLICT DO
-        NOTHING``, both through SQLAlchemy so that errors keep their classes.
+        encoder, parsed by the server) that returns the rows it inserted, SQLite one
+        ``executemany`` whose row count says whether all were new; both ``ON CONFLICT DO
+        NOTHING``, both through SQLAlchemy so that errors keep their classes. The owners of the
+        event_ids not known to be inserted are then read back.
         """
+        duplicates: list[Duplicate] = []
         with self._session() as session:
             if verdicts:
-                connection = session.connection()
-                values = [verdict_values(event, verdict) for event, verdict in verdicts]
-                if not self._postgres:
-                    connection.exec_driver_sql(_SQLITE_INSERT_VERDICTS, [_json_columns_as_text(row) for row in values])
-                elif (document := _json_rows(values)) is not None:
-                    connection.exec_driver_sql(_PG_INSERT_VERDICTS, (document,))
-                else:  # a non-finite float has no JSON form: the (slower) ORM path takes it as it is
-                    rows = [verdict_row(event, verdict) for event, verdict in verdicts]
-                    session.execute(self._insert(VerdictRow).on_conflict_do_nothing(), rows)
+                ordered = sorted(verdicts, key=lambda pair: pair[1].event_id)
+                owners = self._insert_verdicts(session, ordered)
+                missing = {verdict.event_id for _, verdict in ordered} - owners.keys()
+                owners.update(_stored_owners(session, sorted(missing)))
+                duplicates = find_duplicates([verdict for _, verdict in ordered], owners)
+            if duplicates:
+                session.execute(
+                    self._insert(DuplicateRow).on_conflict_do_nothing(), [duplicate_row(d) for d in duplicates]
+                )
             if dead:
                 rows = [dead_letter_row(letter) for letter in dead]
                 session.execute(self._insert(DeadLetterRow).on_conflict_do_nothing(), rows)
+        return duplicates
+
+    def _insert_verdicts(self, session: Session, verdicts: Sequence[tuple[ChatEvent, Verdict]]) -> dict[str, Position]:
+        """Insert what is new; returns the source position of each row inserted, when the path tells."""
+        connection = session.connection()
+        values = [verdict_values(event, verdict) for event, verdict in verdicts]
+        if not self._postgres:
+            result = connection.exec_driver_sql(_SQLITE_INSERT_VERDICTS, [_json_columns_as_text(row) for row in values])
+            if result.rowcount == len(values):  # every row was new: each owns its event_id, nothing to read back
+                return {verdict.event_id: source_position(verdict) for _, verdict in verdicts}
+            return {}
+        if (document := _json_rows(values)) is not None:
+            inserted = connection.exec_driver_sql(_PG_INSERT_VERDICTS, (document,)).all()
+            return {str(event_id): (topic, partition, offset) for event_id, topic, partition, offset in inserted}
+        # a non-finite float has no JSON form: the (slower) ORM path takes it as it is
+        rows = [verdict_row(event, verdict) for event, verdict in verdicts]
+        session.execute(self._insert(VerdictRow).on_conflict_do_nothing(), rows)
+        return {}
+
+    def duplicates(self, event_id: str) -> list[dict[str, Any]]:
+        """The copies of this event recorded as duplicates, in the order they were read."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(DuplicateRow)
+                .where(DuplicateRow.event_id == event_id)
+                .order_by(DuplicateRow.source_topic, DuplicateRow.source_partition, DuplicateRow.source_offset)
+            )
+            return [_as_dict(row) for row in rows]
+
+    def duplicate_count(self) -> int:
+        with self._session() as session:
+            return session.scalar(select(func.count()).select_from(DuplicateRow)) or 0
 
     def verdict(self, event_id: str) -> dict[str, Any] | None:
         with self._session() as session:
@@ -146,6 +190,17 @@ class AuditStore:
             raise
 
 
+def _stored_owners(session: Session, event_ids: Sequence[str]) -> dict[str, Position]:
+    """The source position of each of these event_ids' stored verdict (read in chunks)."""
+    owners: dict[str, Position] = {}
+    columns = (VerdictRow.event_id, VerdictRow.source_topic, VerdictRow.source_partition, VerdictRow.source_offset)
+    for start in range(0, len(event_ids), _OWNER_LOOKUP_CHUNK):
+        chunk = list(event_ids[start : start + _OWNER_LOOKUP_CHUNK])
+        for event_id, topic, partition, offset in session.execute(select(*columns).where(VerdictRow.event_id.in_(chunk))):
+            owners[event_id] = (topic, partition, offset)
+    return owners
+
+
 def _sqlstate(exc: DBAPIError) -> str | None:
     sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg's, when the server answered
     return sqlstate if isinstance(sqlstate, str) and len(sqlstate) == 5 else None
@@ -208,7 +263,8 @@ VERDICT_COLUMNS: tuple[tuple[str, str], ...] = (
 _NAMES = ", ".join(name for name, _ in VERDICT_COLUMNS)
 _PG_INSERT_VERDICTS = (
     f"INSERT INTO verdicts ({_NAMES}) SELECT {_NAMES} "
-    "FROM json_populate_recordset(NULL::verdicts, %s::json) ON CONFLICT DO NOTHING"
+    "FROM json_populate_recordset(NULL::verdicts, %s::json) ON CONFLICT DO NOTHING "
+    "RETURNING event_id, source_topic, source_partition, source_offset"
 )
 _JSON_COLUMNS = frozenset(index for index, (_, kind) in enumerate(VERDICT_COLUMNS) if kind == "json")
 _SQLITE_INSERT_VERDICTS = (

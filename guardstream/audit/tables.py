@@ -58,6 +58,25 @@ class DeadLetterRow(Base):
     worker_id: Mapped[str] = mapped_column(String(WORKER_ID_CHARS))
 
 
+class DuplicateRow(Base):
+    """An event read again at another source position after its event_id already had a verdict.
+
+    Keyed by where the copy was read, as dead letters are, so a replay of the copy changes
+    nothing; ``first_*`` names the position whose verdict stands (the verdicts row's source).
+    """
+
+    __tablename__ = "duplicates"
+
+    source_topic: Mapped[str] = mapped_column(String(249), primary_key=True)
+    source_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_CHARS), index=True)
+    first_topic: Mapped[str] = mapped_column(String(249))
+    first_partition: Mapped[int] = mapped_column(Integer)
+    first_offset: Mapped[int] = mapped_column(BigInteger)
+    detected_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class AnalysisRow(Base):
     """Explain mode's analysis of a flagged verdict, made after it: at most one per event.
 

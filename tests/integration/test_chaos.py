@@ -27,6 +27,7 @@ SHORT: dict[str, dict[str, object]] = {
     "rebalance": {"events": 400},
     "poison": {"events": 200},
     "fuzz": {"events": 200},
+    "duplicates": {"events": 200, "resend_after_s": 1.0},
     "overload": {"overload_s": 8.0, "calibration_events": 500},
 }
 
@@ -62,5 +63,9 @@ def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_in
     if scenario == "fuzz":
         assert result.details["fuzz_cases"] > 300 and result.details["poison_wrong"] == []  # type: ignore[operator]
         assert result.dlq == result.details["poison"] and result.details["wrong_event_ids"] == 0
+    if scenario == "duplicates":
+        assert result.details["resent"] == result.details["resent_recorded"] == 20
+        assert min(result.details[case] for case in ("resent_batch", "resent_partition", "resent_late")) >= 6
+        assert result.details["resent_on_another_partition"] > 0 and result.details["kills"] == 1
     if scenario == "overload":
         assert result.details["overload_rate"] > 5 * result.details["sustainable_rate"]  # type: ignore[operator]

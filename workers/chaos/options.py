@@ -5,8 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SCENARIOS = ("kill9", "triton_restart", "db_outage", "broker_restart", "rebalance", "poison", "fuzz", "overload")
+SCENARIOS = (
+    "kill9", "triton_restart", "db_outage", "broker_restart", "rebalance", "poison", "fuzz", "duplicates", "overload",
+)  # fmt: skip
 RSS_LIMIT_MB = 1024.0
+
+
+def chosen_scenarios(given: list[str] | None) -> list[str]:
+    """The scenarios named by repeated and comma-separated values, in order, once each; all when none.
+
+    Raises :class:`ValueError` naming any unknown one.
+    """
+    names = [name.strip() for value in given or () for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
+    return list(dict.fromkeys(names)) or list(SCENARIOS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +33,10 @@ class ChaosOptions:
     outage_s: float = 25.0
     broker_down_s: float = 5.0
     rebalance_workers: int = 3
+    resend_share: float = 0.1
+    """Share of the duplicates scenario's events sent a second time."""
+    resend_after_s: float = 60.0
+    """How long after the first part of the duplicates scenario is judged its late copies are sent."""
     overload_s: float = 300.0
     overload_factor: float = 10.0
     sustainable_rate: float | None = None

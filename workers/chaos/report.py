@@ -50,14 +50,16 @@ def judge(
     """Fill in the figures from what was produced, read and stored; list every broken criterion."""
     valid = [position for position, record in produced.items() if record.valid]
     poison = {position: record for position, record in produced.items() if not record.valid}
+    events = _events(produced, valid)
     result.sent = len(produced)
     result.verdicts = sum(tally.verdicts[position] for position in produced)
     result.dlq = sum(tally.dead_letters[position] for position in produced)
-    result.lost = sum(1 for position in valid if tally.verdicts[position] == 0)
-    result.dup_topic = sum(1 for position in produced if tally.verdicts[position] > 1)
+    result.lost = sum(1 for copies in events.values() if not any(tally.verdicts[p] for p in copies))
+    result.dup_topic = sum(1 for copies in events.values() if sum(tally.verdicts[p] for p in copies) > 1)
+    result.dup_topic += sum(1 for position in poison if tally.verdicts[position] > 1)
 
     flagged_dups = sum(1 for count in tally.flagged.values() if count > 1)
-    result.dup_audit = audit.duplicate_event_ids + audit.duplicate_positions + flagged_dups
+    result.dup_audit = audit.duplicate_event_ids + audit.duplicate_positions + audit.resent_repeated + flagged_dups
     topic_ids = set(tally.verdict_ids.values())
     flagged_topic_ids = set(tally.flagged)
     wrong_poison = []
@@ -91,6 +93,7 @@ def judge(
         "flagged_missing": len(audit.flagged_ids - flagged_topic_ids),
         "flagged_extra": len(flagged_topic_ids - audit.flagged_ids),
         "foreign_records": tally.foreign,
+        **_resent_details(produced, valid, tally, audit),
     }
     result.details.update(details)
 
@@ -100,7 +103,7 @@ def judge(
             failures.append(f"{name}={getattr(result, name)}")
     for name in (
         "valid_dead_lettered", "wrong_event_ids", "dup_dlq", "audit_missing", "audit_without_verdict",
-        "flagged_missing", "flagged_extra", "foreign_records",
+        "flagged_missing", "flagged_extra", "foreign_records", "resent_unrecorded", "resent_wrong",
     ):  # fmt: skip
         if details[name]:
             failures.append(f"{name}={details[name]}")
@@ -112,6 +115,40 @@ def judge(
         failures.append("fewer than 20 kinds of bad input were sent")
     if result.peak_rss_mb >= RSS_LIMIT_MB:
         failures.append(f"peak RSS {result.peak_rss_mb:.0f} MB >= {RSS_LIMIT_MB:.0f} MB")
+
+
+def _events(produced: dict[Position, Produced], valid: list[Position]) -> dict[object, list[Position]]:
+    """The valid records grouped by event: an event sent again has several positions, one verdict."""
+    events: dict[object, list[Position]] = {}
+    for position in valid:
+        key = produced[position].event_id or position
+        events.setdefault(key, []).append(position)
+    return events
+
+
+def _resent_details(
+    produced: dict[Position, Produced], valid: list[Position], tally: OutputTally, audit: AuditCounts
+) -> dict[str, object]:
+    """Every valid record without a verdict must be a recorded duplicate of the one with it, and no
+    record with a verdict may be recorded as a duplicate."""
+    unrecorded, wrong = 0, 0
+    for position in valid:
+        row = audit.resent.get(position)
+        if tally.verdicts[position]:
+            wrong += row is not None
+            continue
+        if row is None:
+            unrecorded += 1
+            continue
+        event_id, first = row
+        wrong += event_id != produced[position].event_id or tally.verdict_ids.get(first) != event_id
+    copies = len(valid) - len(_events(produced, valid))
+    return {
+        "resent": copies,
+        "resent_recorded": len(audit.resent),
+        "resent_unrecorded": unrecorded if copies else 0,
+        "resent_wrong": wrong + len(audit.resent.keys() - set(valid)),
+    }
 
 
 def write_report(path: Path, results: list[ScenarioResult], settings: dict[str, object]) -> None:

@@ -10,7 +10,7 @@ import random
 import time
 
 from workers.chaos.runner import ChaosContext, ChaosFailure, Script
-from workers.chaos.stream import fuzz_records, mixed, poison_records, valid_records
+from workers.chaos.stream import RESENT_CASES, fuzz_records, mixed, poison_records, resent_stream, valid_records
 from workers.devstack import stack
 
 
@@ -100,6 +100,36 @@ def fuzz(ctx: ChaosContext) -> None:
     ctx.notes["fuzz_dead_letter_kinds"] = sorted({record.expected_kind or "" for record in cases} - {""})
 
 
+def duplicates(ctx: ChaosContext) -> None:
+    """``resend_share`` of the events sent twice: right behind themselves (one batch), further on
+    under another key (another partition), and ``resend_after_s`` after the rest is judged, by a
+    worker restarted since; a kill -9 midway makes the worker process batches again that hold both
+    an event and its copy. Every event must get one verdict, every copy none, recorded instead."""
+    options = ctx.options
+    ctx.start_worker(1)
+    ctx.watch_duplicates()
+    stream = resent_stream(list(_valid(ctx, options.events)), options.resend_share, options.seed)
+    ctx.produce(iter(stream.first), len(stream.first))
+    ctx.wait_fraction(0.5, "kill -9 at 50%")
+    ctx.fleet.kill9(ctx.worker_id(1))
+    ctx.fleet.restart(ctx.worker_id(1))
+    ctx.wait_accounted(len(stream.first), "judging the first copies")
+    ctx.stream.join(ctx.deadline - time.monotonic())
+    resend_at = time.monotonic() + options.resend_after_s
+    while time.monotonic() < resend_at:
+        ctx.fleet.check_alive()
+        ctx.say(f"late copies in {resend_at - time.monotonic():.0f}s")
+        time.sleep(min(1.0, max(0.0, resend_at - time.monotonic())))
+    ctx.produce(iter(stream.late), len(stream.late))
+    ctx.stream.join(ctx.deadline - time.monotonic())
+    partitions: dict[str, set[int]] = {}
+    for (partition, _), record in ctx.stream.produced.items():
+        partitions.setdefault(record.event_id or "", set()).add(partition)
+    resent = [record.case for record in ctx.stream.produced.values() if record.case in RESENT_CASES]
+    ctx.notes.update({case.replace(":", "_"): resent.count(case) for case in RESENT_CASES})
+    ctx.notes["resent_on_another_partition"] = sum(1 for seen in partitions.values() if len(seen) > 1)
+
+
 def overload(ctx: ChaosContext) -> None:
     """``overload_factor`` × the sustainable rate for ``overload_s``; RSS is sampled every second."""
     options = ctx.options
@@ -143,6 +173,7 @@ SCRIPTS: dict[str, Script] = {
     "rebalance": rebalance,
     "poison": poison,
     "fuzz": fuzz,
+    "duplicates": duplicates,
     "overload": overload,
 }
 

@@ -108,6 +108,41 @@ def mixed(valid: Iterator[Record], poison: list[Record], count: int, seed: int) 
             yield next(valid)
 
 
+RESENT_CASES = ("resent:batch", "resent:partition", "resent:late")
+"""A copy sent right behind its event (same key: the same batch), later with another key (most
+likely another partition), or once the first part of the stream is judged (after a restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResentStream:
+    first: list[Record]
+    """The events, some followed by a copy, some with a copy under another key further on."""
+    late: list[Record]
+    """Copies of events of ``first``, to send once those are judged."""
+
+
+def resent_stream(events: list[Record], share: float, seed: int) -> ResentStream:
+    """``share`` of ``events`` sent twice, a third of them in each way of :data:`RESENT_CASES`."""
+    rng = random.Random(seed)
+    chosen = rng.sample(range(len(events)), k=round(share * len(events)))
+    case_of = {index: RESENT_CASES[number % len(RESENT_CASES)] for number, index in enumerate(chosen)}
+    further_on: dict[int, list[Record]] = {}
+    first, late = [], []
+    for index, event in enumerate(events):
+        first.extend(further_on.pop(index, ()))
+        first.append(event)
+        case = case_of.get(index)
+        if case == "resent:batch":
+            first.append(dataclasses.replace(event, case=case))
+        elif case == "resent:partition":
+            rekeyed = dataclasses.replace(event, key=(event.key or b"") + b"/resent", case=case)
+            further_on.setdefault(rng.randint(index + 1, len(events)), []).append(rekeyed)
+        elif case == "resent:late":
+            late.append(dataclasses.replace(event, case=case))
+    first.extend(further_on.pop(len(events), ()))
+    return ResentStream(first, late)
+
+
 @dataclass
 class StreamProducer:
     """Produces records on a thread, optionally at a fixed rate; remembers delivered positions."""

@@ -32,8 +32,9 @@ class OutputTally:
     foreign: int = 0
     """Records naming another input topic (must stay 0: topics are fresh per run)."""
 
-    def accounted(self) -> int:
-        return len(self.verdicts.keys() | self.dead_letters.keys())
+    def positions(self) -> set[Position]:
+        """The input positions with an output."""
+        return set(self.verdicts.keys() | self.dead_letters.keys())
 
 
 def caught_up(consumer: Consumer) -> bool:

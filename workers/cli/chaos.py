@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from workers.chaos.options import SCENARIOS as SCENARIO_NAMES
+from workers.chaos.options import chosen_scenarios
 
 app = typer.Typer(
     help="The chaos suite: kill workers, restart Triton and the broker, stop the database, rebalance, "
-    "send poison, fuzzed events at every field's limit and overload, against the local stack of "
+    "send poison, fuzzed events at every field's limit, events sent twice and overload, against the local stack of "
     "`guardstream dev up --postgres`; every output is counted against every input.",
     no_args_is_help=True,
 )
@@ -21,11 +22,17 @@ app = typer.Typer(
 def run_chaos(
     scenario: Annotated[
         list[str] | None,
-        typer.Option("--scenario", "-s", help=f"Scenario to run (repeatable; default: all): {', '.join(SCENARIO_NAMES)}."),
+        typer.Option(
+            "--scenarios", "--scenario", "-s",
+            help=f"Scenarios to run, comma-separated or repeated (default: all): {', '.join(SCENARIO_NAMES)}.",
+        ),
     ] = None,
     events: Annotated[int, typer.Option(min=1, help="Valid chat events per scenario.")] = 20_000,
     kills: Annotated[int, typer.Option(min=1, help="kill -9 count of the kill9 scenario.")] = 5,
     outage: Annotated[float, typer.Option(min=1.0, help="Seconds the database stays down in db_outage.")] = 25.0,
+    resend_after: Annotated[
+        float, typer.Option(min=0.0, help="Seconds before the duplicates scenario sends its late copies.")
+    ] = 60.0,
     overload_seconds: Annotated[float, typer.Option(min=5.0, help="Duration of the overload.")] = 300.0,
     overload_factor: Annotated[float, typer.Option(min=1.0, help="Overload rate ÷ sustainable rate.")] = 10.0,
     sustainable_rate: Annotated[
@@ -61,14 +68,14 @@ def run_chaos(
     from workers.chaos.scenarios import SCRIPTS
     from workers.devstack.settings import DevStackSettings
 
-    chosen = list(scenario or SCENARIO_NAMES)
-    unknown = [name for name in chosen if name not in SCRIPTS]
-    if unknown:
-        raise typer.BadParameter(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIO_NAMES)}")
+    try:
+        chosen = chosen_scenarios(scenario)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scenarios") from None
     configure_logging(log_level)
     console = Console(stderr=True)
     options = ChaosOptions(
-        events=events, seed=seed, kills=kills, outage_s=outage, overload_s=overload_seconds,
+        events=events, seed=seed, kills=kills, outage_s=outage, resend_after_s=resend_after, overload_s=overload_seconds,
         overload_factor=overload_factor, sustainable_rate=sustainable_rate, calibration_events=calibration_events,
         output_dir=report.parent,
     )  # fmt: skip

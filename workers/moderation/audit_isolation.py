@@ -7,6 +7,9 @@ the worker halves an inference batch that Triton rejects as invalid. A refused r
 dead letter (kind ``audit_rejected``) instead of a verdict, so it is never written as one. Halves
 already written stay: the writes are idempotent, a retry or a replay changes nothing. An outage
 (:class:`RetriableError`) passes through, and the caller retries the whole batch later.
+
+Verdicts the store finds to be duplicates (their event_id's verdict came from another source
+position) are set aside in ``outputs``: the caller produces none of them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from guardstream.audit.duplicates import Duplicate
 from guardstream.audit.store import AuditRejectedError, AuditStore
 from guardstream.records import ChatEvent, Verdict
 from workers.moderation.outputs import BatchOutputs, OutputStamp
@@ -22,14 +26,15 @@ log = logging.getLogger(__name__)
 
 
 def write_isolating(audit: AuditStore, outputs: BatchOutputs, stamp: OutputStamp, now_ms: int) -> None:
-    """Write ``outputs``; verdicts the database refuses are moved to its dead letters first."""
+    """Write ``outputs``; verdicts the database refuses become dead letters, duplicates are set aside."""
     rows = [(event, verdict) for _, event, verdict in outputs.verdicts]
     try:
-        audit.write(rows, [letter for _, letter in outputs.dead_letters])
+        outputs.set_aside(audit.write(rows, [letter for _, letter in outputs.dead_letters]))
         return
     except AuditRejectedError as refused:
         log.warning("audit store refused a batch of %d verdicts, isolating the cause: %s", len(rows), refused.reason)
-    refusals = _isolate(audit, rows, 0)
+    duplicates: list[Duplicate] = []
+    refusals = _isolate(audit, rows, 0, duplicates)
     for index, refusal in refusals.items():
         entry = outputs.verdicts[index][0]
         log.warning(
@@ -37,20 +42,25 @@ def write_isolating(audit: AuditStore, outputs: BatchOutputs, stamp: OutputStamp
             entry.topic, entry.partition, entry.offset, refusal.reason,
         )  # fmt: skip
     outputs.reject(refusals, stamp, now_ms)
+    outputs.set_aside(duplicates)
     audit.write([], [letter for _, letter in outputs.dead_letters])
 
 
 def _isolate(
-    audit: AuditStore, rows: Sequence[tuple[ChatEvent, Verdict]], offset: int
+    audit: AuditStore, rows: Sequence[tuple[ChatEvent, Verdict]], offset: int, duplicates: list[Duplicate]
 ) -> dict[int, AuditRejectedError]:
-    """Write ``rows`` half by half; returns the refused ones by index (``offset`` + position)."""
+    """Write ``rows`` half by half; returns the refused ones by index (``offset`` + position) and
+    adds the duplicates found in the halves written to ``duplicates``."""
     if not rows:
         return {}
     try:
-        audit.write(rows, [])
+        duplicates.extend(audit.write(rows, []))
         return {}
     except AuditRejectedError as refused:
         if len(rows) == 1:
             return {offset: refused}
     middle = len(rows) // 2
-    return {**_isolate(audit, rows[:middle], offset), **_isolate(audit, rows[middle:], offset + middle)}
+    return {
+        **_isolate(audit, rows[:middle], offset, duplicates),
+        **_isolate(audit, rows[middle:], offset + middle, duplicates),
+    }

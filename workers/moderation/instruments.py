@@ -10,6 +10,8 @@ Metrics (Prometheus names in brackets, as /metrics shows them):
 - ``guardstream.consumer.lag``: per assigned partition, records not yet committed (gauge);
 - ``guardstream.verdicts`` [guardstream_verdicts_total]: committed verdicts by ``label``;
 - ``guardstream.dlq`` [guardstream_dlq_total]: committed dead letters by ``kind``;
+- ``guardstream.duplicates`` [guardstream_duplicates_total]: events whose event_id already had a
+  verdict from another source position, committed with no verdict of their own;
 - ``guardstream.dependency.degraded``: 1 while a dependency is degraded, per ``dependency``.
 
 Spans (only when a tracer is configured): one ``moderate <topic>`` span per event, the child of
@@ -75,6 +77,10 @@ class WorkerInstruments:
         )
         self._dlq = meter.create_counter(
             "guardstream.dlq", unit="{record}", description="Inputs dead-lettered, by kind."
+        )
+        self._duplicates = meter.create_counter(
+            "guardstream.duplicates", unit="{event}",
+            description="Events whose event_id already had a verdict from another source position: no second verdict.",
         )
         self._meter = meter
         self._spans: dict[int, Span] = {}
@@ -161,11 +167,16 @@ class WorkerInstruments:
             self._dlq.add(count, {"kind": kind})
         for _, _, verdict in outputs.verdicts:
             self._end_to_end.record(verdict.end_to_end_ms)
+        if outputs.duplicates:
+            self._duplicates.add(len(outputs.duplicates))
         if self._spans:
             for entry, _, verdict in outputs.verdicts:
                 self._end_span(entry, {"guardstream.label": verdict.label.value, "guardstream.p_unsafe": verdict.p_unsafe})
             for entry, letter in outputs.dead_letters:
                 self._end_span(entry, {"guardstream.dlq.kind": letter.kind, "guardstream.dlq.reason": letter.reason})
+            for entry, duplicate in outputs.duplicates:
+                topic, partition, offset = duplicate.first
+                self._end_span(entry, {"guardstream.duplicate_of": f"{topic}[{partition}]@{offset}"})
 
     def abandoned(self) -> None:
         """Uncommitted work was dropped (rebalance): its spans end as errors; it will be redone."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from guardstream.audit.duplicates import Duplicate, source_position
 from guardstream.errors import PoisonInputError
 from guardstream.limits import KEY_BYTES, REASON_CHARS
 from guardstream.policy import Policy
@@ -17,10 +18,27 @@ from workers.moderation.batch import Batch, Consumed
 class BatchOutputs:
     verdicts: list[tuple[Consumed, ChatEvent, Verdict]] = field(default_factory=list)
     dead_letters: list[tuple[Consumed, DeadLetter]] = field(default_factory=list)
+    duplicates: list[tuple[Consumed, Duplicate]] = field(default_factory=list)
+    """Verdicts set aside: their event already has a verdict from another source position."""
 
     def extend(self, other: BatchOutputs) -> None:
         self.verdicts.extend(other.verdicts)
         self.dead_letters.extend(other.dead_letters)
+        self.duplicates.extend(other.duplicates)
+
+    def set_aside(self, duplicates: Sequence[Duplicate]) -> None:
+        """Move the verdicts read at the positions of ``duplicates`` out of :attr:`verdicts`."""
+        if not duplicates:
+            return
+        by_position = {duplicate.position: duplicate for duplicate in duplicates}
+        kept = []
+        for entry, event, verdict in self.verdicts:
+            duplicate = by_position.get(source_position(verdict))
+            if duplicate is None:
+                kept.append((entry, event, verdict))
+            else:
+                self.duplicates.append((entry, duplicate))
+        self.verdicts = kept
 
     def reject(self, refused: Mapping[int, PoisonInputError], stamp: OutputStamp, now_ms: int) -> None:
         """Turn the verdicts at the indexes of ``refused`` into dead letters with those reasons."""

@@ -4,7 +4,9 @@ Commit order, and why:
 
 1. upsert the audit rows (verdicts and dead letters), keyed so that a replay changes nothing; a
    verdict the database refuses for what it holds becomes a dead letter here (see
-   :mod:`~workers.moderation.audit_isolation`);
+   :mod:`~workers.moderation.audit_isolation`); a verdict whose event_id already has one from
+   another source position is recorded as a duplicate and set aside (the first position's
+   verdict stands; a replay from that same position is no duplicate, so it is produced again);
 2. begin the Kafka transaction;
 3. produce verdicts to ``moderation.verdicts``, unsafe/uncertain ones also to
    ``moderation.flagged``, rejected inputs to ``moderation.dlq``;
@@ -69,7 +71,8 @@ class TransactionalSink:
     def commit(self, outputs: BatchOutputs, positions: dict[tuple[str, int], int]) -> None:
         """Make ``outputs`` durable and move ``positions`` forward, all or nothing.
 
-        Verdicts the audit store refuses for their content are moved to ``outputs``' dead letters.
+        Verdicts the audit store refuses for their content are moved to ``outputs``' dead letters,
+        duplicates to its duplicates (produced nowhere).
         Raises :class:`RetriableError` when the caller should try again later with the same
         outputs, :class:`~workers.transactions.SinkFailedError` when this instance must stop.
         """

@@ -92,7 +92,7 @@ class ModerationWorker:
         self._committed_positions: dict[tuple[str, int], int] = {}
         self._instruments = instruments or WorkerInstruments.disabled()
         self._instruments.observe(lambda: self._window.in_flight, self.consumer_lag, self.health)
-        self.counts = {"consumed": 0, "verdicts": 0, "dead_letters": 0, "commits": 0}
+        self.counts = {"consumed": 0, "verdicts": 0, "dead_letters": 0, "duplicates": 0, "commits": 0}
 
     # ── life cycle ────────────────────────────────────────────────────────────────────────────
     def stop(self) -> None:
@@ -287,6 +287,7 @@ class ModerationWorker:
         self._committed_positions.update(self._ready_positions)
         self.counts["verdicts"] += len(self._ready.verdicts)
         self.counts["dead_letters"] += len(self._ready.dead_letters)
+        self.counts["duplicates"] += len(self._ready.duplicates)
         self.counts["commits"] += 1
         self._ready = BatchOutputs()
         self._ready_positions = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 from guardstream.records import DeadLetter
@@ -72,3 +73,52 @@ def test_the_poison_stream_has_more_than_twenty_kinds_including_headers_and_null
     assert len(stream) == 50 + len(records)
     assert len({record.event_id for record in stream if record.case == "valid"}) == 50
     assert all(record.event_id.startswith("run-") for record in itertools.islice(valid_records(3, 1, "run", 0), 3))  # type: ignore[union-attr]
+
+
+def resent_run() -> dict[tuple[int, int], Produced]:
+    """e0 at (0, 0) sent again at (3, 7); e1 at (0, 1) once."""
+    return {
+        (0, 0): Produced("valid", None, "e0"),
+        (0, 1): Produced("valid", None, "e1"),
+        (3, 7): Produced("resent:partition", None, "e0"),
+    }
+
+
+def test_a_copy_recorded_as_a_duplicate_is_neither_lost_nor_duplicated() -> None:
+    result = ScenarioResult("duplicates")
+    counts = dataclasses.replace(audit({"e0", "e1"}), resent={(3, 7): ("e0", (0, 0))})
+    judge(result, resent_run(), tally({0: 1, 1: 1}, {}), counts, False)
+    assert result.passed, result.failures
+    assert (result.sent, result.verdicts, result.lost, result.dup_topic, result.dup_audit) == (3, 2, 0, 0, 0)
+    assert result.details["resent"] == result.details["resent_recorded"] == 1
+
+
+def test_the_copy_may_be_the_one_judged_when_its_partition_came_first() -> None:
+    result = ScenarioResult("duplicates")
+    out = tally({1: 1}, {})
+    out.verdicts[(3, 7)], out.verdict_ids[(3, 7)] = 1, "e0"
+    judge(result, resent_run(), out, dataclasses.replace(audit({"e0", "e1"}), resent={(0, 0): ("e0", (3, 7))}), False)
+    assert result.passed, result.failures
+
+
+def test_a_second_verdict_for_a_copy_or_a_copy_never_recorded_fails() -> None:
+    twice = ScenarioResult("duplicates")
+    out = tally({0: 1, 1: 1}, {})
+    out.verdicts[(3, 7)], out.verdict_ids[(3, 7)] = 1, "e0"
+    judge(twice, resent_run(), out, audit({"e0", "e1"}), False)
+    assert twice.dup_topic == 1 and twice.lost == 0
+
+    unrecorded = ScenarioResult("duplicates")
+    judge(unrecorded, resent_run(), tally({0: 1, 1: 1}, {}), audit({"e0", "e1"}), False)
+    assert unrecorded.lost == 0 and unrecorded.failures == ["resent_unrecorded=1"]
+
+    misrecorded = ScenarioResult("duplicates")
+    counts = dataclasses.replace(audit({"e0", "e1"}), resent={(3, 7): ("e0", (0, 0)), (0, 1): ("e1", (0, 0))})
+    judge(misrecorded, resent_run(), tally({0: 1, 1: 1}, {}), counts, False)
+    assert misrecorded.failures == ["resent_wrong=1"]
+
+
+def test_a_copy_neither_judged_nor_recorded_with_its_event_lost_counts_the_event_lost_once() -> None:
+    result = ScenarioResult("duplicates")
+    judge(result, resent_run(), tally({1: 1}, {}), audit({"e1"}), False)
+    assert result.lost == 1 and "lost=1" in result.failures

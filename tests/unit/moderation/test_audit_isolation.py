@@ -38,7 +38,7 @@ class CountingStore(AuditStore):
 
     def write(self, verdicts, dead):  # type: ignore[no-untyped-def]
         self.writes += 1
-        super().write(verdicts, dead)
+        return super().write(verdicts, dead)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -93,3 +93,19 @@ def test_writing_the_same_outputs_again_changes_nothing(store: CountingStore) ->
     write_isolating(store, outputs(6, refused={0}), STAMP, now_ms=7)
     write_isolating(store, outputs(6, refused={0}), STAMP, now_ms=8)  # a retry after a failed Kafka commit
     assert store.verdict_count() == 5 and store.dead_letter_count() == 2
+
+
+def test_a_copy_of_an_event_in_a_batch_being_isolated_is_set_aside_not_dead_lettered(store: CountingStore) -> None:
+    batch = outputs(8, refused={5})
+    _, event, verdict = batch.verdicts[2]
+    copy = dataclasses.replace(verdict, source_partition=4, source_offset=70)
+    batch.verdicts.append((Consumed("chat.events", 4, 70, b"key", 0.0, event=event), event, copy))
+
+    write_isolating(store, batch, STAMP, now_ms=7)
+
+    assert [verdict.source_offset for _, _, verdict in batch.verdicts] == [0, 1, 2, 3, 4, 6, 7]
+    assert [(entry.partition, entry.offset, d.first) for entry, d in batch.duplicates] == [
+        (4, 70, ("chat.events", 0, 2))
+    ]
+    assert sorted(letter.source_offset for _, letter in batch.dead_letters) == [5, 99]
+    assert store.verdict_count() == 7 and store.duplicate_count() == 1

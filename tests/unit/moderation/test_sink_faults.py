@@ -26,8 +26,9 @@ class FakeAudit:
     def __init__(self) -> None:
         self.writes = 0
 
-    def write(self, verdicts: object, dead: object) -> None:
+    def write(self, verdicts: object, dead: object) -> list[object]:
         self.writes += 1
+        return []
 
 
 def sink(producer: ScriptedProducer, rebuild: Callable[[], ScriptedProducer] | None = None) -> TransactionalSink:

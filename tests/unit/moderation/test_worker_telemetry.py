@@ -14,21 +14,26 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.store import AuditStore
 from guardstream.errors import RetriableError
 from guardstream.policy import Policy
 from guardstream.records import ChatEvent, ChatRole
 from guardstream.serde.codec import ChatEventDecoder, encode_record
-from guardstream.settings import AuditSettings, TelemetrySettings, TritonSettings, WorkerSettings
+from guardstream.settings import AuditSettings, TelemetrySettings, TopicSettings, TritonSettings, WorkerSettings
 from guardstream.telemetry import Telemetry, format_traceparent, setup_telemetry
+from tests.support.kafka_fakes import FakeGroupConsumer, ScriptedProducer
 from tests.support.kafka_fakes import FakeMessage as Message
 from tests.support.otlp_receiver import otlp_receiver
 from workers.moderation.health import Health, KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.outputs import BatchOutputs, OutputStamp
+from workers.moderation.sink import TransactionalSink
 from workers.moderation.status_server import StatusServer
 from workers.moderation.worker import ModerationWorker
 from workers.triton_client import InferenceOutcome
@@ -103,8 +108,10 @@ def event(index: int, text: str) -> bytes:
     )
 
 
-def run(messages: list[Message], model: Model, telemetry: Telemetry | None) -> tuple[ModerationWorker, Sink]:
-    consumer, sink = Consumer(messages), Sink()
+def run(
+    messages: list[Message], model: Model, telemetry: Telemetry | None, sink: Sink | TransactionalSink | None = None
+) -> tuple[ModerationWorker, Sink | TransactionalSink]:
+    consumer, sink = Consumer(messages), sink or Sink()
     worker = ModerationWorker(
         WorkerSettings(worker_id="w", batch_max_size=4, batch_max_wait_ms=1, commit_interval_ms=1),
         TritonSettings(retry_initial_s=0.001, retry_max_s=0.002),
@@ -237,6 +244,28 @@ def test_metrics_text_counts_verdicts_by_label_batches_dead_letters_and_latencie
     assert sample(text, "guardstream_batches_in_flight") == 0
     assert sample(text, "guardstream_dependency_degraded", dependency="triton") == 0
     assert "process_resident_memory_bytes" in text
+
+
+def test_a_copy_of_a_judged_event_is_counted_as_a_duplicate_and_gets_no_verdict(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(engine)
+    producer, stamp = ScriptedProducer(), OutputStamp("guard", Policy("p1", 0.5, 0.3), "w", 16)
+    sink = TransactionalSink(
+        producer, FakeGroupConsumer(), AuditStore(engine), TopicSettings(), lambda record, topic: b"v",  # type: ignore[arg-type]
+        stamp=stamp,
+    )  # fmt: skip
+    telemetry = setup_telemetry(TelemetrySettings(metrics_port=0), "unit")
+    try:
+        messages = [Message(event(i, "短"), i) for i in range(3)] + [Message(event(1, "短"), 3), Message(event(4, "短"), 4)]
+        worker, _ = run(messages + [Message(event(2, "短"), 5)], Model(), telemetry, sink)
+        text = telemetry.prometheus_text().decode()
+    finally:
+        telemetry.shutdown()
+    assert sample(text, "guardstream_duplicates_total") == 2
+    assert sample(text, "guardstream_verdicts_total", label="safe") == 4
+    assert worker.counts["duplicates"] == 2 and worker.counts["verdicts"] == 4
+    verdicts = [r for t in producer.committed for r in t.records if r[0] == TopicSettings().verdicts]
+    assert len(verdicts) == 4 and max(t.offsets.get(("chat.events", 0), 0) for t in producer.committed) == 6
 
 
 # ── traces ───────────────────────────────────────────────────────────────────────────────────
