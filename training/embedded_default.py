@@ -45,6 +45,7 @@ _CODE_FILES = (
     "data/synthetic/templates.py",
     "data/synthetic/adversarial.py",
     "data/synthetic/generator.py",
+    "data/synthetic/injection.py",
     "data/dedup.py",
     "trainer/encoding.py",
     "trainer/loss.py",

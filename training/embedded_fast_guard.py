@@ -46,8 +46,10 @@ _CODE_FILES = (
     "data/synthetic/templates.py",
     "data/synthetic/adversarial.py",
     "data/synthetic/generator.py",
+    "data/synthetic/injection.py",
     "model_card.py",
     "../guardstream/guard/fast_guard.py",
+    "../guardstream/guard/plain_text.py",
 )
 
 
@@ -66,6 +68,9 @@ class FastDefaultSpec:
     """The encoder sees as many real items as ~8 minutes of 2 CPU cores allow (250 × 32); measured on
     COLD, 77 steps already gave 0.86 on its dev split, so more steps buy less than their time."""
     replay_fraction: float = 0.2
+    injection_fraction: float = 0.15
+    """Real items that also go in with a prompt-injection attack added, label kept (stage 2 and the
+    lexical head), so that the encoder learns on real chat that an attack decides nothing."""
     lexical: bool = True
     """A lexical head over hashed character n-grams, trained on every item, mixed with the encoder."""
     lexical_epochs: int = 2
@@ -158,6 +163,7 @@ def build_fast_default(
     from guardstream.guard.fast_guard import FastGuardContract, FastGuardScorer, LexicalHashing, PairEncoder, save_fast_guard
     from training.data.files import read_records
     from training.data.synthetic.generator import SyntheticConfig, generate
+    from training.data.synthetic.injection import attacked_copies
     from training.datasets import replay_sample
     from training.fast_guard import fit_mix, freeze_lower, new_network, train_fast_stage, train_lexical
     from training.pretrained.bge_small_zh import PROVENANCE, base_encoder_checkpoint
@@ -179,6 +185,7 @@ def build_fast_default(
     if spec.real_limit and len(real) > spec.real_limit:
         real = random.Random(spec.seed).sample(real, spec.real_limit)
     real, validation = _split_validation(real, spec.validation_count, spec.seed)
+    real += attacked_copies(real, spec.injection_fraction, spec.seed)
 
     contract = FastGuardContract(max_input_tokens=spec.max_input_tokens, lexical=LexicalHashing() if spec.lexical else None)
     network, tokenizer = new_network(base, contract.lexical)

@@ -43,15 +43,16 @@ class CategoryLayout:
 
 
 def measure_category_layout(
-    encode: Callable[[Sequence[str]], list[list[int]]], probe_text: str, context_length: int
+    answer_ids: Callable[[Sequence[str]], list[list[int]]], context_length: int
 ) -> CategoryLayout | None:
-    """The layout for ``probe_text`` (prompt + answer prefix) whose context keeps ``context_length`` tokens.
+    """The layout after a context of ``context_length`` tokens; ``answer_ids`` gives the ids of the
+    prompt + answer prefix followed by each text it is given.
 
     None when the category names' first tokens are not distinct, or when tokenization of the
     bridge depends on the name that follows it.
     """
-    base_text = probe_text + UNSAFE_WORD + category_bridge()
-    base, *named = encode([base_text] + [base_text + c.chinese_name for c in CATEGORIES])
+    base_text = UNSAFE_WORD + category_bridge()
+    base, *named = answer_ids([base_text] + [base_text + c.chinese_name for c in CATEGORIES])
     shared = min(common_prefix_length(base, ids) for ids in named)
     if shared <= context_length or any(len(ids) <= shared for ids in named):
         return None

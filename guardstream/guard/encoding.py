@@ -3,31 +3,29 @@
 The guard is asked to continue ``<chat prompt>{ANSWER_PREFIX}`` with either ``不安全`` or
 ``安全``. To read those probabilities from one forward pass the token boundaries must be the ones
 the model would produce when generating, so the continuation token ids are found by tokenizing
-``prompt + prefix`` and ``prompt + prefix + word`` and taking the difference. When a BPE merge
+the template's tail + prefix and tail + prefix + word and taking the difference (the question
+and response are encoded on their own, as plain text: :mod:`guardstream.guard.prompt_tokens`). When a BPE merge
 crosses the boundary (the last tokens of the prefix change once a word follows), the shared part
 is cut back to the longest common token prefix of all three sequences, and the re-tokenized tail
 of the prefix becomes part of both continuations. That tail is common to both words, so the ratio
-P(unsafe) / (P(unsafe) + P(safe)) is unchanged. The chat template's end is the same text for
-every pair (special tokens break pre-tokenization), so the layout is measured once on a probe.
+P(unsafe) / (P(unsafe) + P(safe)) is unchanged. The template's tail is the same text for every
+pair, so the layout is measured once.
 
-Over-long pairs are cut from the left of the question and response texts, never in the template
-or the answer prefix, so that every row stays within ``max_input_tokens``.
+Over-long pairs are cut from the left of the question's and response's ids, never in the
+template or the answer prefix, so that every row stays within ``max_input_tokens``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from guardstream.errors import ConfigurationError
-from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD, build_prompt_text
-
-logger = logging.getLogger(__name__)
+from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD
+from guardstream.guard.prompt_tokens import PromptTokens
 
 _MIN_TEXT_BUDGET = 16
-_MAX_TRUNCATION_ROUNDS = 6
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,11 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 class PromptEncoder:
-    """Turns (question, response) pairs into context token ids ready for score mode."""
+    """Turns (question, response) pairs into context token ids ready for score and explain mode.
+
+    The ids come from :class:`~guardstream.guard.prompt_tokens.PromptTokens`: the question and the
+    response as plain text, the template and the answer prefix with the tokenizer's own tokens.
+    """
 
     def __init__(
         self,
@@ -89,16 +91,12 @@ class PromptEncoder:
         unsafe_word: str = UNSAFE_WORD,
         safe_word: str = SAFE_WORD,
     ) -> None:
-        if getattr(tokenizer, "chat_template", None) is None:
-            raise ConfigurationError(
-                "the guard checkpoint's tokenizer has no chat_template; score mode renders the "
-                "Libra-Guard prompt through it (add one to tokenizer_config.json)"
-            )
-        self._tokenizer = tokenizer
+        self.prompt = PromptTokens(tokenizer)
         self._answer_prefix = answer_prefix
         self.layout = self._measure_layout(unsafe_word, safe_word)
-        probe = self._encode_texts([self._full_text("", "")])[0]
-        self.template_tokens = len(probe) - self.layout.tail_length + self.layout.row_overhead
+        prefixed = self.prompt.tail_ids(answer_prefix)[0]
+        self._tail_context = prefixed[: len(prefixed) - self.layout.tail_length]
+        self.template_tokens = self.prompt.template_length + len(self._tail_context) + self.layout.row_overhead
         self.max_input_tokens = max_input_tokens
         self.text_budget = max_input_tokens - self.template_tokens
         if self.text_budget < _MIN_TEXT_BUDGET:
@@ -108,25 +106,19 @@ class PromptEncoder:
                 f"raise it to at least {self.template_tokens + _MIN_TEXT_BUDGET}"
             )
 
-    def _full_text(self, question: str, response: str) -> str:
-        return build_prompt_text(self._tokenizer, question, response) + self._answer_prefix
+    @property
+    def empty_context_length(self) -> int:
+        """Tokens of the context of an empty pair (the template alone)."""
+        return self.prompt.template_length + len(self._tail_context)
 
-    def probe(self) -> tuple[str, int]:
-        """The prompt + answer prefix text of an empty pair, and how many tokens its context keeps."""
-        text = self._full_text("", "")
-        return text, len(self._encode_texts([text])[0]) - self.layout.tail_length
-
-    def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
-        return self._encode_texts(texts)
-
-    def _encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)
-        return [list(ids) for ids in encoded["input_ids"]]
+    def answer_ids(self, afters: Sequence[str]) -> list[list[int]]:
+        """Ids of an empty pair's prompt + answer prefix followed by each text of ``afters``."""
+        body = self.prompt.body([], [])
+        return [body + self.prompt.tail_ids(self._answer_prefix + after)[0] for after in afters]
 
     def _measure_layout(self, unsafe_word: str, safe_word: str) -> ContinuationLayout:
-        probe_text = self._full_text("", "")
-        base, with_unsafe, with_safe = self._encode_texts(
-            [probe_text, probe_text + unsafe_word, probe_text + safe_word]
+        base, with_unsafe, with_safe = (
+            self.prompt.tail_ids(self._answer_prefix + word)[0] for word in ("", unsafe_word, safe_word)
         )
         shared = min(
             common_prefix_length(base, with_unsafe), common_prefix_length(base, with_safe)
@@ -147,53 +139,21 @@ class PromptEncoder:
         return layout
 
     def contexts(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
-        """Context ids per pair: prompt + answer prefix, less the re-tokenized prefix tail."""
-        texts = [self._full_text(q, r) for q, r in pairs]
-        encoded = self._encode_texts(texts)
-        limit = self.max_input_tokens - self.layout.row_overhead
-        for i, ids in enumerate(encoded):
-            if len(ids) - self.layout.tail_length > limit:
-                encoded[i] = self._truncated(pairs[i], len(ids) - self.layout.tail_length - limit)
-        tail = self.layout.tail_length
-        return [ids[: len(ids) - tail] for ids in encoded]
-
-    def _truncated(self, pair: tuple[str, str], excess: int) -> list[int]:
-        """Re-encode a pair with its texts cut from the left until the row fits."""
-        question, response = pair
-        limit = self.max_input_tokens - self.layout.row_overhead
-        q_ids, r_ids = self._encode_texts([question, response])
-        budget = len(q_ids) + len(r_ids) - excess
-        for _ in range(_MAX_TRUNCATION_ROUNDS):
-            keep_q, keep_r = _split_budget(len(q_ids), len(r_ids), max(budget, 0))
-            q_cut = self._keep_last_tokens(question, keep_q)
-            r_cut = self._keep_last_tokens(response, keep_r)
-            ids = self._encode_texts([self._full_text(q_cut, r_cut)])[0]
-            overshoot = len(ids) - self.layout.tail_length - limit
-            if overshoot <= 0:
-                return ids
-            budget -= overshoot
-        logger.warning("pair still over %d tokens after truncation; judged with empty texts", limit)
-        return self._encode_texts([self._full_text("", "")])[0]
-
-    def _keep_last_tokens(self, text: str, keep: int) -> str:
-        """The shortest suffix of ``text`` holding its last ``keep`` tokens."""
-        if keep <= 0 or not text:
-            return ""
-        if getattr(self._tokenizer, "is_fast", False):
-            enc = self._tokenizer(
-                text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-            )
-            offsets = enc["offset_mapping"]
-            if keep >= len(offsets):
-                return text
-            return text[offsets[len(offsets) - keep][0] :]
-        ids = self._encode_texts([text])[0]
-        if keep >= len(ids):
-            return text
-        return str(self._tokenizer.decode(ids[-keep:]))
+        """Context ids per pair: prompt + answer prefix, less the re-tokenized prefix tail; texts
+        over the budget are cut from the left, half the budget each, spare to the other."""
+        contexts: list[list[int]] = []
+        for question_ids, response_ids in self.prompt.texts(pairs):
+            keep_q, keep_r = split_budget(len(question_ids), len(response_ids), self.text_budget)
+            body = self.prompt.body(last_ids(question_ids, keep_q), last_ids(response_ids, keep_r))
+            contexts.append(body + self._tail_context)
+        return contexts
 
 
-def _split_budget(n_question: int, n_response: int, budget: int) -> tuple[int, int]:
+def last_ids(ids: list[int], keep: int) -> list[int]:
+    return ids[len(ids) - keep :] if keep > 0 else []
+
+
+def split_budget(n_question: int, n_response: int, budget: int) -> tuple[int, int]:
     """Share a token budget between question and response, half each, spare to the other."""
     if n_question + n_response <= budget:
         return n_question, n_response

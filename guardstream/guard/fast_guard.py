@@ -15,8 +15,8 @@ lexical, and a linear model over character n-grams learns them from every traini
 seconds of CPU, while the encoder, costly on a CPU, learns meaning from as many as time allows.
 
 A pair is encoded as the tokenizer's own pair template — ``[CLS] question [SEP] response [SEP]``
-for BERT — with both texts tokenized as plain text: a user who writes ``[SEP]`` or ``[CLS]`` gets
-those characters, never the special tokens. Long inputs keep the question's end and the response's
+for BERT — with both texts tokenized as plain text (:mod:`guardstream.guard.plain_text`): a user
+who writes ``[SEP]`` or ``[CLS]`` gets those characters, never the special tokens. Long inputs keep the question's end and the response's
 start. Rows are right-padded with an attention mask, so a pair's score does not depend on its
 neighbours in the batch.
 """
@@ -41,6 +41,7 @@ from transformers import AutoModel, AutoTokenizer
 from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
 from guardstream.guard.checkpoint import parse_device, parse_dtype
+from guardstream.guard.plain_text import PlainTextTokenizer, visible
 
 CONTRACT_FILE = "fast_guard.json"
 HEADS_FILE = "heads.safetensors"
@@ -63,7 +64,7 @@ class LexicalHashing:
     def features(self, question: str, response: str) -> list[int]:
         found: list[int] = []
         for side, text in (("q", question), ("r", response)):
-            text = unicodedata.normalize("NFKC", text).lower()
+            text = unicodedata.normalize("NFKC", visible(text)).lower()
             for order in self.orders:
                 for start in range(len(text) - order + 1):
                     found.append(zlib.crc32(f"{side}{order}{text[start : start + order]}".encode("utf-8")) % self.buckets)
@@ -179,27 +180,30 @@ class FastGuardNetwork(nn.Module):
 
 
 class PairEncoder:
-    """(question, response) pairs → padded tensors, user text always plain text.
+    """(question, response) pairs → padded tensors, user text always plain text
+    (:class:`~guardstream.guard.plain_text.PlainTextTokenizer`).
 
     Every pair goes through the tokenizer's own pair template (an empty response too), so the
     model sees one shape in training and serving; the longer side is trimmed first.
     """
 
     def __init__(self, tokenizer: Any, max_input_tokens: int) -> None:
-        self._tokenizer = tokenizer
+        self._plain = PlainTextTokenizer(tokenizer)
+        self._pad_id = int(tokenizer.pad_token_id or 0)
         self._max = max_input_tokens
 
     def batch(self, pairs: Sequence[tuple[str, str]], device: torch.device) -> dict[str, torch.Tensor]:
-        encoded = self._tokenizer(
-            [question for question, _ in pairs],
-            [response for _, response in pairs],
-            truncation="longest_first",
-            max_length=self._max,
-            padding=True,
-            split_special_tokens=True,
-            return_tensors="pt",
-        )
-        return {name: tensor.to(device) for name, tensor in encoded.items()}
+        encodings = self._plain.pairs(pairs, self._max)
+        width = max(len(e.ids) for e in encodings)
+        input_ids = torch.full((len(encodings), width), self._pad_id, dtype=torch.long)
+        token_types = torch.zeros((len(encodings), width), dtype=torch.long)
+        attention = torch.zeros((len(encodings), width), dtype=torch.long)
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            input_ids[row, :n] = torch.tensor(encoding.ids, dtype=torch.long)
+            token_types[row, :n] = torch.tensor(encoding.type_ids, dtype=torch.long)
+            attention[row, :n] = 1
+        return {"input_ids": input_ids.to(device), "attention_mask": attention.to(device), "token_type_ids": token_types.to(device)}
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class GuardScorer:
         )
         self.max_batch_size = max_batch_size
         wants_categories = names_categories(path) if categories is None else categories
-        self.category_layout = measure_category_layout(self.encoder.encode_texts, *self.encoder.probe()) if wants_categories else None
+        self.category_layout = measure_category_layout(self.encoder.answer_ids, self.encoder.empty_context_length) if wants_categories else None
         backbone = model.get_decoder()
         self._lm_head = model.get_output_embeddings()
         if self._lm_head is None:

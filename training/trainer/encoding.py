@@ -5,9 +5,11 @@ record followed by the tokenizer's end-of-sequence token. It starts with
 :data:`~guardstream.guard.prompt.ANSWER_PREFIX`, so what the model learns is what score mode
 forces and what explain mode generates.
 
-Prompt and target are tokenized as **one** string and the loss mask starts at the first token
-that lies entirely in the target: that is how score mode tokenizes ``prompt + prefix + word``, so
-token boundaries across the seam are the same in training and in serving. The token(s) carrying
+The prompt's ids are score mode's (:class:`~guardstream.guard.prompt_tokens.PromptTokens`: the
+question and response as plain text, cut from the left to fit); the template's tail and the target
+are tokenized as **one** string and the loss mask starts at the first token that lies entirely in
+the target: that is how score mode tokenizes ``tail + prefix + word``, so token boundaries across
+the seam are the same in training and in serving. The token(s) carrying
 the answer word get a higher loss weight (``answer_weight``): they are the decision.
 """
 
@@ -19,7 +21,9 @@ from typing import Any
 
 import torch
 
-from guardstream.guard.prompt import ANSWER_PREFIX, build_prompt_text
+from guardstream.guard.encoding import last_ids, split_budget
+from guardstream.guard.prompt import ANSWER_PREFIX
+from guardstream.guard.prompt_tokens import PromptTokens
 from guardstream.guard.verdict_parsing import render_verdict_json
 from training.data.records import GuardRecord
 
@@ -41,7 +45,8 @@ def target_text(record: GuardRecord) -> str:
 
 
 class ExampleEncoder:
-    """Encodes records for a tokenizer; rows longer than ``max_length`` lose question/response text."""
+    """Encodes records for a tokenizer; rows longer than ``max_length`` lose question/response text
+    from the left."""
 
     def __init__(self, tokenizer: Any, max_length: int = 512, answer_weight: float = 4.0) -> None:
         self.tokenizer = tokenizer
@@ -51,46 +56,31 @@ class ExampleEncoder:
         if not isinstance(eos, int):
             raise ValueError("the tokenizer has no eos token; the target must end with one")
         self.eos_id = eos
+        self.prompt = PromptTokens(tokenizer)
 
     def encode(self, record: GuardRecord) -> Example:
-        question, response = record.question, record.response
         target = target_text(record)
-        while True:
-            prompt = build_prompt_text(self.tokenizer, question, response)
-            encoded = self.tokenizer(
-                prompt + target, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-            )
-            ids: list[int] = list(encoded["input_ids"])
-            if len(ids) + 1 <= self.max_length or not (question or response):
-                break
-            excess = len(ids) + 1 - self.max_length
-            question, response = _shorten(question, response, excess)
-        offsets = encoded["offset_mapping"]
-        seam = len(prompt)
-        answer_start = seam + len(ANSWER_PREFIX)
+        tail_ids, offsets = self.prompt.tail_ids(target)
+        (question_ids, response_ids), = self.prompt.texts([(record.question, record.response)])
+        budget = max(self.max_length - 1 - self.prompt.template_length - len(tail_ids), 0)
+        keep_q, keep_r = split_budget(len(question_ids), len(response_ids), budget)
+        body = self.prompt.body(last_ids(question_ids, keep_q), last_ids(response_ids, keep_r))
+        answer_start = len(ANSWER_PREFIX)
         answer_end = answer_start + len("不安全" if record.unsafe else "安全")
-        labels: list[int] = []
-        weights: list[float] = []
-        for token_id, (start, end) in zip(ids, offsets):
-            if start < seam:
+        labels: list[int] = [IGNORE] * len(body)
+        weights: list[float] = [0.0] * len(body)
+        for token_id, (start, end) in zip(tail_ids, offsets):
+            if start < 0:
                 labels.append(IGNORE)
                 weights.append(0.0)
                 continue
             labels.append(token_id)
             in_answer = start < answer_end and end > answer_start
             weights.append(self.answer_weight if in_answer else 1.0)
-        ids.append(self.eos_id)
+        ids = body + tail_ids + [self.eos_id]
         labels.append(self.eos_id)
         weights.append(1.0)
         return Example(ids[: self.max_length], labels[: self.max_length], weights[: self.max_length])
-
-
-def _shorten(question: str, response: str, excess_tokens: int) -> tuple[str, str]:
-    """Cut characters from the left of the longer text (about one character per token)."""
-    cut = max(excess_tokens, 8)
-    if len(response) >= len(question):
-        return question, response[cut:]
-    return question[cut:], response
 
 
 def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +38,10 @@ def run_eval(
         str,
         typer.Option(help="What Triton serves to evaluate (without --model): cascade, fast or generative."),
     ] = "cascade",
+    attacks: Annotated[
+        str | None,
+        typer.Option(help="Measure injection flips instead: a file of attacks (JSONL or text, one a line) or 'builtin' (the held-out family)."),
+    ] = None,
 ) -> None:
     """Evaluate a guard model on a labelled file with Libra-Test's protocol (accuracy, F1 per source)."""
     from rich.progress import Progress
@@ -54,6 +58,9 @@ def run_eval(
     if stage not in STAGES:
         raise typer.BadParameter(f"choose one of {', '.join(STAGES)}", param_hint="--stage")
     judge = _judge(model, stage, repository, device, batch_size, max_new_tokens)
+    if attacks is not None:
+        _injection(records, judge, attacks, out, batch_size)
+        return
     try:
         with Progress() as progress:
             task = progress.add_task("evaluating", total=len(records))
@@ -72,6 +79,32 @@ def run_eval(
 STAGES = ("cascade", "fast", "generative")
 
 
+def _injection(records: list[Any], judge: Judge, attacks: str, out: Path, batch_size: int) -> None:
+    """Flip rates of the judge's verdicts when an attack is added to each response; the INJECTION line last."""
+    from training.evaluation.injection import BUILTIN, measure_injection, read_attacks
+
+    if attacks != BUILTIN and not Path(attacks).is_file():
+        raise typer.BadParameter(f"no attack file at {attacks} (or say {BUILTIN})", param_hint="--attacks")
+    chosen = attacks if attacks == BUILTIN else read_attacks(Path(attacks))
+    try:
+        result = measure_injection([r.pair for r in records], judge.scorer.score, judge.unsafe or _policy_unsafe(), chosen, batch_size=batch_size)
+    finally:
+        if judge.close is not None:
+            judge.close()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "injection.json").write_text(json.dumps(asdict(result)) + "\n", encoding="utf-8")
+    typer.echo(result.line())
+
+
+def _policy_unsafe() -> Callable[[float], bool]:
+    from guardstream.policy import Policy
+    from guardstream.records import VerdictLabel
+    from guardstream.settings import load_settings
+
+    policy = Policy.from_settings(load_settings().policy)
+    return lambda p_unsafe: policy.label(p_unsafe) is VerdictLabel.UNSAFE
+
+
 @dataclass(frozen=True)
 class Judge:
     """What answers: generated text (explainer) or a score read through the policy (unsafe)."""
@@ -85,14 +118,11 @@ class Judge:
 
 def _judge(model: str | None, stage: str, repository: Path, device: str, batch: int, max_new_tokens: int) -> Judge:
     from guardstream.policy import Policy
-    from guardstream.records import VerdictLabel
     from guardstream.settings import load_settings
 
     settings = load_settings()
     policy = Policy.from_settings(settings.policy)
-
-    def unsafe(p_unsafe: float) -> bool:
-        return policy.label(p_unsafe) is VerdictLabel.UNSAFE
+    unsafe = _policy_unsafe()
 
     if model is None:
         from workers.triton_client import CascadeClient, GuardModelClient

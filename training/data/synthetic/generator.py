@@ -15,7 +15,9 @@ kind                   question / response                                      
 =====================  ===========================================================  =========
 
 Requests are rewritten adversarially (see :mod:`.adversarial`) and wrapped in role-play frames,
-harmful and protective ones alike. The same seed and settings give the same records; a held-out
+harmful and protective ones alike. Some items carry a prompt-injection attack (see
+:mod:`.injection`: fake verdicts, instructions, template look-alikes) in the response, or in the
+question posing as an earlier turn; an attack never changes the label. The same seed and settings give the same records; a held-out
 set uses the ``heldout`` frames of :mod:`.templates` and should use another seed.
 """
 
@@ -30,6 +32,7 @@ from training.data.dedup import Deduplicator
 from training.data.records import GuardRecord, content_id, label_text
 from training.data.synthetic import templates
 from training.data.synthetic.adversarial import rewrite_ask
+from training.data.synthetic.injection import inject_pair
 from training.data.synthetic.lexicon import BENIGN_CHAT, SCENARIOS, Scenario, SubScenario
 from training.data.synthetic.templates import FrameSplit
 
@@ -62,6 +65,9 @@ class SyntheticConfig:
     content rather than positions (held-out accuracy of the default model: 0.67 without the
     noise after the question and response, 0.98 with it)."""
     bare_probability: float = 0.15
+    injection_probability: float = 0.12
+    """Chance that an item carries a prompt-injection attack (label unchanged); most ask for the
+    opposite of the label, so the model learns that the attacker's word decides nothing."""
     near_duplicate_threshold: float = 0.9
     kind_weights: dict[str, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
 
@@ -158,6 +164,8 @@ class _Composer:
         if response:
             response += self._frame(templates.CLOSER) + self._chatter()
         unsafe = kind in UNSAFE_KINDS
+        if rng.random() < self.config.injection_probability:
+            question, response = inject_pair(question, response, unsafe, rng, self.split)
         return GuardRecord(
             id=content_id(question, response, prefix="syn"),
             source=self.config.source,
