@@ -171,7 +171,12 @@ class ProcessSupervisor:
         if record is None:
             return False
         if not is_owned(record, self._proc_root):
-            logger.info("stale pid file removed name=%s pid=%d (process gone or pid reused)", name, record.pid)
+            # It exited on its own while it was meant to be running: say so, with its last words,
+            # so that a crash in the middle of a long run (a test session) is seen where it ends.
+            logger.warning(
+                "%s had already exited (pid %d; pid file removed); last lines of %s:\n%s",
+                name, record.pid, self.log_file(name), self.log_tail(name, 40),
+            )
             self.pid_file(name).unlink(missing_ok=True)
             return False
         logger.info("stopping name=%s pid=%d", name, record.pid)

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
+
+import pytest
 
 from workers.devstack.processes import (
     PidRecord,
@@ -84,6 +87,20 @@ def test_a_process_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     _wait_for_text(supervisor, "stubborn", "ready")
     assert supervisor.stop("stubborn", timeout_s=0.5) is True
     assert supervisor.running("stubborn") is None
+
+
+def test_a_process_that_died_on_its_own_is_reported_with_its_last_words_when_stopped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    supervisor = ProcessSupervisor(tmp_path)
+    record = supervisor.start("crasher", (sys.executable, "-c", "print('out of shared memory', flush=True); raise SystemExit(3)"))
+    _wait_for_text(supervisor, "crasher", "out of shared memory")
+    while not has_exited(record):
+        supervisor.running("crasher")  # reaps it
+    with caplog.at_level(logging.WARNING, logger="workers.devstack.processes"):
+        assert supervisor.stop("crasher", timeout_s=1) is False
+    assert "crasher had already exited" in caplog.text and "out of shared memory" in caplog.text
+    assert not supervisor.pid_file("crasher").exists()
 
 
 def test_log_tail_shows_only_the_latest_run(tmp_path: Path) -> None:
