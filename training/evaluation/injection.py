@@ -1,6 +1,7 @@
 """Injection robustness: how often an attack added to the response flips the verdict.
 
-Each item is judged as it is and with one attack added to its response. Among items judged unsafe,
+Each item is judged as it is and with one attack added to the text under judgement: its response,
+or the message itself when the item is a single message (no response). Among items judged unsafe,
 ``flip_unsafe_to_safe`` is the share judged safe once attacked; among items judged safe,
 ``flip_safe_to_unsafe`` the share judged unsafe. Attacks come from a file (JSONL of strings or of
 objects with ``text``, or plain text, one attack a line; appended in turn) or from the synthetic
@@ -68,8 +69,17 @@ def measure_injection(
     for i, ((question, response), judged_unsafe) in enumerate(zip(pairs, before)):
         if attacks == BUILTIN:
             attack = attack_text(rng, "heldout", wants_unsafe=not judged_unsafe)
-            attacked.append((question, inject(response, attack, rng)))
+            attacked.append(_with_attack(question, response, lambda text: inject(text, attack, rng)))
         else:
-            attacked.append((question, response + attacks[i % len(attacks)]))
+            attacked.append(_with_attack(question, response, lambda text: text + attacks[i % len(attacks)]))
     after = [unsafe(float(s)) for start in range(0, len(attacked), batch_size) for s in score(attacked[start : start + batch_size])]
     return flip_rates(before, after)
+
+
+def _with_attack(question: str, response: str, add: Callable[[str], str]) -> tuple[str, str]:
+    """The pair with the attack in the text under judgement: the response, or, for a single message
+    (a post, a chat line: the question alone, no response), the message itself. An attack put in an
+    empty response would turn a lone post into a reply of its own, a different thing to judge."""
+    if response:
+        return question, add(response)
+    return add(question), response
