@@ -179,18 +179,31 @@ def test_a_wrong_prefix_cache_changes_the_scores(default_checkpoint: Path, make_
     assert np.abs(scorer.score(pairs) - expected).max() < 1e-4
 
 
-def test_rows_whose_ids_do_not_begin_with_the_prefix_run_in_full(
+def test_user_text_that_would_merge_with_the_template_is_encoded_on_its_own_so_every_row_uses_the_cache(
     merge_checkpoint: Path, make_pairs: MakePairs
 ) -> None:
+    """In this tokenizer a question starting with Z merges with the template's last token when the
+    prompt is tokenized whole; user text is encoded as plain text on its own, so it never does."""
     scorer = GuardScorer(merge_checkpoint, max_input_tokens=1400)
-    merging = [("Zoo at the start", ""), ("Z", "Z"), ("Zebra 斑马", "ok")]
-    pairs = merging + _pairs(make_pairs)
+    pairs = [("Zoo at the start", ""), ("Z", "Z"), ("Zebra 斑马", "ok")] + _pairs(make_pairs)
     scores = scorer.score_with_categories(pairs)
     rows_per_pair = 1 + scorer.layout.needs_extra_row
-    merged = len(merging) + 1  # BOUNDARY_PAIRS holds one more question starting with Z
-    assert scorer.runner.full_rows == merged * rows_per_pair
-    assert scorer.runner.cached_rows == (len(pairs) - merged) * rows_per_pair
+    assert scorer.runner.full_rows == 0 and scorer.runner.cached_rows == len(pairs) * rows_per_pair
     assert_scores_close(scores, reference_scores(scorer, pairs))
+
+
+def test_a_row_that_does_not_begin_with_the_prefix_runs_in_full(default_checkpoint: Path) -> None:
+    scorer = GuardScorer(default_checkpoint)
+    prefix = scorer.runner.prefix
+    assert prefix is not None
+    (context,) = scorer.encoder.contexts([("问题", "回答")])
+    row = [prefix.ids[1]] + context[1:]  # the first token changed: the cache does not hold this row's start
+    last = np.array([len(row) - 1])
+    with torch.inference_mode():
+        hidden = scorer.runner.hidden_at([row], np.array([0]), last)
+        plain = scorer.model.get_decoder()(input_ids=torch.tensor([row], device=scorer.device)).last_hidden_state[0, -1]
+    assert scorer.runner.full_rows == 1 and scorer.runner.cached_rows == 0
+    assert torch.allclose(hidden[0].float(), plain.float(), atol=1e-4)
 
 
 def test_a_sliding_window_model_is_served_without_the_cache(sliding_checkpoint: Path, make_pairs: MakePairs) -> None:
