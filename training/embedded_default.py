@@ -62,7 +62,9 @@ class TrainedDefaultSpec:
     synthetic_seed: int = 1
     heldout_count: int = 400
     heldout_seed: int = 1001
-    steps: int = 1200
+    steps: int = 600
+    """Held-out synthetic accuracy 0.9225 at 600 steps against 0.9150 at 1,200 (same data and seed,
+    after prompt-injection items joined the data): the second half bought nothing but 3 minutes."""
     batch_size: int = 32
     learning_rate: float = 2e-3
     answer_weight: float = 4.0
