@@ -97,7 +97,8 @@ class WorkerProcess:
 def worker_environment(
     settings: Settings, topics: TopicSettings, audit_url: str, group: str, analysis: bool = False
 ) -> dict[str, str]:
-    """Environment variables that point a worker process at these topics, this audit store and group.
+    """Environment variables that point a worker process at these topics, this audit store and group,
+    and at the guard these settings name (the cascade's fast model, or none).
 
     Its analysis thread runs only when ``analysis`` is true: the tests, benchmarks and chaos runs
     that use this measure the verdict path, and explain mode would share the machine's cores.
@@ -105,6 +106,7 @@ def worker_environment(
     env = {
         "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "GUARDSTREAM_TRITON__GRPC_URL": settings.triton.grpc_url,
+        "GUARDSTREAM_TRITON__FAST_MODEL_NAME": settings.triton.fast_model_name,
         "GUARDSTREAM_AUDIT__URL": audit_url,
         "GUARDSTREAM_WORKER__GROUP_ID": group,
         "GUARDSTREAM_WORKER__TRANSACTIONAL_ID_PREFIX": group,
