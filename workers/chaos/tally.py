@@ -65,13 +65,25 @@ class OutputReader:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> None:
+    def start(self, timeout_s: float = 30.0) -> None:
         names = (self._topics.verdicts, self._topics.flagged, self._topics.dlq)
-        metadata = self._consumer.list_topics(timeout=30).topics
         self._consumer.assign(
-            [TopicPartition(name, p, OFFSET_BEGINNING) for name in names for p in sorted(metadata[name].partitions)]
+            [TopicPartition(name, p, OFFSET_BEGINNING) for name, count in self._partitions(names, timeout_s).items() for p in range(count)]
         )
         self._thread.start()
+
+    def _partitions(self, names: tuple[str, ...], timeout_s: float) -> dict[str, int]:
+        """Partition counts of ``names``, once the broker's metadata shows them all: a topic created a
+        moment ago can be missing from the first answer (seen after a broker restart)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            metadata = self._consumer.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
+            counts = {name: len(metadata[name].partitions) for name in names if name in metadata and metadata[name].partitions}
+            if len(counts) == len(names):
+                return counts
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topics {sorted(set(names) - set(counts))} not in the broker's metadata after {timeout_s:.0f}s")
+            time.sleep(0.2)
 
     def read_to_end(self, timeout_s: float) -> bool:
         """Wait until the reader has passed every partition's end offset (no open transactions)."""
