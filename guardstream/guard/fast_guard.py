@@ -5,8 +5,8 @@ A fast-guard checkpoint is a folder holding
 * ``encoder/``: any Hugging Face encoder checkpoint (BERT, RoBERTa, XLM-R, …) with its tokenizer;
 * ``heads.safetensors``: ``unsafe.weight`` (1, hidden), ``unsafe.bias`` (1,), ``category.weight``
   (7, hidden) and ``category.bias`` (7,) over the first token's final hidden state; optionally a
-  lexical head (``lexical.weights.weight`` (buckets, 1), ``lexical.bias`` (1,)) over hashed character
-  n-grams, and ``mix`` (3,): p_unsafe = sigmoid(mix[0]·encoder logit + mix[1]·lexical logit + mix[2]);
+  lexical head (``lexical.weights.weight`` (buckets, 1), ``lexical.bias`` (1,), and with max pooling
+  ``lexical.peaks.weight`` (buckets, 1)) over hashed character n-grams, and ``mix`` (3,): p_unsafe = sigmoid(mix[0]·encoder logit + mix[1]·lexical logit + mix[2]);
 * ``fast_guard.json``: the contract (format, maximum input tokens, the categories' order, the
   lexical head's hashing when there is one).
 
@@ -49,6 +49,7 @@ ENCODER_DIR = "encoder"
 FORMAT = "guardstream.fast_guard/1"
 CATEGORIES: tuple[HarmCategory, ...] = tuple(HarmCategory)
 DEFAULT_MAX_INPUT_TOKENS = 256
+POOLINGS = ("mean", "mean_max")
 PADDED_TOKEN_BUDGET = 2048
 """Most padded tokens one forward pass of the scorer holds (characters stand in for tokens)."""
 
@@ -60,6 +61,13 @@ class LexicalHashing:
     buckets: int = 1 << 20
     orders: tuple[int, ...] = (1, 2, 3)
     scale: float = 8.0
+    pooling: str = "mean"
+    """``mean``: the n-grams' mean weight; ``mean_max``: that plus the largest of a second weight per
+    n-gram, a feature benign text added around a harmful n-gram cannot lower."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigurationError(f"lexical pooling {self.pooling!r} is not one of {POOLINGS}")
 
     def features(self, question: str, response: str) -> list[int]:
         found: list[int] = []
@@ -71,7 +79,7 @@ class LexicalHashing:
         return found or [0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"buckets": self.buckets, "orders": list(self.orders), "scale": self.scale}
+        return {"buckets": self.buckets, "orders": list(self.orders), "scale": self.scale, "pooling": self.pooling}
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,9 @@ class FastGuardContract:
         hashing = None
         if lexical is not None:
             try:
-                hashing = LexicalHashing(int(lexical["buckets"]), tuple(int(n) for n in lexical["orders"]), float(lexical["scale"]))
+                hashing = LexicalHashing(
+                    int(lexical["buckets"]), tuple(int(n) for n in lexical["orders"]), float(lexical["scale"]), str(lexical.get("pooling", "mean"))
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ConfigurationError(f"{path}: lexical must name buckets, orders and scale: {exc}") from exc
         return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known), hashing)
@@ -120,18 +130,28 @@ class LexicalHead(nn.Module):
         super().__init__()
         self.hashing = hashing
         self.weights = nn.EmbeddingBag(hashing.buckets, 1, mode="mean")
+        self.peaks = nn.EmbeddingBag(hashing.buckets, 1, mode="max") if hashing.pooling == "mean_max" else None
         self.bias = nn.Parameter(torch.zeros(1))
-        nn.init.zeros_(self.weights.weight)
+        for table in (self.weights, self.peaks):
+            if table is not None:
+                nn.init.zeros_(table.weight)
 
     def forward(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
+        return self.logits([self.hashing.features(question, response) for question, response in pairs])
+
+    def logits(self, features: Sequence[Sequence[int]]) -> torch.Tensor:
+        """One logit per bag of hashed features (:meth:`LexicalHashing.features`)."""
         flat: list[int] = []
         offsets: list[int] = []
-        for question, response in pairs:
+        for bag in features:
             offsets.append(len(flat))
-            flat.extend(self.hashing.features(question, response))
+            flat.extend(bag)
         device = self.bias.device
-        bags = self.weights(torch.tensor(flat, device=device), torch.tensor(offsets, device=device))
-        return bags.squeeze(-1) * self.hashing.scale + self.bias
+        ids, starts = torch.tensor(flat, device=device), torch.tensor(offsets, device=device)
+        logit = self.weights(ids, starts).squeeze(-1) * self.hashing.scale + self.bias
+        if self.peaks is not None:
+            logit = logit + self.peaks(ids, starts).squeeze(-1)
+        return logit
 
 
 class FastGuardNetwork(nn.Module):

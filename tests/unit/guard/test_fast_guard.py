@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from guardstream.guard.fast_guard import (
     FastGuardContract,
     FastGuardNetwork,
     FastGuardScorer,
+    LexicalHashing,
+    LexicalHead,
     PairEncoder,
     is_fast_guard,
     save_fast_guard,
@@ -126,3 +129,30 @@ def test_a_contract_with_other_categories_is_refused(tmp_path: Path) -> None:
     (checkpoint / CONTRACT_FILE).write_text(contract, encoding="utf-8")
     with pytest.raises(ConfigurationError, match="categories"):
         FastGuardScorer(checkpoint)
+
+
+def test_max_pooled_lexical_feature_is_not_diluted_by_benign_text() -> None:
+    hashing = LexicalHashing(buckets=4096, pooling="mean_max")
+    pooled, mean_only = LexicalHead(hashing), LexicalHead(LexicalHashing(buckets=4096))
+    benign = "今天天气很好谢谢" * 3
+    with torch.no_grad():
+        for head in (pooled, mean_only):
+            head.weights.weight[hashing.features(benign, "")] = -1.0
+        assert pooled.peaks is not None
+        pooled.peaks.weight[hashing.features("坏蛋", "")] = 3.0
+    pairs = [("坏蛋", ""), ("坏蛋" + benign, ""), (benign + "坏蛋", "")]
+    peak_part = (pooled(pairs) - mean_only(pairs)).tolist()
+    assert peak_part == pytest.approx([3.0, 3.0, 3.0])  # the padding lowers the mean, never the peak
+    assert mean_only(pairs)[1] < mean_only(pairs)[0] - 1.0
+
+
+def test_lexical_pooling_is_in_the_contract_and_old_contracts_read_as_mean(tmp_path: Path) -> None:
+    contract = FastGuardContract(lexical=LexicalHashing(buckets=64, pooling="mean_max"))
+    (tmp_path / CONTRACT_FILE).write_text(contract.to_json(), encoding="utf-8")
+    assert FastGuardContract.read(tmp_path).lexical == contract.lexical
+    old = json.loads(contract.to_json())
+    del old["lexical"]["pooling"]
+    (tmp_path / CONTRACT_FILE).write_text(json.dumps(old), encoding="utf-8")
+    assert FastGuardContract.read(tmp_path).lexical == LexicalHashing(buckets=64)
+    with pytest.raises(ConfigurationError, match="pooling"):
+        LexicalHashing(pooling="sum")
