@@ -8,7 +8,8 @@ A fast-guard checkpoint is a folder holding
   lexical head (``lexical.weights.weight`` (buckets, 1), ``lexical.bias`` (1,), and with max pooling
   ``lexical.peaks.weight`` (buckets, 1)) over hashed character n-grams, and ``mix`` (3,): p_unsafe = sigmoid(mix[0]·encoder logit + mix[1]·lexical logit + mix[2]);
 * ``fast_guard.json``: the contract (format, maximum input tokens, the categories' order, the
-  lexical head's hashing when there is one).
+  lexical head's hashing when there is one, and ``segment_min_chars`` when pairs are scored in
+  segments too, :mod:`guardstream.guard.segments`).
 
 The lexical head is the "wide" half of a wide-and-deep model: slurs and their variants are
 lexical, and a linear model over character n-grams learns them from every training item for
@@ -42,6 +43,7 @@ from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
 from guardstream.guard.checkpoint import parse_device, parse_dtype
 from guardstream.guard.plain_text import PlainTextTokenizer, visible
+from guardstream.guard.segments import segment_pairs
 
 CONTRACT_FILE = "fast_guard.json"
 HEADS_FILE = "heads.safetensors"
@@ -87,11 +89,16 @@ class FastGuardContract:
     max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
     categories: tuple[str, ...] = tuple(category.value for category in CATEGORIES)
     lexical: LexicalHashing | None = None
+    segment_min_chars: int = 0
+    """Above 0: each pair is also scored in its sentences (joined up to this many characters) and
+    the highest score counts; 0: the pair as a whole only."""
 
     def to_json(self) -> str:
         data: dict[str, Any] = {"format": FORMAT, "max_input_tokens": self.max_input_tokens, "categories": list(self.categories)}
         if self.lexical is not None:
             data["lexical"] = self.lexical.to_dict()
+        if self.segment_min_chars:
+            data["segment_min_chars"] = self.segment_min_chars
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -120,7 +127,7 @@ class FastGuardContract:
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ConfigurationError(f"{path}: lexical must name buckets, orders and scale: {exc}") from exc
-        return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known), hashing)
+        return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known), hashing, int(data.get("segment_min_chars", 0)))
 
 
 class LexicalHead(nn.Module):
@@ -268,8 +275,21 @@ class FastGuardScorer:
         self._device = parse_device(device)
         self._max_batch_size = max_batch_size
 
-    @torch.inference_mode()
     def score_with_categories(self, pairs: Sequence[tuple[str, str]]) -> FastScores:
+        """Scores per pair; with segment scoring, each pair's most unsafe row (whole or segment)
+        gives its p_unsafe and its category."""
+        if not self.contract.segment_min_chars:
+            return self._score_rows(pairs)
+        segmented = segment_pairs(pairs, self.contract.segment_min_chars)
+        rows = self._score_rows(segmented.rows)
+        best = np.full(len(pairs), -1, dtype=np.int64)
+        for row, pair in enumerate(segmented.owner):
+            if best[pair] < 0 or rows.p_unsafe[row] > rows.p_unsafe[best[pair]]:
+                best[pair] = row
+        return FastScores(rows.p_unsafe[best], rows.category[best], rows.category_score[best])
+
+    @torch.inference_mode()
+    def _score_rows(self, pairs: Sequence[tuple[str, str]]) -> FastScores:
         p_unsafe = np.zeros(len(pairs), dtype=np.float32)
         category = np.zeros(len(pairs), dtype=np.int64)
         category_score = np.zeros(len(pairs), dtype=np.float32)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +158,18 @@ def test_lexical_pooling_is_in_the_contract_and_old_contracts_read_as_mean(tmp_p
     assert FastGuardContract.read(tmp_path).lexical == LexicalHashing(buckets=64)
     with pytest.raises(ConfigurationError, match="pooling"):
         LexicalHashing(pooling="sum")
+
+
+def test_segment_scoring_keeps_each_pairs_most_unsafe_row(fast_checkpoint: Path, tmp_path: Path) -> None:
+    segmented = tmp_path / "segmented"
+    shutil.copytree(fast_checkpoint, segmented)
+    contract = FastGuardContract.read(fast_checkpoint)
+    (segmented / CONTRACT_FILE).write_text(replace(contract, segment_min_chars=4).to_json(), encoding="utf-8")
+    whole, parts = FastGuardScorer(fast_checkpoint), FastGuardScorer(segmented)
+    assert FastGuardContract.read(segmented).segment_min_chars == 4
+    pairs = [("你好", "今天天气很好。请问怎么做这个？谢谢你的回答。"), ("今天天气很好。是吗是吗是吗！", ""), ("问题", "回答")]
+    rows = [pairs[0], ("你好", "今天天气很好。"), ("你好", "请问怎么做这个？"), ("你好", "谢谢你的回答。"),
+            pairs[1], ("今天天气很好。", ""), ("是吗是吗是吗！", ""), pairs[2]]
+    alone = whole.score(rows)
+    expected = [alone[:4].max(), alone[4:7].max(), alone[7]]
+    np.testing.assert_allclose(parts.score(pairs), expected, atol=1e-5)
