@@ -47,7 +47,6 @@ _CODE_FILES = (
     "data/synthetic/adversarial.py",
     "data/synthetic/generator.py",
     "data/synthetic/injection.py",
-    "data/synthetic/dilution.py",
     "model_card.py",
     "../guardstream/guard/fast_guard.py",
     "../guardstream/guard/plain_text.py",
@@ -72,10 +71,6 @@ class FastDefaultSpec:
     injection_fraction: float = 0.15
     """Real items that also go in with a prompt-injection attack added, label kept (stage 2 and the
     lexical head), so that the encoder learns on real chat that an attack decides nothing."""
-    dilution_fraction: float = 0.0
-    """Stage-2 and lexical-head items that also go in padded with benign sentences from safe training
-    items, label kept (:mod:`training.data.synthetic.dilution`), so that friendly padding around a
-    harmful message does not read as safe."""
     lexical: bool = True
     """A lexical head over hashed character n-grams, trained on every item, mixed with the encoder."""
     lexical_epochs: int = 2
@@ -168,7 +163,6 @@ def build_fast_default(
     from guardstream.guard.fast_guard import FastGuardContract, FastGuardScorer, LexicalHashing, PairEncoder, save_fast_guard
     from training.data.files import read_records
     from training.data.synthetic.generator import SyntheticConfig, generate
-    from training.data.synthetic.dilution import benign_sentences, padded_copies
     from training.data.synthetic.injection import attacked_copies
     from training.datasets import replay_sample
     from training.fast_guard import fit_mix, freeze_lower, new_network, train_fast_stage, train_lexical
@@ -201,16 +195,15 @@ def build_fast_default(
     stages: dict[str, Any] = {
         "stage1": asdict(train_fast_stage("fast stage 1", network, encoder, synthetic, spec.stage1, seed=spec.seed, observer=observer))
     }
-    padded = padded_copies(real + synthetic, benign_sentences(synthetic + real), spec.dilution_fraction, spec.seed + 2)
     if real:
-        stage2 = real + replay_sample(synthetic, len(real), spec.replay_fraction, spec.seed) + padded
+        stage2 = real + replay_sample(synthetic, len(real), spec.replay_fraction, spec.seed)
         stages["stage2"] = asdict(train_fast_stage("fast stage 2", network, encoder, stage2, spec.stage2, seed=spec.seed + 1, observer=observer))
     if network.lexical is not None:
         lexical_started = time.perf_counter()
-        loss = train_lexical(network.lexical, synthetic + real + padded, epochs=spec.lexical_epochs, seed=spec.seed)
+        loss = train_lexical(network.lexical, synthetic + real, epochs=spec.lexical_epochs, seed=spec.seed)
         # The mix is fitted on items neither head trained on: the real validation slice when there is one.
         mix = fit_mix(network, encoder, validation or heldout)
-        stages["lexical"] = {"loss": round(loss, 4), "items": len(synthetic) + len(real) + len(padded), "mix": mix,
+        stages["lexical"] = {"loss": round(loss, 4), "items": len(synthetic) + len(real), "mix": mix,
                              "seconds": round(time.perf_counter() - lexical_started, 1)}
     train_seconds = time.perf_counter() - started
 
