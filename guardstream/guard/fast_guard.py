@@ -280,7 +280,7 @@ class FastGuardScorer:
         gives its p_unsafe and its category."""
         if not self.contract.segment_min_chars:
             return self._score_rows(pairs)
-        segmented = segment_pairs(pairs, self.contract.segment_min_chars)
+        segmented = segment_pairs(pairs, self.contract.segment_min_chars, self.contract.max_input_tokens)
         rows = self._score_rows(segmented.rows)
         best = np.full(len(pairs), -1, dtype=np.int64)
         for row, pair in enumerate(segmented.owner):

@@ -8,7 +8,9 @@ whatever the padding says, for the cost of the extra rows (about 0.7 per COLD it
 
 The judged text is the response, or the question when there is no response (a lone message); a
 response's segments keep their question. Sentences shorter than ``min_chars`` join the next one, so
-that a fragment ("好的。") is never judged alone; a text of one segment adds no row.
+that a fragment ("好的。") is never judged alone; a text of one segment adds no row. Segments cover
+only the part of the text the whole pair's encoding keeps (a response's start, a lone message's
+end, ``window`` characters), so a huge message costs at most about twice its trimmed self.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ class SegmentedPairs:
     owner: list[int]
 
 
-def segment_pairs(pairs: Sequence[tuple[str, str]], min_chars: int = DEFAULT_MIN_CHARS) -> SegmentedPairs:
+def segment_pairs(pairs: Sequence[tuple[str, str]], min_chars: int = DEFAULT_MIN_CHARS, window: int = 256) -> SegmentedPairs:
     rows = list(pairs)
     owner = list(range(len(pairs)))
     for index, (question, response) in enumerate(pairs):
-        for segment in split_segments(response or question, min_chars):
+        judged = response[:window] if response else question[-window:]
+        for segment in split_segments(judged, min_chars):
             rows.append((question, segment) if response else (segment, ""))
             owner.append(index)
     return SegmentedPairs(rows, owner)

@@ -23,3 +23,11 @@ def test_a_response_is_segmented_with_its_question_and_a_lone_message_on_its_own
         ("帖子的第一句在这里！", ""), ("帖子的第二句在这里。", ""),
     ]
     assert segmented.owner == [0, 1, 2, 0, 0, 1, 1]
+
+
+def test_segments_cover_only_what_the_whole_encoding_keeps_so_a_huge_message_stays_bounded() -> None:
+    sentence = "这是一句普通的话。"
+    reply = segment_pairs([("问题", "有害的开头在这里！" + sentence * 500)], 6, window=45)
+    assert reply.rows[1][1] == "有害的开头在这里！" and len(reply.rows) == 1 + 5
+    post = segment_pairs([(sentence * 500 + "有害的结尾在这里！", "")], 6, window=45)
+    assert post.rows[-1][0] == "有害的结尾在这里！" and len(post.rows) == 1 + 5
