@@ -50,6 +50,7 @@ _CODE_FILES = (
     "model_card.py",
     "../guardstream/guard/fast_guard.py",
     "../guardstream/guard/plain_text.py",
+    "../guardstream/guard/segments.py",
 )
 
 
@@ -71,8 +72,14 @@ class FastDefaultSpec:
     injection_fraction: float = 0.15
     """Real items that also go in with a prompt-injection attack added, label kept (stage 2 and the
     lexical head), so that the encoder learns on real chat that an attack decides nothing."""
+    segment_min_chars: int = 12
+    """Served pairs are also scored sentence by sentence (sentences joined up to this many characters)
+    and the most unsafe row counts (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
     lexical: bool = True
     """A lexical head over hashed character n-grams, trained on every item, mixed with the encoder."""
+    lexical_pooling: str = "mean_max"
+    """``mean_max``: the n-grams' mean weight plus a max-pooled one that benign padding cannot lower
+    (on the test build: neutral-append unsafe->safe 0.149 -> 0.101, clean accuracy 0.850 -> 0.860)."""
     lexical_epochs: int = 2
     validation_count: int = 1000
     real_limit: int = 0
@@ -187,7 +194,11 @@ def build_fast_default(
     real, validation = _split_validation(real, spec.validation_count, spec.seed)
     real += attacked_copies(real, spec.injection_fraction, spec.seed)
 
-    contract = FastGuardContract(max_input_tokens=spec.max_input_tokens, lexical=LexicalHashing() if spec.lexical else None)
+    contract = FastGuardContract(
+        max_input_tokens=spec.max_input_tokens,
+        lexical=LexicalHashing(pooling=spec.lexical_pooling) if spec.lexical else None,
+        segment_min_chars=spec.segment_min_chars,
+    )
     network, tokenizer = new_network(base, contract.lexical)
     freeze_lower(network, spec.frozen_layers)
     encoder = PairEncoder(tokenizer, contract.max_input_tokens)

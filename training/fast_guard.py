@@ -188,12 +188,7 @@ def train_lexical(head: LexicalHead, records: Sequence[GuardRecord], *, epochs: 
         total = 0.0
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            flat: list[int] = []
-            offsets: list[int] = []
-            for row in rows:
-                offsets.append(len(flat))
-                flat.extend(features[row])
-            logit = head.weights(torch.tensor(flat, device=device), torch.tensor(offsets, device=device)).squeeze(-1) * head.hashing.scale + head.bias
+            logit = head.logits([features[row] for row in rows])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, targets[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

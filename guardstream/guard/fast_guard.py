@@ -5,10 +5,11 @@ A fast-guard checkpoint is a folder holding
 * ``encoder/``: any Hugging Face encoder checkpoint (BERT, RoBERTa, XLM-R, …) with its tokenizer;
 * ``heads.safetensors``: ``unsafe.weight`` (1, hidden), ``unsafe.bias`` (1,), ``category.weight``
   (7, hidden) and ``category.bias`` (7,) over the first token's final hidden state; optionally a
-  lexical head (``lexical.weights.weight`` (buckets, 1), ``lexical.bias`` (1,)) over hashed character
-  n-grams, and ``mix`` (3,): p_unsafe = sigmoid(mix[0]·encoder logit + mix[1]·lexical logit + mix[2]);
+  lexical head (``lexical.weights.weight`` (buckets, 1), ``lexical.bias`` (1,), and with max pooling
+  ``lexical.peaks.weight`` (buckets, 1)) over hashed character n-grams, and ``mix`` (3,): p_unsafe = sigmoid(mix[0]·encoder logit + mix[1]·lexical logit + mix[2]);
 * ``fast_guard.json``: the contract (format, maximum input tokens, the categories' order, the
-  lexical head's hashing when there is one).
+  lexical head's hashing when there is one, and ``segment_min_chars`` when pairs are scored in
+  segments too, :mod:`guardstream.guard.segments`).
 
 The lexical head is the "wide" half of a wide-and-deep model: slurs and their variants are
 lexical, and a linear model over character n-grams learns them from every training item for
@@ -42,6 +43,7 @@ from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
 from guardstream.guard.checkpoint import parse_device, parse_dtype
 from guardstream.guard.plain_text import PlainTextTokenizer, visible
+from guardstream.guard.segments import segment_pairs
 
 CONTRACT_FILE = "fast_guard.json"
 HEADS_FILE = "heads.safetensors"
@@ -49,6 +51,7 @@ ENCODER_DIR = "encoder"
 FORMAT = "guardstream.fast_guard/1"
 CATEGORIES: tuple[HarmCategory, ...] = tuple(HarmCategory)
 DEFAULT_MAX_INPUT_TOKENS = 256
+POOLINGS = ("mean", "mean_max")
 PADDED_TOKEN_BUDGET = 2048
 """Most padded tokens one forward pass of the scorer holds (characters stand in for tokens)."""
 
@@ -60,6 +63,13 @@ class LexicalHashing:
     buckets: int = 1 << 20
     orders: tuple[int, ...] = (1, 2, 3)
     scale: float = 8.0
+    pooling: str = "mean"
+    """``mean``: the n-grams' mean weight; ``mean_max``: that plus the largest of a second weight per
+    n-gram, a feature benign text added around a harmful n-gram cannot lower."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigurationError(f"lexical pooling {self.pooling!r} is not one of {POOLINGS}")
 
     def features(self, question: str, response: str) -> list[int]:
         found: list[int] = []
@@ -71,7 +81,7 @@ class LexicalHashing:
         return found or [0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"buckets": self.buckets, "orders": list(self.orders), "scale": self.scale}
+        return {"buckets": self.buckets, "orders": list(self.orders), "scale": self.scale, "pooling": self.pooling}
 
 
 @dataclass(frozen=True)
@@ -79,11 +89,16 @@ class FastGuardContract:
     max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
     categories: tuple[str, ...] = tuple(category.value for category in CATEGORIES)
     lexical: LexicalHashing | None = None
+    segment_min_chars: int = 0
+    """Above 0: each pair is also scored in its sentences (joined up to this many characters) and
+    the highest score counts; 0: the pair as a whole only."""
 
     def to_json(self) -> str:
         data: dict[str, Any] = {"format": FORMAT, "max_input_tokens": self.max_input_tokens, "categories": list(self.categories)}
         if self.lexical is not None:
             data["lexical"] = self.lexical.to_dict()
+        if self.segment_min_chars:
+            data["segment_min_chars"] = self.segment_min_chars
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -107,10 +122,12 @@ class FastGuardContract:
         hashing = None
         if lexical is not None:
             try:
-                hashing = LexicalHashing(int(lexical["buckets"]), tuple(int(n) for n in lexical["orders"]), float(lexical["scale"]))
+                hashing = LexicalHashing(
+                    int(lexical["buckets"]), tuple(int(n) for n in lexical["orders"]), float(lexical["scale"]), str(lexical.get("pooling", "mean"))
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ConfigurationError(f"{path}: lexical must name buckets, orders and scale: {exc}") from exc
-        return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known), hashing)
+        return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known), hashing, int(data.get("segment_min_chars", 0)))
 
 
 class LexicalHead(nn.Module):
@@ -120,18 +137,28 @@ class LexicalHead(nn.Module):
         super().__init__()
         self.hashing = hashing
         self.weights = nn.EmbeddingBag(hashing.buckets, 1, mode="mean")
+        self.peaks = nn.EmbeddingBag(hashing.buckets, 1, mode="max") if hashing.pooling == "mean_max" else None
         self.bias = nn.Parameter(torch.zeros(1))
-        nn.init.zeros_(self.weights.weight)
+        for table in (self.weights, self.peaks):
+            if table is not None:
+                nn.init.zeros_(table.weight)
 
     def forward(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
+        return self.logits([self.hashing.features(question, response) for question, response in pairs])
+
+    def logits(self, features: Sequence[Sequence[int]]) -> torch.Tensor:
+        """One logit per bag of hashed features (:meth:`LexicalHashing.features`)."""
         flat: list[int] = []
         offsets: list[int] = []
-        for question, response in pairs:
+        for bag in features:
             offsets.append(len(flat))
-            flat.extend(self.hashing.features(question, response))
+            flat.extend(bag)
         device = self.bias.device
-        bags = self.weights(torch.tensor(flat, device=device), torch.tensor(offsets, device=device))
-        return bags.squeeze(-1) * self.hashing.scale + self.bias
+        ids, starts = torch.tensor(flat, device=device), torch.tensor(offsets, device=device)
+        logit = self.weights(ids, starts).squeeze(-1) * self.hashing.scale + self.bias
+        if self.peaks is not None:
+            logit = logit + self.peaks(ids, starts).squeeze(-1)
+        return logit
 
 
 class FastGuardNetwork(nn.Module):
@@ -248,8 +275,21 @@ class FastGuardScorer:
         self._device = parse_device(device)
         self._max_batch_size = max_batch_size
 
-    @torch.inference_mode()
     def score_with_categories(self, pairs: Sequence[tuple[str, str]]) -> FastScores:
+        """Scores per pair; with segment scoring, each pair's most unsafe row (whole or segment)
+        gives its p_unsafe and its category."""
+        if not self.contract.segment_min_chars:
+            return self._score_rows(pairs)
+        segmented = segment_pairs(pairs, self.contract.segment_min_chars, self.contract.max_input_tokens)
+        rows = self._score_rows(segmented.rows)
+        best = np.full(len(pairs), -1, dtype=np.int64)
+        for row, pair in enumerate(segmented.owner):
+            if best[pair] < 0 or rows.p_unsafe[row] > rows.p_unsafe[best[pair]]:
+                best[pair] = row
+        return FastScores(rows.p_unsafe[best], rows.category[best], rows.category_score[best])
+
+    @torch.inference_mode()
+    def _score_rows(self, pairs: Sequence[tuple[str, str]]) -> FastScores:
         p_unsafe = np.zeros(len(pairs), dtype=np.float32)
         category = np.zeros(len(pairs), dtype=np.int64)
         category_score = np.zeros(len(pairs), dtype=np.float32)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,8 @@ from guardstream.guard.fast_guard import (
     FastGuardContract,
     FastGuardNetwork,
     FastGuardScorer,
+    LexicalHashing,
+    LexicalHead,
     PairEncoder,
     is_fast_guard,
     save_fast_guard,
@@ -126,3 +131,45 @@ def test_a_contract_with_other_categories_is_refused(tmp_path: Path) -> None:
     (checkpoint / CONTRACT_FILE).write_text(contract, encoding="utf-8")
     with pytest.raises(ConfigurationError, match="categories"):
         FastGuardScorer(checkpoint)
+
+
+def test_max_pooled_lexical_feature_is_not_diluted_by_benign_text() -> None:
+    hashing = LexicalHashing(buckets=4096, pooling="mean_max")
+    pooled, mean_only = LexicalHead(hashing), LexicalHead(LexicalHashing(buckets=4096))
+    benign = "今天天气很好谢谢" * 3
+    with torch.no_grad():
+        for head in (pooled, mean_only):
+            head.weights.weight[hashing.features(benign, "")] = -1.0
+        assert pooled.peaks is not None
+        pooled.peaks.weight[hashing.features("坏蛋", "")] = 3.0
+    pairs = [("坏蛋", ""), ("坏蛋" + benign, ""), (benign + "坏蛋", "")]
+    peak_part = (pooled(pairs) - mean_only(pairs)).tolist()
+    assert peak_part == pytest.approx([3.0, 3.0, 3.0])  # the padding lowers the mean, never the peak
+    assert mean_only(pairs)[1] < mean_only(pairs)[0] - 1.0
+
+
+def test_lexical_pooling_is_in_the_contract_and_old_contracts_read_as_mean(tmp_path: Path) -> None:
+    contract = FastGuardContract(lexical=LexicalHashing(buckets=64, pooling="mean_max"))
+    (tmp_path / CONTRACT_FILE).write_text(contract.to_json(), encoding="utf-8")
+    assert FastGuardContract.read(tmp_path).lexical == contract.lexical
+    old = json.loads(contract.to_json())
+    del old["lexical"]["pooling"]
+    (tmp_path / CONTRACT_FILE).write_text(json.dumps(old), encoding="utf-8")
+    assert FastGuardContract.read(tmp_path).lexical == LexicalHashing(buckets=64)
+    with pytest.raises(ConfigurationError, match="pooling"):
+        LexicalHashing(pooling="sum")
+
+
+def test_segment_scoring_keeps_each_pairs_most_unsafe_row(fast_checkpoint: Path, tmp_path: Path) -> None:
+    segmented = tmp_path / "segmented"
+    shutil.copytree(fast_checkpoint, segmented)
+    contract = FastGuardContract.read(fast_checkpoint)
+    (segmented / CONTRACT_FILE).write_text(replace(contract, segment_min_chars=4).to_json(), encoding="utf-8")
+    whole, parts = FastGuardScorer(fast_checkpoint), FastGuardScorer(segmented)
+    assert FastGuardContract.read(segmented).segment_min_chars == 4
+    pairs = [("你好", "今天天气很好。请问怎么做这个？谢谢你的回答。"), ("今天天气很好。是吗是吗是吗！", ""), ("问题", "回答")]
+    rows = [pairs[0], ("你好", "今天天气很好。"), ("你好", "请问怎么做这个？"), ("你好", "谢谢你的回答。"),
+            pairs[1], ("今天天气很好。", ""), ("是吗是吗是吗！", ""), pairs[2]]
+    alone = whole.score(rows)
+    expected = [alone[:4].max(), alone[4:7].max(), alone[7]]
+    np.testing.assert_allclose(parts.score(pairs), expected, atol=1e-5)
