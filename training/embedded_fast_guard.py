@@ -69,7 +69,7 @@ class FastDefaultSpec:
     """The encoder sees as many real items as ~8 minutes of 2 CPU cores allow (250 × 32); measured on
     COLD, 77 steps already gave 0.86 on its dev split, so more steps buy less than their time."""
     replay_fraction: float = 0.2
-    injection_fraction: float = 0.15
+    injection_fraction: float = 0.3
     """Real items that also go in with a prompt-injection attack added, label kept (stage 2 and the
     lexical head), so that the encoder learns on real chat that an attack decides nothing."""
     segment_min_chars: int = 12
