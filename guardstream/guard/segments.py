@@ -19,6 +19,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from guardstream.guard.plain_text import visible
+
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?\n]*")
 DEFAULT_MIN_CHARS = 12
 
@@ -52,7 +54,9 @@ def segment_pairs(pairs: Sequence[tuple[str, str]], min_chars: int = DEFAULT_MIN
     rows = list(pairs)
     owner = list(range(len(pairs)))
     for index, (question, response) in enumerate(pairs):
-        judged = response[:window] if response else question[-window:]
+        # Split what the encoder reads: format characters (zero-width joiners…) count for nothing,
+        # so a disguise cannot move a sentence boundary or a fragment's length.
+        judged = visible(response)[:window] if response else visible(question)[-window:]
         for segment in split_segments(judged, min_chars):
             rows.append((question, segment) if response else (segment, ""))
             owner.append(index)

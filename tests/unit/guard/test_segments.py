@@ -31,3 +31,9 @@ def test_segments_cover_only_what_the_whole_encoding_keeps_so_a_huge_message_sta
     assert reply.rows[1][1] == "有害的开头在这里！" and len(reply.rows) == 1 + 5
     post = segment_pairs([(sentence * 500 + "有害的结尾在这里！", "")], 6, window=45)
     assert post.rows[-1][0] == "有害的结尾在这里！" and len(post.rows) == 1 + 5
+
+
+def test_zero_width_characters_neither_lengthen_a_fragment_nor_move_a_boundary() -> None:
+    plain = [("问题", "好的。这一句够长了吧。")]
+    disguised = [("问题", "好\u200d\u200d的\u200d\u200d。这一句够长了吧。")]  # a fragment padded to look long
+    assert segment_pairs(disguised, 6).rows[1:] == segment_pairs(plain, 6).rows[1:] == []
