@@ -5,28 +5,13 @@ and a real PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
 from guardstream.audit.duplicates import Duplicate, find_duplicates
-from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.store import AuditStore
 from guardstream.records import ChatEvent, Verdict
 from tests.support.audit_records import event_and_verdict
-from tests.support.stack import postgres_schema
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore]:
-    with ExitStack() as stack:
-        url = f"sqlite:///{tmp_path / 'audit.db'}" if request.param == "sqlite" else stack.enter_context(postgres_schema())
-        engine = build_engine(url)
-        migrate(engine)
-        yield AuditStore(engine)
-        engine.dispose()
 
 
 def copy_of(index: int, partition: int, offset: int, p_unsafe: float = 0.1) -> tuple[ChatEvent, Verdict]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
@@ -15,16 +12,6 @@ from guardstream.audit.store import AuditStore
 from guardstream.records import CategoryScore
 from tests.support.audit_records import event_and_verdict
 from tests.support.stack import postgres_schema
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore]:
-    with ExitStack() as stack:
-        url = f"sqlite:///{tmp_path / 'audit.db'}" if request.param == "sqlite" else stack.enter_context(postgres_schema())
-        engine = build_engine(url)
-        migrate(engine)
-        yield AuditStore(engine)
-        engine.dispose()
 
 
 def test_json_columns_and_nulls_round_trip(store: AuditStore) -> None:
