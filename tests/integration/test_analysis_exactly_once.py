@@ -4,7 +4,6 @@ audit store and one on moderation.analyses (read_committed), the same in both.""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 from collections import Counter
@@ -18,9 +17,9 @@ from guardstream.audit.tables import AnalysisRow
 from guardstream.records import Analysis, AnalysisStatus, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.settings import Settings, TopicSettings
+from tests.support.run_events import run_events
 from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer, build_reader
-from workers.loadgen.chat_stream import generate_chat_events
 
 pytestmark = pytest.mark.integration
 
@@ -57,11 +56,7 @@ def test_a_worker_killed_while_analyses_are_pending_leaves_exactly_one_analysis_
     base_settings: Settings, triton_ready: None, fresh_topics: TopicSettings, postgres_url: str, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    now_ms = int(time.time() * 1000)
-    events = [
-        dataclasses.replace(event, event_id=f"{run}-{event.event_id}", created_at_ms=now_ms)
-        for event in generate_chat_events(EVENTS, seed=23)
-    ]
+    events = run_events(run, EVENTS, seed=23)
     policy = tmp_path / "flag-everything.yaml"  # every verdict is flagged: all need an analysis
     policy.write_text('version: "flag-everything"\nunsafe_threshold: 0.5\nreview_threshold: 0.0\n', encoding="utf-8")
     env = {

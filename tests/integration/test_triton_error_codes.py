@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -18,9 +16,9 @@ from guardstream.serde.codec import encode_record
 from guardstream.settings import Settings, TopicSettings
 from tests.integration.test_worker_end_to_end import read_outputs
 from tests.integration.test_worker_telemetry import free_port, get, samples
+from tests.support.run_events import run_events
 from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer
-from workers.loadgen.chat_stream import generate_chat_events
 from workers.triton_client import build_grpc_client
 
 pytestmark = pytest.mark.integration
@@ -51,11 +49,7 @@ def test_unavailable_and_internal_failures_are_retried_so_no_record_is_dead_lett
     base_settings: Settings, fresh_topics: TopicSettings, flaky_model: str, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    now_ms = int(time.time() * 1000)
-    events = [
-        dataclasses.replace(event, event_id=f"{run}-{event.event_id}", created_at_ms=now_ms)
-        for event in generate_chat_events(120, seed=13)
-    ]
+    events = run_events(run, 120, seed=13)
     producer = build_producer(base_settings.kafka)
     for event in events:
         producer.produce(fresh_topics.chat_events, encode_record(event), key=event.conversation_id.encode())

@@ -17,9 +17,10 @@ from guardstream.audit.tables import VerdictRow
 from guardstream.records import ChatEvent, DeadLetter, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.settings import Settings, TopicSettings
+from tests.support.run_events import run_events
 from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer, build_reader
-from workers.loadgen.chat_stream import generate_chat_events, poison_payloads
+from workers.loadgen.chat_stream import poison_payloads
 
 pytestmark = pytest.mark.integration
 
@@ -76,11 +77,7 @@ def test_kcat_events_get_one_verdict_and_one_audit_row_and_poison_goes_to_dlq(
     base_settings: Settings, triton_ready: None, fresh_topics: TopicSettings, postgres_url: str, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    now_ms = int(time.time() * 1000)
-    events = [
-        dataclasses.replace(event, event_id=f"{run}-{event.event_id}", created_at_ms=now_ms)
-        for event in generate_chat_events(120, seed=11)
-    ]
+    events = run_events(run, 120, seed=11)
     # kcat sends no empty message from a file, and the broker itself refuses records over its
     # 4 MiB limit, so those two kinds never reach a worker this way.
     poison = [(kind, payload) for kind, payload in poison_payloads(seed=3) if 0 < len(payload) <= BROKER_LIMIT]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +21,10 @@ from guardstream.serde.codec import encode_record
 from guardstream.serde.json_codec import chat_event_to_json
 from guardstream.settings import Settings, TopicSettings
 from tests.integration.test_worker_end_to_end import read_outputs
+from tests.support.run_events import run_events
 from tests.support.stack import postgres_schema
 from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer
-from workers.loadgen.chat_stream import generate_chat_events
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +33,7 @@ KEY = b"one-partition"
 
 
 def chat_events(run: str, count: int) -> list[ChatEvent]:
-    now_ms = int(time.time() * 1000)
-    return [
-        dataclasses.replace(event, event_id=f"{run}-{event.event_id}", created_at_ms=now_ms)
-        for event in generate_chat_events(count, seed=19)
-    ]
+    return run_events(run, count, seed=19)
 
 
 def sized(prefix: str, length: int) -> str:
