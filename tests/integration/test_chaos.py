@@ -15,6 +15,7 @@ from guardstream.settings import Settings
 from workers.chaos.options import ChaosOptions
 from workers.chaos.runner import run_scenario
 from workers.chaos.scenarios import SCRIPTS
+from workers.devstack.processes import tail_bytes
 from workers.devstack.settings import DevStackSettings
 
 pytestmark = pytest.mark.integration
@@ -61,7 +62,8 @@ def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_in
         settings = base_settings.model_copy(update={"triton": base_settings.triton.model_copy(update={"fast_model_name": ""})})
     result = run_scenario(scenario, SCRIPTS[scenario], settings, postgres_url, options, devstack=devstack)
     print(result.line())
-    assert result.passed, f"{result.line()}\n{result.failures}\nworker logs: {tmp_path}"
+    # The failures come first: a CI log shows the first line of each failed test's message.
+    assert result.passed, f"{'; '.join(result.failures)} | {result.line()}\n{_worker_log_tails(tmp_path)}"
     assert result.lost == result.dup_topic == result.dup_audit == 0
     assert result.verdicts >= 1 and result.peak_rss_mb > 0
     if scenario == "kill9":
@@ -78,3 +80,9 @@ def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_in
         assert result.details["resent_on_another_partition"] > 0 and result.details["kills"] == 1
     if scenario == "overload":
         assert result.details["overload_rate"] > 5 * result.details["sustainable_rate"]  # type: ignore[operator]
+
+
+def _worker_log_tails(folder: Path, lines: int = 12) -> str:
+    return "\n".join(
+        f"--- {path}\n" + "\n".join(tail_bytes(path, 16 * 1024).splitlines()[-lines:]) for path in sorted(folder.rglob("*.log"))
+    )

@@ -150,7 +150,8 @@ def run_scenario(
             reader=reader, admin=admin, progress=progress, audit_url=audit_url,
         )  # fmt: skip
         reader.start()
-        fleet.start_sampling()
+        # A short overload (8 s in `make test`) still gets some 30 samples to judge RSS growth by.
+        fleet.start_sampling(interval_s=min(1.0, options.overload_s / 32))
         try:
             script(ctx)
             if not ctx.wait_all():

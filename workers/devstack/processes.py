@@ -73,17 +73,21 @@ def has_exited(record: PidRecord, proc_root: Path = PROC_ROOT) -> bool:
     """True once the recorded process is gone (or a zombie, or its pid runs another command).
 
     A process in the middle of exiting already shows an empty command line while it still holds
-    its sockets; it counts as gone only when /proc says it has finished.
+    its sockets; it counts as gone only when /proc says it has finished. So does a process whose
+    main thread has returned while other threads run on (Triton's gRPC threads finishing in-flight
+    requests): its main thread shows "Z", but the ports are free only once the last thread is gone.
     """
     cmdline = read_cmdline(record.pid, proc_root)
     if cmdline is not None:
         return cmdline != record.argv
+    folder = proc_root / str(record.pid)
     try:
-        stat = (proc_root / str(record.pid) / "stat").read_text()
+        stat = (folder / "stat").read_text()
+        threads = sum(1 for _ in (folder / "task").iterdir())
     except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
         return True
     state = stat.rsplit(")", 1)[-1].split()[0:1]
-    return state in (["Z"], ["X"])
+    return state in (["Z"], ["X"]) and threads <= 1
 
 
 class ProcessSupervisor:
@@ -170,13 +174,10 @@ class ProcessSupervisor:
         record = self.record(name)
         if record is None:
             return False
-        if not is_owned(record, self._proc_root):
+        if has_exited(record, self._proc_root):
             # It exited on its own while it was meant to be running: say so, with its last words,
             # so that a crash in the middle of a long run (a test session) is seen where it ends.
-            logger.warning(
-                "%s had already exited (pid %d; pid file removed); last lines of %s:\n%s",
-                name, record.pid, self.log_file(name), self.log_tail(name, 40),
-            )
+            logger.warning("%s; pid file removed", self.death_report(record))
             self.pid_file(name).unlink(missing_ok=True)
             return False
         logger.info("stopping name=%s pid=%d", name, record.pid)
@@ -190,6 +191,14 @@ class ProcessSupervisor:
         _children.pop(record.pid, None)
         return True
 
+    def death_report(self, record: PidRecord, lines: int = 40) -> str:
+        """What is known of a recorded process that is no longer running: how it ended, its last words."""
+        return (
+            f"{record.name} had exited (pid {record.pid}, {exit_description(record.pid)}, "
+            f"started {time.strftime('%H:%M:%S', time.localtime(record.started_at))}); "
+            f"last lines of {self.log_file(record.name)}:\n{self.log_tail(record.name, lines)}"
+        )
+
     def log_tail(self, name: str, lines: int = 40) -> str:
         """The last ``lines`` lines that ``name`` logged since its latest start."""
         return "\n".join(latest_run(tail_bytes(self.log_file(name), 64 * 1024)).splitlines()[-lines:])
@@ -199,7 +208,10 @@ class ProcessSupervisor:
         return latest_run(tail_bytes(self.log_file(name), max_bytes))
 
     def _signal(self, record: PidRecord, sig: signal.Signals, whole_group: bool = False) -> None:
-        if not is_owned(record, self._proc_root):  # checked right before every signal
+        # Checked right before every signal: still the process we started, or that process on its
+        # way out (no command line, not yet gone: its pid cannot have been reused before it is).
+        exiting = read_cmdline(record.pid, self._proc_root) is None and not has_exited(record, self._proc_root)
+        if not (exiting or is_owned(record, self._proc_root)):
             return
         try:
             # Our processes lead their own group (start_new_session); SIGKILL takes the helpers
@@ -225,6 +237,22 @@ class ProcessSupervisor:
         proc = _children.get(pid)
         if proc is not None:
             proc.poll()
+
+
+def exit_description(pid: int) -> str:
+    """How a process this interpreter started ended ("killed by SIGKILL"), as far as it can know."""
+    proc = _children.get(pid)
+    if proc is None:
+        return "exit status unknown: not started by this process"
+    code = proc.poll()
+    if code is None:
+        return "still exiting"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def tail_bytes(path: Path, max_bytes: int) -> str:

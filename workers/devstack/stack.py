@@ -36,7 +36,8 @@ class ComponentStatus:
         return asdict(self)
 
 
-def _components(settings: DevStackSettings) -> tuple[KafkaBroker, TritonServer, PostgresCluster]:
+def components(settings: DevStackSettings) -> tuple[KafkaBroker, TritonServer, PostgresCluster]:
+    """The stack's three components under ``settings`` (nothing is started or probed)."""
     supervisor = ProcessSupervisor(settings.runtime_dir)
     return KafkaBroker(settings, supervisor), TritonServer(settings, supervisor), PostgresCluster(settings)
 
@@ -48,7 +49,7 @@ def _postgres_in_play(settings: DevStackSettings, postgres: PostgresCluster) -> 
 def status(settings: DevStackSettings | None = None) -> list[ComponentStatus]:
     """The state of every component (PostgreSQL only when enabled or started by ``up``)."""
     settings = settings or DevStackSettings()
-    kafka, triton, postgres = _components(settings)
+    kafka, triton, postgres = components(settings)
     rows = []
     for component in (kafka, triton):
         record = component.record()
@@ -90,7 +91,7 @@ def up(
     settings = settings or DevStackSettings()
     if with_postgres is not None and with_postgres != settings.with_postgres:
         settings = settings.model_copy(update={"with_postgres": with_postgres})
-    kafka, triton, postgres = _components(settings)
+    kafka, triton, postgres = components(settings)
     started = time.monotonic()
 
     # Refuse before starting anything if a port we need is held by a process we did not start.
@@ -137,7 +138,7 @@ def _restore_serving_pointer(settings: DevStackSettings) -> None:
 def down(settings: DevStackSettings | None = None) -> list[str]:
     """Stop, in reverse order, what ``up`` started. Returns the names of the stopped components."""
     settings = settings or DevStackSettings()
-    kafka, triton, postgres = _components(settings)
+    kafka, triton, postgres = components(settings)
     stopped: list[str] = []
     failures: list[str] = []
     for component in (postgres, triton, kafka):  # one failure does not keep the others running
@@ -162,7 +163,7 @@ def restart(name: str, settings: DevStackSettings | None = None, *, down_s: floa
     """
     settings = settings or DevStackSettings()
     # A fault, not a shutdown: a few seconds of grace, then SIGKILL (Triton may wait on in-flight work).
-    kafka, triton, postgres = _components(settings.model_copy(update={"stop_timeout_s": min(settings.stop_timeout_s, 5.0)}))
+    kafka, triton, postgres = components(settings.model_copy(update={"stop_timeout_s": min(settings.stop_timeout_s, 5.0)}))
     began = time.monotonic()
     if name == postgres.name:
         if not postgres.stop():

@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from workers.devstack.probes import port_open
 from workers.devstack.processes import (
     PidRecord,
     ProcessSupervisor,
+    exit_description,
     has_exited,
     is_owned,
     latest_run,
@@ -19,11 +23,13 @@ from workers.devstack.processes import (
 SLEEPER = (sys.executable, "-c", "import time; time.sleep(60)")
 
 
-def _fake_proc(root: Path, pid: int, cmdline: bytes, state: str = "S") -> None:
+def _fake_proc(root: Path, pid: int, cmdline: bytes, state: str = "S", threads: int = 1) -> None:
     folder = root / str(pid)
     folder.mkdir(parents=True)
     (folder / "cmdline").write_bytes(cmdline)
     (folder / "stat").write_text(f"{pid} (some cmd) {state} 1 1 1")
+    for thread in range(threads):
+        (folder / "task" / str(pid + thread)).mkdir(parents=True)
 
 
 def test_pid_record_round_trips_through_json() -> None:
@@ -50,6 +56,38 @@ def test_an_exiting_process_is_not_gone_until_it_is_a_zombie(tmp_path: Path) -> 
     assert not has_exited(PidRecord("triton", 200, argv, 0), tmp_path)
     assert has_exited(PidRecord("triton", 201, argv, 0), tmp_path)
     assert has_exited(PidRecord("triton", 202, argv, 0), tmp_path)
+
+
+def test_a_process_whose_main_thread_returned_is_not_gone_while_a_thread_runs(tmp_path: Path) -> None:
+    _fake_proc(tmp_path, 300, b"", state="Z", threads=3)
+    assert not has_exited(PidRecord("triton", 300, ("tritonserver",), 0), tmp_path)
+
+
+def test_stop_kills_a_process_whose_threads_outlive_its_main_thread_and_frees_its_port(tmp_path: Path) -> None:
+    """Triton after SIGTERM: the main thread has returned, gRPC threads still hold the port.
+
+    Before, /proc's zombie main thread counted as 'exited': SIGKILL was never sent, stop() returned
+    with the port still taken, and the restart that followed failed with 'port(s) taken'.
+    """
+    lingering = (
+        sys.executable,
+        "-c",
+        "import ctypes, signal, socket, threading, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "server = socket.create_server(('127.0.0.1', 0))\n"
+        "print('port', server.getsockname()[1], flush=True)\n"
+        "threading.Thread(target=time.sleep, args=(60,)).start()\n"
+        "ctypes.CDLL(None).pthread_exit(None)\n",
+    )
+    supervisor = ProcessSupervisor(tmp_path)
+    record = supervisor.start("lingering", lingering)
+    _wait_for_text(supervisor, "lingering", "port ")
+    port = int(supervisor.log_tail("lingering").split("port ")[1].split()[0])
+    while read_cmdline(record.pid) is not None:  # the main thread has yet to return
+        time.sleep(0.01)
+    assert not has_exited(record) and port_open("127.0.0.1", port)
+    assert supervisor.stop("lingering", timeout_s=0.5) is True
+    assert has_exited(record) and not port_open("127.0.0.1", port)
 
 
 def test_stale_pid_file_is_removed_without_signalling_anyone(tmp_path: Path) -> None:
@@ -99,8 +137,22 @@ def test_a_process_that_died_on_its_own_is_reported_with_its_last_words_when_sto
         supervisor.running("crasher")  # reaps it
     with caplog.at_level(logging.WARNING, logger="workers.devstack.processes"):
         assert supervisor.stop("crasher", timeout_s=1) is False
-    assert "crasher had already exited" in caplog.text and "out of shared memory" in caplog.text
+    assert "crasher had exited" in caplog.text and "exit code 3" in caplog.text
+    assert "out of shared memory" in caplog.text
     assert not supervisor.pid_file("crasher").exists()
+
+
+def test_a_process_killed_by_a_signal_is_reported_with_the_signal(tmp_path: Path) -> None:
+    supervisor = ProcessSupervisor(tmp_path)
+    record = supervisor.start("victim", SLEEPER)
+    os.kill(record.pid, signal.SIGBUS)
+    while not has_exited(record):
+        supervisor.running("victim")  # reaps it
+    assert "killed by SIGBUS" in supervisor.death_report(record)
+
+
+def test_a_process_started_elsewhere_has_an_unknown_exit_status() -> None:
+    assert exit_description(os.getpid()) == "exit status unknown: not started by this process"
 
 
 def test_log_tail_shows_only_the_latest_run(tmp_path: Path) -> None:
@@ -118,8 +170,6 @@ def test_latest_run_without_banner_is_the_whole_text() -> None:
 
 
 def _wait_for_text(supervisor: ProcessSupervisor, name: str, text: str) -> None:
-    import time
-
     deadline = time.monotonic() + 10
     while text not in supervisor.log_tail(name):
         assert time.monotonic() < deadline, f"{name} never logged {text!r}"

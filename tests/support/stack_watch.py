@@ -1,0 +1,124 @@
+"""The dev stack watched through a test session: a component that dies is named at the test that saw
+it die, with its last words, and started again so that the tests after it test themselves.
+
+`make test` runs some 900 tests against one Kafka, one Triton and one PostgreSQL. Before this, one
+crash turned every later stack test into a timeout: an hour of failures that named the symptom
+("connection refused") and never the cause. Reports are also appended to ``<runtime>/logs/incidents.log``,
+which `make test` prints last, where a CI log's tail shows it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.devstack import stack
+from workers.devstack.errors import DevStackError
+from workers.devstack.settings import DevStackSettings
+
+SHARED_MEMORY = Path("/dev/shm")
+
+
+@dataclass
+class StackWatch:
+    """The components that were up when the session began, and PostgreSQL's pid as last seen."""
+
+    settings: DevStackSettings
+    watched: tuple[str, ...]
+    watch_postgres: bool
+    postgres_pid: int | None
+    start_again: Callable[[DevStackSettings, bool], object]
+
+    @classmethod
+    def begin(
+        cls, settings: DevStackSettings | None = None, start_again: Callable[[DevStackSettings, bool], object] | None = None
+    ) -> StackWatch | None:
+        """Watch what runs now; None when nothing of the stack runs (unit tests on their own)."""
+        settings = settings or DevStackSettings()
+        kafka, triton, postgres = stack.components(settings)
+        watched = tuple(component.name for component in (kafka, triton) if component.record() is not None)
+        postgres_pid = postgres.pid() if postgres.marker.is_file() else None
+        if not watched and postgres_pid is None:
+            return None
+        incidents_file(settings).unlink(missing_ok=True)
+        return cls(settings, watched, postgres_pid is not None, postgres_pid, start_again or _up)
+
+    def check(self) -> str | None:
+        """None while everything watched runs; else what died and how, after starting it again."""
+        kafka, triton, postgres = stack.components(self.settings)
+        reports = [c.absence_report() for c in (kafka, triton) if c.name in self.watched and c.record() is None]
+        if self.watch_postgres and (self.postgres_pid is None or not _alive(self.postgres_pid)):
+            pid = postgres.pid()  # a restart (the chaos suite's database outage) leaves a new server
+            if pid is None:
+                reports.append(f"postgres (pid {self.postgres_pid}) is not running")
+            self.postgres_pid = pid
+        if not reports:
+            return None
+        reports.append(host_state())
+        try:
+            self.start_again(self.settings, self.watch_postgres)
+            reports.append("the dev stack was started again for the tests that follow")
+        except DevStackError as exc:
+            reports.append(f"the dev stack could not be started again: {exc}")
+        if self.watch_postgres:
+            self.postgres_pid = postgres.pid()
+        return "\n".join(reports)
+
+    def record(self, test_id: str, report: str) -> None:
+        path = incidents_file(self.settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(f"===== during {test_id}\n{report}\n")
+
+
+def _up(settings: DevStackSettings, with_postgres: bool) -> None:
+    stack.up(settings, with_postgres=with_postgres, create_topics=False)
+
+
+def incidents_file(settings: DevStackSettings) -> Path:
+    return settings.logs_dir / "incidents.log"
+
+
+def host_state() -> str:
+    """What the machine says that could explain a death: free memory, shared memory, the kernel's kills."""
+    lines = [f"MemAvailable: {_meminfo_kib('MemAvailable') // 1024} MiB"]
+    if SHARED_MEMORY.is_dir():
+        usage = shutil.disk_usage(SHARED_MEMORY)
+        lines.append(f"{SHARED_MEMORY}: {usage.used // 2**20} MiB used of {usage.total // 2**20} MiB")
+    lines.extend(_kernel_kills())
+    return "\n".join(lines)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _meminfo_kib(field: str) -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _kernel_kills(lines: int = 10) -> list[str]:
+    """The kernel's last lines about killed or crashed processes (the OOM killer, segfaults, bus errors)."""
+    try:
+        out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ["dmesg: not readable here"]
+    wanted = ("oom", "killed process", "segfault", "bus error", "general protection")
+    found = [line for line in out.splitlines() if any(word in line.lower() for word in wanted)]
+    return [f"dmesg: {line}" for line in found[-lines:]] or ["dmesg: no killed or crashed process"]
