@@ -32,6 +32,7 @@ class StackWatch:
     watch_postgres: bool
     postgres_pid: int | None
     start_again: Callable[[DevStackSettings, bool], object]
+    began_uptime_s: float = 0.0
 
     @classmethod
     def begin(
@@ -45,7 +46,7 @@ class StackWatch:
         if not watched and postgres_pid is None:
             return None
         incidents_file(settings).unlink(missing_ok=True)
-        return cls(settings, watched, postgres_pid is not None, postgres_pid, start_again or _up)
+        return cls(settings, watched, postgres_pid is not None, postgres_pid, start_again or _up, _uptime_s())
 
     def check(self) -> str | None:
         """None while everything watched runs; else what died and how, after starting it again."""
@@ -58,7 +59,7 @@ class StackWatch:
             self.postgres_pid = pid
         if not reports:
             return None
-        reports.append(host_state())
+        reports.append(host_state(self.began_uptime_s))
         try:
             self.start_again(self.settings, self.watch_postgres)
             reports.append("the dev stack was started again for the tests that follow")
@@ -83,13 +84,14 @@ def incidents_file(settings: DevStackSettings) -> Path:
     return settings.logs_dir / "incidents.log"
 
 
-def host_state() -> str:
-    """What the machine says that could explain a death: free memory, shared memory, the kernel's kills."""
+def host_state(since_uptime_s: float = 0.0) -> str:
+    """What the machine says that could explain a death: free memory, shared memory, the kernel's
+    kills since ``since_uptime_s`` (seconds after boot, as the kernel's log counts)."""
     lines = [f"MemAvailable: {_meminfo_kib('MemAvailable') // 1024} MiB"]
     if SHARED_MEMORY.is_dir():
         usage = shutil.disk_usage(SHARED_MEMORY)
         lines.append(f"{SHARED_MEMORY}: {usage.used // 2**20} MiB used of {usage.total // 2**20} MiB")
-    lines.extend(_kernel_kills())
+    lines.extend(_kernel_kills(since_uptime_s))
     return "\n".join(lines)
 
 
@@ -113,12 +115,31 @@ def _meminfo_kib(field: str) -> int:
     return 0
 
 
-def _kernel_kills(lines: int = 10) -> list[str]:
+def _uptime_s() -> float:
+    try:
+        return float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _kernel_kills(since_uptime_s: float, lines: int = 10) -> list[str]:
     """The kernel's last lines about killed or crashed processes (the OOM killer, segfaults, bus errors)."""
     try:
         out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=5, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return ["dmesg: not readable here"]
     wanted = ("oom", "killed process", "segfault", "bus error", "general protection")
-    found = [line for line in out.splitlines() if any(word in line.lower() for word in wanted)]
-    return [f"dmesg: {line}" for line in found[-lines:]] or ["dmesg: no killed or crashed process"]
+    found = [
+        line
+        for line in out.splitlines()
+        if any(word in line.lower() for word in wanted) and _kernel_time(line) >= since_uptime_s
+    ]
+    return [f"dmesg: {line}" for line in found[-lines:]] or ["dmesg: no process killed or crashed since the tests began"]
+
+
+def _kernel_time(line: str) -> float:
+    """The seconds after boot that a kernel log line starts with ("[ 6995.096971] ..."); 0 if none."""
+    try:
+        return float(line.split("]", 1)[0].lstrip("[ "))
+    except ValueError:
+        return 0.0

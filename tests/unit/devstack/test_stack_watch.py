@@ -5,7 +5,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.support.stack_watch import StackWatch, host_state, incidents_file
+from tests.support.stack_watch import StackWatch, _kernel_time, host_state, incidents_file
 from workers.devstack.processes import ProcessSupervisor, has_exited
 from workers.devstack.settings import DevStackSettings
 
@@ -57,3 +57,12 @@ def test_a_component_stopped_and_not_started_again_is_reported(tmp_path: Path) -
 def test_host_state_names_memory_and_shared_memory() -> None:
     state = host_state()
     assert state.startswith("MemAvailable: ") and "dmesg" in state
+
+
+
+def test_kernel_lines_from_before_the_tests_began_are_left_out() -> None:
+    assert _kernel_time("[ 6995.096971] triton_python_b[19469]: segfault at 7fc836500163") == 6995.096971
+    assert host_state(since_uptime_s=float("inf")).splitlines()[-1] in (
+        "dmesg: no process killed or crashed since the tests began",
+        "dmesg: not readable here",
+    )
