@@ -326,6 +326,23 @@ def _wait(client: GuardModelClient | CascadeClient, pairs: Sequence[tuple[str, s
     return outcome.p_unsafe
 
 
+class InferenceFailed(RetriableError):
+    """A guard request that failed in a way that says nothing against its records: retried.
+
+    ``reason`` is the gRPC status in lower case (``unavailable``, ``internal``,
+    ``deadline_exceeded``…, ``no_status``): the label of the worker's retry counter.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def retry_reason(error: Exception) -> str:
+    """The retry counter's label for ``error``: its status when Triton answered, else unavailable."""
+    return error.reason if isinstance(error, InferenceFailed) else "unavailable"
+
+
 def classify(error: InferenceServerException | None) -> RetriableError | PermanentError:
     """What the caller does about a failed request, decided by its gRPC status code alone.
 
@@ -338,7 +355,8 @@ def classify(error: InferenceServerException | None) -> RetriableError | Permane
     message = str(error) if error is not None else "no result"
     if status == REJECTED_STATUS:
         return PermanentError(f"Triton rejected the request: {message}")
-    return RetriableError(f"Triton failed ({status or 'no status'}), retrying: {message}")
+    reason = status.removeprefix("StatusCode.").lower() if status else "no_status"
+    return InferenceFailed(f"Triton failed ({status or 'no status'}), retrying: {message}", reason)
 
 
 def _categories(result: grpcclient.InferResult) -> list[tuple[str, float] | None] | None:

@@ -11,7 +11,7 @@ from tritonclient.utils import InferenceServerException
 
 from guardstream.errors import PermanentError, RetriableError
 from guardstream.settings import TritonSettings
-from workers.triton_client import GuardModelClient, InferenceOutcome, classify
+from workers.triton_client import GuardModelClient, InferenceOutcome, classify, retry_reason
 
 
 def _error(code: grpc.StatusCode, message: str) -> InferenceServerException:
@@ -47,6 +47,20 @@ def test_the_message_text_never_changes_the_decision(
 def test_an_error_without_a_status_or_a_missing_result_is_retried() -> None:
     assert isinstance(classify(InferenceServerException(msg="unexpected inference output")), RetriableError)
     assert isinstance(classify(None), RetriableError)
+
+
+def test_a_retry_is_counted_under_the_status_that_caused_it() -> None:
+    reasons = {
+        code: retry_reason(classify(_error(code, "failed")))
+        for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.DEADLINE_EXCEEDED)
+    }
+    assert reasons == {
+        grpc.StatusCode.UNAVAILABLE: "unavailable",
+        grpc.StatusCode.INTERNAL: "internal",
+        grpc.StatusCode.DEADLINE_EXCEEDED: "deadline_exceeded",
+    }
+    assert retry_reason(classify(None)) == "no_status"
+    assert retry_reason(RetriableError("Triton at 127.0.0.1:1 unavailable")) == "unavailable"
 
 
 def test_a_server_that_cannot_be_reached_is_retried_not_rejected() -> None:

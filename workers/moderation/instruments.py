@@ -5,7 +5,8 @@ Metrics (Prometheus names in brackets, as /metrics shows them):
 - ``guardstream.batch.size`` [guardstream_batch_size]: events per sealed batch (histogram);
 - ``guardstream.batches.in_flight``: inference requests out at Triton (gauge);
 - ``guardstream.inference.duration`` [.._milliseconds]: Triton round trip per request (histogram);
-- ``guardstream.inference.retries``: requests retried (Triton unavailable) or split (rejected input);
+- ``guardstream.inference.retries``: requests retried, labelled by Triton's status (``unavailable``,
+  ``internal``, ``deadline_exceeded``…), or split (``rejected``: the input was refused);
 - ``guardstream.end_to_end.duration`` [.._milliseconds]: event creation to durable verdict (histogram);
 - ``guardstream.consumer.lag``: per assigned partition, records not yet committed (gauge);
 - ``guardstream.verdicts`` [guardstream_verdicts_total]: committed verdicts by ``label``;
@@ -65,7 +66,7 @@ class WorkerInstruments:
         )
         self._retries = meter.create_counter(
             "guardstream.inference.retries", unit="{request}",
-            description="Inference requests retried (Triton unavailable) or split (input rejected).",
+            description="Inference requests retried (reason: the gRPC status) or split (reason rejected: input refused).",
         )
         self._end_to_end = meter.create_histogram(
             "guardstream.end_to_end.duration", unit="ms",

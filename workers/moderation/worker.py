@@ -33,7 +33,7 @@ from workers.moderation.sink import TransactionalSink
 from workers.moderation.window import BatchWindow
 from workers.retry import Backoff
 from workers.transactions import SinkFailedError
-from workers.triton_client import GuardClient, InferenceOutcome
+from workers.triton_client import GuardClient, InferenceOutcome, retry_reason
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class ModerationWorker:
                 self._model.forget_version()
                 delay = self._triton_backoff.next_delay()
                 self.health.degrade("triton", str(outcome.error))
-                self._instruments.inference_retried("unavailable")
+                self._instruments.inference_retried(retry_reason(outcome.error))
                 log.debug("inference retry in %.2fs batch=%d: %s", delay, batch.seq, outcome.error)
                 self._window.schedule(batch, part, self._clock() + delay)
             else:
