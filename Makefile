@@ -25,8 +25,8 @@ test: venv system-deps browser-deps test-model ## start Kafka, Triton and Postgr
 	GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url) $(PY) -m pytest tests; status=$$?; \
 	$(GS) dev down; \
 	if [ -s .run/logs/incidents.log ]; then \
-		echo "== the dev stack lost a component during the tests (.run/logs/incidents.log, last 120 lines):"; \
-		tail -n 120 .run/logs/incidents.log; fi; \
+		echo "== the dev stack lost a component during the tests (.run/logs/incidents.log; the first comes first):"; \
+		head -n 80 .run/logs/incidents.log; fi; \
 	exit $$status
 
 bench: venv system-deps model ## start the stack, run every benchmark phase (BENCH lines, bench/results.json, bench/latency.png), stop it

@@ -36,13 +36,13 @@ class SupervisedComponent:
     def stop(self) -> bool:
         return self._supervisor.stop(self.name, self._settings.stop_timeout_s)
 
-    def absence_report(self) -> str:
+    def absence_report(self, lines: int = 25) -> str:
         """Why the component is not running, with its last words (for one that is meant to be)."""
         record = self._supervisor.record(self.name)
         if record is not None:
-            return self._supervisor.death_report(record)
+            return self._supervisor.death_report(record, lines)
         return (
             f"{self.name} is not running and has no pid file: something stopped it (`dev down`, a restart "
             f"that failed) and did not start it again; last lines of {self._supervisor.log_file(self.name)}:\n"
-            f"{self._supervisor.log_tail(self.name)}"
+            f"{self._supervisor.log_tail(self.name, lines)}"
         )
