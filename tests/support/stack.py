@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaException
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-from guardstream.audit.engine import build_engine
+from guardstream.audit.engine import build_engine, migrate
 from guardstream.settings import Settings, load_settings
 from workers.kafka_clients import build_settings_admin_client
 
@@ -52,3 +53,14 @@ def postgres_schema(prefix: str = "test") -> Iterator[str]:
     finally:
         with build_engine(base).begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@contextmanager
+def migrated_audit_engine(kind: str, tmp_path: Path) -> Iterator[Engine]:
+    """An audit database at the newest migration: ``sqlite`` in ``tmp_path``, or ``postgresql`` in a schema of its own."""
+    with ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'audit.db'}" if kind == "sqlite" else stack.enter_context(postgres_schema())
+        engine = build_engine(url)
+        migrate(engine)
+        yield engine
+        engine.dispose()

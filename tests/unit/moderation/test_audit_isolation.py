@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
-from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.store import AuditStore
 from guardstream.policy import Policy
 from tests.support.audit_records import dead_letter, event_and_verdict
-from tests.support.stack import postgres_schema
+from tests.support.stack import migrated_audit_engine
 from workers.moderation.audit_isolation import write_isolating
 from workers.moderation.batch import Consumed
 from workers.moderation.outputs import BatchOutputs, OutputStamp
@@ -43,14 +41,10 @@ class CountingStore(AuditStore):
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CountingStore]:
-    with ExitStack() as stack:
-        url = f"sqlite:///{tmp_path / 'audit.db'}" if request.param == "sqlite" else stack.enter_context(postgres_schema())
-        engine = build_engine(url)
-        migrate(engine)
+    with migrated_audit_engine(request.param, tmp_path) as engine:
         with engine.begin() as connection:
             connection.execute(text(REFUSE[request.param]))
         yield CountingStore(engine)
-        engine.dispose()
 
 
 def outputs(count: int, refused: set[int]) -> BatchOutputs:
