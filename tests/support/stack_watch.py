@@ -9,12 +9,13 @@ which `make test` prints last, where a CI log's tail shows it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from workers.devstack import stack
 from workers.devstack.errors import DevStackError
@@ -52,7 +53,7 @@ class StackWatch:
         """None while everything watched runs; else what died and how, after starting it again."""
         kafka, triton, postgres = stack.components(self.settings)
         reports = [c.absence_report() for c in (kafka, triton) if c.name in self.watched and c.record() is None]
-        if self.watch_postgres and (self.postgres_pid is None or not _alive(self.postgres_pid)):
+        if self.watch_postgres and (self.postgres_pid is None or not psutil.pid_exists(self.postgres_pid)):
             pid = postgres.pid()  # a restart (the chaos suite's database outage) leaves a new server
             if pid is None:
                 reports.append(f"postgres (pid {self.postgres_pid}) is not running")
@@ -87,32 +88,12 @@ def incidents_file(settings: DevStackSettings) -> Path:
 def host_state(since_uptime_s: float = 0.0) -> str:
     """What the machine says that could explain a death: free memory, shared memory, the kernel's
     kills since ``since_uptime_s`` (seconds after boot, as the kernel's log counts)."""
-    lines = [f"MemAvailable: {_meminfo_kib('MemAvailable') // 1024} MiB"]
+    lines = [f"MemAvailable: {psutil.virtual_memory().available // 2**20} MiB"]
     if SHARED_MEMORY.is_dir():
         usage = shutil.disk_usage(SHARED_MEMORY)
         lines.append(f"{SHARED_MEMORY}: {usage.used // 2**20} MiB used of {usage.total // 2**20} MiB")
     lines.extend(_kernel_kills(since_uptime_s))
     return "\n".join(lines)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _meminfo_kib(field: str) -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 def _uptime_s() -> float:

@@ -210,8 +210,7 @@ class ProcessSupervisor:
     def _signal(self, record: PidRecord, sig: signal.Signals, whole_group: bool = False) -> None:
         # Checked right before every signal: still the process we started, or that process on its
         # way out (no command line, not yet gone: its pid cannot have been reused before it is).
-        exiting = read_cmdline(record.pid, self._proc_root) is None and not has_exited(record, self._proc_root)
-        if not (exiting or is_owned(record, self._proc_root)):
+        if has_exited(record, self._proc_root):
             return
         try:
             # Our processes lead their own group (start_new_session); SIGKILL takes the helpers
