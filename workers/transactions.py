@@ -17,7 +17,8 @@ Kafka failures, as librdkafka classifies them:
   was seen blocking for minutes after a broker restart), so every blocking call runs on a helper
   thread with a deadline. A call that overstays it leaves that producer behind: a new one with
   the same transactional id is built (its ``init_transactions`` fences the stuck one and aborts
-  its transaction) and the outputs are produced again; without a way to rebuild, the caller stops.
+  its transaction; the stuck one's queued and in-flight records are purged first, so that none
+  reaches the broker late) and the outputs are produced again; without a way to rebuild, the caller stops.
   A stuck ``commit_transaction`` stops the caller too: whether it committed is unknown, and only a
   restart from the committed offsets is safe.
 * *fatal* (above all: fenced, because another instance started with our transactional id): this
@@ -178,6 +179,7 @@ class KafkaTransactions:
             self._failed = failure
             raise failure
         log.error("%s did not return in time: replacing the producer (the new one fences it)", cause)
+        _silence(self._producer)
         self._producer = self._rebuild()
         self._open = False
         try:
@@ -242,6 +244,18 @@ class KafkaTransactions:
                 return
             except BufferError:
                 self._producer.poll(0.05)
+
+
+def _silence(producer: Producer) -> None:
+    """Drop what a left-behind producer still holds, queued or in flight, without waiting.
+
+    Its client lives on until the stuck call returns and would otherwise keep sending those records
+    after the broker returns, racing the abort that its replacement's ``init_transactions`` starts.
+    """
+    try:
+        producer.purge(in_queue=True, in_flight=True, blocking=False)
+    except (KafkaException, RuntimeError) as exc:
+        log.warning("could not purge the left-behind producer: %s", exc)
 
 
 def _error(exc: KafkaException) -> KafkaError | None:

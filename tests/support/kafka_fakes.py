@@ -95,6 +95,10 @@ class ScriptedProducer:
     def poll(self, timeout: float) -> int:
         return 0
 
+    def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True) -> None:
+        self.calls.append("purge")
+        self._open.records.clear()
+
 
 class FakeGroupConsumer:
     """Only what a transaction asks of the consumer: its group metadata."""

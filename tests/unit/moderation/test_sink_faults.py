@@ -90,6 +90,7 @@ def test_a_stuck_send_offsets_replaces_the_producer_which_then_commits() -> None
         with pytest.raises(RetriableError):
             sink_.commit(BatchOutputs(), POSITIONS)
         assert fresh.calls == ["init_transactions"]  # the new producer fences the stuck one
+        assert stuck.calls[-1] == "purge"  # what it still holds never reaches the broker late
         sink_.commit(BatchOutputs(), POSITIONS)
         assert fresh.calls[-1] == "commit_transaction"
     finally:
