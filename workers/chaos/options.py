@@ -43,7 +43,10 @@ class ChaosOptions:
     """Verdicts/s the pipeline sustains; None: measured by the overload scenario first."""
     calibration_events: int = 2_000
     min_rate: float = 20.0
-    """Slowest verdict rate the deadlines allow for (verdicts/s)."""
+    """Verdicts/s the first deadline allows for; after that the deadline moves on with progress."""
+    stall_s: float = 180.0
+    """How long a scenario may go without one more record accounted for before it fails: a slow
+    machine (the cascade judges ~20 events/s on two cores) is waited for, a stalled pipeline is not."""
     settle_timeout_s: float = 150.0
     """How long the final read may wait for open transactions of killed workers to time out."""
     output_dir: Path = Path(".run/chaos")

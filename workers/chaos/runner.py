@@ -64,6 +64,8 @@ class ChaosContext:
     """Set by a scenario that sends events again: their copies are accounted for once recorded."""
     expected: int = 0
     deadline: float = 0.0
+    progress_seen: int = 0
+    """Records accounted for when the deadline last moved on."""
     phase: str = "starting"
     notes: dict[str, object] = field(default_factory=dict)
 
@@ -93,6 +95,14 @@ class ChaosContext:
         """Count copies recorded in the audit store's duplicates table (once a worker has migrated it)."""
         self.duplicates = DuplicateWatch(self.audit_url, self.topics.chat_events)
 
+    def expired(self) -> bool:
+        """Whether the deadline passed; each record accounted for moves it to at least ``stall_s`` away."""
+        accounted, now = self.accounted(), time.monotonic()
+        if accounted > self.progress_seen:
+            self.progress_seen = accounted
+            self.deadline = max(self.deadline, now + self.options.stall_s)
+        return now >= self.deadline
+
     def say(self, phase: str) -> None:
         self.phase = phase
         self.progress(phase, self.accounted(), max(self.expected, len(self.stream.produced)))
@@ -102,7 +112,7 @@ class ChaosContext:
         while self.accounted() < count:
             self.fleet.check_alive()
             self.say(phase)
-            if time.monotonic() >= self.deadline:
+            if self.expired():
                 raise ChaosFailure(f"{phase}: only {self.accounted()} of {count} records accounted for by the deadline")
             time.sleep(0.25)
 
@@ -114,7 +124,7 @@ class ChaosContext:
         while self.stream.running() or self.accounted() < len(self.stream.produced):
             self.fleet.check_alive()
             self.say("waiting for every output")
-            if time.monotonic() >= self.deadline:
+            if self.expired():
                 return False
             time.sleep(0.25)
         self.stream.join(60)
@@ -156,7 +166,8 @@ def run_scenario(
             script(ctx)
             if not ctx.wait_all():
                 result.failures.append(
-                    f"deadline passed with {len(ctx.stream.produced) - ctx.accounted()} records without an output"
+                    f"deadline passed with {len(ctx.stream.produced) - ctx.accounted()} records without an output "
+                    f"(none accounted for in the last {options.stall_s:.0f}s)"
                 )
         except ChaosFailure as exc:
             result.failures.append(str(exc))
@@ -166,7 +177,11 @@ def run_scenario(
             fleet.stop_sampling()
             ctx.say("reading every output to its end")
             if not reader.read_to_end(options.settle_timeout_s):
-                result.failures.append("output topics could not be read to their end (a transaction stayed open)")
+                result.failures.append(
+                    "output topics could not be read to their end (a transaction stayed open; "
+                    f"{reader.rebuilds} fresh reader(s) stopped there too): {'; '.join(reader.lagging())}"
+                )
+            result.details["reader_rebuilds"] = reader.rebuilds
             reader.close()
         ctx.say("counting the audit store")
         if ctx.duplicates is not None:
