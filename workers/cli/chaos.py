@@ -40,6 +40,9 @@ def run_chaos(
         typer.Option(help="Verdicts/s the pipeline sustains (default: measured first by the overload scenario)."),
     ] = None,
     calibration_events: Annotated[int, typer.Option(min=100, help="Backlog that measures the sustainable rate.")] = 2_000,
+    stall: Annotated[
+        float, typer.Option(min=10.0, help="Seconds without one more output after which a scenario fails (slow is waited for).")
+    ] = 180.0,
     seed: Annotated[int, typer.Option(help="Seed of the streams and of the fault moments.")] = 11,
     audit_url: Annotated[
         str | None,
@@ -77,7 +80,7 @@ def run_chaos(
     options = ChaosOptions(
         events=events, seed=seed, kills=kills, outage_s=outage, resend_after_s=resend_after, overload_s=overload_seconds,
         overload_factor=overload_factor, sustainable_rate=sustainable_rate, calibration_events=calibration_events,
-        output_dir=report.parent,
+        stall_s=stall, output_dir=report.parent,
     )  # fmt: skip
     settings = load_settings()
     devstack = DevStackSettings()
