@@ -292,8 +292,10 @@ def test_wrong_password_is_refused_and_the_error_and_logs_never_show_it(
     caplog.set_level(logging.DEBUG)
     started = time.monotonic()
     with pytest.raises(ConfigurationError) as error:
-        check_connection(kafka, timeout_s=20)
-    assert time.monotonic() - started < 10, "an authentication failure must not wait for the whole timeout"
+        check_connection(kafka, timeout_s=240)
+    # Refused at once (~1 s), not after the timeout: a long timeout keeps a loaded machine from
+    # turning this into a race, and the check still fails if the refusal waited for it.
+    assert time.monotonic() - started < 120, "an authentication failure must not wait for the whole timeout"
     message = str(error.value)
     assert "refused the credentials of kafka.sasl_username=guardstream-test" in message
     assert "Authentication failed" in message and "SCRAM-SHA-512" in message
