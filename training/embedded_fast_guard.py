@@ -72,6 +72,9 @@ class FastDefaultSpec:
     injection_fraction: float = 0.3
     """Real items that also go in with a prompt-injection attack added, label kept (stage 2 and the
     lexical head), so that the encoder learns on real chat that an attack decides nothing."""
+    padding_fraction: float = 0.15
+    """Real items that also go in with another safe item's text around them, label kept: benign
+    padding decides nothing either (:func:`training.data.synthetic.injection.padded_copies`)."""
     segment_min_chars: int = 12
     """Served pairs are also scored sentence by sentence (sentences joined up to this many characters)
     and the most unsafe row counts (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
@@ -170,7 +173,7 @@ def build_fast_default(
     from guardstream.guard.fast_guard import FastGuardContract, FastGuardScorer, LexicalHashing, PairEncoder, save_fast_guard
     from training.data.files import read_records
     from training.data.synthetic.generator import SyntheticConfig, generate
-    from training.data.synthetic.injection import attacked_copies
+    from training.data.synthetic.injection import attacked_copies, padded_copies
     from training.datasets import replay_sample
     from training.fast_guard import fit_mix, freeze_lower, new_network, train_fast_stage, train_lexical
     from training.pretrained.bge_small_zh import PROVENANCE, base_encoder_checkpoint
@@ -192,7 +195,7 @@ def build_fast_default(
     if spec.real_limit and len(real) > spec.real_limit:
         real = random.Random(spec.seed).sample(real, spec.real_limit)
     real, validation = _split_validation(real, spec.validation_count, spec.seed)
-    real += attacked_copies(real, spec.injection_fraction, spec.seed)
+    real += attacked_copies(real, spec.injection_fraction, spec.seed) + padded_copies(real, spec.padding_fraction, spec.seed + 1)
 
     contract = FastGuardContract(
         max_input_tokens=spec.max_input_tokens,

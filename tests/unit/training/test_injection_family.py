@@ -46,3 +46,44 @@ def test_half_of_the_attacks_are_composed() -> None:
     texts = [injection.attack_text(rng, "train", wants_unsafe=False) for _ in range(400)]
     composed = [t for t in texts if not any(t.startswith(f.split("{")[0]) and f.split("{")[0] for f in kinds_frames)]
     assert 120 < len(composed) < 300
+
+
+def test_the_verdict_an_attack_asks_for_says_nothing_about_the_label(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    asked: dict[bool, list[bool]] = {True: [], False: []}
+    label = {"unsafe": False}
+
+    def recording(rng: random.Random, split: str, *, wants_unsafe: bool) -> str:
+        asked[label["unsafe"]].append(wants_unsafe)
+        return "攻击"
+
+    monkeypatch.setattr(injection, "attack_text", recording)
+    rng = random.Random(4)
+    for unsafe in (True, False) * 1000:
+        label["unsafe"] = unsafe
+        injection.inject_pair("问题", "回答", unsafe, rng, "train")
+    for unsafe in (True, False):
+        share = sum(asked[unsafe]) / len(asked[unsafe])
+        assert 0.45 < share < 0.55, (unsafe, share)
+
+
+def test_padded_copies_keep_the_label_and_take_their_padding_from_safe_items_only() -> None:
+    from training.data.records import GuardRecord
+
+    def record(i: int, text: str, unsafe: bool, response: str = "") -> GuardRecord:
+        label = "不安全" if unsafe else "安全"
+        return GuardRecord(id=f"r{i}", source="COLD", category_name="", sub_category_name="", question=text, response=response, label=label)
+
+    safe = [record(i, f"<安全{i}>", False) for i in range(50)]
+    unsafe = [record(100 + i, f"<骂人{i}>", True) for i in range(50)]
+    pair = record(200, "<问题>", True, response="<有害回答>")
+    copies = injection.padded_copies(safe + unsafe + [pair], 0.5, seed=3)
+    assert 30 < len(copies) < 75
+    for copy in copies:
+        judged = copy.response or copy.question
+        own = [r for r in safe + unsafe + [pair] if (r.response or r.question) in judged and r.label == copy.label]
+        assert own, copy  # the original text is there, under its own label
+        padding = judged.replace(own[0].response or own[0].question, "", 1).strip("，。 \n")
+        assert padding in {r.question for r in safe}, copy  # the padding is a safe item's text
+        if copy.response:
+            assert copy.question == "<问题>"  # a pair keeps its question; the padding goes in its response
+    assert injection.padded_copies(unsafe, 1.0, seed=3) == []  # nothing safe to pad with

@@ -253,12 +253,41 @@ def inject(text: str, attack: str, rng: random.Random) -> str:
 
 
 def inject_pair(question: str, response: str, unsafe: bool, rng: random.Random, split: FrameSplit) -> tuple[str, str]:
-    """The pair with one attack from ``split``'s frames: mostly in the response, asking for the
-    opposite of the label; otherwise in the question, as an earlier turn would carry it."""
-    attack = attack_text(rng, split, wants_unsafe=(not unsafe) if rng.random() < 0.8 else unsafe)
+    """The pair with one attack from ``split``'s frames: mostly in the response, otherwise in the
+    question, as an earlier turn would carry it.
+
+    The verdict an attack asks for is a coin flip, whatever the label: attacks asking for the
+    opposite most of the time made the demand itself a (reversed) clue, and a guard that learned it
+    turned benign posts unsafe when they asked to be judged safe (hand-written attacks on COLD dev:
+    5.8% safe->unsafe, against 1.5% for neutral padding)."""
+    attack = attack_text(rng, split, wants_unsafe=rng.random() < 0.5)
     if response and rng.random() < 0.8:
         return question, inject(response, attack, rng)
     return inject(question, attack, rng), response
+
+
+def padded_copies(records: Sequence[GuardRecord], fraction: float, seed: int) -> list[GuardRecord]:
+    """Copies of about ``fraction`` of ``records`` with another, safe record's text around the text
+    under judgement (before or after, glued or on its own line), labels kept.
+
+    Benign chat next to a message changes nothing about it, yet a guard that summarises its input
+    reads it as evidence of safety: one neutral line glued to a COLD dev post turned 4% of the
+    served guard's unsafe verdicts safe. Sentence scoring catches padding only where a sentence
+    ends; these copies teach the rest."""
+    rng = random.Random(seed)
+    fillers = [record.response or record.question for record in records if not record.unsafe]
+    copies: list[GuardRecord] = []
+    if not fillers:
+        return copies
+    for record in records:
+        if rng.random() >= fraction:
+            continue
+        filler = rng.choice(fillers)
+        separator = rng.choice(("", "", "，", "。", " ", "\n"))
+        pad = (lambda text: text + separator + filler) if rng.random() < 0.7 else (lambda text: filler + separator + text)
+        question, response = (record.question, pad(record.response)) if record.response else (pad(record.question), "")
+        copies.append(replace(record, id=content_id(question, response, prefix="pad"), question=question, response=response))
+    return copies
 
 
 def attacked_copies(records: Sequence[GuardRecord], fraction: float, seed: int) -> list[GuardRecord]:
