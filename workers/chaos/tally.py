@@ -68,29 +68,16 @@ def behind(consumer: Consumer) -> list[str]:
 
 
 class OutputReader:
-    """Reads the run's verdict, flagged and DLQ topics from the start, on its own thread.
+    """Reads the run's verdict, flagged and DLQ topics from the start, on its own thread."""
 
-    A reader that receives nothing for ``stall_s`` while records lie ahead of it is replaced by a
-    fresh consumer at the same positions: the run checks what the workers committed, not how one
-    long-lived client lives through a broker restart. If the fresh one stops at the same offsets,
-    a transaction really is open on the broker, and the run fails saying where.
-    """
-
-    def __init__(self, kafka: KafkaSettings, topics: TopicSettings, stall_s: float = 20.0) -> None:
-        self._kafka = kafka
+    def __init__(self, kafka: KafkaSettings, topics: TopicSettings) -> None:
         self._topics = topics
-        self._stall_s = stall_s
-        self._consumer: Consumer = self._new_consumer()
+        self._consumer: Consumer = build_reader(kafka, f"chaos-reader-{uuid.uuid4().hex[:8]}", log_level=QUIET)
         self._decoder = AvroDecoder()
         self.tally = OutputTally()
-        self.rebuilds = 0
-        self._last_progress = time.monotonic()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _new_consumer(self) -> Consumer:
-        return build_reader(self._kafka, f"chaos-reader-{uuid.uuid4().hex[:8]}", log_level=QUIET)
 
     def start(self, timeout_s: float = 30.0) -> None:
         names = (self._topics.verdicts, self._topics.flagged, self._topics.dlq)
@@ -132,31 +119,11 @@ class OutputReader:
         self._thread.join(10)
         self._consumer.close()
 
-    def _replace_if_stalled(self) -> None:
-        """Called with the lock held, after an empty poll."""
-        if time.monotonic() - self._last_progress < self._stall_s:
-            return
-        self._last_progress = time.monotonic()
-        if caught_up(self._consumer):
-            return
-        positions = [
-            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
-            for tp in self._consumer.position(self._consumer.assignment())
-        ]
-        stalled, self._consumer = self._consumer, self._new_consumer()
-        self._consumer.assign(positions)
-        stalled.close()
-        self.rebuilds += 1
-
     def _run(self) -> None:
         topics = self._topics
         while not self._stop.is_set():
             with self._lock:
                 messages = self._consumer.consume(num_messages=1000, timeout=0.2)
-                if messages:
-                    self._last_progress = time.monotonic()
-                else:
-                    self._replace_if_stalled()
             for message in messages:
                 if message.error() is not None:
                     continue
