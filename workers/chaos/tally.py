@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -43,28 +44,24 @@ def caught_up(consumer: Consumer) -> bool:
     Right after a broker restart the client may not know a partition yet ("Unknown partition"):
     that is "not yet", never a failure.
     """
-    for tp in consumer.position(consumer.assignment()):
-        try:
-            _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
-        except KafkaException:
-            return False
-        if high > 0 and (tp.offset < 0 or tp.offset < high):
-            return False
-    return True
+    return next(_lagging(consumer), None) is None
 
 
 def behind(consumer: Consumer) -> list[str]:
     """``topic[partition] at <position> of <high watermark>`` for each partition not read to its end."""
-    lagging = []
+    return list(_lagging(consumer))
+
+
+def _lagging(consumer: Consumer) -> Iterator[str]:
+    """Each assigned partition ``consumer`` has not passed the end of, described, one at a time."""
     for tp in consumer.position(consumer.assignment()):
         try:
             _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
         except KafkaException as exc:
-            lagging.append(f"{tp.topic}[{tp.partition}] (no watermarks: {exc})")
+            yield f"{tp.topic}[{tp.partition}] (no watermarks: {exc})"
             continue
         if high > 0 and (tp.offset < 0 or tp.offset < high):
-            lagging.append(f"{tp.topic}[{tp.partition}] at {tp.offset} of {high}")
-    return lagging
+            yield f"{tp.topic}[{tp.partition}] at {tp.offset} of {high}"
 
 
 class OutputReader:
