@@ -7,6 +7,9 @@ VENV := .venv
 GS := $(VENV)/bin/guardstream
 PY := $(VENV)/bin/python
 DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
+# make test runs the tests in this many parallel lanes (most of them wait on the stack, not the CPU),
+# then the tests marked exclusive (they restart a component or change the served model) alone.
+TEST_LANES ?= 3
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -21,8 +24,12 @@ run: venv system-deps model ## replay a generated chat stream end to end; last l
 
 test: venv system-deps browser-deps test-model ## start Kafka, Triton and PostgreSQL, run every test, stop them
 	@$(GS) dev up --postgres; \
+	export GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
+	rm -f .run/logs/incidents.log; \
 	$(MAKE) --no-print-directory lint && \
-	GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url) $(PY) -m pytest tests; status=$$?; \
+	{ $(PY) -m pytest tests -m "not exclusive" -n $(TEST_LANES) --dist loadgroup; lanes=$$?; \
+	  $(PY) -m pytest tests -m exclusive; alone=$$?; \
+	  [ $$lanes -eq 0 ] && [ $$alone -eq 0 ]; }; status=$$?; \
 	$(GS) dev down; \
 	if [ -s .run/logs/incidents.log ]; then \
 		echo "== the dev stack lost a component during the tests (.run/logs/incidents.log; the first comes first):"; \

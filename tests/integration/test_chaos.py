@@ -38,6 +38,12 @@ SHORT: dict[str, dict[str, object]] = {
 # so their streams are judged in seconds, not minutes.
 ON_THE_CASCADE = {"triton_restart", "poison", "fuzz"}
 
+# make test runs these alone: three take a component away from every test running beside them, and
+# overload measures the rate the machine sustains (beside other tests its 6-times load fell short of
+# 5 times that rate). The others share the stack peacefully, one at a time in one lane (their workers
+# would otherwise compete with each other for the two cores more than with the lighter tests).
+NEEDS_THE_STACK_ALONE = {"triton_restart", "db_outage", "broker_restart", "overload"}
+
 
 @pytest.fixture(scope="module")
 def devstack(base_settings: Settings) -> DevStackSettings:
@@ -47,7 +53,13 @@ def devstack(base_settings: Settings) -> DevStackSettings:
     return stack
 
 
-@pytest.mark.parametrize("scenario", list(SHORT))
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param(name, marks=pytest.mark.exclusive if name in NEEDS_THE_STACK_ALONE else pytest.mark.xdist_group("chaos"))
+        for name in SHORT
+    ],
+)
 def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_input(
     scenario: str,
     base_settings: Settings,

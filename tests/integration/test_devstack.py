@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from guardstream.settings import KafkaSettings
+from guardstream.settings import KafkaSettings, TritonSettings
 from workers.devstack import stack
 from workers.devstack.settings import DevStackSettings
 from workers.kafka_clients import build_admin_client, build_transactional_producer
@@ -57,8 +57,12 @@ def test_triton_serves_the_model_repository_in_explicit_control_mode(settings: D
     request = urllib.request.Request(f"{settings.triton_http_url}/v2/repository/index", data=b"{}", method="POST")
     with urllib.request.urlopen(request, timeout=5) as response:
         models = json.loads(response.read())
-    assert models, "Triton lists no model"
-    assert all(model.get("state") == "READY" for model in models), models
+    # The models the workers are served are ready; tests running beside this one may be loading or
+    # unloading models of their own (the flaky guard), which are not the stack's.
+    triton = TritonSettings()
+    served = {name for name in (triton.model_name, triton.explain_model_name, triton.fast_model_name) if name}
+    states = {model["name"]: model.get("state") for model in models}
+    assert all(states.get(name) == "READY" for name in served), states
 
 
 def test_postgres_accepts_the_project_role_when_enabled(settings: DevStackSettings) -> None:

@@ -27,7 +27,8 @@ from workers.cli.main import app
 from workers.model_versions import ModelVersions
 from workers.triton_client import GuardModelClient, build_grpc_client, current_version
 
-pytestmark = pytest.mark.integration
+# Exclusive: it publishes and promotes a fast guard version that every other test would then be served.
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 REPOSITORY = repository_root() / "triton_models"
 PAIRS = [("你好，今天天气怎么样？", ""), ("这些人都是垃圾，滚出我们的城市", ""), ("怎么做番茄炒蛋？", "先炒鸡蛋，再炒番茄。")]

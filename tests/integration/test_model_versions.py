@@ -25,7 +25,8 @@ from workers.loadgen.chat_stream import generate_chat_events
 from workers.model_versions import ModelVersions
 from workers.triton_client import build_grpc_client
 
-pytestmark = pytest.mark.integration
+# Exclusive: it promotes and rolls back the served generative guard.
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 REPOSITORY = repository_root() / "triton_models"
 
 

@@ -4,7 +4,8 @@ it die, with its last words, and started again so that the tests after it test t
 `make test` runs some 900 tests against one Kafka, one Triton and one PostgreSQL. Before this, one
 crash turned every later stack test into a timeout: an hour of failures that named the symptom
 ("connection refused") and never the cause. Reports are also appended to ``<runtime>/logs/incidents.log``,
-which `make test` prints last, where a CI log's tail shows it.
+which `make test` empties before its test sessions (the parallel lanes and the exclusive tests append
+to one file) and prints last, where a CI log's tail shows it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class StackWatch:
         postgres_pid = postgres.pid() if postgres.marker.is_file() else None
         if not watched and postgres_pid is None:
             return None
-        incidents_file(settings).unlink(missing_ok=True)
         return cls(settings, watched, postgres_pid is not None, postgres_pid, start_again or _up, _uptime_s())
 
     def check(self) -> str | None:
