@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from guardstream.settings import Settings
+from tests.support.stack import unavailable
 from workers.chaos.options import ChaosOptions
 from workers.chaos.runner import run_scenario
 from workers.chaos.scenarios import SCRIPTS
@@ -49,7 +50,11 @@ NEEDS_THE_STACK_ALONE = {"triton_restart", "db_outage", "broker_restart", "overl
 def devstack(base_settings: Settings) -> DevStackSettings:
     stack = DevStackSettings()
     if stack.kafka_bootstrap != base_settings.kafka.bootstrap_servers:
-        pytest.skip("the chaos tests break the dev stack: GUARDSTREAM_DEV_* must describe the stack under test")
+        unavailable(
+            f"the chaos tests break the dev stack, whose broker ({stack.kafka_bootstrap}) is not the one under test "
+            f"({base_settings.kafka.bootstrap_servers})",
+            "set GUARDSTREAM_DEV_* to describe the stack under test",
+        )
     return stack
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 import uuid
 
 import pytest
 
 from guardstream.settings import KafkaSettings, TritonSettings
+from tests.support.stack import unavailable
 from workers.devstack import stack
 from workers.devstack.settings import DevStackSettings
 from workers.kafka_clients import build_admin_client, build_transactional_producer
@@ -22,10 +22,7 @@ def settings() -> DevStackSettings:
     settings = DevStackSettings()
     unhealthy = [row.name for row in stack.status(settings) if row.name in ("kafka", "triton") and not row.healthy]
     if unhealthy:
-        reason = f"dev stack not up ({', '.join(unhealthy)})"
-        if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":
-            pytest.fail(f"{reason} (GUARDSTREAM_REQUIRE_STACK=1)")
-        pytest.skip(f"{reason}: run `guardstream dev up` first")
+        unavailable(f"dev stack not up ({', '.join(unhealthy)})", "run `guardstream dev up` first")
     return settings
 
 
@@ -67,7 +64,7 @@ def test_triton_serves_the_model_repository_in_explicit_control_mode(settings: D
 
 def test_postgres_accepts_the_project_role_when_enabled(settings: DevStackSettings) -> None:
     if "postgres" not in {row.name for row in stack.status(settings)}:
-        pytest.skip("PostgreSQL is not part of this stack (guardstream dev up --postgres)")
+        unavailable("PostgreSQL is not part of this stack", "run `guardstream dev up --postgres`")
     import sqlalchemy as sa
 
     engine = sa.create_engine(settings.postgres_url)

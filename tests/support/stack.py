@@ -17,11 +17,12 @@ from guardstream.settings import Settings, load_settings
 from workers.kafka_clients import build_settings_admin_client
 
 
-def unavailable(reason: str) -> None:
-    """Skip, or fail when GUARDSTREAM_REQUIRE_STACK=1 (set by `make test`): CI never passes by skipping."""
+def unavailable(reason: str, remedy: str = "run `guardstream dev up --postgres` first", *, module: bool = False) -> None:
+    """Skip, or fail when GUARDSTREAM_REQUIRE_STACK=1 (set by `make test`): CI never passes by skipping.
+    ``module``: called while a test module is imported (a missing optional import)."""
     if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":
-        pytest.fail(f"{reason} (GUARDSTREAM_REQUIRE_STACK=1)")
-    pytest.skip(f"{reason}: run `guardstream dev up --postgres` first")
+        pytest.fail(f"{reason} (GUARDSTREAM_REQUIRE_STACK=1)", pytrace=False)
+    pytest.skip(f"{reason}: {remedy}", allow_module_level=module)
 
 
 def stack_settings() -> Settings:

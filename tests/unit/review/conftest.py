@@ -17,6 +17,7 @@ from guardstream.audit.review_store import ReviewStore
 from guardstream.audit.store import AuditStore
 from guardstream.records import VerdictLabel
 from tests.support.audit_records import event_and_verdict
+from tests.support.stack import unavailable
 
 Seed = Callable[..., str]
 
@@ -30,9 +31,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     else:
         base = os.environ.get("GUARDSTREAM_TEST_POSTGRES_URL", "")
         if not base:
-            if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":
-                pytest.fail("GUARDSTREAM_TEST_POSTGRES_URL is not set")
-            pytest.skip("GUARDSTREAM_TEST_POSTGRES_URL is not set: run `guardstream dev up --postgres`")
+            unavailable("GUARDSTREAM_TEST_POSTGRES_URL is not set")
         schema = f"test_{uuid.uuid4().hex[:12]}"
         with build_engine(base).begin() as connection:
             connection.execute(text(f"CREATE SCHEMA {schema}"))

