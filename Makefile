@@ -7,8 +7,9 @@ VENV := .venv
 GS := $(VENV)/bin/guardstream
 PY := $(VENV)/bin/python
 DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
-# make test runs the tests in this many parallel lanes (most of them wait on the stack, not the CPU),
-# then the tests marked exclusive (they restart a component or change the served model) alone.
+# make test runs the stack tests in this many parallel lanes (most of them wait on the stack, not the
+# CPU); then the tests marked exclusive (they restart a component or change the served model) with the
+# standalone unit tests beside them (they use nothing of the stack); then the sustained-rate test alone.
 TEST_LANES ?= 3
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -27,9 +28,12 @@ test: venv system-deps browser-deps test-model ## start Kafka, Triton and Postgr
 	export GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
 	rm -f .run/logs/incidents.log; \
 	$(MAKE) --no-print-directory lint && \
-	{ $(PY) -m pytest tests -m "not exclusive" -n $(TEST_LANES) --dist loadgroup; lanes=$$?; \
-	  $(PY) -m pytest tests -m exclusive; alone=$$?; \
-	  [ $$lanes -eq 0 ] && [ $$alone -eq 0 ]; }; status=$$?; \
+	{ $(PY) -m pytest tests -m "not exclusive and not standalone" -n $(TEST_LANES) --dist loadgroup; lanes=$$?; \
+	  $(PY) -m pytest tests -m standalone > .run/logs/standalone-tests.log 2>&1 & standalone=$$!; \
+	  $(PY) -m pytest tests -m "exclusive and not sustained_rate"; exclusive=$$?; \
+	  wait $$standalone; beside=$$?; echo "== the standalone unit tests, run beside them:"; tail -n 150 .run/logs/standalone-tests.log; \
+	  $(PY) -m pytest tests -m sustained_rate; alone=$$?; \
+	  [ $$lanes -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$beside -eq 0 ] && [ $$alone -eq 0 ]; }; status=$$?; \
 	$(GS) dev down; \
 	if [ -s .run/logs/incidents.log ]; then \
 		echo "== the dev stack lost a component during the tests (.run/logs/incidents.log; the first comes first):"; \

@@ -1,4 +1,9 @@
-"""Every test: the dev stack it ran against is still whole when it ends (tests/support/stack_watch.py)."""
+"""Every test that uses the dev stack: the stack is still whole when it ends (tests/support/stack_watch.py).
+
+Tests under tests/unit that are not marked ``integration`` use nothing of the stack; they are marked
+``standalone`` here, so that `make test` can run them beside the tests that restart its components
+(and no watch reports those restarts against them).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,23 @@ import pytest
 from tests.support.stack_watch import StackWatch
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith("tests/unit/") and item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.standalone)
+
+
 @pytest.fixture(scope="session")
 def stack_watch() -> StackWatch | None:
     return StackWatch.begin()
 
 
 @pytest.fixture(autouse=True)
-def stack_survives_the_test(request: pytest.FixtureRequest, stack_watch: StackWatch | None) -> Iterator[None]:
+def stack_survives_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
+    if request.node.get_closest_marker("standalone") is not None:
+        return
+    stack_watch: StackWatch | None = request.getfixturevalue("stack_watch")
     if stack_watch is None:
         return
     report = stack_watch.check()

@@ -39,11 +39,19 @@ SHORT: dict[str, dict[str, object]] = {
 # so their streams are judged in seconds, not minutes.
 ON_THE_CASCADE = {"triton_restart", "poison", "fuzz"}
 
-# make test runs these alone: three take a component away from every test running beside them, and
-# overload measures the rate the machine sustains (beside other tests its 6-times load fell short of
-# 5 times that rate). The others share the stack peacefully, one at a time in one lane (their workers
-# would otherwise compete with each other for the two cores more than with the lighter tests).
+# make test runs these apart from the other stack tests: three take a component away from every test
+# running beside them, and overload measures the rate the machine sustains (beside other tests its
+# 6-times load fell short of 5 times that rate), so it runs with nothing beside it at all. The others
+# share the stack peacefully, one at a time in one lane (their workers would otherwise compete with
+# each other for the two cores more than with the lighter tests).
 NEEDS_THE_STACK_ALONE = {"triton_restart", "db_outage", "broker_restart", "overload"}
+MEASURES_THE_MACHINE = {"overload"}
+
+
+def _marks(name: str) -> list[pytest.MarkDecorator]:
+    if name in MEASURES_THE_MACHINE:
+        return [pytest.mark.exclusive, pytest.mark.sustained_rate]
+    return [pytest.mark.exclusive] if name in NEEDS_THE_STACK_ALONE else [pytest.mark.xdist_group("chaos")]
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +66,7 @@ def devstack(base_settings: Settings) -> DevStackSettings:
     return stack
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        pytest.param(name, marks=pytest.mark.exclusive if name in NEEDS_THE_STACK_ALONE else pytest.mark.xdist_group("chaos"))
-        for name in SHORT
-    ],
-)
+@pytest.mark.parametrize("scenario", [pytest.param(name, marks=_marks(name)) for name in SHORT])
 def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_input(
     scenario: str,
     base_settings: Settings,
