@@ -27,10 +27,11 @@ def stack_watch() -> StackWatch | None:
 
 @pytest.fixture(autouse=True)
 def stack_survives_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    # The watch is asked for before the test (pytest deprecates asking for fixtures in teardown), and
+    # only by tests that use the stack.
+    standalone = request.node.get_closest_marker("standalone") is not None
+    stack_watch: StackWatch | None = None if standalone else request.getfixturevalue("stack_watch")
     yield
-    if request.node.get_closest_marker("standalone") is not None:
-        return
-    stack_watch: StackWatch | None = request.getfixturevalue("stack_watch")
     if stack_watch is None:
         return
     report = stack_watch.check()
