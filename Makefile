@@ -14,7 +14,7 @@ TEST_LANES ?= 3
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test unit lint up down system-deps browser-deps model test-model venv clean bench chaos
+.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos
 
 run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
 	@$(GS) dev up; \
@@ -23,7 +23,17 @@ run: venv system-deps model ## replay a generated chat stream end to end; last l
 	if [ -s .run/summary.txt ] && [ $$status -eq 0 ]; then tail -n 1 .run/summary.txt; fi; \
 	exit $$status
 
-test: venv system-deps browser-deps test-model ## start Kafka, Triton and PostgreSQL, run every test, stop them
+test: ## install everything, start Kafka, Triton and PostgreSQL, run every test, stop them
+	@mkdir -p .run/logs; \
+	$(MAKE) --no-print-directory java-deps || exit 1; \
+	$(MAKE) --no-print-directory test-deps > .run/logs/test-deps.log 2>&1 & debs=$$!; \
+	$(MAKE) --no-print-directory test-model; built=$$?; \
+	wait $$debs; installed=$$?; cat .run/logs/test-deps.log; \
+	[ $$built -eq 0 ] && [ $$installed -eq 0 ] && $(MAKE) --no-print-directory test-suite
+
+# make test's second half: the Debian packages (downloads, dpkg) went in while pip installed and the
+# models built (the CPU); test-model is not asked again here (its up-to-date check imports torch: 10 s)
+test-suite: venv system-deps test-deps
 	@$(GS) dev up --postgres; \
 	export GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
 	rm -f .run/logs/incidents.log; \
@@ -65,7 +75,7 @@ down: venv
 model: venv system-deps ## the default cascade: fast guard (pretrained encoder, fine-tuned on synthetic + real data) and generative guard (cached)
 	$(GS) model build-default --out $(DEFAULT_CHECKPOINT)
 
-test-model: venv system-deps ## the same cascade with the fast guard's short test build (what make test serves)
+test-model: venv java-deps ## the same cascade with the fast guard's short test build (what make test serves)
 	$(GS) model build-default --out $(DEFAULT_CHECKPOINT) --fast-profile test
 
 venv: $(VENV)/.installed
@@ -79,25 +89,28 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(VENV)/bin/pip install --quiet --no-deps -c constraints.txt faust-streaming==0.15.3
 	touch $@
 
-system-deps: ## Debian packages the stack and tests use (kcat, PostgreSQL, Java for the broker)
-	@missing=""; \
-	command -v kcat >/dev/null || missing="$$missing kcat"; \
-	test -x /usr/lib/postgresql/15/bin/postgres || missing="$$missing postgresql"; \
-	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
-	command -v mvn >/dev/null || missing="$$missing maven"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+# Debian packages as probe:package pairs; a probe is a command or a path, the package is installed when it is missing
+JAVA_DEBS := java:openjdk-17-jre-headless mvn:maven
+STACK_DEBS := kcat:kcat /usr/lib/postgresql/15/bin/postgres:postgresql
+BROWSER_DEBS := chromium:chromium /usr/share/fonts/opentype/noto:fonts-noto-cjk
+define apt_install
+missing=""; \
+for pair in $(1); do probe=$${pair%:*}; \
+  command -v $$probe >/dev/null || test -e $$probe || missing="$$missing $${pair##*:}"; done; \
+if [ -n "$$missing" ]; then \
+  echo "installing:$$missing"; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+fi
+endef
 
-browser-deps: ## Debian's Chromium and CJK fonts, for the review app's browser tests
-	@missing=""; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	test -d /usr/share/fonts/opentype/noto || missing="$$missing fonts-noto-cjk"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+java-deps: ## Java and Maven (Maven fetches the pretrained encoder and the Kafka jars)
+	@$(call apt_install,$(JAVA_DEBS))
+
+system-deps: ## Debian packages the stack uses (Java and Maven for the broker, kcat, PostgreSQL)
+	@$(call apt_install,$(JAVA_DEBS) $(STACK_DEBS))
+
+test-deps: ## Debian packages the tests use beyond Java and Maven (kcat, PostgreSQL, Chromium and CJK fonts for the review app)
+	@$(call apt_install,$(STACK_DEBS) $(BROWSER_DEBS))
 
 clean: down
 	rm -rf .run

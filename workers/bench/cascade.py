@@ -33,6 +33,8 @@ from workers.triton_client import P_UNSAFE, CascadeClient
 
 Band = tuple[float, float]
 FAST_IN_FLIGHT = 2
+BACKLOG_WINDOWS = 3
+"""The fast and cascade backlogs hold at least this many windows of ``FAST_IN_FLIGHT`` batches."""
 
 
 def band_for_share(scores: Sequence[float], centre: float, share: float) -> Band:
@@ -130,7 +132,13 @@ def run_cascade(
         source = f"holds {config.escalate_share:.0%} of the fast guard's scores on {len(scores)} load items"
     say(f"escalate band [{band[0]:.4f}, {band[1]:.4f}) ({source})")
 
-    events = max(config.fast_min_events, int(best.items_per_s * config.pipeline_seconds))
+    # a backlog of a few windows of batches at least: the worker releases batches in order, so when
+    # the escalated first batch finishes last, the whole window completes at one instant
+    events = max(
+        config.fast_min_events,
+        BACKLOG_WINDOWS * best.batch * FAST_IN_FLIGHT,
+        int(best.items_per_s * config.pipeline_seconds),
+    )
     shape = [(best.batch, FAST_IN_FLIGHT)]
     base = PipelineConfig(
         model_name=triton.model_name,

@@ -10,6 +10,7 @@ produce → verdict.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections import Counter
@@ -110,7 +111,7 @@ class BacklogTrials:
 
     @property
     def best(self) -> tuple[PipelineConfig, PipelineRun]:
-        return max(self.tried, key=lambda pair: pair[1].rate)
+        return max(self.tried, key=lambda pair: -math.inf if math.isnan(pair[1].rate) else pair[1].rate)
 
     @property
     def eps(self) -> float:

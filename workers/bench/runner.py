@@ -76,22 +76,18 @@ class BenchResults:
                 "sweep": [asdict(p) for p in self.sweep],
                 "best": asdict(self.best) if self.best else None,
                 "best_again": asdict(self.best_again) if self.best_again else None,
-                "eps": _finite(self.direct_eps),
+                "eps": self.direct_eps,
             },
-            "explain_eps": _finite(self.explain_eps),
+            "explain_eps": self.explain_eps,
             "modes_rounds": [list(pair) for pair in self.modes_rounds],
-            "naive_eps": _finite(self.naive_eps),
+            "naive_eps": self.naive_eps,
             "pipeline": self.pipeline,
             "cascade": self.cascade.as_dict() if self.cascade else None,
             "overhead": self.overhead,
-            "constant_direct_eps": _finite(self.constant_direct_eps),
+            "constant_direct_eps": self.constant_direct_eps,
             "latency": self.latency,
             "figures": [f.as_dict() for f in self.figures],
         }
-
-
-def _finite(value: float) -> float | None:
-    return None if math.isnan(value) else value
 
 
 def ensure_models(settings: Settings) -> None:

@@ -32,18 +32,20 @@ def steady_rate(times_ms: Iterable[float], trim: float = 0.05) -> float:
     """Items per second between the ``trim`` and ``1 - trim`` quantiles of completion times.
 
     Trimming both ends leaves out the start-up (group join, first batch) and the tail (the last
-    partial batch), so a backlog drained by the pipeline gives its steady throughput.
+    partial batch), so a backlog drained by the pipeline gives its steady throughput. NaN when the
+    kept items all completed at one instant (one batch, or batches released together): no rate
+    can be read from them, and 0 would claim the pipeline stood still.
     """
     if not 0.0 <= trim < 0.5:
         raise ValueError("trim must be within [0, 0.5)")
     ordered = sorted(times_ms)
     if len(ordered) < 2:
-        return 0.0
+        return math.nan
     low = int(len(ordered) * trim)
     high = len(ordered) - 1 - low
     span_s = (ordered[high] - ordered[low]) / 1000.0
     if span_s <= 0:
-        return 0.0
+        return math.nan
     return (high - low) / span_s
 
 

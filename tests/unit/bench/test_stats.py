@@ -31,9 +31,11 @@ def test_steady_rate_leaves_out_a_slow_start_and_tail() -> None:
     assert steady_rate(times, trim=0.0) < 40
 
 
-def test_steady_rate_without_a_span_is_zero() -> None:
-    assert steady_rate([5.0, 5.0, 5.0]) == 0.0
-    assert steady_rate([1.0]) == 0.0
+def test_steady_rate_without_a_span_is_not_a_rate() -> None:
+    assert math.isnan(steady_rate([5.0, 5.0, 5.0]))
+    assert math.isnan(steady_rate([1.0]))
+    # 48 verdicts released by two batches at one instant, trimmed ends at other instants
+    assert math.isnan(steady_rate([1.0] + [7.0] * 46 + [9.0]))
 
 
 def test_median_batch_counts_each_batch_once() -> None:
