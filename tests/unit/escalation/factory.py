@@ -54,6 +54,7 @@ rules:
     scope: user
     labels: [unsafe]
     categories: [illegal_activities]
+    min_category_score: 0.5
     window: {type: tumbling, size: 1h}
     action: {kind: escalate}
   - id: review-rate

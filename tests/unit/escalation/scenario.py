@@ -1,7 +1,10 @@
 """A seeded stream of verdicts and an independent oracle of the actions it must produce.
 
-The oracle does not share the agent's incremental logic: it groups the verdicts that are not
-deliberately late by (rule, key, window) and applies each rule's condition to the whole group.
+The oracle does not share the agent's code: it groups the verdicts that are not deliberately late
+by (rule, key, window) and applies each rule's condition to the whole group. Which windows hold an
+instant and which verdicts a rule counts are derived here again from their definitions (an
+epoch-aligned window ``[k·step, k·step + size)``; the rule's labels, categories and minimum score),
+not with the agent's ``windows_containing`` and ``Rule.matches``: a bug there cannot agree with itself.
 """
 
 from __future__ import annotations
@@ -11,8 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from guardstream.records import Verdict
-from workers.escalation.rules import RuleSet
-from workers.escalation.windows import windows_containing
+from workers.escalation.rules import Rule, RuleSet, WindowSpec
 
 from tests.unit.escalation.factory import MINUTE, T0, make_verdict
 
@@ -46,6 +48,8 @@ def generate(n: int, seed: int = 7, late_every: int = 97, ticks: int = 40) -> Sc
             pick = rng.random()
             if pick < 0.15:
                 categories = {"illegal_activities": 0.9}
+            elif pick < 0.3:
+                categories = {"illegal_activities": 0.3, "hate_abuse": 0.6}  # below the crime rule's minimum
             elif pick < 0.5:
                 categories = {"hate_abuse": 0.7, "ethics_morality": 0.2}
         at = T0 + i * 1000
@@ -72,15 +76,13 @@ def expected_actions(scenario: Scenario, ruleset: RuleSet) -> dict[ActionKey, li
             continue
         for rule in ruleset.rules:
             key = verdict.user_id if rule.scope == "user" else verdict.conversation_id
-            for window in windows_containing(verdict.event_created_at_ms, rule.window):
-                groups[(rule.id, key, window.start_ms)].append(verdict)
+            for start in window_starts(verdict.event_created_at_ms, rule.window):
+                groups[(rule.id, key, start)].append(verdict)
     out: dict[ActionKey, list[str]] = {}
     for (rule_id, key, start), members in groups.items():
         rule = ruleset.rule(rule_id)
         assert rule is not None
-        matched = [
-            v for v in members if rule.matches(v.label.value, {c.category: c.score for c in v.categories})
-        ]
+        matched = [v for v in members if counts_for(rule, v)]
         if rule.type == "count":
             fires = len(matched) >= (rule.threshold or 1)
         elif rule.type == "category":
@@ -90,3 +92,24 @@ def expected_actions(scenario: Scenario, ruleset: RuleSet) -> dict[ActionKey, li
         if fires:
             out[(rule_id, key, start)] = [v.event_id for v in matched[: rule.evidence_limit]]
     return out
+
+
+def window_starts(instant_ms: int, spec: WindowSpec) -> list[int]:
+    """Starts of the windows holding ``instant_ms``: every multiple of the step within a size of it,
+    kept when ``start <= instant < start + size``."""
+    size, step = spec.size_ms, spec.step_ms or spec.size_ms
+    first = (instant_ms - size) // step * step
+    return [start for start in range(first, instant_ms + 1, step) if start <= instant_ms < start + size]
+
+
+def counts_for(rule: Rule, verdict: Verdict) -> bool:
+    """A verdict counts when its label is one of the rule's and, if the rule names categories, one
+    of them scores at least the rule's minimum; a verdict without categories counts only for a
+    rule that names ``uncategorized``."""
+    if verdict.label.value not in rule.labels:
+        return False
+    if not rule.categories:
+        return True
+    if not verdict.categories:
+        return "uncategorized" in rule.categories
+    return any(c.category in rule.categories and c.score >= rule.min_category_score for c in verdict.categories)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 from workers.escalation.rules import WindowSpec
 from workers.escalation.windows import Window, windows_containing
+
+from tests.unit.escalation.scenario import window_starts
 
 TUMBLING = WindowSpec(type="tumbling", size="10m")
 HOPPING = WindowSpec(type="hopping", size="10m", step="5m")
@@ -35,3 +39,12 @@ def test_negative_and_huge_times_still_align() -> None:
     big = 1_700_000_123_456
     (window,) = windows_containing(big, TUMBLING)
     assert window.start_ms <= big < window.end_ms and window.start_ms % 600_000 == 0
+
+
+def test_windows_agree_with_the_scenario_oracle_derived_from_the_definition() -> None:
+    draw = random.Random(5)
+    specs = [TUMBLING, HOPPING, WindowSpec(type="hopping", size="1h", step="20m"), WindowSpec(type="tumbling", size="1s")]
+    for spec in specs:
+        for _ in range(2000):
+            instant = draw.choice([draw.randint(-10**13, 10**13), draw.randint(-5, 5) * spec.step])
+            assert [w.start_ms for w in windows_containing(instant, spec)] == window_starts(instant, spec), (spec, instant)
