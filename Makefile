@@ -83,8 +83,8 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	# uv installs the same pinned set as pip, downloading and unpacking in parallel: 36 s cold here
-	# against about 5 min for pip (torch's CUDA wheels and their nvidia-* packages are 3-4 GB)
+	# uv installs the same pinned set as pip, downloading and unpacking in parallel: about 90 s with an
+	# empty cache here against about 5 min for pip (torch's CUDA wheels and their nvidia-* packages are 3-4 GB)
 	$(VENV)/bin/pip install --quiet -c constraints.txt uv
 	$(UV) pip install --python $(PY) --quiet -c constraints.txt -e '.[dev]'
 	# faust-streaming pins click<8.4 for its own CLI (unused here), which transformers' huggingface_hub

@@ -77,20 +77,16 @@ def heldout_synthetic() -> list[GuardRecord]:
     return records
 
 
-def test_the_served_generative_guard_judges_held_out_synthetic_chat(
-    base_settings: Settings, triton_ready: None, threshold: float, heldout_synthetic: list[GuardRecord]
-) -> None:
-    scores = served_score(base_settings, base_settings.triton.model_name, heldout_synthetic)
-    measured = balanced_accuracy(scores, [r.unsafe for r in heldout_synthetic], threshold)
-    assert measured >= FLOORS["generative_synthetic"], f"balanced accuracy {measured:.3f}"
+def served_balanced_accuracy(settings: Settings, model_name: str, records: Sequence[GuardRecord], threshold: float) -> float:
+    return balanced_accuracy(served_score(settings, model_name, records), [r.unsafe for r in records], threshold)
 
 
-def test_the_served_fast_guard_judges_held_out_synthetic_chat(
-    base_settings: Settings, triton_ready: None, threshold: float, heldout_synthetic: list[GuardRecord]
+@pytest.mark.parametrize(("served", "floor"), [("model_name", "generative_synthetic"), ("fast_model_name", "fast_synthetic")])
+def test_each_served_guard_judges_held_out_synthetic_chat(
+    base_settings: Settings, triton_ready: None, threshold: float, heldout_synthetic: list[GuardRecord], served: str, floor: str
 ) -> None:
-    scores = served_score(base_settings, base_settings.triton.fast_model_name, heldout_synthetic)
-    measured = balanced_accuracy(scores, [r.unsafe for r in heldout_synthetic], threshold)
-    assert measured >= FLOORS["fast_synthetic"], f"balanced accuracy {measured:.3f}"
+    measured = served_balanced_accuracy(base_settings, getattr(base_settings.triton, served), heldout_synthetic, threshold)
+    assert measured >= FLOORS[floor], f"balanced accuracy {measured:.3f}"
 
 
 def real_dev_records(manifest: dict[str, object], folder: Path | None) -> list[GuardRecord]:
@@ -117,6 +113,5 @@ def test_the_served_fast_guard_judges_the_real_dev_split(
     manifest = json.loads((FAST_CHECKPOINT / MANIFEST_NAME).read_text(encoding="utf-8"))
     records = real_dev_records(manifest, default_real_data_dir())
     sample = random.Random(HELDOUT_SEED).sample(records, min(REAL_ITEMS, len(records)))
-    scores = served_score(base_settings, base_settings.triton.fast_model_name, sample)
-    measured = balanced_accuracy(scores, [r.unsafe for r in sample], threshold)
+    measured = served_balanced_accuracy(base_settings, base_settings.triton.fast_model_name, sample, threshold)
     assert measured >= FLOORS["fast_real"], f"balanced accuracy {measured:.3f} on {len(sample)} items"
