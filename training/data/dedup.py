@@ -30,7 +30,10 @@ def normalise(text: str) -> str:
 
 
 def shingles(text: str, size: int = 3) -> set[str]:
-    key = normalise(text)
+    return _grams(normalise(text), size)
+
+
+def _grams(key: str, size: int = 3) -> set[str]:
     if len(key) <= size:
         return {key}
     return {key[i : i + size] for i in range(len(key) - size + 1)}
@@ -39,7 +42,17 @@ def shingles(text: str, size: int = 3) -> set[str]:
 def jaccard(a: set[str], b: set[str]) -> float:
     if not a and not b:
         return 1.0
-    return len(a & b) / len(a | b)
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)
+
+
+def _similar(a: set[str], b: set[str], threshold: float) -> bool:
+    """``jaccard(a, b) >= threshold``, without the intersection when the sizes alone rule it out
+    (the Jaccard similarity of two sets is at most the smaller size over the larger)."""
+    small, large = sorted((len(a), len(b)))
+    if large and small / large < threshold:
+        return False
+    return jaccard(a, b) >= threshold
 
 
 class _MinHasher:
@@ -71,12 +84,12 @@ class Deduplicator:
         key = normalise(text)
         if key in self._exact:
             return False
-        grams = shingles(text)
+        grams = _grams(key)
         signature = self._hasher.signature(grams)
         rows = self._rows
         bands = [(band, signature[band * rows : (band + 1) * rows]) for band in range(_BANDS)]
         candidates = {index for band in bands for index in self._buckets.get(band, ())}
-        if any(jaccard(grams, self._shingles[index]) >= self.threshold for index in candidates):
+        if any(_similar(grams, self._shingles[index], self.threshold) for index in candidates):
             return False
         self._exact.add(key)
         for band in bands:
