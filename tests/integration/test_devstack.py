@@ -58,8 +58,10 @@ def test_triton_serves_the_model_repository_in_explicit_control_mode(settings: D
     # unloading models of their own (the flaky guard), which are not the stack's.
     triton = TritonSettings()
     served = {name for name in (triton.model_name, triton.explain_model_name, triton.fast_model_name) if name}
-    states = {model["name"]: model.get("state") for model in models}
-    assert all(states.get(name) == "READY" for name in served), states
+    # The index keeps a version that was unloaded (a test that published version 2 and rolled back):
+    # a model is served while one of its versions is ready.
+    ready = {model["name"] for model in models if model.get("state") == "READY"}
+    assert served <= ready, models
 
 
 def test_postgres_accepts_the_project_role_when_enabled(settings: DevStackSettings) -> None:
