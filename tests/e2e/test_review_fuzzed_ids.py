@@ -64,7 +64,7 @@ def open_from_queue(page: Any, base_url: str, event_id: str, status: str = "pend
 
 def test_fuzzed_event_ids_are_opened_claimed_skipped_and_labelled(start_app: Callable[..., RunningApp], browser: Any) -> None:
     app = start_app(page_size=100)
-    ids = FIXED + fuzzed_ids(10)
+    ids = FIXED + fuzzed_ids(5)
     for index, event_id in enumerate(ids):
         app.seed(event_id=event_id, verdict_at_ms=1_000 + index, index=index)
     app.add_user("alice")
