@@ -10,8 +10,7 @@ UV := UV_LINK_MODE=copy $(VENV)/bin/uv
 DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
 # make test runs the stack tests in this many parallel lanes (most of them wait on the stack, not the
 # CPU); then the tests marked exclusive (they restart a component or change the served model) with the
-# standalone unit tests beside them in two processes (they use nothing of the stack; the exclusive tests
-# wait on restarts and model loads, about one core's worth); then the sustained-rate test alone.
+# standalone unit tests beside them (they use nothing of the stack); then the sustained-rate test alone.
 TEST_LANES ?= 3
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -41,7 +40,7 @@ test-suite: venv system-deps test-deps
 	rm -f .run/logs/incidents.log; \
 	$(MAKE) --no-print-directory lint && \
 	{ $(PY) -m pytest tests -m "not exclusive and not standalone" -n $(TEST_LANES) --dist loadgroup; lanes=$$?; \
-	  $(PY) -m pytest tests -m standalone -n 2 > .run/logs/standalone-tests.log 2>&1 & standalone=$$!; \
+	  $(PY) -m pytest tests -m standalone > .run/logs/standalone-tests.log 2>&1 & standalone=$$!; \
 	  $(PY) -m pytest tests -m "exclusive and not sustained_rate"; exclusive=$$?; \
 	  wait $$standalone; beside=$$?; echo "== the standalone unit tests, run beside them:"; tail -n 150 .run/logs/standalone-tests.log; \
 	  $(PY) -m pytest tests -m sustained_rate; alone=$$?; \

@@ -257,6 +257,7 @@ def test_verdicts_of_aborted_transactions_are_never_counted(stack: Stack, agent:
     assert action.evidence_event_ids == ("c1", "c2", "c3")
 
 
+@pytest.mark.long(36)
 def test_kill_9_mid_stream_then_restart_loses_and_repeats_no_action(stack: Stack, agent: AgentProcess) -> None:
     scenario = generate(4000, seed=11)
     expected = expected_actions(scenario, RULES)
@@ -283,6 +284,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_repeats_no_action(stack: Stack
             assert list(action.evidence_event_ids) == expected[key]
 
 
+@pytest.mark.long(34)
 def test_replay_of_10000_verdicts_produces_exactly_the_expected_actions(stack: Stack, agent: AgentProcess) -> None:
     scenario = generate(10_000, seed=7)
     expected = expected_actions(scenario, RULES)
