@@ -1,12 +1,18 @@
 """The training loop fed by people: flagged verdicts are labelled in the review store, the relay
 puts the labels on the real ``moderation.feedback`` topic, `guardstream train run` reads them back
-(joined with the audit store's verdicts), trains, evaluates both models on the gold set, and the
-gate either publishes a new version or rejects the candidate, with the reason in the report."""
+(joined with the audit store's verdicts), trains from the served model, evaluates both models on the
+gold set, and the gate publishes a new version, with the reason in the report.
+
+The reviewers follow a policy the served model does not know: this platform allows rumours (its
+moderators label them safe), the other categories as before. Training on those labels must move the
+model towards them: on held-out labelled items the candidate beats the served version.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,15 +23,19 @@ from typer.testing import CliRunner
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.review_store import ReviewStore
 from guardstream.audit.store import AuditStore
+from guardstream.guard.categories import HarmCategory
+from guardstream.paths import repository_root
 from guardstream.records import ChatEvent, ChatRole, Feedback, FeedbackLabel, Verdict, VerdictLabel
 from guardstream.serde.codec import decode_record, encode_record
 from guardstream.settings import Settings
+from tests.support.stack import unavailable
+from training.data.records import GuardRecord
 from training.data.synthetic.generator import SyntheticConfig, generate
 from workers.cli.main import app
 from workers.kafka_clients import build_reader, build_transactional_producer
 from workers.review.relay import FeedbackRelay, kafka_scan
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.long(32)]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.long(21)]
 
 
 def flagged(index: int, question: str, response: str) -> tuple[ChatEvent, Verdict]:
@@ -42,13 +52,28 @@ def flagged(index: int, question: str, response: str) -> tuple[ChatEvent, Verdic
     return event, verdict
 
 
-def serving_version_one(repository: Path) -> None:
-    """Version 1 of a private model repository: the untrained scaffold (it answers, badly)."""
-    from training.default_model import build_default_checkpoint
+ALLOWED_HERE = HarmCategory.RUMORS_MISINFORMATION
+"""The category this platform's reviewers label safe, unlike the data the served model learnt from."""
+SERVED = repository_root() / "triton_models" / "guard" / "1" / "checkpoint"
 
+
+def serving_version_one(repository: Path) -> None:
+    """Version 1 of a private model repository: the default generative guard make test built."""
+    if not (SERVED / "model.safetensors").is_file():
+        unavailable(f"no default generative guard at {SERVED}", "make test-model builds it")
     folder = repository / "guard" / "1"
-    build_default_checkpoint(folder / "checkpoint", seed=0)
+    shutil.copytree(SERVED, folder / "checkpoint")
     (folder / "model.py").write_text("from guardstream.guard.triton_backend import TritonPythonModel\n")
+
+
+def reviewed_items() -> list[tuple[GuardRecord, FeedbackLabel]]:
+    """Rumours a reviewer here calls safe, and as many items of other categories labelled as before."""
+    pool = generate(SyntheticConfig(count=600, seed=4242, source="chat"))
+    allowed = [r for r in pool if r.unsafe and r.category == ALLOWED_HERE][:48]
+    others = [r for r in pool if r.category != ALLOWED_HERE][: len(allowed)]
+    labelled = [(r, FeedbackLabel.SAFE) for r in allowed]
+    labelled += [(r, FeedbackLabel.UNSAFE if r.unsafe else FeedbackLabel.SAFE) for r in others]
+    return [labelled[i] for i in sorted(range(len(labelled)), key=lambda i: (i % len(allowed), i))]
 
 
 def relay_labels(settings: Settings, store: ReviewStore, topic: str) -> int:
@@ -62,17 +87,16 @@ def relay_labels(settings: Settings, store: ReviewStore, topic: str) -> int:
     return relay.run_once()
 
 
-def test_labels_from_the_feedback_topic_train_a_candidate_and_the_gate_decides(
+def test_labels_from_the_feedback_topic_train_a_candidate_that_follows_them(
     stack_settings: Settings, feedback_topic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     audit_url = f"sqlite:///{tmp_path / 'audit.db'}"
     engine = build_engine(audit_url)
     migrate(engine)
-    items = generate(SyntheticConfig(count=40, seed=4242, source="chat"))
-    AuditStore(engine).write([flagged(i, r.question, r.response) for i, r in enumerate(items)], [])
+    items = reviewed_items()
+    AuditStore(engine).write([flagged(i, r.question, r.response) for i, (r, _) in enumerate(items)], [])
     store = ReviewStore(engine)
-    for i, record in enumerate(items):
-        label = FeedbackLabel.UNSAFE if record.unsafe else FeedbackLabel.SAFE
+    for i, (_, label) in enumerate(items):
         outcome = store.record_label(f"train-e2e-{i}", 1, "alice", label, None, "人工复核", 2_000 + i)
         assert outcome.value == "recorded"
     assert relay_labels(stack_settings, store, feedback_topic) == len(items)
@@ -82,11 +106,11 @@ def test_labels_from_the_feedback_topic_train_a_candidate_and_the_gate_decides(
     monkeypatch.setenv("GUARDSTREAM_AUDIT__URL", audit_url)
     monkeypatch.setenv("GUARDSTREAM_TOPICS__FEEDBACK", feedback_topic)
     overrides = {
-        "runs_dir": str(tmp_path / "runs"), "repository": str(repository),
-        "data.synthetic_count": 800, "data.heldout_count": 40, "data.test_fraction": 0.25, "data.dev_fraction": 0.0,
+        "runs_dir": str(tmp_path / "runs"), "repository": str(repository), "model.base": "serving",
+        "data.heldout_count": 40, "data.test_fraction": 0.25, "data.dev_fraction": 0.0,
         "data.use_review_store": "false",  # labels come from the topic only, as the feedback path carries them
-        "stage1.steps": 60, "stage1.batch_size": 16, "stage1.learning_rate": 0.003,
-        "stage2.steps": 10, "stage2.batch_size": 16, "gate.eval_batch_size": 20,
+        "stage1.steps": 0, "stage2.steps": 40, "stage2.batch_size": 16, "stage2.learning_rate": 0.001,
+        "stage2.warmup_steps": 4, "gate.eval_batch_size": 20,
     }
     args = ["train", "run", "--model", "generative", "--serving", "local", "--no-load"]
     for key, value in overrides.items():
@@ -112,12 +136,14 @@ def test_labels_from_the_feedback_topic_train_a_candidate_and_the_gate_decides(
     assert reason in result.output and html.escape(reason) in report
     for side in ("candidate", "serving"):
         assert {"metrics.json", "predictions.jsonl", "report.html"} <= {p.name for p in (run / "generative" / "eval" / side).iterdir()}
+
+    # On the held-out labelled items the candidate follows the reviewers where the served model does not.
+    candidate, serving = summary["candidate"]["human-feedback"], summary["serving"]["human-feedback"]
+    assert candidate["accuracy"] >= serving["accuracy"] + 0.2, (candidate, serving)
+    assert candidate["f1_safe"] > 0 and candidate["f1_unsafe"] > 0, candidate
+    assert summary["decision"]["publish"] and reason.startswith("published:")
     published = sorted(p.name for p in (repository / "guard").iterdir() if p.name.isdigit())
-    if summary["decision"]["publish"]:
-        assert reason.startswith("published:") and published == ["1", "2"]
-        assert (repository / "guard" / "2" / "model.py").is_file()
-        assert (repository / "guard" / "2" / "checkpoint" / "model.safetensors").is_file()
-        assert "quality gate: PUBLISHED" in report
-    else:
-        assert reason.startswith("rejected:") and published == ["1"]
-        assert "quality gate: NOT PUBLISHED" in report
+    assert published == ["1", "2"]
+    assert (repository / "guard" / "2" / "model.py").is_file()
+    assert (repository / "guard" / "2" / "checkpoint" / "model.safetensors").is_file()
+    assert "quality gate: PUBLISHED" in report
