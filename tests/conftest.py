@@ -18,14 +18,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith("tests/unit/") and item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.standalone)
-    # xdist hands out tests in collection order (after its groups): the longest go first, so that no
-    # lane is left running a long one alone while the others have finished.
-    items.sort(key=lambda item: -_seconds_alone(item))
-
-
-def _seconds_alone(item: pytest.Item) -> float:
-    marker = item.get_closest_marker("long")
-    return float(marker.args[0]) if marker is not None else 0.0
 
 
 @pytest.fixture(scope="session")

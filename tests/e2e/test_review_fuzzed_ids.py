@@ -16,7 +16,7 @@ from tests.e2e.conftest import RunningApp, log_in, press
 from workers.review.item_ids import MAX_ID_CHARS
 from workers.review.text_safety import reveal_plain
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.long(35)]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 LONGEST = min(MAX_ID_CHARS, VerdictRow.__table__.c.event_id.type.length)
 """The longest id both ingestion and the audit store's column take."""

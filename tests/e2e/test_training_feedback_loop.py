@@ -35,7 +35,7 @@ from workers.cli.main import app
 from workers.kafka_clients import build_reader, build_transactional_producer
 from workers.review.relay import FeedbackRelay, kafka_scan
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.long(21)]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
 def flagged(index: int, question: str, response: str) -> tuple[ChatEvent, Verdict]:

@@ -21,7 +21,7 @@ from tests.support.run_events import run_events
 from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer, build_reader
 
-pytestmark = [pytest.mark.integration, pytest.mark.long(21)]
+pytestmark = pytest.mark.integration
 
 EVENTS = 48
 

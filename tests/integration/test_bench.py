@@ -19,7 +19,6 @@ REQUIRED = {"efficiency", "vs_naive", "overhead_eps", "modes_ratio", "p99_ms", "
 CASCADE = {"fast_direct_eps", "fast_eps", "cascade_eps", "escalated_fraction"}
 
 
-@pytest.mark.long(72)
 @pytest.mark.timeout(900)  # every phase, the fast guard's too, on a shared 2-core machine
 def test_quick_bench_prints_every_figure_and_writes_its_files(
     base_settings: Settings, triton_ready: None, tmp_path: Path

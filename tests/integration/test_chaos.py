@@ -51,7 +51,7 @@ MEASURES_THE_MACHINE = {"overload"}
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     if name in MEASURES_THE_MACHINE:
         return [pytest.mark.exclusive, pytest.mark.sustained_rate]
-    return [pytest.mark.exclusive] if name in NEEDS_THE_STACK_ALONE else [pytest.mark.xdist_group("chaos"), pytest.mark.long(20)]
+    return [pytest.mark.exclusive] if name in NEEDS_THE_STACK_ALONE else [pytest.mark.xdist_group("chaos")]
 
 
 @pytest.fixture(scope="module")

@@ -257,7 +257,6 @@ def test_verdicts_of_aborted_transactions_are_never_counted(stack: Stack, agent:
     assert action.evidence_event_ids == ("c1", "c2", "c3")
 
 
-@pytest.mark.long(36)
 def test_kill_9_mid_stream_then_restart_loses_and_repeats_no_action(stack: Stack, agent: AgentProcess) -> None:
     scenario = generate(4000, seed=11)
     expected = expected_actions(scenario, RULES)
@@ -265,7 +264,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_repeats_no_action(stack: Stack
     produce(stack, scenario.verdicts)
     kills = 0
     for threshold in (len(expected) // 4, len(expected) // 2):
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while len(read_actions(stack.settings.kafka, stack.actions, None)) < threshold:
             assert agent.alive(), agent.log_tail()
             assert time.monotonic() < deadline, agent.log_tail()
@@ -273,7 +272,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_repeats_no_action(stack: Stack
         agent.kill9()
         kills += 1
         agent.start()
-    actions = wait_for_actions(stack, agent, len(expected), timeout_s=90, settle_s=5)
+    actions = wait_for_actions(stack, agent, len(expected), timeout_s=240, settle_s=5)
     ids = [a.action_id for a in actions]
     assert kills == 2
     assert len(ids) == len(set(ids)), "an action was produced twice"
@@ -284,7 +283,6 @@ def test_kill_9_mid_stream_then_restart_loses_and_repeats_no_action(stack: Stack
             assert list(action.evidence_event_ids) == expected[key]
 
 
-@pytest.mark.long(34)
 def test_replay_of_10000_verdicts_produces_exactly_the_expected_actions(stack: Stack, agent: AgentProcess) -> None:
     scenario = generate(10_000, seed=7)
     expected = expected_actions(scenario, RULES)
@@ -292,7 +290,7 @@ def test_replay_of_10000_verdicts_produces_exactly_the_expected_actions(stack: S
     produce(stack, scenario.verdicts)
     started = time.monotonic()
     agent.start()
-    actions = wait_for_actions(stack, agent, len(expected), timeout_s=60, settle_s=3)
+    actions = wait_for_actions(stack, agent, len(expected), timeout_s=240, settle_s=3)
     elapsed = time.monotonic() - started - 3
     got = by_key(actions)
     assert len(actions) == len(got) == len(expected)
