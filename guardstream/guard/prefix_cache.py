@@ -86,7 +86,7 @@ def plan_groups(
     return groups[::-1]
 
 
-def _cache_keyword(backbone: Any) -> str | None:
+def cache_keyword(backbone: Any) -> str | None:
     """The name under which this backbone's forward takes a KV cache (it was renamed in transformers 5)."""
     parameters = inspect.signature(backbone.forward).parameters
     for name in ("cache", "past_key_values"):
@@ -106,7 +106,7 @@ class PrefixCache:
     @classmethod
     def build(cls, backbone: Any, ids: Sequence[int], device: torch.device) -> PrefixCache | None:
         """Run the prefix once; None when this model's cache is not a plain per-layer key/value store."""
-        keyword = _cache_keyword(backbone)
+        keyword = cache_keyword(backbone)
         if keyword is None or len(ids) == 0:
             return None
         with torch.inference_mode():
