@@ -115,6 +115,12 @@ class PrefixCache:
                 attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
                 use_cache=True,
             )
+        return cls.from_output(ids, output, keyword)
+
+    @classmethod
+    def from_output(cls, ids: Sequence[int], output: Any, keyword: str) -> PrefixCache | None:
+        """The keys and values a forward pass over ``ids`` (batch 1, ``use_cache``) left; None when
+        they are not a plain per-layer store (training calls this with gradients on)."""
         cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
         layers = getattr(cache, "layers", None)
         if not layers or any(type(layer) is not DynamicLayer for layer in layers):

@@ -19,9 +19,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache
 
-from guardstream.guard.prefix_cache import cache_keyword, shared_prefix
+from guardstream.guard.prefix_cache import PrefixCache, cache_keyword, shared_prefix
 
 
 def _parts(model: Any) -> tuple[Any, Any]:
@@ -56,14 +55,14 @@ def _hidden(backbone: Any, batch: dict[str, torch.Tensor], start: int) -> torch.
     if keyword is None:
         return backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, start:]
     rows, width = input_ids.shape
-    prefix = backbone(input_ids=input_ids[:1, :start], attention_mask=attention_mask[:1, :start], use_cache=True)
-    cache = getattr(prefix, "cache", None) or prefix.past_key_values
-    shared = DynamicCache(
-        ddp_cache_data=[(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1)) for layer in cache.layers]
-    )
+    output = backbone(input_ids=input_ids[:1, :start], attention_mask=attention_mask[:1, :start], use_cache=True)
+    prefix = PrefixCache.from_output(input_ids[0, :start].tolist(), output, keyword)
+    if prefix is None:  # sliding-window or other caches keep more than keys and values: run rows in full
+        return backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, start:]
     positions = torch.arange(start, width, device=input_ids.device).expand(rows, -1)
     return backbone(
-        input_ids=input_ids[:, start:], attention_mask=attention_mask, position_ids=positions, use_cache=True, **{keyword: shared}
+        input_ids=input_ids[:, start:], attention_mask=attention_mask, position_ids=positions, use_cache=True,
+        **{keyword: prefix.expanded(rows)},
     ).last_hidden_state
 
 
