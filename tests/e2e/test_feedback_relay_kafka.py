@@ -16,6 +16,7 @@ from guardstream.records import Feedback, FeedbackLabel
 from guardstream.serde.codec import decode_record, encode_record
 from guardstream.settings import Settings
 from tests.support.audit_records import event_and_verdict
+from tests.support.topic_reading import read_values
 from workers.kafka_clients import build_reader, build_transactional_producer
 from workers.review.relay import FeedbackRelay, kafka_scan
 
@@ -48,29 +49,7 @@ class CrashAfterCommit(ReviewStore):
 
 
 def read_all(settings: Settings, topic: str, isolation: str) -> list[str]:
-    reader = build_reader(settings.kafka, f"check-{uuid.uuid4().hex[:8]}", **{"isolation.level": isolation, "enable.partition.eof": True})
-    reader.subscribe([topic])
-    ids, eof, partitions = [], set(), None
-    import time
-
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            message = reader.poll(0.3)
-            if partitions is None and reader.assignment():
-                partitions = {tp.partition for tp in reader.assignment()}
-            if message is None:
-                continue
-            if message.error() is not None:
-                eof.add(message.partition())
-                if partitions is not None and eof >= partitions:
-                    break
-                continue
-            eof.discard(message.partition())
-            ids.append(decode_record(Feedback, message.value()).feedback_id)
-    finally:
-        reader.close()
-    return ids
+    return [decode_record(Feedback, value).feedback_id for value in read_values(settings, topic, isolation)]
 
 
 def make_relay(settings: Settings, store: ReviewStore, topic: str, txn_id: str, wrap: Any = None) -> FeedbackRelay:

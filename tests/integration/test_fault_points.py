@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from sqlalchemy import select
 
 from guardstream.audit.engine import build_engine, migrate
@@ -27,8 +26,9 @@ from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.settings import Settings, TopicSettings
 from tests.support.fault_point_worker import POINTS
 from tests.support.run_events import run_events
+from tests.support.topic_reading import read_values
 from workers.demo.replay import WorkerProcess, worker_environment
-from workers.kafka_clients import build_producer, build_reader
+from workers.kafka_clients import build_producer
 
 pytestmark = pytest.mark.integration
 
@@ -37,24 +37,8 @@ EVENTS = 60
 
 def verdict_ids(settings: Settings, topic: str, isolation: str) -> Counter[str]:
     """Event ids of every verdict on ``topic`` up to its end, read at ``isolation``."""
-    reader = build_reader(
-        settings.kafka, f"fault-reader-{uuid.uuid4().hex[:8]}", **{"isolation.level": isolation, "enable.partition.eof": True}
-    )
-    partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
-    reader.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions])
-    decoder, ids, at_end = AvroDecoder(), Counter[str](), set[int]()
-    try:
-        while len(at_end) < len(partitions):
-            for message in reader.consume(num_messages=500, timeout=1.0):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        at_end.add(message.partition())
-                    continue
-                ids[decoder.decode(Verdict, message.value()).event_id] += 1
-    finally:
-        reader.close()
-    return ids
+    decoder = AvroDecoder()
+    return Counter(decoder.decode(Verdict, value).event_id for value in read_values(settings, topic, isolation))
 
 
 def audit_ids(postgres_url: str, event_ids: list[str]) -> Counter[str]:
