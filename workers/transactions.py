@@ -19,8 +19,13 @@ Kafka failures, as librdkafka classifies them:
   the same transactional id is built (its ``init_transactions`` fences the stuck one and aborts
   its transaction; the stuck one's queued and in-flight records are purged first, so that none
   reaches the broker late) and the outputs are produced again; without a way to rebuild, the caller stops.
-  A stuck ``commit_transaction`` stops the caller too: whether it committed is unknown, and only a
-  restart from the committed offsets is safe.
+* *a commit whose outcome is unknown* (``commit_transaction`` stuck, or still failing when
+  ``retry_timeout_s`` passes; seen once while a broker restarted): a new producer with the same id
+  settles it, since its ``init_transactions`` returns only once the coordinator has finished the
+  old transaction, committed or aborted. The group's committed offsets then tell which: offsets and
+  records commit together, so offsets at ``positions`` mean the outputs are out (``commit``
+  returns); anything else means they were aborted (:class:`RetriableError`: produce them again).
+  Without a way to rebuild, or when the offsets cannot be read, the caller stops.
 * *fatal* (above all: fenced, because another instance started with our transactional id): this
   instance is a zombie. :class:`SinkFailedError` says so; the caller abandons its uncommitted work
   and stops, and the instance that fenced it processes that work again. So does a retriable
@@ -120,6 +125,7 @@ class KafkaTransactions:
         """
         self.check()
         committing = False
+        offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()]
         try:
             if self._open:  # an abort that could not finish last time
                 self._abort()
@@ -127,7 +133,6 @@ class KafkaTransactions:
             self._open = True
             for record in records:
                 self._send(record)
-            offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()]
             metadata = self._consumer.consumer_group_metadata()
             self._retrying(
                 "send_offsets_to_transaction",
@@ -137,18 +142,19 @@ class KafkaTransactions:
             self._retrying("commit_transaction", lambda: self._producer.commit_transaction(self._call_timeout_s))
             self._open = False
         except _Wedged as wedged:
-            if committing:  # its outcome is unknown: only a restart from the committed offsets is safe
-                failure = SinkFailedError(f"{wedged} did not return: the transaction's outcome is unknown")
-                log.error("%s", failure)
-                self._failed = failure
-                raise failure from None
-            self._replace_producer(str(wedged))
+            if committing:
+                self._settle_unknown_commit(f"{wedged} did not return", offsets)
+                return
+            self._replace_producer(f"{wedged} did not return in time")
             raise RetriableError(f"{wedged} did not return; a new producer took over, will retry") from wedged
         except KafkaException as exc:
             error = _error(exc)
             if error is not None and error.txn_requires_abort():
                 self._abort()
                 raise RetriableError(f"Kafka transaction aborted, will retry: {error.str()}") from exc
+            if committing and error is not None and error.retriable() and not error.fatal():
+                self._settle_unknown_commit(f"commit_transaction still failing ({error.str()})", offsets)
+                return
             raise self._fail(exc) from exc
 
     def abort_if_open(self) -> None:
@@ -166,19 +172,42 @@ class KafkaTransactions:
         try:
             self._retrying("abort_transaction", lambda: self._producer.abort_transaction(self._call_timeout_s))
         except _Wedged as wedged:
-            self._replace_producer(str(wedged))
+            self._replace_producer(f"{wedged} did not return in time")
         except KafkaException as exc:
             raise self._fail(exc) from exc
         self._open = False
 
-    def _replace_producer(self, cause: str) -> None:
-        """Leave a stuck producer behind; a new one with the same id fences it and aborts its work."""
+    def _settle_unknown_commit(self, cause: str, offsets: list[TopicPartition]) -> None:
+        """Return if the transaction committed; raise :class:`RetriableError` if it was aborted."""
         if self._rebuild is None:
-            failure = SinkFailedError(f"{cause} did not return and the producer cannot be rebuilt")
+            failure = SinkFailedError(f"{cause}: the transaction's outcome is unknown, and the producer cannot be rebuilt")
             log.error("%s", failure)
             self._failed = failure
             raise failure
-        log.error("%s did not return in time: replacing the producer (the new one fences it)", cause)
+        self._replace_producer(cause)  # its init_transactions waits until the old transaction is finished
+        try:
+            committed = self._retrying(
+                "committed", lambda: self._consumer.committed(offsets, timeout=self._call_timeout_s)
+            )
+        except (KafkaException, _Wedged) as exc:
+            failure = SinkFailedError(f"{cause}, and the group's committed offsets cannot be read to settle it: {exc}")
+            log.error("%s", failure)
+            self._failed = failure
+            raise failure from None
+        wanted = {(tp.topic, tp.partition): tp.offset for tp in offsets}
+        if {(tp.topic, tp.partition): tp.offset for tp in committed} == wanted:
+            log.warning("%s; a new producer settled it: the transaction committed", cause)
+            return
+        raise RetriableError(f"{cause}; a new producer settled it: the transaction was aborted, will retry")
+
+    def _replace_producer(self, cause: str) -> None:
+        """Leave a stuck producer behind; a new one with the same id fences it and aborts its work."""
+        if self._rebuild is None:
+            failure = SinkFailedError(f"{cause}, and the producer cannot be rebuilt")
+            log.error("%s", failure)
+            self._failed = failure
+            raise failure
+        log.error("%s: replacing the producer (the new one fences it)", cause)
         _silence(self._producer)
         self._producer = self._rebuild()
         self._open = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from confluent_kafka import OFFSET_INVALID, TopicPartition
+
 
 @dataclass
 class FakeMessage:
@@ -100,8 +102,18 @@ class ScriptedProducer:
         self._open.records.clear()
 
 
+@dataclass
 class FakeGroupConsumer:
-    """Only what a transaction asks of the consumer: its group metadata."""
+    """Only what a transaction asks of the consumer: its group metadata, and the group's committed
+    offsets (``OFFSET_INVALID`` where none is committed) when a commit's outcome must be settled."""
+
+    committed_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def consumer_group_metadata(self) -> object:
         return object()
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return [
+            TopicPartition(tp.topic, tp.partition, self.committed_offsets.get((tp.topic, tp.partition), OFFSET_INVALID))
+            for tp in partitions
+        ]

@@ -31,10 +31,28 @@ class FakeAudit:
         return []
 
 
-def sink(producer: ScriptedProducer, rebuild: Callable[[], ScriptedProducer] | None = None) -> TransactionalSink:
+class FakeTime:
+    """A clock that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def sink(
+    producer: ScriptedProducer,
+    rebuild: Callable[[], ScriptedProducer] | None = None,
+    consumer: FakeGroupConsumer | None = None,
+) -> TransactionalSink:
+    time = FakeTime()
     return TransactionalSink(
         producer,  # type: ignore[arg-type]
-        FakeGroupConsumer(),  # type: ignore[arg-type]
+        consumer or FakeGroupConsumer(),  # type: ignore[arg-type]
         FakeAudit(),  # type: ignore[arg-type]
         TopicSettings(),
         lambda record, topic: b"",
@@ -43,7 +61,8 @@ def sink(producer: ScriptedProducer, rebuild: Callable[[], ScriptedProducer] | N
         rebuild=rebuild,  # type: ignore[arg-type]
         call_timeout_s=0.2,
         call_grace_s=0.1,
-        sleep=lambda _s: None,
+        clock=time.clock,
+        sleep=time.sleep,
     )
 
 
@@ -97,12 +116,54 @@ def test_a_stuck_send_offsets_replaces_the_producer_which_then_commits() -> None
         release.set()
 
 
-def test_a_stuck_commit_stops_the_worker_since_its_outcome_is_unknown() -> None:
+def test_a_stuck_commit_that_went_through_is_settled_by_a_new_producer_and_not_repeated() -> None:
     release = threading.Event()
-    stuck = ScriptedProducer({"commit_transaction": [release]})
-    sink_ = sink(stuck, rebuild=ScriptedProducer)
+    stuck, fresh = ScriptedProducer({"commit_transaction": [release]}), ScriptedProducer()
+    group = FakeGroupConsumer()
+    sink_ = sink(stuck, rebuild=lambda: fresh, consumer=group)
+    group.committed_offsets.update(POSITIONS)  # what the coordinator finished while the call hung
     try:
-        with pytest.raises(SinkFailedError):
+        sink_.commit(BatchOutputs(), POSITIONS)  # no RetriableError: producing again would duplicate
+        assert fresh.calls == ["init_transactions"]  # it waits until the old transaction is finished
+        sink_.commit(BatchOutputs(), {("chat.events", 0): 9})  # the new producer carries on
+        assert fresh.committed[-1].offsets == {("chat.events", 0): 9}
+    finally:
+        release.set()
+
+
+def test_a_stuck_commit_that_was_aborted_is_produced_again_by_the_new_producer() -> None:
+    release = threading.Event()
+    stuck, fresh = ScriptedProducer({"commit_transaction": [release]}), ScriptedProducer()
+    sink_ = sink(stuck, rebuild=lambda: fresh, consumer=FakeGroupConsumer({("chat.events", 0): 3}))
+    try:
+        with pytest.raises(RetriableError, match="aborted"):
+            sink_.commit(BatchOutputs(), POSITIONS)
+        sink_.commit(BatchOutputs(), POSITIONS)
+        assert fresh.committed[-1].offsets == POSITIONS
+    finally:
+        release.set()
+
+
+def test_a_commit_still_timing_out_when_retries_run_out_is_settled_rather_than_stopping_the_worker() -> None:
+    """Seen in the broker-restart chaos scenario: commit_transaction timed out (retriable) until
+    retry_timeout_s passed, and the worker stopped with its batch unacknowledged."""
+    endless = ScriptedProducer({"commit_transaction": [RETRIABLE] * 1000})
+    fresh = ScriptedProducer()
+    group = FakeGroupConsumer()
+    sink_ = sink(endless, rebuild=lambda: fresh, consumer=group)
+    with pytest.raises(RetriableError, match="aborted"):
+        sink_.commit(BatchOutputs(), POSITIONS)
+    assert "abort_transaction" not in endless.calls  # a commit is never replaced by an abort
+    assert fresh.calls == ["init_transactions"]
+    sink_.commit(BatchOutputs(), POSITIONS)
+    assert fresh.committed[-1].offsets == POSITIONS
+
+
+def test_a_stuck_commit_without_a_way_to_rebuild_stops_the_worker_since_its_outcome_is_unknown() -> None:
+    release = threading.Event()
+    sink_ = sink(ScriptedProducer({"commit_transaction": [release]}))
+    try:
+        with pytest.raises(SinkFailedError, match="unknown"):
             sink_.commit(BatchOutputs(), POSITIONS)
     finally:
         release.set()
