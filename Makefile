@@ -15,7 +15,7 @@ TEST_LANES ?= 3
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos
+.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos mutation
 
 run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
 	@$(GS) dev up; \
@@ -59,6 +59,16 @@ bench: venv system-deps model ## start the stack, run every benchmark phase (BEN
 chaos: venv system-deps model ## start Kafka, Triton and PostgreSQL, run every chaos scenario (CHAOS lines, .run/chaos/results.json), stop them
 	@$(GS) dev up --postgres; \
 	$(GS) chaos run --report .run/chaos/results.json; status=$$?; \
+	$(GS) dev down; exit $$status
+
+mutation: venv system-deps test-model ## mutation testing of the modules whose answers matter (pyproject's [tool.mutmut]): MUTATION lines, .run/mutation/survivors.md; not part of make test (about 20 min)
+	$(UV) pip install --python $(PY) --quiet -c constraints.txt -e '.[dev,mutation]'
+	@$(GS) dev up --postgres; \
+	export GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
+	rm -rf mutants; mkdir -p .run/logs; \
+	if $(VENV)/bin/mutmut run --max-children $$(nproc) > .run/logs/mutmut.log 2>&1; \
+	then $(PY) -m tests.mutation.report; status=$$?; \
+	else tail -c 3000 .run/logs/mutmut.log; status=1; fi; \
 	$(GS) dev down; exit $$status
 
 unit: venv ## fast tests that need nothing running
