@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 app = typer.Typer(
     help="Fine-tune the guards (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish.",
@@ -183,47 +181,22 @@ def _label_sources(cfg: Any, feedback_topic: bool) -> tuple[list[Any], Any]:
     return ([MergedLabels(sources)] if sources else []), engine
 
 
-def read_feedback_topic(settings: Any, *, deadline_s: float = 15.0) -> list[Any]:
-    """Every Feedback record on the feedback topic (read_committed), oldest first."""
-    from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+def read_feedback_topic(settings: Any, *, timeout_s: float = 60.0) -> list[Any]:
+    """Every Feedback record on the feedback topic (read_committed) to its end, oldest first.
 
+    A read that cannot reach the end raises: training on part of the labels would look complete.
+    """
     from guardstream.records import Feedback
     from guardstream.serde.codec import decode_record
-    from workers.kafka_clients import build_reader
+    from workers.kafka_clients import one_off_reader, read_to_end
 
     log = logging.getLogger(__name__)
-    topic = settings.topics.feedback
-    consumer = build_reader(settings.kafka, f"guardstream-training-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
     records: list[Any] = []
-    try:
+    for _key, value in read_to_end(one_off_reader(settings.kafka, "training"), settings.topics.feedback, None, timeout_s):
         try:
-            metadata = consumer.list_topics(topic, timeout=10)
-        except KafkaException as exc:
-            log.warning("feedback topic unavailable topic=%s error=%s", topic, exc)
-            return []
-        partitions = metadata.topics.get(topic)
-        if partitions is None or partitions.error is not None or not partitions.partitions:
-            log.info("no feedback topic %s yet", topic)
-            return []
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions.partitions])
-        pending = set(partitions.partitions)
-        end = time.monotonic() + deadline_s
-        while pending and time.monotonic() < end:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            if message.error() is not None:
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    pending.discard(message.partition())
-                continue
-            try:
-                records.append(decode_record(Feedback, message.value()))
-            except Exception as exc:  # a bad record on the topic must not stop training
-                log.warning("skipping undecodable feedback offset=%s error=%s", message.offset(), exc)
-        if pending:
-            log.warning("feedback topic not read to the end within %.0f s; partitions left=%s", deadline_s, sorted(pending))
-    finally:
-        consumer.close()
+            records.append(decode_record(Feedback, value or b""))
+        except Exception as exc:  # a bad record on the topic must not stop training
+            log.warning("skipping an undecodable feedback record: %s", exc)
     return sorted(records, key=lambda f: f.labelled_at_ms)
 
 

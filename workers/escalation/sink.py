@@ -20,8 +20,7 @@ from guardstream.errors import RetriableError
 from guardstream.records import Action
 from guardstream.serde import decode_record, encode_record
 from guardstream.settings import KafkaSettings
-from workers.escalation.reading import read_to_end
-from workers.kafka_clients import build_producer
+from workers.kafka_clients import build_producer, one_off_reader, read_to_end
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +77,7 @@ class ActionSink:
 
 def read_actions(kafka: KafkaSettings, topic: str, since_ms: int | None, timeout_s: float = 60.0) -> list[Action]:
     """Every committed action of ``topic`` written at or after ``since_ms`` (None: all), to the end."""
-    return [decode_record(Action, value) for _key, value in read_to_end(kafka, topic, since_ms, timeout_s) if value]
+    return [decode_record(Action, value) for _key, value in read_to_end(one_off_reader(kafka, "escalation-reader"), topic, since_ms, timeout_s) if value]
 
 
 def read_action_ids(kafka: KafkaSettings, topic: str, lookback_s: float) -> set[str]:

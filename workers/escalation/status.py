@@ -14,8 +14,8 @@ from typing import Any
 from guardstream.settings import KafkaSettings
 from workers.escalation.engine import KeyState
 from workers.escalation.processor import LATE_PREFIX, STREAM_PREFIX
-from workers.escalation.reading import read_to_end
 from workers.escalation.rules import RuleSet
+from workers.kafka_clients import one_off_reader, read_to_end
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,7 @@ def summarize(ruleset: RuleSet, table: dict[str, Any], hottest: int) -> Escalati
 def read_table(kafka: KafkaSettings, changelog_topic: str, timeout_s: float = 60.0) -> dict[str, Any]:
     """The latest value of every key of the windows table, from its changelog topic."""
     table: dict[str, Any] = {}
-    for raw_key, raw_value in read_to_end(kafka, changelog_topic, None, timeout_s):
+    for raw_key, raw_value in read_to_end(one_off_reader(kafka, "escalation-reader"), changelog_topic, None, timeout_s):
         if raw_key is None:
             continue
         key = json.loads(raw_key)

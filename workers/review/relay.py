@@ -20,10 +20,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
+
+from confluent_kafka import Consumer
 
 from guardstream.audit.review_store import ReviewStore
 from guardstream.records import Feedback
+from workers.kafka_clients import read_to_end
 
 log = logging.getLogger(__name__)
 
@@ -168,38 +171,10 @@ class RelayRunner:
             self._stop.wait(backoff)
 
 
-def kafka_scan(reader_factory: Callable[[], Any], topic: str, decode: Callable[[bytes], Feedback], timeout_s: float = 30.0) -> PublishedScan:
-    """A :data:`PublishedScan` over the real topic with a ``read_committed`` consumer."""
+def kafka_scan(new_reader: Callable[[], Consumer], topic: str, decode: Callable[[bytes], Feedback], timeout_s: float = 30.0) -> PublishedScan:
+    """A :data:`PublishedScan` over the real topic, read to its end with ``read_committed`` readers."""
 
     def scan(since_ms: int) -> set[str]:
-        from confluent_kafka import KafkaError, TopicPartition
-
-        consumer = reader_factory()
-        try:
-            metadata = consumer.list_topics(topic, timeout=10)
-            partitions = sorted(metadata.topics[topic].partitions) if topic in metadata.topics else []
-            if not partitions:
-                return set()
-            starts = consumer.offsets_for_times([TopicPartition(topic, p, max(0, since_ms)) for p in partitions], timeout=10)
-            assignment = [tp if tp.offset >= 0 else TopicPartition(topic, tp.partition, -1) for tp in starts]
-            open_partitions = {tp.partition for tp in assignment if tp.offset != -1}
-            consumer.assign([tp for tp in assignment if tp.offset != -1])
-            found: set[str] = set()
-            deadline = time.monotonic() + timeout_s
-            while open_partitions:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"scan of {topic} did not reach its end in {timeout_s}s")
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                if message.error() is not None:
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        open_partitions.discard(message.partition())
-                        continue
-                    raise RuntimeError(f"scan of {topic}: {message.error()}")
-                found.add(decode(message.value()).feedback_id)
-            return found
-        finally:
-            consumer.close()
+        return {decode(value).feedback_id for _key, value in read_to_end(new_reader, topic, since_ms, timeout_s) if value}
 
     return scan
