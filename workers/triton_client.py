@@ -21,19 +21,21 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from guardstream.errors import ConfigurationError, PermanentError, RetriableError
+from guardstream.guard.backend_settings import (
+    INPUT_QUESTION,
+    INPUT_RESPONSE,
+    OUTPUT_CATEGORY,
+    OUTPUT_CATEGORY_SCORE,
+    OUTPUT_P_UNSAFE,
+    OUTPUT_VERDICT_JSON,
+)
 from guardstream.guard.categories import HarmCategory
 from guardstream.records import GuardStage
 from guardstream.settings import TritonSettings
 
-QUESTION = "QUESTION"
-RESPONSE = "RESPONSE"
-P_UNSAFE = "P_UNSAFE"
-VERDICT_JSON = "VERDICT_JSON"
-CATEGORY = "CATEGORY"
-CATEGORY_SCORE = "CATEGORY_SCORE"
 CURRENT_VERSION_PARAMETER = "current_version"
-EXPECTED_INPUTS = {QUESTION: "BYTES", RESPONSE: "BYTES"}
-EXPECTED_OUTPUTS = {P_UNSAFE: "FP32"}
+EXPECTED_INPUTS = {INPUT_QUESTION: "BYTES", INPUT_RESPONSE: "BYTES"}
+EXPECTED_OUTPUTS = {OUTPUT_P_UNSAFE: "FP32"}
 
 REJECTED_STATUS = str(grpc.StatusCode.INVALID_ARGUMENT)
 """The one gRPC status that blames the request (python backend: ``TritonError.INVALID_ARG``)."""
@@ -107,7 +109,7 @@ class GuardModelClient:
         self._version = settings.model_version
         self._version_read_at = 0.0
         self._version_lock = threading.Lock()
-        self._outputs = [grpcclient.InferRequestedOutput(P_UNSAFE)]
+        self._outputs = [grpcclient.InferRequestedOutput(OUTPUT_P_UNSAFE)]
 
     def version(self) -> str:
         """The version requests go to: pinned, or the current one (re-read every few seconds)."""
@@ -149,8 +151,8 @@ class GuardModelClient:
             for tensor, dtype in EXPECTED_OUTPUTS.items()
             if outputs.get(tensor) != dtype
         ]
-        if {CATEGORY, CATEGORY_SCORE} <= set(outputs):
-            self._outputs = [grpcclient.InferRequestedOutput(name) for name in (P_UNSAFE, CATEGORY, CATEGORY_SCORE)]
+        if {OUTPUT_CATEGORY, OUTPUT_CATEGORY_SCORE} <= set(outputs):
+            self._outputs = [grpcclient.InferRequestedOutput(name) for name in (OUTPUT_P_UNSAFE, OUTPUT_CATEGORY, OUTPUT_CATEGORY_SCORE)]
         max_batch_size = int(config.get("max_batch_size", 0))
         if max_batch_size < batch_size:
             problems.append(
@@ -165,8 +167,8 @@ class GuardModelClient:
         """Send one batch; ``on_done`` is called once, from another thread, with the outcome."""
         started = time.perf_counter()
         inputs = [
-            bytes_input(QUESTION, [question for question, _ in pairs]),
-            bytes_input(RESPONSE, [response for _, response in pairs]),
+            bytes_input(INPUT_QUESTION, [question for question, _ in pairs]),
+            bytes_input(INPUT_RESPONSE, [response for _, response in pairs]),
         ]
 
         def finished(result: grpcclient.InferResult | None, error: InferenceServerException | None) -> None:
@@ -175,7 +177,7 @@ class GuardModelClient:
                 on_done(InferenceOutcome(None, "", elapsed_ms, classify(error)))
                 return
             response = result.get_response()
-            scores = result.as_numpy(P_UNSAFE).reshape(-1).astype(np.float64)
+            scores = result.as_numpy(OUTPUT_P_UNSAFE).reshape(-1).astype(np.float64)
             on_done(InferenceOutcome(scores, response.model_version, elapsed_ms, None, _categories(result)))
 
         try:
@@ -199,20 +201,20 @@ class GuardModelClient:
         if not pairs:
             return []
         inputs = [
-            bytes_input(QUESTION, [question for question, _ in pairs]),
-            bytes_input(RESPONSE, [response for _, response in pairs]),
+            bytes_input(INPUT_QUESTION, [question for question, _ in pairs]),
+            bytes_input(INPUT_RESPONSE, [response for _, response in pairs]),
         ]
         try:
             result = self._client.infer(
                 self._settings.explain_model_name,
                 inputs,
                 model_version=self.version(),
-                outputs=[grpcclient.InferRequestedOutput(VERDICT_JSON)],
+                outputs=[grpcclient.InferRequestedOutput(OUTPUT_VERDICT_JSON)],
                 client_timeout=self._settings.request_timeout_s,
             )
         except InferenceServerException as exc:
             raise classify(exc) from exc
-        return [value.decode("utf-8", errors="replace") for value in result.as_numpy(VERDICT_JSON).reshape(-1)]
+        return [value.decode("utf-8", errors="replace") for value in result.as_numpy(OUTPUT_VERDICT_JSON).reshape(-1)]
 
     def close(self) -> None:
         self._client.close()
@@ -360,7 +362,7 @@ def classify(error: InferenceServerException | None) -> RetriableError | Permane
 
 
 def _categories(result: grpcclient.InferResult) -> list[tuple[str, float] | None] | None:
-    names, scores = result.as_numpy(CATEGORY), result.as_numpy(CATEGORY_SCORE)
+    names, scores = result.as_numpy(OUTPUT_CATEGORY), result.as_numpy(OUTPUT_CATEGORY_SCORE)
     if names is None or scores is None:
         return None
     return [

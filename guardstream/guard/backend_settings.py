@@ -11,6 +11,7 @@ from typing import Any
 
 from guardstream.errors import ConfigurationError
 
+# The model's tensors: the one definition the Triton backends and the workers' client both import.
 INPUT_QUESTION = "QUESTION"
 INPUT_RESPONSE = "RESPONSE"
 OUTPUT_P_UNSAFE = "P_UNSAFE"

@@ -29,7 +29,8 @@ from guardstream.settings import Settings, TritonSettings
 from workers.bench.config import BenchConfig
 from workers.bench.direct import SweepPoint, best_point, sweep, sweep_grid
 from workers.bench.pipeline import BacklogTrials, PipelineConfig, drain_at_shapes
-from workers.triton_client import P_UNSAFE, CascadeClient
+from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE
+from workers.triton_client import CascadeClient
 
 Band = tuple[float, float]
 FAST_IN_FLIGHT = 2
@@ -120,7 +121,7 @@ def run_cascade(
     pairs = [event.guard_pair() for event in pool]
     say(f"fast_direct: the fast guard ({triton.fast_model_name}) through Triton alone, {FAST_IN_FLIGHT} in flight")
     grid = sweep_grid(config.sweep_batches, (FAST_IN_FLIGHT,), max_batch_size)
-    points = sweep(triton, triton.fast_model_name, P_UNSAFE, pairs, grid, config.fast_seconds)
+    points = sweep(triton, triton.fast_model_name, OUTPUT_P_UNSAFE, pairs, grid, config.fast_seconds)
     best = best_point(points)
     say(f"  {', '.join(f'batch {p.batch}: {p.items_per_s:,.1f}' for p in points)} items/s")
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from guardstream.settings import TritonSettings
-from workers.triton_client import QUESTION, RESPONSE, build_aio_grpc_client, bytes_input
+from guardstream.guard.backend_settings import INPUT_QUESTION, INPUT_RESPONSE
+from workers.triton_client import build_aio_grpc_client, bytes_input
 
 Pair = tuple[str, str]
 REQUEST_ITEMS = 512
@@ -55,7 +56,7 @@ def request_chunks(pairs: Sequence[Pair], batch: int, items: int = REQUEST_ITEMS
 
 def _requests(pairs: Sequence[Pair], batch: int) -> list[list]:
     return [
-        [bytes_input(QUESTION, [q for q, _ in chunk]), bytes_input(RESPONSE, [r for _, r in chunk])]
+        [bytes_input(INPUT_QUESTION, [q for q, _ in chunk]), bytes_input(INPUT_RESPONSE, [r for _, r in chunk])]
         for chunk in request_chunks(pairs, batch)
     ]
 

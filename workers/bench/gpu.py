@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE
 from guardstream.paths import repository_root
 from workers.bench.direct import SweepPoint, best_point, sweep, sweep_grid
 
@@ -276,7 +277,7 @@ def run_gpu_bench(
         server.wait_ready(240)
         settings = TritonSettings(grpc_url=f"127.0.0.1:{server.grpc_port}")
         say(f"sweeping batch {list(batches)} × concurrency {list(concurrency)}, {seconds:.0f}s each")
-        points = sweep(settings, "guard", "P_UNSAFE", pairs, sweep_grid(batches, concurrency, max_batch), seconds)
+        points = sweep(settings, "guard", OUTPUT_P_UNSAFE, pairs, sweep_grid(batches, concurrency, max_batch), seconds)
     finally:
         server.stop()
     best = best_point(points)

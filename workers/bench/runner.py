@@ -34,7 +34,8 @@ from workers.bench.naive import run_naive
 from workers.bench.pipeline import LatencyLevel, PipelineConfig, drain_at_shapes, pipeline_shapes, run_backlog, run_latency
 from workers.bench.stats import percentile, ratio
 from workers.kafka_clients import build_producer
-from workers.triton_client import P_UNSAFE, VERDICT_JSON, build_grpc_client
+from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE, OUTPUT_VERDICT_JSON
+from workers.triton_client import build_grpc_client
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +127,16 @@ def run_bench(
 
     say("triton_direct: sweeping batch size × concurrency on the score model")
     grid = sweep_grid(config.sweep_batches, config.sweep_concurrency, max_batch_size(settings, triton.model_name))
-    results.sweep = sweep(triton, triton.model_name, P_UNSAFE, pairs, grid, config.sweep_seconds)
+    results.sweep = sweep(triton, triton.model_name, OUTPUT_P_UNSAFE, pairs, grid, config.sweep_seconds)
     best = results.best = best_point(results.sweep)
     say(f"  best: batch {best.batch} × {best.concurrency} in flight → {best.items_per_s:,.0f} items/s")
 
     say("modes: score and explain models on the same items, interleaved")
     explain_batch = min(config.explain_batch, max_batch_size(settings, triton.explain_model_name))
     for _ in range(config.modes_rounds):
-        score = measure(triton, triton.model_name, P_UNSAFE, pairs, best.batch, best.concurrency, config.sweep_seconds)
+        score = measure(triton, triton.model_name, OUTPUT_P_UNSAFE, pairs, best.batch, best.concurrency, config.sweep_seconds)
         explain = measure(
-            triton, triton.explain_model_name, VERDICT_JSON, pairs, explain_batch, 2, config.explain_seconds, 0.0, 4
+            triton, triton.explain_model_name, OUTPUT_VERDICT_JSON, pairs, explain_batch, 2, config.explain_seconds, 0.0, 4
         )
         results.modes_rounds.append((score.items_per_s, explain.items_per_s))
     results.explain_eps = percentile([e for _, e in results.modes_rounds], 50)
@@ -156,7 +157,7 @@ def run_bench(
         results.pipeline = trials.as_dict()
         say(f"  pipeline: {run.rate:,.0f} events/s (best of {len(trials.tried)})")
         results.best_again = measure(
-            triton, triton.model_name, P_UNSAFE, pairs, best.batch, best.concurrency, config.sweep_seconds
+            triton, triton.model_name, OUTPUT_P_UNSAFE, pairs, best.batch, best.concurrency, config.sweep_seconds
         )
         say(f"  triton_direct again at the best point: {results.best_again.items_per_s:,.0f} items/s")
 
@@ -168,7 +169,7 @@ def run_bench(
 
         say("overhead: workers drain a backlog with the constant model")
         results.constant_direct_eps = measure(
-            triton, CONSTANT_MODEL, P_UNSAFE, pairs, config.overhead_batch, 2, config.sweep_seconds
+            triton, CONSTANT_MODEL, OUTPUT_P_UNSAFE, pairs, config.overhead_batch, 2, config.sweep_seconds
         ).items_per_s
         workers = config.overhead_workers or (1 if audit_url.startswith("sqlite") else 2)
         overhead_config = PipelineConfig(
