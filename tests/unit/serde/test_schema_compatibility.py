@@ -1,9 +1,8 @@
 """Every schema in schemas/ must stay BACKWARD compatible with every earlier version of itself.
 
 Earlier versions come from git history (``git log -- schemas/X.avsc`` / ``git show``) and from
-``schemas/history/<stem>/*.avsc``. The check writes sample records generated from the old schema
-(every enum symbol, every union branch, defaults) and reads them with the new one through fastavro
-schema resolution (see ``guardstream.serde.compatibility``).
+``schemas/history/<stem>/*.avsc``. Apache Avro's reader/writer compatibility checker decides (see
+``guardstream.serde.compatibility``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import subprocess
 
 import pytest
 
-from guardstream.serde.compatibility import backward_problems, samples
+from guardstream.serde.compatibility import backward_problems
 from guardstream.paths import repository_root
 from tests.support.stack import unavailable
 
@@ -142,13 +141,6 @@ def test_checker_accepts_backward_compatible_changes(change):
     new = copy.deepcopy(_chat_event())
     change(new)
     assert backward_problems(_chat_event(), new) == []
-
-
-def test_samples_cover_every_enum_symbol_and_union_branch():
-    recs = samples(_chat_event())
-    assert {r["role"] for r in recs} == {"user", "assistant"}
-    assert any(r["question"] is None for r in recs) and any(isinstance(r["question"], str) for r in recs)
-    assert any(r["context"] for r in recs) and any(not r["context"] for r in recs)
 
 
 @pytest.mark.parametrize("path", SCHEMA_FILES, ids=IDS)

@@ -1,5 +1,5 @@
 """Avro's resolution rules that a schema change may lean on, each checked two ways: by the
-compatibility checker (``backward_problems``, new reading old, and the reverse for forward
+compatibility checker (``backward_problems``: Apache Avro's reader/writer checker; new reading old, and the reverse for forward
 compatibility) and by decoding bytes an old writer really wrote, comparing the values read.
 
 Cases: field and record aliases, an enum default for a removed symbol, int→long, int→double,
