@@ -79,7 +79,7 @@ class Limits:
     max_metadata_entries: int = METADATA_ENTRIES
 
     def __post_init__(self) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
 

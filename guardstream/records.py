@@ -59,7 +59,7 @@ def _millis(value: Any) -> int:
     # (e.g. confluent-kafka's AvroDeserializer) hands back an aware datetime instead.
     if isinstance(value, _dt.datetime):
         return round(value.timestamp() * 1000)
-    return value
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from guardstream.errors import ConfigurationError, GuardstreamError, RetriableError
@@ -79,7 +79,8 @@ def _probe(kafka: KafkaSettings, timeout_s: float) -> int | GuardstreamError:
     # The error is returned, not raised, so no traceback keeps the admin client (and its
     # background reconnects) alive after this function ends.
     errors: list[KafkaError] = []
-    admin = AdminClient({**connection_config(kafka), "error_cb": errors.append})
+    config: dict[str, Any] = {**connection_config(kafka), "error_cb": errors.append}
+    admin = AdminClient(config)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -198,6 +199,15 @@ def end_offsets(consumer: Consumer, topic: str) -> list[TopicPartition]:
         _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         positions.append(TopicPartition(topic, partition, high))
     return positions
+
+
+def position_of(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a record a client delivered; librdkafka sets all three on every
+    record (only an error event lacks them), so a missing one is a bug, not an input to handle."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError(f"a delivered record without its position: {topic}/{partition}/{offset}")
+    return topic, partition, offset
 
 
 def one_off_reader(kafka: KafkaSettings, purpose: str) -> Callable[[], Consumer]:

@@ -77,7 +77,7 @@ class Outgoing:
     """The W3C trace context travels on from the input record to its outputs, as a header."""
 
     @property
-    def headers(self) -> list[tuple[str, bytes]] | None:
+    def headers(self) -> list[tuple[str, str | bytes | None]] | None:
         return None if self.traceparent is None else [("traceparent", self.traceparent.encode("ascii"))]
 
 

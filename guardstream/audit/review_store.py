@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, and_, cast, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Text
@@ -291,7 +292,7 @@ class ReviewStore:
         if excluded:
             query = query.where(VerdictRow.event_id.not_in(excluded))
         with self._session() as session:
-            candidates = [verdict.event_id for verdict, _, _ in session.execute(query.limit(20)).all()]
+            candidates: list[str] = [verdict.event_id for verdict, _, _ in session.execute(query.limit(20)).all()]
         for event_id in candidates:
             if self.claim(event_id, reviewer, now_ms, lease_ms) == reviewer:
                 return event_id
@@ -407,7 +408,9 @@ class ReviewStore:
             .execution_options(synchronize_session=False)
         )
         with self._session() as session:
-            return session.execute(statement).rowcount or 0
+            result = session.execute(statement)
+            assert isinstance(result, CursorResult)  # what an UPDATE gives
+            return result.rowcount or 0
 
     def claimed_unpublished(self, limit: int = 500) -> list[Feedback]:
         """Claimed labels whose Kafka transaction is not known to be committed, oldest first."""

@@ -35,7 +35,7 @@ def constant_p_unsafe(model_config: dict[str, Any]) -> float:
     return value
 
 
-def constant_outputs(rows: int, p_unsafe: float) -> dict[str, np.ndarray]:
+def constant_outputs(rows: int, p_unsafe: float) -> dict[str, np.ndarray[Any, Any]]:
     """The output tensors for ``rows`` pairs, shaped ``[rows, 1]`` as the guard contract says."""
     return {
         OUTPUT_P_UNSAFE: np.full((rows, 1), p_unsafe, dtype=np.float32),

@@ -279,7 +279,8 @@ class FastGuardScorer:
         """Scores per pair; with segment scoring, each pair's most unsafe row (whole or segment)
         gives its p_unsafe and its category."""
         if not self.contract.segment_min_chars:
-            return self._score_rows(pairs)
+            scores: FastScores = self._score_rows(pairs)
+            return scores
         segmented = segment_pairs(pairs, self.contract.segment_min_chars, self.contract.max_input_tokens)
         rows = self._score_rows(segmented.rows)
         best = np.full(len(pairs), -1, dtype=np.int64)

@@ -23,9 +23,9 @@ from guardstream.serde.schemas import SchemaSet, SchemaVersion, default_schema_s
 from guardstream.limits import TEXT_CHARS, Limits
 from guardstream.serde.validation import check_encodable, check_event
 
-RegistryDeserializer = Callable[[bytes], dict]
+RegistryDeserializer = Callable[[bytes], dict[str, Any]]
 """Reads a Confluent-framed payload into a record dict (see ``ConfluentSerde.deserializer``)."""
-RegistrySerializer = Callable[[dict], bytes]
+RegistrySerializer = Callable[[dict[str, Any]], bytes]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 _JSON_START = frozenset(b"{[")
@@ -169,7 +169,7 @@ class AvroDecoder:
                 "unknown_format", f"not an Avro single-object (or configured Confluent) {name}"
             )
         try:
-            return cls.from_avro(datum)  # type: ignore[return-value]
+            return cls.from_avro(datum)
         except (KeyError, ValueError, TypeError) as exc:
             raise PoisonInputError("wrong_schema", f"not a {name}: {exc}") from None
 

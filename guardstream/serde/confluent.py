@@ -56,7 +56,7 @@ class ConfluentSerde:
     def client(self) -> Any:
         return self._client
 
-    def serializer(self, version: SchemaVersion, topic: str | None = None) -> Callable[[dict], bytes]:
+    def serializer(self, version: SchemaVersion, topic: str | None = None) -> Callable[[dict[str, Any]], bytes]:
         """A callable writing one record dict with the Confluent framing."""
         key = (version.name, topic or "")
         with self._lock:
@@ -75,7 +75,7 @@ class ConfluentSerde:
         ctx = self._ser.SerializationContext(topic or "", self._ser.MessageField.VALUE)
         return lambda datum: ser(datum, ctx)
 
-    def deserializer(self, version: SchemaVersion) -> Callable[[bytes], dict]:
+    def deserializer(self, version: SchemaVersion) -> Callable[[bytes], dict[str, Any]]:
         """A callable reading a framed payload into ``version`` (the reader schema).
 
         Raises :class:`PoisonInputError` for bytes that can never be read (unknown schema id,
@@ -89,7 +89,7 @@ class ConfluentSerde:
         ctx = self._ser.SerializationContext("", self._ser.MessageField.VALUE)
         registry_error = self._sr.error.SchemaRegistryError  # imported with the module
 
-        def deserialize(payload: bytes) -> dict:
+        def deserialize(payload: bytes) -> dict[str, Any]:
             if len(payload) < HEADER_SIZE:
                 raise PoisonInputError(
                     "truncated_header",

@@ -77,9 +77,9 @@ def check_encodable(event: ChatEvent) -> None:
         ("locale", event.locale),
     ]
     fields.extend((f"context[{i}]", turn) for i, turn in enumerate(event.context))
-    for key, value in event.metadata.items():
+    for key, entry in event.metadata.items():
         fields.append(("metadata key", key))
-        fields.append((f"metadata[{key!r}]", value))
+        fields.append((f"metadata[{key!r}]", entry))
     for name, value in fields:
         if value is None:
             continue

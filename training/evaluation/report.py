@@ -181,7 +181,8 @@ def write_report(
     metric_rows = [
         (name, m["accuracy"], m["f1_safe"], m["f1_unsafe"]) for name, m in metrics.items() if name != "average"
     ]
-    metric_rows.append(("average (unweighted)", *(metrics["average"][k] for k in ("accuracy", "f1_safe", "f1_unsafe"))))
+    average = metrics["average"]
+    metric_rows.append(("average (unweighted)", average["accuracy"], average["f1_safe"], average["f1_unsafe"]))
     category_rows = [(name, int(v["count"]), v["accuracy"]) for name, v in details.get("per_category", {}).items()]
     ece = details.get("expected_calibration_error")
     wrong = [p for p in predictions if not p.correct][:20]

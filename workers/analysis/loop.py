@@ -27,6 +27,7 @@ from guardstream.records import Analysis, DeadLetter, Verdict
 from guardstream.settings import AnalysisSettings
 from workers.analysis.analyst import Analyst, FlaggedSource
 from workers.analysis.sink import AnalysisSink
+from workers.kafka_clients import position_of
 from workers.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class AnalysisLoop:
             self.counts["flagged"] += 1
 
     def _read(self, message: Message) -> Flagged:
-        source = FlaggedSource(message.topic(), message.partition(), message.offset())
+        source = FlaggedSource(*position_of(message))
         payload = message.value() or b""
         try:
             return Flagged(source, message.key(), payload, verdict=self._decode(message.value()))

@@ -13,7 +13,7 @@ from confluent_kafka.admin import NewTopic
 from guardstream.records import GuardStage, Verdict
 from guardstream.serde.codec import AvroDecoder
 from guardstream.settings import KafkaSettings, TopicSettings
-from workers.kafka_clients import build_reader, build_settings_admin_client, end_offsets
+from workers.kafka_clients import build_reader, build_settings_admin_client, end_offsets, position_of
 
 INPUT_PARTITIONS = 6
 
@@ -101,7 +101,8 @@ def read_verdicts(kafka: KafkaSettings, topic: str, timeout_s: float = 60.0) -> 
             for message in reader.consume(num_messages=2000, timeout=0.5):
                 if message.error():
                     continue
-                positions[message.partition()] = message.offset() + 1
+                _topic, partition, offset = position_of(message)
+                positions[partition] = offset + 1
                 verdict = decoder.decode(Verdict, message.value())
                 samples.append(
                     VerdictSample(

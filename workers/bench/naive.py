@@ -15,7 +15,7 @@ from guardstream.policy import Policy
 from guardstream.records import Verdict
 from guardstream.serde.codec import AvroEncoder, ChatEventDecoder
 from guardstream.settings import Settings, TopicSettings
-from workers.kafka_clients import build_producer, build_reader
+from workers.kafka_clients import build_producer, build_reader, position_of
 from workers.triton_client import GuardModelClient
 
 
@@ -55,6 +55,7 @@ def run_naive(settings: Settings, topics: TopicSettings, seconds: float, limit: 
             except PoisonInputError:
                 continue
             p_unsafe = float(model.score([event.guard_pair()])[0])
+            source_topic, source_partition, source_offset = position_of(message)
             now_ms = time.time_ns() // 1_000_000
             verdict = Verdict(
                 event_id=event.event_id,
@@ -70,9 +71,9 @@ def run_naive(settings: Settings, topics: TopicSettings, seconds: float, limit: 
                 queue_ms=0.0,
                 inference_ms=0.0,
                 end_to_end_ms=float(now_ms - event.created_at_ms),
-                source_topic=message.topic(),
-                source_partition=message.partition(),
-                source_offset=message.offset(),
+                source_topic=source_topic,
+                source_partition=source_partition,
+                source_offset=source_offset,
             )
             producer.produce(topics.verdicts, value=encoder.encode(verdict), key=event.conversation_id.encode())
             producer.poll(0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -49,7 +49,7 @@ def steady_rate(times_ms: Iterable[float], trim: float = 0.05) -> float:
     return (high - low) / span_s
 
 
-def median_batch_ms(batches: Iterable[tuple[float, float]]) -> float:
+def median_batch_ms(batches: Iterable[tuple[Hashable, float]]) -> float:
     """Median inference time over distinct batches, given (batch key, inference_ms) per item.
 
     Every verdict of a batch carries the batch's inference time; counting each batch once keeps

@@ -91,7 +91,7 @@ class _Cases:
         doc = {**event.to_avro(), **changes}
         event_id = doc["event_id"] if expected is None else None
         value = json.dumps(doc, ensure_ascii=True).encode("ascii")
-        return FuzzCase(name, _key(event), value, expected, event_id)  # type: ignore[arg-type]
+        return FuzzCase(name, _key(event), value, expected, event_id)
 
     def all(self) -> Iterator[FuzzCase]:
         yield from self.ids()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 
 from workers.chaos.runner import ChaosContext, ChaosFailure, Script
-from workers.chaos.stream import RESENT_CASES, fuzz_records, mixed, poison_records, resent_stream, valid_records
+from workers.chaos.stream import RESENT_CASES, Record, fuzz_records, mixed, poison_records, resent_stream, valid_records
 from workers.devstack import stack
 
 
-def _valid(ctx: ChaosContext, count: int, seed_offset: int = 0):  # type: ignore[no-untyped-def]
+def _valid(ctx: ChaosContext, count: int, seed_offset: int = 0) -> Iterator[Record]:
     options = ctx.options
     return valid_records(count, options.seed + seed_offset, ctx.run_id, options.json_share)
 

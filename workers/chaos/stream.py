@@ -21,7 +21,7 @@ from guardstream.serde.codec import encode_record
 from guardstream.serde.json_codec import chat_event_to_json
 from guardstream.settings import KafkaSettings
 from workers.chaos.fuzz import fuzz_cases
-from workers.kafka_clients import build_producer
+from workers.kafka_clients import build_producer, position_of
 from workers.loadgen.chat_stream import generate_chat_events
 from workers.loadgen.poison import EXPECTED_KIND, poison_payloads
 
@@ -127,7 +127,8 @@ def resent_stream(events: list[Record], share: float, seed: int) -> ResentStream
     chosen = rng.sample(range(len(events)), k=round(share * len(events)))
     case_of = {index: RESENT_CASES[number % len(RESENT_CASES)] for number, index in enumerate(chosen)}
     further_on: dict[int, list[Record]] = {}
-    first, late = [], []
+    first: list[Record] = []
+    late: list[Record] = []
     for index, event in enumerate(events):
         first.extend(further_on.pop(index, ()))
         first.append(event)
@@ -190,12 +191,14 @@ class StreamProducer:
             if error is not None:
                 self.failures.append(f"{record.case}: {error.str()}")
             else:
-                self.produced[(message.partition(), message.offset())] = remembered
+                _topic, partition, offset = position_of(message)
+                self.produced[(partition, offset)] = remembered
 
+        headers: list[tuple[str, str | bytes | None]] | None = None if record.headers is None else list(record.headers)
         while True:
             try:
                 producer.produce(
-                    self.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=delivered
+                    self.topic, value=record.value, key=record.key, headers=headers, on_delivery=delivered
                 )
                 break
             except BufferError:

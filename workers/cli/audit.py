@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from guardstream.audit.store import AuditStore
+
 app = typer.Typer(help="Look up verdicts and statistics in the SQL audit store.", no_args_is_help=True)
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> AuditStore:
     from guardstream.audit.engine import build_engine, migrate
     from guardstream.audit.store import AuditStore
     from guardstream.settings import load_settings

@@ -61,7 +61,7 @@ def run_chaos(
     import dataclasses
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from guardstream.settings import load_settings
     from guardstream.telemetry import configure_logging
@@ -91,7 +91,7 @@ def run_chaos(
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("starting", name=name, total=None)
 
-            def show(phase: str, done: int, total: int, task: int = task) -> None:
+            def show(phase: str, done: int, total: int, task: TaskID = task) -> None:
                 progress.update(task, description=phase, completed=done, total=total or None)
 
             try:

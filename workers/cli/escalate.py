@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from guardstream.settings import Settings
+    from workers.escalation.rules import RuleSet
+    from workers.escalation.settings import EscalationSettings
 
 app = typer.Typer(
     help="Escalation agent: per-user and per-conversation rules over windows of verdicts produce actions "
@@ -19,7 +25,7 @@ RULES_OPTION = typer.Option(
 )
 
 
-def _load(rules: Path | None):  # type: ignore[no-untyped-def]
+def _load(rules: Path | None) -> tuple[Settings, EscalationSettings, RuleSet]:
     from guardstream.errors import ConfigurationError
     from guardstream.settings import load_settings
     from workers.escalation.rules import default_rules_path, load_rules

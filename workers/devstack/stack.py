@@ -172,7 +172,8 @@ def restart(name: str, settings: DevStackSettings | None = None, *, down_s: floa
         postgres.start()
         postgres.wait_ready(time.monotonic() + settings.postgres_start_timeout_s)
     else:
-        component = {kafka.name: kafka, triton.name: triton}.get(name)
+        restartable: dict[str, KafkaBroker | TritonServer] = {kafka.name: kafka, triton.name: triton}
+        component = restartable.get(name)
         if component is None:
             raise DevStackError(f"unknown component {name!r}: kafka, triton or postgres")
         if component.record() is None:

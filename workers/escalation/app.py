@@ -28,7 +28,7 @@ from typing import Any
 import faust
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
-from faust.types import TP
+from faust.types import StreamT
 
 from guardstream.errors import GuardstreamError, RetriableError
 from guardstream.records import Verdict
@@ -100,28 +100,28 @@ class EscalationAgent:
             producer_acks=-1,
             **_credentials(self.settings.kafka),
         )
-        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         verdicts = app.topic(self.settings.topics.verdicts, **raw)
         keyed = app.topic(esc.keyed_topic, partitions=esc.partitions, internal=True, **raw)
         self.table = app.Table(
             TABLE_NAME, default=None, partitions=esc.partitions, key_type=str
         )
 
-        async def route(stream: faust.Stream) -> None:
+        async def route(stream: StreamT) -> None:
             async for event in stream.events():
                 await self._route(keyed, event)
 
-        async def windows(stream: faust.Stream) -> None:
+        async def windows(stream: StreamT) -> None:
             async for event in stream.events():
                 headers = dict(event.message.headers or ())
                 await self.processor.process(
-                    event.key.decode(),
+                    bytes(event.key or b"").decode(),
                     event.value,
                     parse_source_header(headers[SOURCE_HEADER]),
                     event.message.partition,
                 )
 
-        async def on_assigned(_sender: object, assigned: set[TP], **_: Any) -> None:
+        async def on_assigned(_sender: Any, *_args: Any, **_kwargs: Any) -> None:
             await self._refresh_already_out()
 
         async def log_metrics() -> None:
@@ -129,7 +129,7 @@ class EscalationAgent:
 
         app.agent(verdicts, name="router")(route)
         app.agent(keyed, name="windows", concurrency=1)(windows)
-        app.on_partitions_assigned.connect(on_assigned)
+        app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]  # mode types receivers as a union of callables that mypy does not match an async def against
         app.timer(30.0, name="metrics")(log_metrics)
         return app
 

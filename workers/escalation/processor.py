@@ -77,7 +77,7 @@ class Metrics:
     already_out: int = 0
 
     def line(self) -> str:
-        return " ".join(f"{name}={getattr(self, name)}" for name in self.__slots__)  # type: ignore[attr-defined]
+        return " ".join(f"{name}={getattr(self, name)}" for name in self.__slots__)
 
 
 class WindowProcessor:
@@ -120,7 +120,7 @@ class WindowProcessor:
             logger.error("keyed record with an unknown scope key=%r partition=%d", table_key, partition)
             self.metrics.undecodable += 1
             return
-        scope: Scope = scope_name  # type: ignore[assignment]
+        scope: Scope = scope_name
         try:
             verdict = decode_record(Verdict, value)
         except GuardstreamError as exc:

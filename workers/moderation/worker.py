@@ -18,12 +18,15 @@ import queue
 import re
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import cast
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from guardstream.errors import PoisonInputError, RetriableError
 from guardstream.limits import HEADER_BYTES, KEY_BYTES
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
+from workers.kafka_clients import position_of
 from workers.moderation.batch import Batch, Consumed, Part
 from workers.moderation.batcher import MicroBatcher
 from workers.moderation.health import Health, KafkaWatch
@@ -160,10 +163,11 @@ class ModerationWorker:
 
     def _read(self, message: Message, now: float) -> Consumed:
         headers, unreadable = _headers(message)
+        topic, partition, offset = position_of(message)
         entry = Consumed(
-            topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
+            topic=topic,
+            partition=partition,
+            offset=offset,
             key=message.key(),
             consumed_at=now,
             payload=message.value(),
@@ -212,15 +216,17 @@ class ModerationWorker:
             self._window.seal(entries, now)
             self._instruments.batch_sealed(len(entries))
 
+    def _answered(self, batch: Batch, part: Part, outcome: InferenceOutcome) -> None:
+        """Called on the client's thread: the loop picks the outcome up from the queue."""
+        self._outcomes.put((batch, part, outcome))
+
     def _submit_due(self) -> None:
         now = self._clock()
         for request in self._window.submittable(now):
             batch, part = request.batch, request.part
             if batch.submitted_at is None:
                 batch.submitted_at = now
-            self._model.submit(
-                batch.pairs(part), lambda outcome, b=batch, p=part: self._outcomes.put((b, p, outcome))
-            )
+            self._model.submit(batch.pairs(part), partial(self._answered, batch, part))
 
     def _apply_outcomes(self) -> None:
         while True:
@@ -388,7 +394,8 @@ Headers = list[tuple[str, bytes | None]]
 def _headers(message: Message) -> tuple[Headers | None, PoisonInputError | None]:
     """The record's headers; one header name that is not UTF-8 makes confluent-kafka read none."""
     try:
-        return message.headers(), None
+        # a consumed record's headers are (name, bytes) pairs; the stubs also allow a producer's forms
+        return cast(Headers | None, message.headers()), None
     except (SystemError, UnicodeDecodeError) as exc:  # SystemError, caused by the UnicodeDecodeError
         return None, PoisonInputError("invalid_headers", f"headers are unreadable: {exc.__cause__ or exc}")
 

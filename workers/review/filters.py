@@ -29,8 +29,8 @@ def parse_filters(params: Mapping[str, str], zone: ZoneInfo) -> QueueFilters:
         model_version=version,
         since_ms=parse_local_time(params.get("since"), zone),
         until_ms=parse_local_time(params.get("until"), zone),
-        status=params.get("status") if params.get("status") in STATUSES else "pending",
-        order=params.get("order") if params.get("order") in ORDERS else "oldest",
+        status=status if (status := params.get("status") or "") in STATUSES else "pending",
+        order=order if (order := params.get("order") or "") in ORDERS else "oldest",
     )
 
 

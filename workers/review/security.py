@@ -72,7 +72,7 @@ class LoginRequired(Exception):
 
 
 def services(request: Request) -> ReviewServices:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def client_ip(request: Request) -> str:
