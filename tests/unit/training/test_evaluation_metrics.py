@@ -11,6 +11,18 @@ import pytest
 from tests.support.scripted_guard import ScriptedExplainer
 from training.data.files import read_records, write_jsonl
 from training.data.records import GuardRecord
+from training.evaluation.metrics import (
+    Confusion,
+    Prediction,
+    calibration_bins,
+    category_accuracy,
+    confusion_by_source,
+    expected_calibration_error,
+    f1,
+    libra_metrics,
+    read_prediction,
+    source_metrics,
+)
 from training.evaluation.runner import evaluate
 
 SAFE_OUT = '{\n  "答案": "安全",\n  "分析": "没有风险。"\n}'
@@ -109,3 +121,173 @@ def test_eval_reads_any_libra_test_format_file(tmp_path: Path) -> None:
     result = evaluate(again, ScriptedExplainer(answers), tmp_path / "out")
     assert result.metrics["average"]["accuracy"] == pytest.approx(0.625)
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"metrics.json", "predictions.jsonl", "report.html"}
+
+
+# --- The metric functions on their own, on small hand-computed tables ------------------------------
+
+
+def pred(source: str, gold_unsafe: bool, said: bool | None, p_unsafe: float | None = None, category: str = "c") -> Prediction:
+    record = GuardRecord("id", source, category, "", "q", "r", "不安全" if gold_unsafe else "安全", "")
+    return Prediction(record, "", said, p_unsafe)
+
+
+@pytest.mark.parametrize(
+    "gold_unsafe, said, parsed, scored_unsafe, correct",
+    [
+        (True, True, True, True, True),
+        (True, False, True, False, False),
+        (False, True, True, True, False),
+        (False, False, True, False, True),
+        (True, None, False, False, False),  # no answer: scored as the opposite of the gold label
+        (False, None, False, True, False),
+    ],
+)
+def test_a_prediction_without_an_answer_is_scored_as_the_opposite_of_the_gold_label(
+    gold_unsafe: bool, said: bool | None, parsed: bool, scored_unsafe: bool, correct: bool
+) -> None:
+    p = pred("A", gold_unsafe, said)
+    assert (p.parsed, p.scored_unsafe, p.correct) == (parsed, scored_unsafe, correct)
+
+
+@pytest.mark.parametrize(
+    "critic, predicted",
+    [(UNSAFE_OUT, True), (SAFE_OUT, False), (BROKEN_OUT, None)],
+)
+def test_read_prediction_reads_the_critic_as_libras_scorer_does(critic: str, predicted: bool | None) -> None:
+    record = rec(1, "A", "安全")
+    assert read_prediction(record, critic, 0.25) == Prediction(record, critic, predicted, 0.25)
+    assert read_prediction(record, critic).p_unsafe is None
+
+
+def test_confusion_counts_each_cell_from_the_scored_prediction() -> None:
+    c = Confusion()
+    for gold, said, times in ((True, True, 1), (True, False, 2), (False, True, 3), (False, False, 4), (True, None, 5)):
+        for _ in range(times):
+            c = c.add(pred("A", gold, said))
+    # gold unsafe without an answer is scored safe: 5 more false negatives
+    assert c == Confusion(tp=1, fn=7, fp=3, tn=4)
+    assert c.total == 15
+    assert Confusion().total == 0
+
+
+@pytest.mark.parametrize(
+    "tp, fp, fn, expected",
+    [
+        (1, 1, 1, 0.5),  # P = R = 1/2
+        (2, 2, 1, 4 / 7),  # P 1/2, R 2/3
+        (1, 0, 0, 1.0),
+        (3, 1, 0, 6 / 7),  # P 3/4, R 1
+        (1, 0, 3, 0.4),  # P 1, R 1/4
+        (0, 1, 0, 0.0),  # recall undefined
+        (0, 0, 1, 0.0),  # precision undefined
+        (0, 0, 0, 0.0),
+        (0, 2, 3, 0.0),  # precision and recall both zero
+    ],
+)
+def test_f1_is_the_harmonic_mean_and_zero_where_undefined(tp: int, fp: int, fn: int, expected: float) -> None:
+    assert f1(tp, fp, fn) == pytest.approx(expected)
+    assert isinstance(f1(tp, fp, fn), float)
+
+
+def test_source_metrics_of_a_confusion_table() -> None:
+    # TP 3, FN 1, FP 2, TN 4: accuracy 7/10; unsafe P 3/5 R 3/4; safe P 4/5 R 4/6
+    metrics = source_metrics(Confusion(tp=3, fn=1, fp=2, tn=4))
+    assert metrics == {
+        "accuracy": pytest.approx(0.7),
+        "f1_safe": pytest.approx(2 * (4 / 5) * (4 / 6) / (4 / 5 + 4 / 6)),
+        "f1_unsafe": pytest.approx(2 * (3 / 5) * (3 / 4) / (3 / 5 + 3 / 4)),
+    }
+    assert list(metrics) == ["accuracy", "f1_safe", "f1_unsafe"]
+
+
+def test_source_metrics_of_an_empty_table_are_zero() -> None:
+    assert source_metrics(Confusion()) == {"accuracy": 0.0, "f1_safe": 0.0, "f1_unsafe": 0.0}
+
+
+def test_confusion_by_source_groups_and_sorts_sources() -> None:
+    predictions = [pred("b", True, True), pred("a", False, True), pred("b", False, False), pred("a", False, False)]
+    grouped = confusion_by_source(predictions)
+    assert list(grouped) == ["a", "b"]
+    assert grouped == {"a": Confusion(fp=1, tn=1), "b": Confusion(tp=1, tn=1)}
+    assert type(grouped) is dict
+
+
+def test_libra_metrics_average_is_the_unweighted_mean_over_sources() -> None:
+    # a: 4 items, all right -> accuracy 1; b: 1 item, wrong -> accuracy 0. Unweighted mean 0.5.
+    predictions = [pred("a", True, True), pred("a", True, True), pred("a", False, False), pred("a", False, False)]
+    predictions.append(pred("b", True, False))
+    result = libra_metrics(predictions)
+    assert list(result) == ["average", "a", "b"]
+    assert result["a"] == {"accuracy": 1.0, "f1_safe": 1.0, "f1_unsafe": 1.0}
+    assert result["b"] == {"accuracy": 0.0, "f1_safe": 0.0, "f1_unsafe": 0.0}
+    assert result["average"] == {"accuracy": 0.5, "f1_safe": 0.5, "f1_unsafe": 0.5}
+
+
+def test_libra_metrics_of_three_sources_divides_by_three() -> None:
+    predictions = [pred("a", True, True), pred("b", True, False), pred("c", True, False)]
+    assert libra_metrics(predictions)["average"]["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_libra_metrics_of_nothing_is_zero_averages_only() -> None:
+    assert libra_metrics([]) == {"average": {"accuracy": 0.0, "f1_safe": 0.0, "f1_unsafe": 0.0}}
+
+
+def test_category_accuracy_counts_items_without_a_category_under_none() -> None:
+    predictions = [
+        pred("A", True, True, category="违法犯罪"),
+        pred("A", True, False, category="违法犯罪"),
+        pred("A", False, False, category="违法犯罪"),
+        pred("A", False, None, category=""),
+        pred("A", True, True, category="隐私财产"),
+    ]
+    result = category_accuracy(predictions)
+    assert list(result) == ["(none)", "违法犯罪", "隐私财产"]
+    assert result == {
+        "(none)": {"accuracy": 0.0, "count": 1.0},
+        "违法犯罪": {"accuracy": pytest.approx(2 / 3), "count": 3.0},
+        "隐私财产": {"accuracy": 1.0, "count": 1.0},
+    }
+    assert category_accuracy([]) == {}
+
+
+def test_calibration_bins_have_exact_edges_means_fractions_and_counts() -> None:
+    predictions = [
+        pred("A", False, None, 0.0),  # bin 0, lower edge included
+        pred("A", True, None, 0.05),  # bin 0
+        pred("A", True, None, 0.1),  # bin 1: a bin's upper edge belongs to the next bin
+        pred("A", False, None, 0.35),  # bin 3 (bin 2 is empty and left out)
+        pred("A", True, None, 0.95),  # bin 9
+        pred("A", True, None, 1.0),  # 1.0 goes into the last bin
+        pred("A", True, None, None),  # unscored: ignored
+    ]
+    table = calibration_bins(predictions)
+    assert table == [
+        {"low": 0.0, "high": 0.1, "mean_p_unsafe": pytest.approx(0.025), "unsafe_fraction": 0.5, "count": 2.0},
+        {"low": 0.1, "high": 0.2, "mean_p_unsafe": pytest.approx(0.1), "unsafe_fraction": 1.0, "count": 1.0},
+        {"low": 0.3, "high": 0.4, "mean_p_unsafe": pytest.approx(0.35), "unsafe_fraction": 0.0, "count": 1.0},
+        {"low": 0.9, "high": 1.0, "mean_p_unsafe": pytest.approx(0.975), "unsafe_fraction": 1.0, "count": 2.0},
+    ]
+
+
+def test_calibration_bins_take_the_number_of_bins() -> None:
+    predictions = [pred("A", False, None, 0.0), pred("A", True, None, 0.5), pred("A", True, None, 1.0)]
+    table = calibration_bins(predictions, bins=4)
+    assert [(row["low"], row["high"], row["count"]) for row in table] == [(0.0, 0.25, 1.0), (0.5, 0.75, 1.0), (0.75, 1.0, 1.0)]
+    assert [row["mean_p_unsafe"] for row in table] == [0.0, 0.5, 1.0]
+    assert [row["unsafe_fraction"] for row in table] == [0.0, 1.0, 1.0]
+
+
+def test_calibration_bins_without_scores_are_empty() -> None:
+    assert calibration_bins([pred("A", True, True, None)]) == []
+
+
+def test_expected_calibration_error_is_the_count_weighted_mean_gap() -> None:
+    table = [
+        {"mean_p_unsafe": 0.2, "unsafe_fraction": 0.5, "count": 3.0},  # gap 0.3 (confidence below)
+        {"mean_p_unsafe": 0.9, "unsafe_fraction": 0.8, "count": 1.0},  # gap 0.1 (confidence above)
+    ]
+    assert expected_calibration_error(table) == pytest.approx((3 * 0.3 + 1 * 0.1) / 4)
+
+
+def test_expected_calibration_error_of_an_empty_table_is_none() -> None:
+    assert expected_calibration_error([]) is None
