@@ -278,9 +278,10 @@ _NAMES_LIST = [name for name, _ in VERDICT_COLUMNS]
 def _json_rows(values: list[tuple[Any, ...]]) -> str | None:
     """The rows as one JSON array of objects; None when a value has no JSON form (NaN)."""
     names = _NAMES_LIST
+    rows = [dict(zip(names, row)) for row in values]
     try:
-        return json.dumps([dict(zip(names, row)) for row in values], ensure_ascii=False, allow_nan=False)
-    except ValueError:
+        return json.dumps(rows, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # allow_nan=False: NaN and the infinities have no JSON form
         return None
 
 
@@ -303,7 +304,7 @@ def verdict_values(event: ChatEvent, verdict: Verdict) -> tuple[Any, ...]:
         list(event.context),
         verdict.label.value,
         verdict.p_unsafe,
-        [{"category": c.category, "score": c.score} for c in verdict.categories] if verdict.categories else [],
+        [{"category": c.category, "score": c.score} for c in verdict.categories],
         verdict.analysis,
         verdict.model_name,
         verdict.model_version,
