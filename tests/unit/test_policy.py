@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ import pytest
 from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
 from guardstream.paths import repository_root
-from guardstream.policy import Policy, load_policy_file, write_policy_file
+from guardstream.policy import Policy, Thresholds, load_policy_file, write_policy_file
 from guardstream.records import VerdictLabel
 from guardstream.settings import SHIPPED_POLICY_FILE, PolicySettings, load_settings
+
+from tests.support.text_locale import c_locale
 
 
 def test_global_thresholds_and_the_review_band() -> None:
@@ -96,7 +99,7 @@ def test_the_escalation_band_is_global_unless_a_category_sets_its_own(tmp_path: 
     assert policy.escalates(0.15, HarmCategory.PRIVACY_PROPERTY)
 
 
-def banded_policy(tmp_path: Path) -> Policy:
+def banded_file(tmp_path: Path) -> Path:
     path = tmp_path / "banded.yaml"
     path.write_text(
         "version: v3\nunsafe_threshold: 0.5\nreview_threshold: 0.4\nescalate_band: [0.3, 0.7]\n"
@@ -104,7 +107,11 @@ def banded_policy(tmp_path: Path) -> Policy:
         "  privacy_property: {unsafe_threshold: 0.4, review_threshold: 0.25}\n",
         encoding="utf-8",
     )
-    return load_policy_file(path)
+    return path
+
+
+def banded_policy(tmp_path: Path) -> Policy:
+    return load_policy_file(banded_file(tmp_path))
 
 
 def test_a_written_policy_file_reads_back_equal(tmp_path: Path) -> None:
@@ -134,3 +141,71 @@ def test_a_band_that_is_not_an_interval_is_refused(tmp_path: Path, band: str) ->
     path.write_text(f"version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\nescalate_band: {band}\n", encoding="utf-8")
     with pytest.raises(ConfigurationError, match="escalate_band"):
         load_policy_file(path)
+
+
+def test_a_category_with_its_own_thresholds_uses_both_of_them(tmp_path: Path) -> None:
+    policy = banded_policy(tmp_path)  # global 0.5 / 0.4; hate_abuse 0.45 / 0.2
+    safe, review, unsafe = VerdictLabel.SAFE, VerdictLabel.REVIEW, VerdictLabel.UNSAFE
+    probes = (0.19, 0.2, 0.39, 0.4, 0.44, 0.45, 0.49, 0.5)
+    assert [policy.label(p, HarmCategory.HATE_ABUSE) for p in probes] == [
+        safe, review, review, review, review, unsafe, unsafe, unsafe,
+    ]  # fmt: skip
+    assert [policy.label(p, HarmCategory.ETHICS_MORALITY) for p in probes] == [
+        safe, safe, safe, review, review, review, review, unsafe,
+    ]  # fmt: skip
+
+
+def test_an_escalate_band_from_settings_replaces_the_policy_files_global_band(tmp_path: Path) -> None:
+    path = banded_file(tmp_path)
+    policy = Policy.from_settings(PolicySettings(file=path, escalate_band=(0.2, 0.6)))
+    from_file = load_policy_file(path)
+    assert policy.escalate_band == (0.2, 0.6)
+    assert (policy.version, policy.by_category) == (from_file.version, from_file.by_category)
+    assert policy.escalates(0.5, HarmCategory.HATE_ABUSE), "a category's own band still wins"
+
+
+def test_without_a_band_in_settings_the_policy_files_band_stays(tmp_path: Path) -> None:
+    path = banded_file(tmp_path)
+    policy = Policy.from_settings(PolicySettings(file=path))
+    assert policy == load_policy_file(path)
+    assert policy.escalate_band == (0.3, 0.7)
+
+
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        ("", "unsafe_threshold: Field required; review_threshold: Field required; version: Field required"),
+        ("version: v1\nunsafe_threshold: 0.5\n", "review_threshold: Field required"),
+        ("- 0.5\n", "(top): Input should be a valid dictionary"),
+        (
+            "version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\ncategories:\n  hate_abuse: {unsafe_threshold: 2}\n",
+            "categories.hate_abuse.unsafe_threshold: Input should be less than or equal to 1; "
+            "categories.hate_abuse.review_threshold: Field required",
+        ),
+    ],
+)
+def test_policy_file_errors_list_every_problem_with_where_it_is(tmp_path: Path, text: str, problems: str) -> None:
+    """An empty file is a mapping with nothing in it; a file that is no mapping is wrong at its top."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError) as error:
+        load_policy_file(path)
+    assert str(error.value).startswith(f"policy file {path}: {problems}")
+
+
+def test_a_written_policy_file_is_plain_yaml_without_unset_options(tmp_path: Path) -> None:
+    hate_abuse = Thresholds(unsafe_threshold=0.45, review_threshold=0.2)
+    policy = Policy("策略-1", 0.5, 0.3, {HarmCategory.HATE_ABUSE: hate_abuse})
+    path = write_policy_file(policy, tmp_path / "new" / "folders" / "policy.yaml")
+    assert path.read_bytes().decode("utf-8") == (
+        "unsafe_threshold: 0.5\nreview_threshold: 0.3\nversion: 策略-1\n"
+        "categories:\n  hate_abuse:\n    unsafe_threshold: 0.45\n    review_threshold: 0.2\n"
+    )
+
+
+def test_policy_files_are_utf_8_whatever_the_locale(tmp_path: Path) -> None:
+    policy = replace(banded_policy(tmp_path), version="策略-2")
+    with c_locale():
+        path = write_policy_file(policy, tmp_path / "policy.yaml")
+        assert load_policy_file(path) == policy
+    assert "策略-2" in path.read_bytes().decode("utf-8")

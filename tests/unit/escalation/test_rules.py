@@ -11,10 +11,12 @@ from workers.escalation.rules import (
     UNCATEGORIZED,
     default_rules_path,
     load_rules,
+    normalize_category,
     parse_duration_ms,
     parse_rules,
 )
 
+from tests.support.text_locale import c_locale
 from tests.unit.escalation.factory import RULES_YAML
 
 
@@ -89,3 +91,61 @@ def test_rule_matching_by_label_and_category() -> None:
     uncategorized = parse_rules(RULES_YAML.replace("[illegal_activities]", "[uncategorized]")).rule("crime")
     assert uncategorized is not None and uncategorized.matches("unsafe", {})
     assert not uncategorized.matches("unsafe", {"hate_abuse": 0.9})
+
+
+def test_a_boolean_is_refused_as_a_duration_with_the_value_named() -> None:
+    with pytest.raises(ValueError, match="^not a duration: True$"):
+        parse_duration_ms(True)
+
+
+@pytest.mark.parametrize(
+    ("name", "normalized"),
+    [
+        ("违法犯罪", "illegal_activities"),
+        (" Hate_Abuse ", "hate_abuse"),
+        (" UNCATEGORIZED ", UNCATEGORIZED),
+        (" Not A Category ", "not a category"),
+    ],
+)
+def test_categories_are_normalized_to_slugs_and_other_names_to_lower_case(name: str, normalized: str) -> None:
+    assert normalize_category(name) == normalized
+
+
+def test_a_category_score_equal_to_the_minimum_counts() -> None:
+    crime = parse_rules(RULES_YAML).rule("crime")  # min_category_score: 0.5
+    assert crime is not None
+    assert crime.matches("unsafe", {"illegal_activities": 0.5})
+    assert not crime.matches("unsafe", {"illegal_activities": 0.49})
+
+
+def test_every_problem_is_listed_on_its_own_line_with_the_path_to_its_field() -> None:
+    text = RULES_YAML.replace("threshold: 3", "threshold: 0").replace("scope: user", "scope: planet", 1)
+    with pytest.raises(ConfigurationError) as info:
+        parse_rules(text)
+    assert str(info.value).splitlines() == [
+        "<rules>: invalid rules:",
+        "  rules.0.scope: Input should be 'user' or 'conversation'",
+        "  rules.0.threshold: Input should be greater than or equal to 1",
+    ]
+
+
+def test_a_problem_with_the_whole_file_is_listed_at_its_top() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        parse_rules(RULES_YAML.replace("id: crime", "id: repeat-unsafe"))
+    assert str(info.value).splitlines()[1] == "  (top): Value error, rule ids must be unique: repeat-unsafe"
+
+
+def test_errors_in_a_rules_file_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES_YAML.replace("kind: mute", "kind: Mute!"), encoding="utf-8")
+    with pytest.raises(ConfigurationError) as info:
+        load_rules(path)
+    assert str(info.value).startswith(f"{path}: invalid rules:\n  rules.0.action.kind: ")
+
+
+def test_rules_files_are_utf_8_whatever_the_locale(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES_YAML.replace("categories: [illegal_activities]", "categories: [违法犯罪]"), encoding="utf-8")
+    with c_locale():
+        crime = load_rules(path).rule("crime")
+    assert crime is not None and crime.categories == ("illegal_activities",)

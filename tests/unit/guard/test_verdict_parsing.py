@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json_repair
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardstream.guard.categories import HarmCategory
-from guardstream.guard.verdict_parsing import parse_guard_output, render_verdict_json
+from guardstream.guard.verdict_parsing import ParsedVerdict, parse_guard_output, render_verdict_json
 from guardstream.records import VerdictLabel
 
 
@@ -74,3 +76,48 @@ def test_output_never_becomes_safe_unless_it_says_safe(text: str) -> None:
 def test_rendered_verdicts_round_trip(label: VerdictLabel, category: HarmCategory | None, analysis: str) -> None:
     verdict = parse_guard_output(render_verdict_json(label, category, analysis))
     assert verdict.label is label and verdict.category is category
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ('{"答案": "\\u4e0d\\u5b89\\u5168", "分析": "ascii-escaped JSON"}', VerdictLabel.UNSAFE),
+        ('{"answer": "结论：安全"}', VerdictLabel.SAFE),
+        ('{"answer": "结论：不安全"}', VerdictLabel.UNSAFE),
+    ],
+)
+def test_the_answer_is_read_from_the_json_document_where_the_text_pattern_cannot_see_it(
+    text: str, label: VerdictLabel
+) -> None:
+    verdict = parse_guard_output(text)
+    assert (verdict.label, verdict.parsed) == (label, True)
+
+
+def test_an_answer_that_says_neither_word_is_review_and_keeps_the_analysis() -> None:
+    assert parse_guard_output('{"答案": "不确定", "分析": "看不出"}') == ParsedVerdict(
+        VerdictLabel.REVIEW, None, "看不出", parsed=False
+    )
+
+
+@pytest.mark.parametrize("trailer", [' {"x": 1}', "\n[1, 2]"])
+def test_a_verdict_object_followed_by_more_json_is_read_with_its_analysis(trailer: str) -> None:
+    verdict = parse_guard_output('{"答案": "不安全", "分析": "甲"}' + trailer)
+    assert (verdict.label, verdict.analysis) == (VerdictLabel.UNSAFE, "甲")
+
+
+@pytest.mark.parametrize("repaired", ["a string", 3, None, [1, "x"], []])
+def test_a_repair_that_is_no_json_object_means_no_document(
+    monkeypatch: pytest.MonkeyPatch, repaired: object
+) -> None:
+    """json_repair is best effort: whatever it returns that is not an object, only the text pattern is read."""
+    monkeypatch.setattr(json_repair, "loads", lambda _text: repaired)
+    verdict = parse_guard_output('{"答案": "不安全", "分析": "甲"}')
+    assert verdict == ParsedVerdict(VerdictLabel.UNSAFE, None, None, parsed=True)
+
+
+def test_a_rendered_verdict_is_indented_json_with_chinese_written_as_is() -> None:
+    """The exact text a guard trained here learns to write."""
+    assert render_verdict_json(VerdictLabel.UNSAFE, HarmCategory.PRIVACY_PROPERTY, "泄露他人住址") == (
+        '{\n  "答案": "不安全",\n  "类别": "隐私财产",\n  "分析": "泄露他人住址"\n}'
+    )
+    assert render_verdict_json(VerdictLabel.SAFE, None, "闲聊") == '{\n  "答案": "安全",\n  "分析": "闲聊"\n}'
