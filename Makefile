@@ -74,8 +74,9 @@ mutation: venv system-deps test-model ## mutation testing of the modules whose a
 unit: venv ## fast tests that need nothing running
 	$(PY) -m pytest tests/unit
 
-lint: venv ## import directions (DESIGN.md) hold
+lint: venv ## import directions (DESIGN.md) hold; types check (mypy, configured in pyproject.toml)
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 up: venv system-deps model
 	$(GS) dev up --postgres

@@ -52,7 +52,7 @@ def observations(verdict: Verdict, source_partition: int, source_offset: int) ->
     for item in verdict.categories:
         name = normalize_category(item.category)
         categories[name] = max(item.score, categories.get(name, 0.0))
-    common = {
+    common: dict[str, Any] = {
         "event_id": verdict.event_id,
         "label": verdict.label.value,
         "categories": categories,

@@ -8,6 +8,7 @@ dead-lettered, so one poison input never blocks its partition.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class Batch:
     entries: list[Consumed]
     sealed_at: float
     inferable: list[int] = field(init=False)
-    scores: np.ndarray = field(init=False)
+    scores: np.ndarray[Any, Any] = field(init=False)
     categories: dict[int, tuple[str, float]] = field(default_factory=dict)
     cascade: dict[int, CascadeScore] = field(default_factory=dict)
     model_version: str = ""
@@ -80,7 +81,7 @@ class Batch:
     def complete(
         self,
         part: Part,
-        scores: np.ndarray,
+        scores: np.ndarray[Any, Any],
         model_version: str,
         elapsed_ms: float,
         categories: list[tuple[str, float] | None] | None = None,
