@@ -21,3 +21,17 @@ def audit_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
 @pytest.fixture
 def store(audit_engine: Engine) -> AuditStore:
     return AuditStore(audit_engine)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """For what only SQLite does (a test of it is not skipped on PostgreSQL: it does not run there)."""
+    with migrated_audit_engine("sqlite", tmp_path) as engine:
+        yield engine
+
+
+@pytest.fixture
+def postgresql_engine(tmp_path: Path) -> Iterator[Engine]:
+    """For what only PostgreSQL does; its tests are marked integration, as the stack provides it."""
+    with migrated_audit_engine("postgresql", tmp_path) as engine:
+        yield engine

@@ -47,17 +47,17 @@ def test_a_refused_row_raises_audit_rejected_with_the_first_line_of_the_database
     assert str(raised.value) == raised.value.reason == f"the audit store refused the row ({code}): {'x' * 300}"
 
 
-def test_a_refusal_without_words_says_no_message(audit_engine: Engine) -> None:
-    if audit_engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL always sends a message")
+def test_a_refusal_without_words_says_no_message(sqlite_engine: Engine) -> None:
+    """SQLite only: PostgreSQL always sends a message."""
+    audit_engine = sqlite_engine
     refuse_inserts(audit_engine, "''")
     with pytest.raises(AuditRejectedError, match=r"^the audit store refused the row \(IntegrityError\): no message$"):
         AuditStore(audit_engine).write([event_and_verdict(1)], [])
 
 
-def test_a_nan_score_is_refused_by_sqlite_which_stores_it_as_null(audit_engine: Engine) -> None:
-    if audit_engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL records NaN")
+def test_a_nan_score_is_refused_by_sqlite_which_stores_it_as_null(sqlite_engine: Engine) -> None:
+    """PostgreSQL records NaN (see the rows tests)."""
+    audit_engine = sqlite_engine
     event_, verdict = event_and_verdict(1)
     with pytest.raises(AuditRejectedError, match=r"\(IntegrityError\): NOT NULL constraint failed: verdicts\.p_unsafe$"):
         AuditStore(audit_engine).write([(event_, dataclasses.replace(verdict, p_unsafe=math.nan))], [])
@@ -74,11 +74,11 @@ def test_a_nan_score_is_refused_by_sqlite_which_stores_it_as_null(audit_engine: 
         ("42501", exc.ProgrammingError),  # no privilege: neither the rows' fault nor an outage
     ],
 )
+@pytest.mark.integration
 def test_on_postgresql_the_sqlstate_class_decides_whether_the_rows_were_refused(
-    audit_engine: Engine, sqlstate: str, raised: type[Exception]
+    postgresql_engine: Engine, sqlstate: str, raised: type[Exception]
 ) -> None:
-    if audit_engine.dialect.name != "postgresql":
-        pytest.skip("SQLite sends no SQLSTATE")
+    audit_engine = postgresql_engine  # SQLite sends no SQLSTATE
     refuse_inserts(audit_engine, "'refused ' || NEW.event_id", sqlstate)
     with pytest.raises(raised) as caught:
         AuditStore(audit_engine).write([event_and_verdict(1)], [])
@@ -89,9 +89,9 @@ def test_on_postgresql_the_sqlstate_class_decides_whether_the_rows_were_refused(
         assert "refused event-1" in str(caught.value)
 
 
-def test_an_operational_error_of_sqlite_is_an_outage_to_retry(audit_engine: Engine) -> None:
-    if audit_engine.dialect.name != "sqlite":
-        pytest.skip("a missing table is a ProgrammingError on PostgreSQL (42P01)")
+def test_an_operational_error_of_sqlite_is_an_outage_to_retry(sqlite_engine: Engine) -> None:
+    """SQLite only: a missing table is a ProgrammingError on PostgreSQL (42P01)."""
+    audit_engine = sqlite_engine
     with audit_engine.begin() as connection:
         connection.execute(text("DROP TABLE verdicts"))
     with pytest.raises(RetriableError, match=r"^audit store unavailable: OperationalError\('no such table: verdicts'\)$"):

@@ -82,9 +82,8 @@ def test_a_verdict_without_categories_stores_an_empty_list(store: AuditStore) ->
     assert row is not None and row["categories"] == [] and row["context"] == ["你好"]
 
 
-def test_sqlite_keeps_the_json_columns_as_readable_utf8_text(audit_engine: Engine) -> None:
-    if audit_engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL keeps JSON in its own form")
+def test_sqlite_keeps_the_json_columns_as_readable_utf8_text(sqlite_engine: Engine) -> None:
+    audit_engine = sqlite_engine  # PostgreSQL keeps JSON in its own form
     event, verdict = full_verdict(4.75)
     AuditStore(audit_engine).write([(event, verdict)], [])
     with audit_engine.connect() as connection:
@@ -93,9 +92,9 @@ def test_sqlite_keeps_the_json_columns_as_readable_utf8_text(audit_engine: Engin
     assert categories == '[{"category": "暴力", "score": 0.75}, {"category": "privacy", "score": 0.125}]'
 
 
-def test_a_nan_latency_is_recorded_on_postgresql_through_the_orm_path(audit_engine: Engine) -> None:
-    if audit_engine.dialect.name != "postgresql":
-        pytest.skip("SQLite stores NaN as NULL (see the refusal tests)")
+@pytest.mark.integration
+def test_a_nan_latency_is_recorded_on_postgresql_through_the_orm_path(postgresql_engine: Engine) -> None:
+    audit_engine = postgresql_engine  # SQLite stores NaN as NULL (see the refusal tests)
     store = AuditStore(audit_engine)
     first, nan = event_and_verdict(1), event_and_verdict(2)
     nan = (nan[0], dataclasses.replace(nan[1], queue_ms=math.nan))
