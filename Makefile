@@ -65,6 +65,7 @@ mutation: venv system-deps test-model ## mutation testing of the modules whose a
 	$(UV) pip install --python $(PY) --quiet -c constraints.txt -e '.[dev,mutation]'
 	@$(GS) dev up --postgres; \
 	export GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
+	export GUARDSTREAM_FUZZ_EXAMPLES=50; \
 	rm -rf mutants; mkdir -p .run/logs; \
 	if $(VENV)/bin/mutmut run --max-children $$(nproc) > .run/logs/mutmut.log 2>&1; \
 	then $(PY) -m tests.mutation.report; status=$$?; \
