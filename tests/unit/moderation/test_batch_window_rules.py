@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guardstream.errors import PoisonInputError
-from guardstream.records import ChatEvent, ChatRole
-from workers.moderation.batch import Batch, Consumed
+from tests.support.consumed_records import consumed
+from workers.moderation.batch import Batch
 from workers.moderation.batcher import MicroBatcher
 from workers.moderation.window import BatchWindow
 from workers.triton_client import CascadeScore, GuardStage
@@ -24,23 +24,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def record(offset: int, partition: int = 0, poison: bool = False, topic: str = "chat.events") -> Consumed:
-    entry = Consumed(topic=topic, partition=partition, offset=offset, key=None, consumed_at=0.0)
-    if poison:
-        entry.poison = PoisonInputError("empty_text", "text is empty")
-    else:
-        entry.event = ChatEvent(
-            event_id=f"e{partition}-{offset}",
-            conversation_id="c",
-            user_id="u",
-            role=ChatRole.ASSISTANT,
-            text=f"回答 {offset}",
-            question=f"问题 {offset}",
-            created_at_ms=1,
-        )
-    return entry
 
 
 # -- Consumed.trace_id ---------------------------------------------------------------------------
@@ -60,7 +43,7 @@ def record(offset: int, partition: int = 0, poison: bool = False, topic: str = "
 def test_the_trace_id_is_the_32_character_second_field_of_a_four_field_traceparent(
     traceparent: str | None, trace_id: str | None
 ) -> None:
-    entry = record(0)
+    entry = consumed(0)
     entry.traceparent = traceparent
     assert entry.trace_id == trace_id
 
@@ -69,7 +52,7 @@ def test_the_trace_id_is_the_32_character_second_field_of_a_four_field_tracepare
 
 
 def test_a_sealed_batch_has_one_part_over_the_records_with_an_event_and_no_scores_yet() -> None:
-    batch = Batch(7, [record(0, poison=True), record(1), record(2, poison=True), record(3), record(4)], 1.5)
+    batch = Batch(7, [consumed(0, poison=True), consumed(1), consumed(2, poison=True), consumed(3), consumed(4)], 1.5)
     assert (batch.seq, batch.sealed_at) == (7, 1.5)
     assert batch.inferable == [1, 3, 4]
     assert batch.pending_parts == {(0, 3)}
@@ -79,12 +62,12 @@ def test_a_sealed_batch_has_one_part_over_the_records_with_an_event_and_no_score
 
 
 def test_a_batch_of_poison_records_only_has_no_part_and_is_done() -> None:
-    batch = Batch(0, [record(0, poison=True), record(1, poison=True)], 0.0)
+    batch = Batch(0, [consumed(0, poison=True), consumed(1, poison=True)], 0.0)
     assert batch.inferable == [] and batch.pending_parts == set() and batch.done
 
 
 def test_completed_parts_place_scores_categories_and_cascade_on_their_records() -> None:
-    batch = Batch(0, [record(0), record(1, poison=True), record(2), record(3), record(4)], 0.0)
+    batch = Batch(0, [consumed(0), consumed(1, poison=True), consumed(2), consumed(3), consumed(4)], 0.0)
     assert batch.reject((0, 4), "too large") == [(0, 2), (2, 4)]
     first = CascadeScore(GuardStage.FAST, 0.3, None)
     second = CascadeScore(GuardStage.GENERATIVE, 0.6, 0.9)
@@ -103,7 +86,7 @@ def test_completed_parts_place_scores_categories_and_cascade_on_their_records() 
 
 
 def test_the_first_non_empty_versions_stand_and_the_slowest_part_sets_the_inference_time() -> None:
-    batch = Batch(0, [record(0), record(1)], 0.0)
+    batch = Batch(0, [consumed(0), consumed(1)], 0.0)
     batch.reject((0, 2), "too large")
     batch.complete((0, 1), np.array([0.1]), "v1", 2.0, generative_version="g1")
     batch.complete((1, 2), np.array([0.2]), "v2", 7.5, generative_version="g2")
@@ -117,7 +100,7 @@ def test_the_first_non_empty_versions_stand_and_the_slowest_part_sets_the_infere
 def test_a_rejected_part_of_several_records_is_replaced_by_its_two_halves(
     part: tuple[int, int], halves: list[tuple[int, int]]
 ) -> None:
-    batch = Batch(0, [record(offset) for offset in range(6)], 0.0)
+    batch = Batch(0, [consumed(offset) for offset in range(6)], 0.0)
     batch.pending_parts = {part, (9, 10)}
     assert batch.reject(part, "bad input") == halves
     assert batch.pending_parts == {*halves, (9, 10)}
@@ -125,7 +108,7 @@ def test_a_rejected_part_of_several_records_is_replaced_by_its_two_halves(
 
 
 def test_a_rejected_single_record_is_poisoned_with_the_reason_and_its_part_is_gone() -> None:
-    batch = Batch(0, [record(0), record(1, poison=True), record(2), record(3), record(4)], 0.0)
+    batch = Batch(0, [consumed(0), consumed(1, poison=True), consumed(2), consumed(3), consumed(4)], 0.0)
     batch.pending_parts = {(2, 3), (0, 1)}
     assert batch.reject((2, 3), "Triton: input too long") == []
     assert batch.pending_parts == {(0, 1)}
@@ -138,7 +121,7 @@ def test_a_rejected_single_record_is_poisoned_with_the_reason_and_its_part_is_go
 def test_positions_are_the_next_offset_after_the_last_record_of_each_partition() -> None:
     batch = Batch(
         0,
-        [record(7), record(3, partition=1, poison=True), record(5), record(0, topic="other"), record(4, partition=1)],
+        [consumed(7), consumed(3, partition=1, poison=True), consumed(5), consumed(0, topic="other"), consumed(4, partition=1)],
         0.0,
     )
     assert batch.positions() == {("chat.events", 0): 8, ("chat.events", 1): 5, ("other", 0): 1}
@@ -146,7 +129,7 @@ def test_positions_are_the_next_offset_after_the_last_record_of_each_partition()
 
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**12)), min_size=1, max_size=30))
 def test_positions_commit_past_every_record_and_no_further(reads: list[tuple[int, int]]) -> None:
-    batch = Batch(0, [record(offset, partition=partition) for partition, offset in reads], 0.0)
+    batch = Batch(0, [consumed(offset, partition=partition) for partition, offset in reads], 0.0)
     expected: dict[tuple[str, int], int] = {}
     for partition, offset in reads:
         expected[("chat.events", partition)] = max(offset + 1, expected.get(("chat.events", partition), offset + 1))
@@ -204,18 +187,18 @@ def test_drop_forgets_the_items_keep_rejects_and_keeps_the_rest_in_order() -> No
 
 def test_the_window_is_full_at_exactly_its_batch_limit() -> None:
     window = BatchWindow(max_batches=2, max_in_flight=1)
-    window.seal([record(0)], 0.0)
+    window.seal([consumed(0)], 0.0)
     assert not window.full
-    window.seal([record(1)], 0.0)
+    window.seal([consumed(1)], 0.0)
     assert window.full and len(window) == 2
 
 
 def test_sealed_batches_are_numbered_from_zero_and_queue_their_part_at_the_seal_time() -> None:
     window = BatchWindow(max_batches=8, max_in_flight=1)
     assert window.next_wakeup() is None
-    first = window.seal([record(0), record(1)], 3.0)
-    poison_only = window.seal([record(2, poison=True)], 4.0)
-    third = window.seal([record(3)], 5.0)
+    first = window.seal([consumed(0), consumed(1)], 3.0)
+    poison_only = window.seal([consumed(2, poison=True)], 4.0)
+    third = window.seal([consumed(3)], 5.0)
     assert [(batch.seq, batch.sealed_at) for batch in window] == [(0, 3.0), (1, 4.0), (2, 5.0)]
     assert [batch.seq for batch in (first, poison_only, third)] == [0, 1, 2]
     assert window.next_wakeup() == 3.0
@@ -226,7 +209,7 @@ def test_sealed_batches_are_numbered_from_zero_and_queue_their_part_at_the_seal_
 
 def test_parts_are_handed_out_in_order_once_due_and_while_under_the_in_flight_limit() -> None:
     window = BatchWindow(max_batches=8, max_in_flight=2)
-    batch = window.seal([record(offset) for offset in range(4)], 0.0)
+    batch = window.seal([consumed(offset) for offset in range(4)], 0.0)
     list(window.submittable(0.0))
     window.returned()
     assert window.in_flight == 0
@@ -250,9 +233,9 @@ def test_parts_are_handed_out_in_order_once_due_and_while_under_the_in_flight_li
 
 def test_clear_drops_the_batches_keep_rejects_with_their_waiting_parts() -> None:
     window = BatchWindow(max_batches=8, max_in_flight=8)
-    first = window.seal([record(0)], 0.0)
-    second = window.seal([record(1)], 0.0)
-    third = window.seal([record(2)], 0.0)
+    first = window.seal([consumed(0)], 0.0)
+    second = window.seal([consumed(1)], 0.0)
+    third = window.seal([consumed(2)], 0.0)
     assert window.clear(keep=lambda batch: batch.seq == 1) == [first, third]
     assert list(window) == [second]
     assert [request.batch for request in window.submittable(0.0)] == [second]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from guardstream.errors import PoisonInputError
-from guardstream.records import ChatEvent, ChatRole
-from workers.moderation.batch import Consumed
+from tests.support.consumed_records import consumed
 from workers.moderation.batcher import MicroBatcher
 from workers.moderation.window import BatchWindow
 
@@ -17,22 +15,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def consumed(offset: int, partition: int = 0, poison: bool = False) -> Consumed:
-    entry = Consumed(topic="chat.events", partition=partition, offset=offset, key=None, consumed_at=0.0)
-    if poison:
-        entry.poison = PoisonInputError("empty_text", "text is empty")
-    else:
-        entry.event = ChatEvent(
-            event_id=f"e{partition}-{offset}",
-            conversation_id="c",
-            user_id="u",
-            role=ChatRole.USER,
-            text=f"你好 {offset}",
-            created_at_ms=1,
-        )
-    return entry
 
 
 def test_batch_is_due_when_full_before_its_deadline() -> None:
