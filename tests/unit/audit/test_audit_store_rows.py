@@ -211,15 +211,17 @@ def test_the_duplicates_of_an_event_are_listed_by_topic_partition_and_offset_and
 
 
 def test_owners_of_more_event_ids_than_one_lookup_reads_are_all_found(store: AuditStore) -> None:
-    """501 event_ids already stored: their owners are read back in more than one chunk."""
-    batch = [event_and_verdict(index) for index in range(501)]
+    """1001 event_ids already stored: their owners are read back in three chunks of at most 500
+    (past 999, so that chunk starts taken one by one instead of 500 apart would miss the last)."""
+    count = 1001
+    batch = [event_and_verdict(index) for index in range(count)]
     assert store.write(batch, []) == []
     assert store.write(batch, []) == []  # every one a replay: each owner found, none a duplicate
     copies = [(event, dataclasses.replace(verdict, source_partition=1)) for event, verdict in batch]
     duplicates = store.write(copies, [])
-    assert len(duplicates) == 501
-    assert {duplicate.first for duplicate in duplicates} == {("chat.events", 0, index) for index in range(501)}
-    assert store.verdict_count() == 501 and store.duplicate_count() == 501
+    assert len(duplicates) == count
+    assert {duplicate.first for duplicate in duplicates} == {("chat.events", 0, index) for index in range(count)}
+    assert store.verdict_count() == count and store.duplicate_count() == count
 
 
 def test_a_batch_of_new_and_known_event_ids_finds_the_owner_of_each(store: AuditStore) -> None:
