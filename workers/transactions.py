@@ -250,8 +250,8 @@ class KafkaTransactions:
         if not done.wait(self._call_timeout_s + self._call_grace_s):
             raise _Wedged(name)
         if "error" in outcome:
-            raise outcome["error"]  # type: ignore[misc]
-        return outcome.get("value")  # type: ignore[return-value]
+            raise outcome["error"]  # type: ignore[misc]  # only BaseExceptions are stored under 'error' by the helper thread
+        return outcome.get("value")  # type: ignore[return-value]  # 'value' holds what call() returned, a T
 
     def _fail(self, exc: KafkaException) -> SinkFailedError:
         error = _error(exc)

@@ -65,7 +65,7 @@ class PlainTextTokenizer:
     def with_offsets(self, text: str) -> tuple[str, list[tuple[int, int]]]:
         """The text as encoded (format characters dropped) and its tokens' character offsets in it."""
         shown = visible(text)
-        return shown, [tuple(o) for o in self._backend.encode(shown, add_special_tokens=False).offsets]  # type: ignore[misc]
+        return shown, [tuple(o) for o in self._backend.encode(shown, add_special_tokens=False).offsets]  # type: ignore[misc]  # the offsets are (start, end) pairs; tuple() of one is sized at runtime only
 
     def pairs(self, pairs: Sequence[tuple[str, str]], max_length: int) -> list[Encoding]:
         """Each pair in the tokenizer's own pair template (``[CLS] q [SEP] r [SEP]`` for BERT), the

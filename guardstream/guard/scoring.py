@@ -162,7 +162,7 @@ class GuardScorer:
             rows += [ctx + other[:-1] for ctx in contexts]
         if category_rows_start == -1:
             category_rows_start = len(rows)
-            rows += [ctx + list(categories.inputs) for ctx in contexts]  # type: ignore[union-attr]
+            rows += [ctx + list(categories.inputs) for ctx in contexts]  # type: ignore[union-attr]  # -1 is only set above when categories is not None
 
         # Position start + j predicts continuation token j; start is the context's last token.
         starts = np.array([len(ctx) - 1 for ctx in contexts], dtype=np.int64)

@@ -128,7 +128,7 @@ class AvroEncoder:
     def _version(self, cls: type) -> SchemaVersion:
         version = self._versions.get(cls)
         if version is None:
-            version = self._versions[cls] = self._schemas.get(cls.AVRO_NAME)  # type: ignore[attr-defined]
+            version = self._versions[cls] = self._schemas.get(cls.AVRO_NAME)  # type: ignore[attr-defined]  # record classes carry AVRO_NAME; type[T] cannot say so
         return version
 
     def encode(self, record: Any, topic: str | None = None) -> bytes:

@@ -94,7 +94,7 @@ def table(results: BenchResults) -> Any:
     grid = Table(title="guardstream benchmark", show_lines=False)
     for column, justify in (("figure", "left"), ("value", "right"), ("unit", "left"), ("target", "right"),
                             ("pass", "center")):
-        grid.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        grid.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]  # the justify values come from a fixed table of rich's literals
     grid.add_column("what", ratio=1)
     for figure in results.figures:
         passed = figure.passed

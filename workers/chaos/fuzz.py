@@ -81,7 +81,7 @@ class _Cases:
 
     def event(self, name: str, expected: str | None, **changes: object) -> FuzzCase:
         """One event with ``changes``, in Avro and JSON by turns."""
-        event = dataclasses.replace(self.base(), **changes)  # type: ignore[arg-type]
+        event = dataclasses.replace(self.base(), **changes)  # type: ignore[arg-type]  # the fuzzed values are deliberately of any type: the decoder must refuse them
         value = encode_record(event) if self.count % 2 else chat_event_to_json(event)
         return FuzzCase(name, _key(event), value, expected, event.event_id if expected is None else None)
 

@@ -118,7 +118,7 @@ def synth(
 
     if frames not in ("train", "heldout"):
         raise typer.BadParameter("frames must be train or heldout")
-    records = generate(SyntheticConfig(count=count, seed=seed, frames=frames, source=source))  # type: ignore[arg-type]
+    records = generate(SyntheticConfig(count=count, seed=seed, frames=frames, source=source))  # type: ignore[arg-type]  # checked against the Literal's two values just above
     (write_json if out.suffix == ".json" else write_jsonl)(out, records)
     typer.echo(f"wrote {len(records)} records ({sum(r.unsafe for r in records)} unsafe) to {out}")
 

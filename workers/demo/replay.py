@@ -159,7 +159,7 @@ def produce_stream(
             if error is not None:
                 failures.append(f"{kind}: {error}")
             else:
-                outcome.produced[(message.partition(), message.offset())] = kind  # type: ignore[attr-defined]
+                outcome.produced[(message.partition(), message.offset())] = kind  # type: ignore[attr-defined]  # the delivery report's message is a confluent_kafka Message
 
         return report
 

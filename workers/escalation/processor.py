@@ -155,7 +155,7 @@ class WindowProcessor:
             if not raw or raw.get("p") != partition:
                 continue
             scope, _, key = table_key.partition(":")
-            await self._settle(table_key, scope, key, KeyState.from_json(raw), stream_time_ms)  # type: ignore[arg-type]
+            await self._settle(table_key, scope, key, KeyState.from_json(raw), stream_time_ms)  # type: ignore[arg-type]  # scope was checked against SCOPES above
 
     async def _settle(self, table_key: str, scope: Scope, key: str, state: KeyState, stream_time_ms: int) -> None:
         firings = eager_firings(state, self.ruleset, scope, key)

@@ -66,7 +66,7 @@ class EscalationSettings(BaseSettings):
 def load_escalation_settings(**overrides: object) -> EscalationSettings:
     """Build and validate the section; errors name the offending variable."""
     try:
-        return EscalationSettings(**overrides)  # type: ignore[arg-type]
+        return EscalationSettings(**overrides)  # type: ignore[arg-type]  # pydantic validates and converts the overrides; their static type is unknown
     except ValidationError as exc:
         problems = [
             f"  {'.'.join(map(str, e['loc']))} ({ENV_PREFIX}{'_'.join(map(str, e['loc'])).upper()}): {e['msg']}"

@@ -176,7 +176,7 @@ class ModerationWorker:
         entry.poison = unreadable or _envelope_poison(headers, entry.key)
         if entry.poison is None:
             try:
-                entry.event = self._decode(entry.payload)  # type: ignore[assignment]
+                entry.event = self._decode(entry.payload)  # type: ignore[assignment]  # the decoder is typed for any record class; this one is built for ChatEvent
             except PoisonInputError as poison:
                 entry.poison = poison
         return entry

@@ -74,7 +74,7 @@ class ReviewSettings(BaseSettings):
 
 def load_review_settings(**overrides: object) -> ReviewSettings:
     try:
-        return ReviewSettings(**overrides)  # type: ignore[arg-type]
+        return ReviewSettings(**overrides)  # type: ignore[arg-type]  # pydantic validates and converts the overrides; their static type is unknown
     except ValidationError as exc:
         problems = [
             f"  {'.'.join(str(p) for p in e['loc'])} ({ENV_PREFIX}{'__'.join(str(p).upper() for p in e['loc'])}): {e['msg']}"
