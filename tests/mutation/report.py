@@ -7,7 +7,8 @@ of every mutant the tests let live, with the written reason where one was given.
 test that reaches the function passed, or no test reached it. A mutant listed in
 ``tests/mutation/equivalent/<module>.yaml`` behaves exactly as the original (the file says why for each);
 it counts on neither side and is listed in the report with its reason. The exit status is 1 when a
-module scores under ``--floor`` or an equivalence entry names a mutant that no longer exists.
+module scores under ``--floor``, a run did not finish, or an equivalence entry names a mutant that no
+longer exists or that a test kills (then it was not equivalent).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class ModuleResult:
     survived: list[tuple[str, str]] = field(default_factory=list)
     """(mutant name, mutmut status)"""
     equivalent: list[str] = field(default_factory=list)
+    killed_equivalent: list[str] = field(default_factory=list)
+    """Listed as equivalent, yet a test killed it: the entry is wrong."""
     unchecked: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -68,7 +71,10 @@ def collect(equivalents: dict[str, str]) -> list[ModuleResult]:
         result = ModuleResult(module_name(path), path)
         for name, exit_code in sorted(data.exit_code_by_key.items()):
             status = status_by_exit_code[exit_code]
-            if name in equivalents:
+            if name in equivalents and status in KILLED:
+                result.killed_equivalent.append(name)
+                result.killed += 1
+            elif name in equivalents:
                 result.equivalent.append(name)
             elif status in KILLED:
                 result.killed += 1
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no mutation results: run `mutmut run` first", file=sys.stderr)
         return 1
     write_report(results, equivalents, args.report)
-    known = {name for result in results for name in result.equivalent}
+    known = {name for result in results for name in (*result.equivalent, *result.killed_equivalent)}
     stale = sorted(set(equivalents) - known)
     for result in results:
         for name, status in result.survived:
@@ -119,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"equivalent {name}: {equivalents[name]}")
     for name in stale:
         print(f"{EQUIVALENT_DIR}/ names {name}, which no longer exists: remove it or update its name")
+    wrong = [name for result in results for name in result.killed_equivalent]
+    for name in wrong:
+        print(f"{EQUIVALENT_DIR}/ calls {name} equivalent, but a test kills it: remove the entry")
     print(f"survivor report: {args.report}")
     for result in results:
         print(
@@ -126,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             f"score={result.score:.3f}"
         )
     low = [result.module for result in results if result.score < args.floor or result.unchecked]
-    return 1 if low or stale else 0
+    return 1 if low or stale or wrong else 0
 
 
 if __name__ == "__main__":
