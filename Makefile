@@ -61,7 +61,7 @@ chaos: venv system-deps model ## start Kafka, Triton and PostgreSQL, run every c
 	$(GS) chaos run --report .run/chaos/results.json; status=$$?; \
 	$(GS) dev down; exit $$status
 
-mutation: venv system-deps test-model ## mutation testing of the modules whose answers matter (pyproject's [tool.mutmut]): MUTATION lines, .run/mutation/survivors.md; not part of make test (about 20 min)
+mutation: venv system-deps test-model ## mutation testing of the modules whose answers matter (pyproject's [tool.mutmut]): MUTATION lines, .run/mutation/survivors.md; not part of make test (about 25 min on 2 cores)
 	$(UV) pip install --python $(PY) --quiet -c constraints.txt -e '.[dev,mutation]'
 	@$(GS) dev up --postgres; \
 	export GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
