@@ -179,21 +179,16 @@ class KafkaTransactions:
 
     def _settle_unknown_commit(self, cause: str, offsets: list[TopicPartition]) -> None:
         """Return if the transaction committed; raise :class:`RetriableError` if it was aborted."""
-        if self._rebuild is None:
-            failure = SinkFailedError(f"{cause}: the transaction's outcome is unknown, and the producer cannot be rebuilt")
-            log.error("%s", failure)
-            self._failed = failure
-            raise failure
-        self._replace_producer(cause)  # its init_transactions waits until the old transaction is finished
+        # the new producer's init_transactions waits until the old transaction is finished
+        self._replace_producer(f"{cause}: the transaction's outcome is unknown")
         try:
             committed = self._retrying(
                 "committed", lambda: self._consumer.committed(offsets, timeout=self._call_timeout_s)
             )
         except (KafkaException, _Wedged) as exc:
-            failure = SinkFailedError(f"{cause}, and the group's committed offsets cannot be read to settle it: {exc}")
-            log.error("%s", failure)
-            self._failed = failure
-            raise failure from None
+            raise self._give_up(
+                SinkFailedError(f"{cause}, and the group's committed offsets cannot be read to settle it: {exc}")
+            ) from None
         wanted = {(tp.topic, tp.partition): tp.offset for tp in offsets}
         if {(tp.topic, tp.partition): tp.offset for tp in committed} == wanted:
             log.warning("%s; a new producer settled it: the transaction committed", cause)
@@ -203,10 +198,7 @@ class KafkaTransactions:
     def _replace_producer(self, cause: str) -> None:
         """Leave a stuck producer behind; a new one with the same id fences it and aborts its work."""
         if self._rebuild is None:
-            failure = SinkFailedError(f"{cause}, and the producer cannot be rebuilt")
-            log.error("%s", failure)
-            self._failed = failure
-            raise failure
+            raise self._give_up(SinkFailedError(f"{cause}, and the producer cannot be rebuilt"))
         log.error("%s: replacing the producer (the new one fences it)", cause)
         _silence(self._producer)
         self._producer = self._rebuild()
@@ -214,9 +206,7 @@ class KafkaTransactions:
         try:
             self._retrying("init_transactions", lambda: self._producer.init_transactions(self._call_timeout_s))
         except (KafkaException, _Wedged) as exc:
-            failure = SinkFailedError(f"the replacement producer could not register: {exc}")
-            self._failed = failure
-            raise failure from None
+            raise self._give_up(SinkFailedError(f"the replacement producer could not register: {exc}")) from None
 
     def _retrying(self, name: str, call: Callable[[], T]) -> T:
         """Repeat ``call`` while it fails with a retriable error, until ``retry_timeout_s`` passes."""
@@ -262,6 +252,10 @@ class KafkaTransactions:
             )
         else:
             failure = SinkFailedError(f"Kafka transaction cannot go on: {exc}")
+        return self._give_up(failure)
+
+    def _give_up(self, failure: SinkFailedError) -> SinkFailedError:
+        """Log ``failure`` and keep it: from now on every call raises it (:meth:`check`)."""
         log.error("%s", failure)
         self._failed = failure
         return failure
