@@ -136,13 +136,17 @@ def _span(span: ReadableSpan) -> trace_pb2.Span:
         parent_span_id=parent.span_id.to_bytes(8, "big") if parent is not None else b"",
         flags=int(context.trace_flags) | (0x100 | (0x200 if parent is not None and parent.is_remote else 0)),
         name=span.name,
-        kind=trace_pb2.Span.SpanKind.ValueType(span.kind.value + 1),  # the SDK counts from INTERNAL=0, OTLP from UNSPECIFIED=0
+        kind=trace_pb2.Span.SpanKind.ValueType(
+            span.kind.value + 1
+        ),  # the SDK counts from INTERNAL=0, OTLP from UNSPECIFIED=0
         start_time_unix_nano=span.start_time or 0,
         end_time_unix_nano=span.end_time or 0,
         attributes=_attributes(span.attributes),
         dropped_attributes_count=span.dropped_attributes,
         events=[
-            trace_pb2.Span.Event(time_unix_nano=event.timestamp, name=event.name, attributes=_attributes(event.attributes))
+            trace_pb2.Span.Event(
+                time_unix_nano=event.timestamp, name=event.name, attributes=_attributes(event.attributes)
+            )
             for event in span.events
         ],
         dropped_events_count=span.dropped_events,
@@ -157,7 +161,8 @@ def _span(span: ReadableSpan) -> trace_pb2.Span:
         ],
         dropped_links_count=span.dropped_links,
         status=trace_pb2.Status(
-            code=trace_pb2.Status.StatusCode.ValueType(span.status.status_code.value), message=span.status.description or ""
+            code=trace_pb2.Status.StatusCode.ValueType(span.status.status_code.value),
+            message=span.status.description or "",
         ),
     )
 
@@ -180,7 +185,9 @@ def encode_metrics(data: MetricsData) -> ExportMetricsServiceRequest:
 def _metric(name: str, description: str, unit: str, data: object) -> metrics_pb2.Metric | None:
     metric = metrics_pb2.Metric(name=name, description=description, unit=unit)
     if isinstance(data, Sum):
-        metric.sum.aggregation_temporality = metrics_pb2.AggregationTemporality.ValueType(data.aggregation_temporality.value)
+        metric.sum.aggregation_temporality = metrics_pb2.AggregationTemporality.ValueType(
+            data.aggregation_temporality.value
+        )
         metric.sum.is_monotonic = data.is_monotonic
         metric.sum.data_points.extend(_number_point(point) for point in data.data_points)
     elif isinstance(data, Gauge):

@@ -82,7 +82,11 @@ class Policy:
     def escalates(self, p_fast: float, category: HarmCategory | None = None) -> bool:
         """True when the fast guard's score is in the uncertain band (the category's, else the global one)."""
         thresholds = self.by_category.get(category) if category is not None else None
-        band = thresholds.escalate_band if thresholds is not None and thresholds.escalate_band is not None else self.escalate_band
+        band = (
+            thresholds.escalate_band
+            if thresholds is not None and thresholds.escalate_band is not None
+            else self.escalate_band
+        )
         return band is not None and band[0] <= p_fast < band[1]
 
     def label(self, p_unsafe: float, category: HarmCategory | None = None) -> VerdictLabel:

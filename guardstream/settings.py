@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from guardstream.errors import ConfigurationError
@@ -51,7 +60,9 @@ class KafkaSettings(_Section):
     sasl_password_file: Path | None = Field(
         default=None, description="A file holding the SASL password (instead of sasl_password)."
     )
-    ssl_ca_location: Path | None = Field(default=None, description="PEM file of the CA(s) that signed the brokers' certificates.")
+    ssl_ca_location: Path | None = Field(
+        default=None, description="PEM file of the CA(s) that signed the brokers' certificates."
+    )
     ssl_ca_system: bool = Field(default=False, description="Trust the system's CA store instead of ssl_ca_location.")
     ssl_certificate_location: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
     ssl_key_location: Path | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
@@ -163,7 +174,9 @@ class TritonSettings(_Section):
         description="The cascade's first stage, which scores every event (the fast guard); empty: no "
         "cascade, the generative guard (model_name) scores every event.",
     )
-    fast_model_version: str = Field(default="", description="Pin one version of the fast guard; empty: the current one.")
+    fast_model_version: str = Field(
+        default="", description="Pin one version of the fast guard; empty: the current one."
+    )
     model_version: str = Field(
         default="",
         description="Pin one version; empty: follow the version promoted as current (guardstream model promote).",
@@ -264,7 +277,9 @@ class TelemetrySettings(_Section):
     """Health and metrics over HTTP, and OpenTelemetry export (traces and metrics over OTLP)."""
 
     metrics_port: int = Field(
-        default=9464, ge=0, le=65535,
+        default=9464,
+        ge=0,
+        le=65535,
         description="Port of /healthz, /readyz and /metrics (Prometheus text); 0 turns the server off. "
         "Give each worker on a host its own.",
     )
@@ -283,7 +298,9 @@ class TelemetrySettings(_Section):
     otlp_timeout_s: float = Field(default=10.0, gt=0)
     metric_export_interval_s: float = Field(default=15.0, gt=0, description="How often metrics are pushed over OTLP.")
     trace_sample_ratio: float = Field(
-        default=1.0, ge=0.0, le=1.0,
+        default=1.0,
+        ge=0.0,
+        le=1.0,
         description="Share of traces recorded when an event arrives without a sampling decision; an event "
         "with a traceparent follows its producer's decision (parent-based).",
     )

@@ -54,7 +54,9 @@ def wants_stage1(config: TrainConfig) -> bool:
 
 def assemble(config: TrainConfig, label_sources: Sequence[LabelSource], out_dir: Path) -> RunData:
     data = config.data
-    stage1 = generate(SyntheticConfig(count=data.synthetic_count, seed=data.synthetic_seed)) if wants_stage1(config) else []
+    stage1 = (
+        generate(SyntheticConfig(count=data.synthetic_count, seed=data.synthetic_seed)) if wants_stage1(config) else []
+    )
     inputs: list[dict[str, Any]] = []
     real: list[GuardRecord] = []
     for name in data.real_files:
@@ -65,19 +67,35 @@ def assemble(config: TrainConfig, label_sources: Sequence[LabelSource], out_dir:
     for source in label_sources:
         labelled = source.labelled_records()
         human.extend(labelled)
-        inputs.append({"kind": "human", "source": type(source).__name__, "records": len(labelled),
-                       "digest": records_digest(labelled)})
-    split = split_records([*real, *human], dev_fraction=data.dev_fraction, test_fraction=data.test_fraction, seed=data.split_seed)
+        inputs.append(
+            {
+                "kind": "human",
+                "source": type(source).__name__,
+                "records": len(labelled),
+                "digest": records_digest(labelled),
+            }
+        )
+    split = split_records(
+        [*real, *human], dev_fraction=data.dev_fraction, test_fraction=data.test_fraction, seed=data.split_seed
+    )
     if leaked_groups(split.train, split.test) or leaked_groups(split.train, split.dev):
         raise RuntimeError("split leaked a question across sides")  # split_records guarantees it; keep it checked
     if data.gold_file:
         gold = read_records(data.gold_file)
-        inputs.append({"kind": "gold", "path": data.gold_file, "sha256": file_digest(data.gold_file), "records": len(gold)})
+        inputs.append(
+            {"kind": "gold", "path": data.gold_file, "sha256": file_digest(data.gold_file), "records": len(gold)}
+        )
         gold_ids = {r.id for r in gold}
         train_real = [r for r in split.train + split.test if r.id not in gold_ids]
     else:
-        heldout = generate(SyntheticConfig(count=data.heldout_count, seed=data.heldout_seed, frames="heldout",
-                                           source="guardstream-synthetic-heldout"))
+        heldout = generate(
+            SyntheticConfig(
+                count=data.heldout_count,
+                seed=data.heldout_seed,
+                frames="heldout",
+                source="guardstream-synthetic-heldout",
+            )
+        )
         gold = [*split.test, *heldout]
         train_real = split.train
     stage2 = [*train_real, *replay_sample(stage1, len(train_real), config.stage2.replay_fraction, config.seed)]
@@ -87,8 +105,19 @@ def assemble(config: TrainConfig, label_sources: Sequence[LabelSource], out_dir:
     derived = {}
     for name, records in sets.items():
         write_jsonl(out_dir / f"{name}.jsonl", records)
-        derived[name] = {"records": len(records), "digest": records_digest(records),
-                         "unsafe": sum(r.unsafe for r in records)}
-    manifest = {"inputs": inputs, "sets": derived, "synthetic": {"count": data.synthetic_count, "seed": data.synthetic_seed,
-                "heldout_count": data.heldout_count, "heldout_seed": data.heldout_seed}}
+        derived[name] = {
+            "records": len(records),
+            "digest": records_digest(records),
+            "unsafe": sum(r.unsafe for r in records),
+        }
+    manifest = {
+        "inputs": inputs,
+        "sets": derived,
+        "synthetic": {
+            "count": data.synthetic_count,
+            "seed": data.synthetic_seed,
+            "heldout_count": data.heldout_count,
+            "heldout_seed": data.heldout_seed,
+        },
+    }
     return RunData(stage1, stage2, gold, split.dev, len(human), manifest)

@@ -95,8 +95,12 @@ def is_complete(out_dir: Path, spec: TrainedDefaultSpec) -> bool:
 
 def stage_config(spec: TrainedDefaultSpec) -> StageConfig:
     return StageConfig(
-        steps=spec.steps, batch_size=spec.batch_size, learning_rate=spec.learning_rate,
-        answer_weight=spec.answer_weight, warmup_steps=30, checkpoint_every=0,
+        steps=spec.steps,
+        batch_size=spec.batch_size,
+        learning_rate=spec.learning_rate,
+        answer_weight=spec.answer_weight,
+        warmup_steps=30,
+        checkpoint_every=0,
     )
 
 
@@ -128,8 +132,12 @@ def build_trained_default(
         started = time.perf_counter()
         train = generate(SyntheticConfig(count=spec.synthetic_count, seed=spec.synthetic_seed))
         heldout = generate(
-            SyntheticConfig(count=spec.heldout_count, seed=spec.heldout_seed, frames="heldout",
-                            source="guardstream-synthetic-heldout")
+            SyntheticConfig(
+                count=spec.heldout_count,
+                seed=spec.heldout_seed,
+                frames="heldout",
+                source="guardstream-synthetic-heldout",
+            )
         )
         tokenizer = train_tokenizer(spec.model)
         torch.manual_seed(spec.model.seed)
@@ -137,8 +145,14 @@ def build_trained_default(
         encoder = ExampleEncoder(tokenizer, max_length=512, answer_weight=spec.answer_weight)
         examples = [encoder.encode(r) for r in train]
         result = train_stage(
-            "default", model, examples, stage_config(spec), pad_id=tokenizer.pad_token_id,
-            seed=spec.synthetic_seed, device=torch.device("cpu"), observer=observer,
+            "default",
+            model,
+            examples,
+            stage_config(spec),
+            pad_id=tokenizer.pad_token_id,
+            seed=spec.synthetic_seed,
+            device=torch.device("cpu"),
+            observer=observer,
         )
         train_seconds = time.perf_counter() - started
         model.save_pretrained(staging)
@@ -151,8 +165,11 @@ def build_trained_default(
         write_jsonl(evaluation / HELDOUT_FILE, heldout)
         eval_started = time.perf_counter()
         report = evaluate(
-            heldout, GuardExplainer(staging, max_new_tokens=64), evaluation,
-            scorer=GuardScorer(staging), title="embedded default model on the held-out synthetic set",
+            heldout,
+            GuardExplainer(staging, max_new_tokens=64),
+            evaluation,
+            scorer=GuardScorer(staging),
+            title="embedded default model on the held-out synthetic set",
             model=f"{BUILDER} (seed {spec.model.seed})",
         )
         prompt_tokens = [len(encoder.encode(r).input_ids) for r in heldout]
@@ -176,7 +193,9 @@ def build_trained_default(
         accuracy = report.metrics["average"]["accuracy"]
         if accuracy < TARGET_ACCURACY:
             logger.warning("default model held-out accuracy %.4f is below the %.2f target", accuracy, TARGET_ACCURACY)
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / MANIFEST_NAME).write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         swap_into_place(staging, out_dir)
     finally:
         if staging.exists():

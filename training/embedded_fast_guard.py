@@ -170,7 +170,13 @@ def build_fast_default(
     """Build (or keep) the default fast guard at ``out_dir``; returns its manifest."""
     import torch
 
-    from guardstream.guard.fast_guard import FastGuardContract, FastGuardScorer, LexicalHashing, PairEncoder, save_fast_guard
+    from guardstream.guard.fast_guard import (
+        FastGuardContract,
+        FastGuardScorer,
+        LexicalHashing,
+        PairEncoder,
+        save_fast_guard,
+    )
     from training.data.files import read_records
     from training.data.synthetic.generator import SyntheticConfig, generate
     from training.data.synthetic.injection import attacked_copies, padded_copies
@@ -189,13 +195,17 @@ def build_fast_default(
     base = base_encoder_checkpoint(cache_dir)
     synthetic = generate(SyntheticConfig(count=spec.synthetic_count, seed=spec.synthetic_seed))
     heldout = generate(
-        SyntheticConfig(count=spec.heldout_count, seed=spec.heldout_seed, frames="heldout", source="guardstream-synthetic-heldout")
+        SyntheticConfig(
+            count=spec.heldout_count, seed=spec.heldout_seed, frames="heldout", source="guardstream-synthetic-heldout"
+        )
     )
     real: list[GuardRecord] = [record for path in train_files for record in read_records(path)]
     if spec.real_limit and len(real) > spec.real_limit:
         real = random.Random(spec.seed).sample(real, spec.real_limit)
     real, validation = _split_validation(real, spec.validation_count, spec.seed)
-    real += attacked_copies(real, spec.injection_fraction, spec.seed) + padded_copies(real, spec.padding_fraction, spec.seed + 1)
+    real += attacked_copies(real, spec.injection_fraction, spec.seed) + padded_copies(
+        real, spec.padding_fraction, spec.seed + 1
+    )
 
     contract = FastGuardContract(
         max_input_tokens=spec.max_input_tokens,
@@ -207,18 +217,30 @@ def build_fast_default(
     encoder = PairEncoder(tokenizer, contract.max_input_tokens)
     started = time.perf_counter()
     stages: dict[str, Any] = {
-        "stage1": asdict(train_fast_stage("fast stage 1", network, encoder, synthetic, spec.stage1, seed=spec.seed, observer=observer))
+        "stage1": asdict(
+            train_fast_stage(
+                "fast stage 1", network, encoder, synthetic, spec.stage1, seed=spec.seed, observer=observer
+            )
+        )
     }
     if real:
         stage2 = real + replay_sample(synthetic, len(real), spec.replay_fraction, spec.seed)
-        stages["stage2"] = asdict(train_fast_stage("fast stage 2", network, encoder, stage2, spec.stage2, seed=spec.seed + 1, observer=observer))
+        stages["stage2"] = asdict(
+            train_fast_stage(
+                "fast stage 2", network, encoder, stage2, spec.stage2, seed=spec.seed + 1, observer=observer
+            )
+        )
     if network.lexical is not None:
         lexical_started = time.perf_counter()
         loss = train_lexical(network.lexical, synthetic + real, epochs=spec.lexical_epochs, seed=spec.seed)
         # The mix is fitted on items neither head trained on: the real validation slice when there is one.
         mix = fit_mix(network, encoder, validation or heldout)
-        stages["lexical"] = {"loss": round(loss, 4), "items": len(synthetic) + len(real), "mix": mix,
-                             "seconds": round(time.perf_counter() - lexical_started, 1)}
+        stages["lexical"] = {
+            "loss": round(loss, 4),
+            "items": len(synthetic) + len(real),
+            "mix": mix,
+            "seconds": round(time.perf_counter() - lexical_started, 1),
+        }
     train_seconds = time.perf_counter() - started
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -239,16 +261,25 @@ def build_fast_default(
         manifest = {
             **_identity(spec, train_files, dev_files),
             "base_provenance": PROVENANCE,
-            "training": {"seconds": round(train_seconds, 1), "stages": stages, "real_items": len(real), "synthetic_items": len(synthetic)},
+            "training": {
+                "seconds": round(train_seconds, 1),
+                "stages": stages,
+                "real_items": len(real),
+                "synthetic_items": len(synthetic),
+            },
             "held_out": held_out,
         }
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / MANIFEST_NAME).write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         write_model_card(staging, manifest)
         swap_into_place(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    logger.info("default fast guard built path=%s held_out=%s", out_dir, {k: v["accuracy"] for k, v in held_out.items()})
+    logger.info(
+        "default fast guard built path=%s held_out=%s", out_dir, {k: v["accuracy"] for k, v in held_out.items()}
+    )
     return manifest
 
 
@@ -260,8 +291,10 @@ def _measure(scorer: Any, records: Sequence[GuardRecord], threshold: float = 0.5
     said = [bool(score >= threshold) for score in scores]
     gold = [record.unsafe for record in records]
     confusion = Confusion(
-        tp=sum(g and s for g, s in zip(gold, said)), fn=sum(g and not s for g, s in zip(gold, said)),
-        fp=sum(s and not g for g, s in zip(gold, said)), tn=sum(not g and not s for g, s in zip(gold, said)),
+        tp=sum(g and s for g, s in zip(gold, said)),
+        fn=sum(g and not s for g, s in zip(gold, said)),
+        fp=sum(s and not g for g, s in zip(gold, said)),
+        tn=sum(not g and not s for g, s in zip(gold, said)),
     )
     return {**source_metrics(confusion), "items": len(records)}
 
@@ -271,6 +304,3 @@ def profile(name: str) -> FastDefaultSpec:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown fast-guard build profile {name!r}; choose one of {sorted(PROFILES)}") from None
-
-
-

@@ -43,7 +43,10 @@ def starting_point(config: TrainConfig) -> tuple[Any, Any, Any, str]:
             checkpoint = checkpoint_of(repository, fast.model_name, serving)
             network, tokenizer, contract = network_from_checkpoint(checkpoint)
             return network, tokenizer, contract, f"serving version {serving} ({checkpoint})"
-        logger.info("nothing served under %s yet; the fast guard starts from the pretrained encoder", repository / fast.model_name)
+        logger.info(
+            "nothing served under %s yet; the fast guard starts from the pretrained encoder",
+            repository / fast.model_name,
+        )
         base = "pretrained"
     if base == "pretrained":
         from training.pretrained.bge_small_zh import base_encoder_checkpoint
@@ -51,7 +54,9 @@ def starting_point(config: TrainConfig) -> tuple[Any, Any, Any, str]:
         encoder_path = base_encoder_checkpoint(Path(fast.pretrained_cache))
     else:
         encoder_path = Path(base)
-    contract = FastGuardContract(max_input_tokens=fast.max_input_tokens, lexical=LexicalHashing() if fast.lexical else None)
+    contract = FastGuardContract(
+        max_input_tokens=fast.max_input_tokens, lexical=LexicalHashing() if fast.lexical else None
+    )
     network, tokenizer = new_network(encoder_path, contract.lexical)
     return network, tokenizer, contract, f"encoder {encoder_path}"
 
@@ -61,8 +66,14 @@ def _mix_set(config: TrainConfig, data: RunData) -> list[GuardRecord]:
         return data.dev
     from training.data.synthetic.generator import SyntheticConfig, generate
 
-    return generate(SyntheticConfig(count=config.data.heldout_count, seed=config.data.heldout_seed + 1, frames="heldout",
-                                    source="guardstream-synthetic-heldout"))
+    return generate(
+        SyntheticConfig(
+            count=config.data.heldout_count,
+            seed=config.data.heldout_seed + 1,
+            frames="heldout",
+            source="guardstream-synthetic-heldout",
+        )
+    )
 
 
 def train_fast(config: TrainConfig, data: RunData, folder: Path, observer: StepObserver | None) -> TrainedCandidate:
@@ -84,19 +95,36 @@ def train_fast(config: TrainConfig, data: RunData, folder: Path, observer: StepO
         if not records or (stage.epochs <= 0 and stage.max_steps <= 0):
             logger.info("fast stage %d skipped (records=%d)", number, len(records))
             continue
-        result = train_fast_stage(f"fast stage {number}", network, encoder, records, stage, seed=config.seed + number,
-                                  observer=observer)
-        stages.append({"stage": f"stage{number}", "steps": result.steps, "resumed_from": None,
-                       "seconds": round(result.seconds, 1), "final_loss": result.final_loss, "examples": result.examples})
+        result = train_fast_stage(
+            f"fast stage {number}", network, encoder, records, stage, seed=config.seed + number, observer=observer
+        )
+        stages.append(
+            {
+                "stage": f"stage{number}",
+                "steps": result.steps,
+                "resumed_from": None,
+                "seconds": round(result.seconds, 1),
+                "final_loss": result.final_loss,
+                "examples": result.examples,
+            }
+        )
     if network.lexical is not None:
         started = time.perf_counter()
         seen = {record.id for record in data.stage1}
         items = [*data.stage1, *(record for record in data.stage2 if record.id not in seen)]
         loss = train_lexical(network.lexical, items, epochs=fast.lexical_epochs, seed=config.seed)
         mix = fit_mix(network, encoder, _mix_set(config, data))
-        stages.append({"stage": "lexical", "steps": fast.lexical_epochs, "resumed_from": None,
-                       "seconds": round(time.perf_counter() - started, 1),
-                       "final_loss": round(loss, 4), "examples": len(items), "mix": mix})
+        stages.append(
+            {
+                "stage": "lexical",
+                "steps": fast.lexical_epochs,
+                "resumed_from": None,
+                "seconds": round(time.perf_counter() - started, 1),
+                "final_loss": round(loss, 4),
+                "examples": len(items),
+                "mix": mix,
+            }
+        )
     checkpoint = folder / "candidate"
     save_fast_guard(network, tokenizer, contract, checkpoint)
     (checkpoint / "training.json").write_text(

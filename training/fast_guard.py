@@ -77,7 +77,10 @@ def _batches(records: Sequence[GuardRecord], batch_size: int, rng: random.Random
 def _targets(batch: Sequence[GuardRecord]) -> tuple[torch.Tensor, torch.Tensor]:
     unsafe = torch.tensor([1.0 if record.unsafe else 0.0 for record in batch])
     category = torch.tensor(
-        [_CATEGORY_INDEX.get(record.category, NO_CATEGORY) if record.unsafe and record.category else NO_CATEGORY for record in batch]
+        [
+            _CATEGORY_INDEX.get(record.category, NO_CATEGORY) if record.unsafe and record.category else NO_CATEGORY
+            for record in batch
+        ]
     )
     return unsafe, category
 
@@ -139,7 +142,10 @@ def train_fast_stage(
         elapsed = time.perf_counter() - started
         observer.on_step(
             StepInfo(
-                stage=stage, step=step, total_steps=total, loss=loss_value,
+                stage=stage,
+                step=step,
+                total_steps=total,
+                loss=loss_value,
                 learning_rate=optimizer.param_groups[0]["lr"],
                 tokens_per_second=tokens / max(elapsed, 1e-9),
                 examples_per_second=step * config.batch_size / max(elapsed, 1e-9),
@@ -173,7 +179,9 @@ def freeze_lower(network: FastGuardNetwork, layers: int) -> None:
             parameter.requires_grad = False
 
 
-def train_lexical(head: LexicalHead, records: Sequence[GuardRecord], *, epochs: int = 2, batch_size: int = 64, seed: int = 0) -> float:
+def train_lexical(
+    head: LexicalHead, records: Sequence[GuardRecord], *, epochs: int = 2, batch_size: int = 64, seed: int = 0
+) -> float:
     """Fit the lexical head on every record (seconds per epoch); returns the last epoch's mean loss."""
     rng = random.Random(seed)
     device = head.bias.device
@@ -200,7 +208,9 @@ def train_lexical(head: LexicalHead, records: Sequence[GuardRecord], *, epochs: 
 
 
 @torch.no_grad()
-def _logits(network: FastGuardNetwork, encoder: PairEncoder, records: Sequence[GuardRecord], batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def _logits(
+    network: FastGuardNetwork, encoder: PairEncoder, records: Sequence[GuardRecord], batch_size: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
     assert network.lexical is not None
     device = next(network.parameters()).device
     deep: list[torch.Tensor] = []

@@ -40,10 +40,18 @@ def decide(
             False,
             f"rejected: {candidate_unparseable_fraction:.1%} of the candidate's answers are unparseable "
             f"(at most {config.max_unparseable_fraction:.1%} allowed)",
-            metric, mine, None if serving_metrics is None else serving_metrics["average"][metric],
+            metric,
+            mine,
+            None if serving_metrics is None else serving_metrics["average"][metric],
         )
     if serving_metrics is None:
-        return GateDecision(True, f"published: no serving version to compare with (candidate average {metric} {mine:.4f})", metric, mine, None)
+        return GateDecision(
+            True,
+            f"published: no serving version to compare with (candidate average {metric} {mine:.4f})",
+            metric,
+            mine,
+            None,
+        )
     theirs = serving_metrics["average"][metric]
     label = f"serving version {serving_version}" if serving_version else "the serving version"
     if mine > theirs + config.min_improvement:
@@ -51,11 +59,15 @@ def decide(
             True,
             f"published: candidate average {metric} {mine:.4f} beats {label} ({theirs:.4f}) "
             f"by more than {config.min_improvement:.4f}",
-            metric, mine, theirs,
+            metric,
+            mine,
+            theirs,
         )
     return GateDecision(
         False,
         f"rejected: candidate average {metric} {mine:.4f} does not beat {label} ({theirs:.4f}) "
         f"by more than {config.min_improvement:.4f}",
-        metric, mine, theirs,
+        metric,
+        mine,
+        theirs,
     )

@@ -26,7 +26,9 @@ def resolve_base(config: TrainConfig) -> None:
     config.model.base = str(checkpoint_of(repository, config.model_name, serving))
 
 
-def train_generative(config: TrainConfig, data: RunData, folder: Path, observer: StepObserver | None) -> TrainedCandidate:
+def train_generative(
+    config: TrainConfig, data: RunData, folder: Path, observer: StepObserver | None
+) -> TrainedCandidate:
     import torch
 
     from training.trainer.encoding import ExampleEncoder
@@ -44,10 +46,26 @@ def train_generative(config: TrainConfig, data: RunData, folder: Path, observer:
             continue
         encoder.answer_weight = stage.answer_weight
         examples = [encoder.encode(r) for r in records]
-        result = train_stage(name, prepared.model, examples, stage, pad_id=pad_id, seed=config.seed,
-                             device=prepared.device, state_dir=folder / "state" / name, observer=observer)
-        stages.append({"stage": result.stage, "steps": result.steps, "resumed_from": result.resumed_from,
-                       "seconds": round(result.seconds, 1), "final_loss": result.final_loss})
+        result = train_stage(
+            name,
+            prepared.model,
+            examples,
+            stage,
+            pad_id=pad_id,
+            seed=config.seed,
+            device=prepared.device,
+            state_dir=folder / "state" / name,
+            observer=observer,
+        )
+        stages.append(
+            {
+                "stage": result.stage,
+                "steps": result.steps,
+                "resumed_from": result.resumed_from,
+                "seconds": round(result.seconds, 1),
+                "final_loss": result.final_loss,
+            }
+        )
     checkpoint = export_model(prepared, folder / "candidate")
     return TrainedCandidate(checkpoint, stages)
 

@@ -108,11 +108,21 @@ def run_training(
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.trains("generative"):
         resolve_base(config)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
 
     data = assemble(config, label_sources, run_dir / "data")
-    (run_dir / "data" / "data_manifest.json").write_text(json.dumps(data.manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    logger.info("run data stage1=%d stage2=%d gold=%d human=%d", len(data.stage1), len(data.stage2), len(data.gold), data.human_labels)
+    (run_dir / "data" / "data_manifest.json").write_text(
+        json.dumps(data.manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    logger.info(
+        "run data stage1=%d stage2=%d gold=%d human=%d",
+        len(data.stage1),
+        len(data.stage2),
+        len(data.gold),
+        data.human_labels,
+    )
 
     outcomes = [
         _run_guard(config, guard, data, run_dir / guard, (serving or {}).get(guard), observer, publish_candidate)
@@ -137,23 +147,43 @@ def _run_guard(
     repository = Path(config.repository)
     serving = serving_version(repository, steps.model_name)
     trained = steps.train(config, data, folder, observer)
-    candidate = judge_on(data.gold, steps.judge(config, trained.checkpoint, str(trained.checkpoint)), folder / "eval" / "candidate",
-                         title=f"{guard} guard candidate on the gold set")
+    candidate = judge_on(
+        data.gold,
+        steps.judge(config, trained.checkpoint, str(trained.checkpoint)),
+        folder / "eval" / "candidate",
+        title=f"{guard} guard candidate on the gold set",
+    )
     if serving_judge is None and serving is not None:
         serving_judge = steps.judge(config, checkpoint_of(repository, steps.model_name, serving), f"version {serving}")
     serving_result = None
     if serving_judge is not None:
-        serving_result = judge_on(data.gold, serving_judge, folder / "eval" / "serving",
-                                  title=f"serving {guard} guard ({serving_judge.label}) on the gold set")
+        serving_result = judge_on(
+            data.gold,
+            serving_judge,
+            folder / "eval" / "serving",
+            title=f"serving {guard} guard ({serving_judge.label}) on the gold set",
+        )
     unparseable = candidate.details["unparseable"] / max(1, candidate.details["count"])
-    decision = decide(config.gate, candidate.metrics, unparseable, serving_result.metrics if serving_result else None,
-                      serving_version=serving_judge.label if serving_judge else None)
+    decision = decide(
+        config.gate,
+        candidate.metrics,
+        unparseable,
+        serving_result.metrics if serving_result else None,
+        serving_version=serving_judge.label if serving_judge else None,
+    )
     published = None
     if decision.publish and publish_candidate:
         published = publish(trained.checkpoint, repository, steps.model_name)
-        logger.info("published guard=%s model=%s version=%d path=%s", guard, steps.model_name, published.version, published.path)
+        logger.info(
+            "published guard=%s model=%s version=%d path=%s", guard, steps.model_name, published.version, published.path
+        )
     elif decision.publish:
-        decision = GateDecision(False, decision.reason.replace("published:", "would publish (publishing disabled):"),
-                                decision.metric, decision.candidate, decision.serving)
+        decision = GateDecision(
+            False,
+            decision.reason.replace("published:", "would publish (publishing disabled):"),
+            decision.metric,
+            decision.candidate,
+            decision.serving,
+        )
     logger.info("gate guard=%s: %s", guard, decision.reason)
     return GuardOutcome(guard, steps.model_name, decision, published, candidate, serving_result, trained.stages)

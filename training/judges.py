@@ -36,6 +36,12 @@ class TrainedCandidate:
 
 def judge_on(records: Sequence[GuardRecord], judge: Judge, out_dir: Path, *, title: str) -> EvaluationResult:
     return evaluate(
-        records, judge.explainer, out_dir, scorer=judge.scorer, unsafe=judge.unsafe, batch_size=judge.batch_size,
-        title=title, model=judge.label,
+        records,
+        judge.explainer,
+        out_dir,
+        scorer=judge.scorer,
+        unsafe=judge.unsafe,
+        batch_size=judge.batch_size,
+        title=title,
+        model=judge.label,
     )

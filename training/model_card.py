@@ -8,8 +8,8 @@ from typing import Any
 CARD_NAME = "MODEL_CARD.md"
 
 _SOURCES = {
-    "COLD": "COLD (thu-coai/COLDataset; Deng et al., \"COLD: A Benchmark for Chinese Offensive Language "
-    "Detection\", EMNLP 2022), Apache-2.0: Chinese posts on race, region and gender, labelled offensive or not",
+    "COLD": 'COLD (thu-coai/COLDataset; Deng et al., "COLD: A Benchmark for Chinese Offensive Language '
+    'Detection", EMNLP 2022), Apache-2.0: Chinese posts on race, region and gender, labelled offensive or not',
 }
 
 
@@ -58,10 +58,12 @@ def render_model_card(manifest: dict[str, Any]) -> str:
     if real:
         sources = ", ".join(sorted(real))
         stage2 = training["stages"]["stage2"]
-        lines.append(f"- Stage 2: {training['real_items']} real labelled items from {sources}, with a "
-                     f"{spec['replay_fraction']:.0%} replay of stage-1 items; the encoder trained for "
-                     f"{stage2['steps']} steps of {spec['stage2']['batch_size']} (its lower {spec['frozen_layers']} layers and "
-                     "word embeddings kept as pretrained), the lexical head on all of them.")
+        lines.append(
+            f"- Stage 2: {training['real_items']} real labelled items from {sources}, with a "
+            f"{spec['replay_fraction']:.0%} replay of stage-1 items; the encoder trained for "
+            f"{stage2['steps']} steps of {spec['stage2']['batch_size']} (its lower {spec['frozen_layers']} layers and "
+            "word embeddings kept as pretrained), the lexical head on all of them."
+        )
         lines += ["", "### Data sources", *(f"- {text}" for text in _SOURCES.values())]
     else:
         lines.append("- Stage 2: skipped, no real labelled data was found; this build judges real chat poorly.")

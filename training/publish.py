@@ -46,8 +46,11 @@ def serving_version(repository: Path, model_name: str) -> int | None:
     current = pointer.current if pointer is not None else ""
     if current.isdigit() and (repository / model_name / current / "checkpoint").is_dir():
         return int(current)
-    ready = [v for v in versions(repository, model_name)
-             if any((checkpoint_of(repository, model_name, v) / marker).is_file() for marker in CHECKPOINT_MARKERS)]
+    ready = [
+        v
+        for v in versions(repository, model_name)
+        if any((checkpoint_of(repository, model_name, v) / marker).is_file() for marker in CHECKPOINT_MARKERS)
+    ]
     return ready[-1] if ready else None
 
 

@@ -65,7 +65,9 @@ class ScheduleState:
     def save(self, runs_dir: Path) -> None:
         runs_dir.mkdir(parents=True, exist_ok=True)
         tmp = runs_dir / f".{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps({"last_run_at": self.last_run_at, "seen_labels": self.seen_labels}) + "\n", encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"last_run_at": self.last_run_at, "seen_labels": self.seen_labels}) + "\n", encoding="utf-8"
+        )
         tmp.replace(runs_dir / STATE_FILE)
 
 
@@ -85,5 +87,9 @@ def check_due(config: ScheduleConfig, state: ScheduleState, label_ids: Iterable[
     if hours >= config.max_interval_hours:
         since = "no run yet" if state.last_run_at == 0 else f"{hours:.1f} h since the last run"
         return Trigger(True, f"{since} (interval {config.max_interval_hours} h)", new)
-    return Trigger(False, f"not due: {new} new labels (< {config.min_new_labels}), {hours:.1f} h since the last run "
-                   f"(< {config.max_interval_hours} h)", new)
+    return Trigger(
+        False,
+        f"not due: {new} new labels (< {config.min_new_labels}), {hours:.1f} h since the last run "
+        f"(< {config.max_interval_hours} h)",
+        new,
+    )

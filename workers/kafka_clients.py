@@ -104,7 +104,11 @@ def connection_error(kafka: KafkaSettings, errors: list[KafkaError], failure: Ka
             "kafka.sasl_username and kafka.sasl_password / kafka.sasl_password_file"
         )
         return ConfigurationError(_redacted(message, kafka))
-    tls = [text for code, text in reasons if code == KafkaError._SSL or (code == KafkaError._TRANSPORT and "SSL routines" in text)]
+    tls = [
+        text
+        for code, text in reasons
+        if code == KafkaError._SSL or (code == KafkaError._TRANSPORT and "SSL routines" in text)
+    ]
     if tls:
         message = (
             f"TLS handshake with {where} failed: {tls[-1]}; check kafka.ssl_ca_location (or kafka.ssl_ca_system) "

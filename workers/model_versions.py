@@ -69,7 +69,9 @@ class ModelVersions:
         self._client = build_grpc_client(settings)
         self.model_name = settings.model_name if model_name is None else model_name
         if not self.model_name:
-            raise ConfigurationError("no model name: the fast guard is off (GUARDSTREAM_TRITON__FAST_MODEL_NAME is empty)")
+            raise ConfigurationError(
+                "no model name: the fast guard is off (GUARDSTREAM_TRITON__FAST_MODEL_NAME is empty)"
+            )
         # Explain mode serves the generative guard's weights under a model of its own; it follows
         # that model's versions. The fast guard only scores.
         self._explain_model = settings.explain_model_name if self.model_name == settings.model_name else ""
@@ -90,9 +92,7 @@ class ModelVersions:
             if entry.get("name") == self.model_name and entry.get("version")
         }
         versions = sorted(set(states) | set(self.on_disk()), key=int)
-        return [
-            VersionRow(v, states.get(v, "ON DISK"), v == pointer.current, v == pointer.previous) for v in versions
-        ]
+        return [VersionRow(v, states.get(v, "ON DISK"), v == pointer.current, v == pointer.previous) for v in versions]
 
     def on_disk(self) -> list[str]:
         folder = self._repository / self.model_name
@@ -114,7 +114,9 @@ class ModelVersions:
     def smoke(self, version: str) -> SmokeReport:
         """Score (and explain, for the generative guard) a few fixed pairs with ``version``; any sign
         of a broken model fails it."""
-        client = GuardModelClient(self._settings.model_copy(update={"model_name": self.model_name, "model_version": version}))
+        client = GuardModelClient(
+            self._settings.model_copy(update={"model_name": self.model_name, "model_version": version})
+        )
         problems: list[str] = []
         scores: list[float] = []
         explanations: list[str] = []
@@ -138,7 +140,9 @@ class ModelVersions:
         """Make ``version`` current (it must be loaded and pass the smoke check)."""
         pointer = self.pointer()
         if version not in pointer.loaded:
-            raise ConfigurationError(f"version {version} of {self.model_name} is not loaded; run `guardstream model load {version}` first")
+            raise ConfigurationError(
+                f"version {version} of {self.model_name} is not loaded; run `guardstream model load {version}` first"
+            )
         report = self.smoke(version)
         if not report.ok:
             raise ConfigurationError(f"version {version} failed its smoke check: {'; '.join(report.problems)}")
@@ -153,7 +157,9 @@ class ModelVersions:
         pointer = self.pointer()
         if not pointer.previous or pointer.previous not in pointer.loaded:
             raise ConfigurationError("there is no loaded previous version to roll back to")
-        self._apply(ServingPointer(pointer.previous, pointer.current, sorted({pointer.previous, pointer.current}, key=int)))
+        self._apply(
+            ServingPointer(pointer.previous, pointer.current, sorted({pointer.previous, pointer.current}, key=int))
+        )
         log.info("rolled back to version=%s from %s", pointer.previous, pointer.current)
         return self.pointer()
 
@@ -171,9 +177,9 @@ class ModelVersions:
         saved = read_pointer(self._repository, self.model_name)
         if saved is None:
             return None
-        if self.pointer().current != saved.current or not self._config(self.model_name).get(
-            "parameters", {}
-        ).get(CURRENT_VERSION_PARAMETER):
+        if self.pointer().current != saved.current or not self._config(self.model_name).get("parameters", {}).get(
+            CURRENT_VERSION_PARAMETER
+        ):
             self._apply(saved)
         return self.pointer()
 
@@ -237,4 +243,3 @@ class ModelVersions:
 def _parameter(parameters: dict[str, Any], name: str) -> str:
     entry = parameters.get(name, {})
     return str(entry.get("string_value", "")) if isinstance(entry, dict) else ""
-

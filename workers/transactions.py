@@ -162,7 +162,9 @@ class KafkaTransactions:
         if not self._open or self._failed is not None:
             return
         try:
-            self._bounded("abort_transaction", lambda: self._producer.abort_transaction(min(10.0, self._call_timeout_s)))
+            self._bounded(
+                "abort_transaction", lambda: self._producer.abort_transaction(min(10.0, self._call_timeout_s))
+            )
             self._open = False
         except (KafkaException, _Wedged) as exc:
             log.warning("abort on shutdown failed (the next instance aborts it): %s", exc)

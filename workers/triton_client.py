@@ -152,7 +152,10 @@ class GuardModelClient:
             if outputs.get(tensor) != dtype
         ]
         if {OUTPUT_CATEGORY, OUTPUT_CATEGORY_SCORE} <= set(outputs):
-            self._outputs = [grpcclient.InferRequestedOutput(name) for name in (OUTPUT_P_UNSAFE, OUTPUT_CATEGORY, OUTPUT_CATEGORY_SCORE)]
+            self._outputs = [
+                grpcclient.InferRequestedOutput(name)
+                for name in (OUTPUT_P_UNSAFE, OUTPUT_CATEGORY, OUTPUT_CATEGORY_SCORE)
+            ]
         max_batch_size = int(config.get("max_batch_size", 0))
         if max_batch_size < batch_size:
             problems.append(
@@ -288,7 +291,12 @@ class CascadeClient:
                         merged_categories[index] = second_categories[position]
                 on_done(
                     InferenceOutcome(
-                        merged, fast.model_version, _since(started), None, merged_categories, cascade,
+                        merged,
+                        fast.model_version,
+                        _since(started),
+                        None,
+                        merged_categories,
+                        cascade,
                         generative.model_version,
                     )
                 )

@@ -147,8 +147,12 @@ class ReviewStore:
     def create_account(self, username: str, password_hash: str, role: str, created_by: str | None, now_ms: int) -> bool:
         """Add an account; False when the username is taken."""
         row = {
-            "username": username, "password_hash": password_hash, "role": role, "active": True,
-            "created_at_ms": now_ms, "created_by": created_by,
+            "username": username,
+            "password_hash": password_hash,
+            "role": role,
+            "active": True,
+            "created_at_ms": now_ms,
+            "created_by": created_by,
         }
         with self._session() as session:
             statement = self._insert(ReviewAccountRow).values(row).on_conflict_do_nothing()
@@ -166,16 +170,25 @@ class ReviewStore:
     def set_password_hash(self, username: str, password_hash: str) -> None:
         with self._session() as session:
             session.execute(
-                update(ReviewAccountRow).where(ReviewAccountRow.username == username).values(password_hash=password_hash)
+                update(ReviewAccountRow)
+                .where(ReviewAccountRow.username == username)
+                .values(password_hash=password_hash)
             )
 
-    def create_session(self, session_hash: str, username: str, csrf_token: str, now_ms: int, expires_at_ms: int) -> None:
+    def create_session(
+        self, session_hash: str, username: str, csrf_token: str, now_ms: int, expires_at_ms: int
+    ) -> None:
         with self._session() as session:
             session.execute(delete(ReviewSessionRow).where(ReviewSessionRow.expires_at_ms < now_ms))
-            session.add(ReviewSessionRow(
-                session_hash=session_hash, username=username, csrf_token=csrf_token,
-                created_at_ms=now_ms, expires_at_ms=expires_at_ms,
-            ))
+            session.add(
+                ReviewSessionRow(
+                    session_hash=session_hash,
+                    username=username,
+                    csrf_token=csrf_token,
+                    created_at_ms=now_ms,
+                    expires_at_ms=expires_at_ms,
+                )
+            )
 
     def session_info(self, session_hash: str, now_ms: int) -> SessionInfo | None:
         """The live session with this hash whose account is still active, if any."""
@@ -237,7 +250,9 @@ class ReviewStore:
                 return None
             verdict, holder, expires = found
             label = _latest_labels(session, [event_id]).get(event_id)
-            return QueueItem(_as_dict(verdict), holder, expires, label, _next_revisions(session, [event_id]).get(event_id, 1))
+            return QueueItem(
+                _as_dict(verdict), holder, expires, label, _next_revisions(session, [event_id]).get(event_id, 1)
+            )
 
     def conversation(self, conversation_id: str, around_ms: int, limit: int = 6) -> list[dict[str, Any]]:
         """Moderated messages of the same conversation just before and after ``around_ms``."""
@@ -245,11 +260,13 @@ class ReviewStore:
         with self._session() as session:
             before = session.scalars(
                 base.where(VerdictRow.event_created_at_ms <= around_ms)
-                .order_by(VerdictRow.event_created_at_ms.desc(), VerdictRow.event_id.desc()).limit(limit + 1)
+                .order_by(VerdictRow.event_created_at_ms.desc(), VerdictRow.event_id.desc())
+                .limit(limit + 1)
             ).all()
             after = session.scalars(
                 base.where(VerdictRow.event_created_at_ms > around_ms)
-                .order_by(VerdictRow.event_created_at_ms, VerdictRow.event_id).limit(limit)
+                .order_by(VerdictRow.event_created_at_ms, VerdictRow.event_id)
+                .limit(limit)
             ).all()
             return [_as_dict(row) for row in [*reversed(before), *after]]
 
@@ -328,17 +345,39 @@ class ReviewStore:
                 lease = session.get(ReviewLeaseRow, event_id)
                 if lease is not None and lease.reviewer != reviewer and lease.expires_at_ms > now_ms:
                     return LabelOutcome.LEASED_BY_OTHER
-                session.add(ReviewLabelRow(
-                    feedback_id=fid, event_id=event_id, revision=revision, reviewer=reviewer,
-                    label=label.value, category=category, note=note, model_label=verdict.label,
-                    model_version=verdict.model_version, labelled_at_ms=now_ms,
-                ))
+                session.add(
+                    ReviewLabelRow(
+                        feedback_id=fid,
+                        event_id=event_id,
+                        revision=revision,
+                        reviewer=reviewer,
+                        label=label.value,
+                        category=category,
+                        note=note,
+                        model_label=verdict.label,
+                        model_version=verdict.model_version,
+                        labelled_at_ms=now_ms,
+                    )
+                )
                 session.flush()
                 session.execute(delete(ReviewLeaseRow).where(ReviewLeaseRow.event_id == event_id))
-                session.add(_action(reviewer, "label", now_ms, event_id, ip, {
-                    "feedback_id": fid, "revision": revision, "label": label.value, "category": category,
-                    "note": note, "model_label": verdict.label,
-                }))
+                session.add(
+                    _action(
+                        reviewer,
+                        "label",
+                        now_ms,
+                        event_id,
+                        ip,
+                        {
+                            "feedback_id": fid,
+                            "revision": revision,
+                            "label": label.value,
+                            "category": category,
+                            "note": note,
+                            "model_label": verdict.label,
+                        },
+                    )
+                )
                 return LabelOutcome.RECORDED
         except IntegrityError:
             with self._session() as session:
@@ -368,9 +407,19 @@ class ReviewStore:
                 return None
             info = LabelInfo(**{key: getattr(found, key) for key in LabelInfo.__slots__})
             sent = info.claimed_at_ms is not None
-            session.add(_action(reviewer, "undo", now_ms, info.event_id, ip, {
-                "feedback_id": info.feedback_id, "already_sent": sent,
-            }))
+            session.add(
+                _action(
+                    reviewer,
+                    "undo",
+                    now_ms,
+                    info.event_id,
+                    ip,
+                    {
+                        "feedback_id": info.feedback_id,
+                        "already_sent": sent,
+                    },
+                )
+            )
             return UndoOutcome(info, sent)
 
     def labels_since(self, since_ms: int) -> list[dict[str, Any]]:
@@ -459,8 +508,12 @@ class ReviewStore:
         with self._session() as session:
             for label, verdict in session.execute(query):
                 newest[label.event_id] = LabelledFeedback(
-                    feedback=_feedback(label), role=verdict.role, question=verdict.question, text=verdict.text,
-                    context=tuple(verdict.context or ()), p_unsafe=verdict.p_unsafe,
+                    feedback=_feedback(label),
+                    role=verdict.role,
+                    question=verdict.question,
+                    text=verdict.text,
+                    context=tuple(verdict.context or ()),
+                    p_unsafe=verdict.p_unsafe,
                     published=label.published_at_ms is not None,
                 )
         return sorted(newest.values(), key=lambda item: item.feedback.labelled_at_ms)
@@ -485,8 +538,13 @@ class ReviewStore:
             session.execute(self._insert(ReviewExplanationRow).values(row).on_conflict_do_nothing())
 
     def record_action(
-        self, actor: str, action: str, now_ms: int, event_id: str | None = None,
-        ip: str | None = None, detail: dict[str, Any] | None = None,
+        self,
+        actor: str,
+        action: str,
+        now_ms: int,
+        event_id: str | None = None,
+        ip: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         with self._session() as session:
             session.add(_action(actor, action, now_ms, event_id, ip, detail or {}))
@@ -568,10 +626,14 @@ def _repeat_outcome(
 def _latest_labels(session: Session, event_ids: Sequence[str]) -> dict[str, LabelInfo]:
     if not event_ids:
         return {}
-    query = select(ReviewLabelRow).where(
-        ReviewLabelRow.event_id.in_(list(event_ids)), ReviewLabelRow.retracted_at_ms.is_(None)
-    ).order_by(ReviewLabelRow.revision)
-    return {row.event_id: LabelInfo(**{k: getattr(row, k) for k in LabelInfo.__slots__}) for row in session.scalars(query)}
+    query = (
+        select(ReviewLabelRow)
+        .where(ReviewLabelRow.event_id.in_(list(event_ids)), ReviewLabelRow.retracted_at_ms.is_(None))
+        .order_by(ReviewLabelRow.revision)
+    )
+    return {
+        row.event_id: LabelInfo(**{k: getattr(row, k) for k in LabelInfo.__slots__}) for row in session.scalars(query)
+    }
 
 
 def _next_revisions(session: Session, event_ids: Sequence[str]) -> dict[str, int]:
@@ -587,9 +649,15 @@ def _next_revisions(session: Session, event_ids: Sequence[str]) -> dict[str, int
 
 def _feedback(row: ReviewLabelRow) -> Feedback:
     return Feedback(
-        feedback_id=row.feedback_id, event_id=row.event_id, reviewer=row.reviewer,
-        label=FeedbackLabel(row.label), category=row.category, note=row.note,
-        model_label=row.model_label, model_version=row.model_version, labelled_at_ms=row.labelled_at_ms,
+        feedback_id=row.feedback_id,
+        event_id=row.event_id,
+        reviewer=row.reviewer,
+        label=FeedbackLabel(row.label),
+        category=row.category,
+        note=row.note,
+        model_label=row.model_label,
+        model_version=row.model_version,
+        labelled_at_ms=row.labelled_at_ms,
     )
 
 
@@ -597,7 +665,9 @@ def _account(row: ReviewAccountRow) -> AccountRecord:
     return AccountRecord(row.username, row.password_hash, row.role, bool(row.active), row.created_at_ms)
 
 
-def _action(actor: str, action: str, now_ms: int, event_id: str | None, ip: str | None, detail: dict[str, Any]) -> ReviewActionRow:
+def _action(
+    actor: str, action: str, now_ms: int, event_id: str | None, ip: str | None, detail: dict[str, Any]
+) -> ReviewActionRow:
     return ReviewActionRow(at_ms=now_ms, actor=actor[:64], action=action, event_id=event_id, detail=detail, ip=ip)
 
 

@@ -196,7 +196,9 @@ def _stored_owners(session: Session, event_ids: Sequence[str]) -> dict[str, Posi
     columns = (VerdictRow.event_id, VerdictRow.source_topic, VerdictRow.source_partition, VerdictRow.source_offset)
     for start in range(0, len(event_ids), _OWNER_LOOKUP_CHUNK):
         chunk = list(event_ids[start : start + _OWNER_LOOKUP_CHUNK])
-        for event_id, topic, partition, offset in session.execute(select(*columns).where(VerdictRow.event_id.in_(chunk))):
+        for event_id, topic, partition, offset in session.execute(
+            select(*columns).where(VerdictRow.event_id.in_(chunk))
+        ):
             owners[event_id] = (topic, partition, offset)
     return owners
 
@@ -252,13 +254,29 @@ def verdict_row(event: ChatEvent, verdict: Verdict) -> dict[str, Any]:
 
 # Column order of verdict_values, with the PostgreSQL type each array is cast to.
 VERDICT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "text"), ("conversation_id", "text"), ("user_id", "text"), ("role", "text"),
-    ("question", "text"), ("text", "text"), ("context", "json"), ("label", "text"),
-    ("p_unsafe", "float8"), ("categories", "json"), ("analysis", "text"), ("model_name", "text"),
-    ("model_version", "text"), ("policy_version", "text"), ("event_created_at_ms", "int8"),
-    ("verdict_at_ms", "int8"), ("queue_ms", "float8"), ("inference_ms", "float8"),
-    ("end_to_end_ms", "float8"), ("trace_id", "text"), ("source_topic", "text"),
-    ("source_partition", "int4"), ("source_offset", "int8"),
+    ("event_id", "text"),
+    ("conversation_id", "text"),
+    ("user_id", "text"),
+    ("role", "text"),
+    ("question", "text"),
+    ("text", "text"),
+    ("context", "json"),
+    ("label", "text"),
+    ("p_unsafe", "float8"),
+    ("categories", "json"),
+    ("analysis", "text"),
+    ("model_name", "text"),
+    ("model_version", "text"),
+    ("policy_version", "text"),
+    ("event_created_at_ms", "int8"),
+    ("verdict_at_ms", "int8"),
+    ("queue_ms", "float8"),
+    ("inference_ms", "float8"),
+    ("end_to_end_ms", "float8"),
+    ("trace_id", "text"),
+    ("source_topic", "text"),
+    ("source_partition", "int4"),
+    ("source_offset", "int8"),
 )
 _NAMES = ", ".join(name for name, _ in VERDICT_COLUMNS)
 _PG_INSERT_VERDICTS = (

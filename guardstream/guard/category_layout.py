@@ -61,4 +61,3 @@ def measure_category_layout(
         logger.info("category names share first tokens with this tokenizer; serving without categories")
         return None
     return CategoryLayout(inputs=tuple(base[context_length:shared]), first_tokens=first_tokens)
-

@@ -92,9 +92,7 @@ def _load_adapter(path: Path, torch_dtype: torch.dtype) -> tuple[Any, Any]:
     if not base.is_absolute():
         base = (path / base).resolve()
     if not (base / "config.json").is_file():
-        raise ConfigurationError(
-            f"LoRA adapter at {path} needs its base checkpoint on local disk; not found: {base}"
-        )
+        raise ConfigurationError(f"LoRA adapter at {path} needs its base checkpoint on local disk; not found: {base}")
     tokenizer_source = path if (path / "tokenizer_config.json").is_file() else base
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, dtype=torch_dtype)

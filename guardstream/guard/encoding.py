@@ -120,9 +120,7 @@ class PromptEncoder:
         base, with_unsafe, with_safe = (
             self.prompt.tail_ids(self._answer_prefix + word)[0] for word in ("", unsafe_word, safe_word)
         )
-        shared = min(
-            common_prefix_length(base, with_unsafe), common_prefix_length(base, with_safe)
-        )
+        shared = min(common_prefix_length(base, with_unsafe), common_prefix_length(base, with_safe))
         layout = ContinuationLayout(
             unsafe=tuple(with_unsafe[shared:]),
             safe=tuple(with_safe[shared:]),

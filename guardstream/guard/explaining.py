@@ -46,7 +46,9 @@ class GuardExplainer:
         self._pad_id = pad_token_id(self.tokenizer)
         eos = getattr(self.tokenizer, "eos_token_id", None)
         self._eos_id = eos if isinstance(eos, int) else None
-        logger.info("guard explainer ready checkpoint=%s device=%s max_new_tokens=%d", loaded.path, self.device, max_new_tokens)
+        logger.info(
+            "guard explainer ready checkpoint=%s device=%s max_new_tokens=%d", loaded.path, self.device, max_new_tokens
+        )
 
     def explain(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """The generated verdict text per pair, beginning with the forced answer prefix."""

@@ -77,7 +77,9 @@ class LexicalHashing:
             text = unicodedata.normalize("NFKC", visible(text)).lower()
             for order in self.orders:
                 for start in range(len(text) - order + 1):
-                    found.append(zlib.crc32(f"{side}{order}{text[start : start + order]}".encode("utf-8")) % self.buckets)
+                    found.append(
+                        zlib.crc32(f"{side}{order}{text[start : start + order]}".encode("utf-8")) % self.buckets
+                    )
         return found or [0]
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,7 +96,11 @@ class FastGuardContract:
     the highest score counts; 0: the pair as a whole only."""
 
     def to_json(self) -> str:
-        data: dict[str, Any] = {"format": FORMAT, "max_input_tokens": self.max_input_tokens, "categories": list(self.categories)}
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            "max_input_tokens": self.max_input_tokens,
+            "categories": list(self.categories),
+        }
         if self.lexical is not None:
             data["lexical"] = self.lexical.to_dict()
         if self.segment_min_chars:
@@ -123,11 +129,19 @@ class FastGuardContract:
         if lexical is not None:
             try:
                 hashing = LexicalHashing(
-                    int(lexical["buckets"]), tuple(int(n) for n in lexical["orders"]), float(lexical["scale"]), str(lexical.get("pooling", "mean"))
+                    int(lexical["buckets"]),
+                    tuple(int(n) for n in lexical["orders"]),
+                    float(lexical["scale"]),
+                    str(lexical.get("pooling", "mean")),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ConfigurationError(f"{path}: lexical must name buckets, orders and scale: {exc}") from exc
-        return cls(int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)), tuple(known), hashing, int(data.get("segment_min_chars", 0)))
+        return cls(
+            int(data.get("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)),
+            tuple(known),
+            hashing,
+            int(data.get("segment_min_chars", 0)),
+        )
 
 
 class LexicalHead(nn.Module):
@@ -180,7 +194,9 @@ class FastGuardNetwork(nn.Module):
         lexical = self.lexical(pairs).to(encoder_logit.dtype)
         return self.mix[0] * encoder_logit + self.mix[1] * lexical + self.mix[2]
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         arguments: dict[str, torch.Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             arguments["token_type_ids"] = token_type_ids
@@ -201,7 +217,9 @@ class FastGuardNetwork(nn.Module):
 
     def load_heads(self, state: dict[str, torch.Tensor]) -> None:
         for head in self._heads():
-            getattr(self, head).load_state_dict({name.split(".", 1)[1]: t for name, t in state.items() if name.startswith(head + ".")})
+            getattr(self, head).load_state_dict(
+                {name.split(".", 1)[1]: t for name, t in state.items() if name.startswith(head + ".")}
+            )
         if "mix" in state:
             self.mix.data.copy_(state["mix"])
 
@@ -230,7 +248,11 @@ class PairEncoder:
             input_ids[row, :n] = torch.tensor(encoding.ids, dtype=torch.long)
             token_types[row, :n] = torch.tensor(encoding.type_ids, dtype=torch.long)
             attention[row, :n] = 1
-        return {"input_ids": input_ids.to(device), "attention_mask": attention.to(device), "token_type_ids": token_types.to(device)}
+        return {
+            "input_ids": input_ids.to(device),
+            "attention_mask": attention.to(device),
+            "token_type_ids": token_types.to(device),
+        }
 
 
 @dataclass(frozen=True)
@@ -240,7 +262,9 @@ class FastScores:
     category_score: npt.NDArray[np.float32]
 
 
-def load_fast_guard(checkpoint: str | Path, *, device: str = "cpu", dtype: str = "float32") -> tuple[FastGuardNetwork, PairEncoder, FastGuardContract]:
+def load_fast_guard(
+    checkpoint: str | Path, *, device: str = "cpu", dtype: str = "float32"
+) -> tuple[FastGuardNetwork, PairEncoder, FastGuardContract]:
     path = Path(checkpoint)
     contract = FastGuardContract.read(path)
     try:
@@ -270,7 +294,9 @@ def is_fast_guard(checkpoint: str | Path) -> bool:
 class FastGuardScorer:
     """Scores pairs with a fast-guard checkpoint: p_unsafe, the category and its share."""
 
-    def __init__(self, checkpoint: str | Path, *, device: str = "cpu", dtype: str = "float32", max_batch_size: int = 64) -> None:
+    def __init__(
+        self, checkpoint: str | Path, *, device: str = "cpu", dtype: str = "float32", max_batch_size: int = 64
+    ) -> None:
         self._network, self._encoder, self.contract = load_fast_guard(checkpoint, device=device, dtype=dtype)
         self._device = parse_device(device)
         self._max_batch_size = max_batch_size
@@ -312,12 +338,16 @@ class FastGuardScorer:
         """Rows by length, cut so that a forward pass holds at most ``PADDED_TOKEN_BUDGET`` padded
         tokens: one long message no longer pads a whole batch of short ones to its length (on a
         CPU a batch of 64 had scored half as fast as a batch of 4). Each row's answer is its own."""
-        lengths = [min(len(question) + len(response) + 3, self.contract.max_input_tokens) for question, response in pairs]
+        lengths = [
+            min(len(question) + len(response) + 3, self.contract.max_input_tokens) for question, response in pairs
+        ]
         chunks: list[list[int]] = []
         current: list[int] = []
         for index in sorted(range(len(pairs)), key=lengths.__getitem__):
             # sorted ascending: the row joining is the longest of its chunk
-            if current and (len(current) >= self._max_batch_size or (len(current) + 1) * lengths[index] > PADDED_TOKEN_BUDGET):
+            if current and (
+                len(current) >= self._max_batch_size or (len(current) + 1) * lengths[index] > PADDED_TOKEN_BUDGET
+            ):
                 chunks.append(current)
                 current = []
             current.append(index)

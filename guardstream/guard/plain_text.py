@@ -51,9 +51,9 @@ class PlainTextTokenizer:
         self._backend = Tokenizer.from_str(self._spec)
         self._pair_backends: dict[int, Tokenizer] = {}
         self.truncation_side = str(getattr(tokenizer, "truncation_side", "right"))
-        self.reserved_ids: frozenset[int] = frozenset(int(i) for i in getattr(tokenizer, "added_tokens_decoder", {})) | frozenset(
-            int(i) for i in getattr(tokenizer, "all_special_ids", ())
-        )
+        self.reserved_ids: frozenset[int] = frozenset(
+            int(i) for i in getattr(tokenizer, "added_tokens_decoder", {})
+        ) | frozenset(int(i) for i in getattr(tokenizer, "all_special_ids", ()))
         """Ids of the tokenizer's special and added tokens: user text never yields them."""
 
     def ids(self, texts: Sequence[str]) -> list[list[int]]:

@@ -31,8 +31,26 @@ logger = logging.getLogger(__name__)
 # Questions whose first characters are likely to merge with the prefix's last token (punctuation,
 # letters, digits, spaces, newlines, emoji, special-token text); the prefix is what all of them share.
 BOUNDARY_PROBES: tuple[str, ...] = (
-    "", "a", "A", "1", " ", "  x", "\n", "\t", "：", ":", "!", "'s", "你", "人类的问题：",
-    "😀", "\ufffd", "<|im_end|>", "<|endoftext|>", "안녕", "привет",
+    "",
+    "a",
+    "A",
+    "1",
+    " ",
+    "  x",
+    "\n",
+    "\t",
+    "：",
+    ":",
+    "!",
+    "'s",
+    "你",
+    "人类的问题：",
+    "😀",
+    "\ufffd",
+    "<|im_end|>",
+    "<|endoftext|>",
+    "안녕",
+    "привет",
 )
 # Cost model of one forward pass, in units of one token through the layers' linear maps: a pass
 # costs OVERHEAD_TOKENS, each padded token 1, plus its attention over the keys it sees, in units of
@@ -170,9 +188,7 @@ class RowRunner:
         reads_of: list[list[int]] = [[] for _ in rows]
         for k, row in enumerate(read_rows.tolist()):
             reads_of[row].append(k)
-        first_read = [
-            min((int(read_positions[k]) for k in ks), default=len(row)) for ks, row in zip(reads_of, rows)
-        ]
+        first_read = [min((int(read_positions[k]) for k in ks), default=len(row)) for ks, row in zip(reads_of, rows)]
         prefix = self.prefix
         cached: list[int] = []
         full: list[int] = []
@@ -204,7 +220,10 @@ class RowRunner:
                         local_positions.append(int(read_positions[k]) - start)
                         targets.append(k)
                 device = hidden.device
-                at_rows, at_positions = torch.tensor(local_rows, device=device), torch.tensor(local_positions, device=device)
+                at_rows, at_positions = (
+                    torch.tensor(local_rows, device=device),
+                    torch.tensor(local_positions, device=device),
+                )
                 pieces.append(hidden[at_rows, at_positions])
         stacked = torch.cat(pieces)
         out = stacked.new_empty(stacked.shape)

@@ -68,6 +68,4 @@ def build_messages(question: str, response: str) -> list[dict[str, str]]:
 
 def build_prompt_text(tokenizer: ChatTemplateTokenizer, question: str, response: str) -> str:
     """The rendered prompt, ending with the assistant generation prompt (no answer prefix)."""
-    return tokenizer.apply_chat_template(
-        build_messages(question, response), add_generation_prompt=True, tokenize=False
-    )
+    return tokenizer.apply_chat_template(build_messages(question, response), add_generation_prompt=True, tokenize=False)

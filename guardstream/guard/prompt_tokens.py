@@ -38,7 +38,9 @@ class PromptTokens:
         head, rest = _split_once(rendered, _QUESTION_MARK)
         middle, self.tail = _split_once(rest, _RESPONSE_MARK)
         if head + middle + self.tail != build_prompt_text(tokenizer, "", ""):
-            raise ConfigurationError("the chat template changes the text around the question and response; it must insert them as given")
+            raise ConfigurationError(
+                "the chat template changes the text around the question and response; it must insert them as given"
+            )
         self.head_ids, self.middle_ids = self._template_ids(head), self._template_ids(middle)
 
     def _template_ids(self, text: str) -> list[int]:
@@ -61,7 +63,9 @@ class PromptTokens:
     def tail_ids(self, after: str) -> tuple[list[int], list[tuple[int, int]]]:
         """The template's tail followed by ``after`` (template text, never user text): its ids and
         each token's character span relative to the start of ``after`` (negative: in the tail)."""
-        encoded = self._tokenizer(self.tail + after, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        encoded = self._tokenizer(
+            self.tail + after, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
         shift = len(self.tail)
         return list(encoded["input_ids"]), [(start - shift, end - shift) for start, end in encoded["offset_mapping"]]
 

@@ -81,7 +81,11 @@ class GuardScorer:
         )
         self.max_batch_size = max_batch_size
         wants_categories = names_categories(path) if categories is None else categories
-        self.category_layout = measure_category_layout(self.encoder.answer_ids, self.encoder.empty_context_length) if wants_categories else None
+        self.category_layout = (
+            measure_category_layout(self.encoder.answer_ids, self.encoder.empty_context_length)
+            if wants_categories
+            else None
+        )
         backbone = model.get_decoder()
         self._lm_head = model.get_output_embeddings()
         if self._lm_head is None:
@@ -93,8 +97,14 @@ class GuardScorer:
         logger.info(
             "guard scorer ready checkpoint=%s device=%s dtype=%s unsafe_tokens=%d safe_tokens=%d "
             "extra_row=%s template_tokens=%d categories=%s prefix_tokens=%d",
-            path, self.device, dtype, len(layout.unsafe), len(layout.safe),
-            layout.needs_extra_row, self.encoder.template_tokens, self.category_layout is not None,
+            path,
+            self.device,
+            dtype,
+            len(layout.unsafe),
+            len(layout.safe),
+            layout.needs_extra_row,
+            self.encoder.template_tokens,
+            self.category_layout is not None,
             len(prefix.ids) if prefix is not None else 0,
         )
 

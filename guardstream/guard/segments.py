@@ -50,7 +50,9 @@ class SegmentedPairs:
     owner: list[int]
 
 
-def segment_pairs(pairs: Sequence[tuple[str, str]], min_chars: int = DEFAULT_MIN_CHARS, window: int = 256) -> SegmentedPairs:
+def segment_pairs(
+    pairs: Sequence[tuple[str, str]], min_chars: int = DEFAULT_MIN_CHARS, window: int = 256
+) -> SegmentedPairs:
     rows = list(pairs)
     owner = list(range(len(pairs)))
     for index, (question, response) in enumerate(pairs):

@@ -49,7 +49,9 @@ def read_pointer(repository: Path, model_name: str) -> ServingPointer | None:
     if not isinstance(entry, dict):
         return None
     try:
-        return ServingPointer(str(entry.get("current", "")), str(entry.get("previous", "")), [str(v) for v in entry.get("loaded", [])])
+        return ServingPointer(
+            str(entry.get("current", "")), str(entry.get("previous", "")), [str(v) for v in entry.get("loaded", [])]
+        )
     except TypeError:
         return None
 

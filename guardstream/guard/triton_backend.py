@@ -69,7 +69,10 @@ def _runner(settings: BackendSettings, declared: set[str]) -> Callable[[list[tup
         from guardstream.guard.fast_guard import FastGuardScorer
 
         fast = FastGuardScorer(
-            settings.checkpoint_path, device=settings.device, dtype=settings.dtype, max_batch_size=settings.max_batch_size
+            settings.checkpoint_path,
+            device=settings.device,
+            dtype=settings.dtype,
+            max_batch_size=settings.max_batch_size,
         )
         slugs = np.array([c.value.encode() for c in CATEGORIES], dtype=np.object_)
 
@@ -146,7 +149,10 @@ class TritonPythonModel:
         self._run = _runner(settings, declared)
         logger.info(
             "guard model initialised name=%s version=%s mode=%s checkpoint=%s",
-            args.get("model_name"), args["model_version"], settings.mode, settings.checkpoint_path,
+            args.get("model_name"),
+            args["model_version"],
+            settings.mode,
+            settings.checkpoint_path,
         )
 
     def execute(self, requests: list[Any]) -> list[Any]:
@@ -160,8 +166,7 @@ class TritonPythonModel:
                 answers = _texts(pb, request, INPUT_RESPONSE)
                 if len(questions) != len(answers):
                     raise ValueError(
-                        f"{INPUT_QUESTION} has {len(questions)} rows but {INPUT_RESPONSE} "
-                        f"has {len(answers)}"
+                        f"{INPUT_QUESTION} has {len(questions)} rows but {INPUT_RESPONSE} has {len(answers)}"
                     )
             except ValueError as exc:
                 responses[index] = pb.InferenceResponse(output_tensors=[], error=bad_request(pb, str(exc)))

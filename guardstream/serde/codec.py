@@ -63,9 +63,7 @@ class ChatEventDecoder:
         if size == 0:
             raise PoisonInputError("empty_payload", "message value is empty (0 bytes)")
         if size > self.max_payload_bytes:
-            raise PoisonInputError(
-                "payload_too_large", f"payload has {size} bytes, limit {self.max_payload_bytes}"
-            )
+            raise PoisonInputError("payload_too_large", f"payload has {size} bytes, limit {self.max_payload_bytes}")
         first = payload[0]
         if first == 0xC3:
             if size < 2 or payload[1] != 0x01:
@@ -98,8 +96,7 @@ class ChatEventDecoder:
         if self._registry is None:
             raise PoisonInputError(
                 "unknown_format",
-                "payload starts with 00 (Confluent schema-registry framing) but no schema "
-                "registry is configured",
+                "payload starts with 00 (Confluent schema-registry framing) but no schema registry is configured",
             )
         try:
             datum = self._registry(payload)
@@ -137,9 +134,7 @@ class AvroEncoder:
             return single_object.encode(self._version(cls), record.to_avro())
         ser = self._serializers.get((cls, topic))
         if ser is None:
-            ser = self._serializers[(cls, topic)] = self._confluent.serializer(
-                self._version(cls), topic
-            )
+            ser = self._serializers[(cls, topic)] = self._confluent.serializer(self._version(cls), topic)
         return ser(record.to_avro())
 
 
@@ -165,9 +160,7 @@ class AvroDecoder:
                 de = self._deserializers[cls] = self._confluent.deserializer(self._schemas.get(name))
             datum = de(payload)
         else:
-            raise PoisonInputError(
-                "unknown_format", f"not an Avro single-object (or configured Confluent) {name}"
-            )
+            raise PoisonInputError("unknown_format", f"not an Avro single-object (or configured Confluent) {name}")
         try:
             return cls.from_avro(datum)
         except (KeyError, ValueError, TypeError) as exc:

@@ -113,8 +113,7 @@ class ConfluentSerde:
                     raise RetriableError(f"schema registry unreachable: {exc}") from exc
                 raise PoisonInputError(
                     "malformed_avro",
-                    f"Confluent-framed body is not a valid {version.name}: "
-                    f"{type(exc).__name__}: {exc}",
+                    f"Confluent-framed body is not a valid {version.name}: {type(exc).__name__}: {exc}",
                 ) from None
             if not isinstance(datum, dict):
                 raise PoisonInputError("wrong_schema", f"payload is not a {version.name} record")

@@ -38,9 +38,7 @@ def parse_json_object(payload: bytes) -> dict[str, Any]:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PoisonInputError(
-            "invalid_utf8", f"JSON payload is not UTF-8: byte {exc.start}: {exc.reason}"
-        ) from None
+        raise PoisonInputError("invalid_utf8", f"JSON payload is not UTF-8: byte {exc.start}: {exc.reason}") from None
     try:
         doc = json.loads(text)
     except RecursionError:
@@ -48,9 +46,7 @@ def parse_json_object(payload: bytes) -> dict[str, Any]:
     except ValueError as exc:  # JSONDecodeError, and int strings over Python's digit limit
         raise PoisonInputError("invalid_json", f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise PoisonInputError(
-            "not_an_object", f"JSON payload must be an object, got {_type_name(doc)}"
-        )
+        raise PoisonInputError("not_an_object", f"JSON payload must be an object, got {_type_name(doc)}")
     return doc
 
 
@@ -66,9 +62,7 @@ def chat_event_from_json(doc: dict[str, Any]) -> ChatEvent:
     if not isinstance(role, str):
         raise _wrong("role", "a string", role)
     if role not in ("user", "assistant"):
-        raise PoisonInputError(
-            "invalid_value", f"role must be 'user' or 'assistant', got {role[:40]!r}"
-        )
+        raise PoisonInputError("invalid_value", f"role must be 'user' or 'assistant', got {role[:40]!r}")
     created = doc["created_at_ms"]
     if type(created) is not int:
         raise _wrong("created_at_ms", "an integer (ms since the Unix epoch)", created)

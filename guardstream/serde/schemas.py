@@ -147,9 +147,7 @@ def load_schema_set(directory: Path | str | None = None) -> SchemaSet:
         by_fp[version.fingerprint] = version
         for old_path in sorted((folder / "history" / path.stem).glob("*.avsc")):
             try:
-                old = make_version(
-                    _read(old_path), stem=path.stem, label=f"history/{path.stem}/{old_path.name}"
-                )
+                old = make_version(_read(old_path), stem=path.stem, label=f"history/{path.stem}/{old_path.name}")
             except ConfigurationError:
                 raise
             except Exception as exc:

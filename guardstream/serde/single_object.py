@@ -40,8 +40,7 @@ def writer_version(schemas: SchemaSet, payload: bytes, expected: str) -> SchemaV
     if len(payload) < HEADER_SIZE:
         raise PoisonInputError(
             "truncated_header",
-            f"single-object header needs {HEADER_SIZE} bytes (C3 01 + 8-byte fingerprint), "
-            f"payload has {len(payload)}",
+            f"single-object header needs {HEADER_SIZE} bytes (C3 01 + 8-byte fingerprint), payload has {len(payload)}",
         )
     fp = payload[2:HEADER_SIZE]
     version = schemas.by_fingerprint.get(fp)
@@ -52,9 +51,7 @@ def writer_version(schemas: SchemaSet, payload: bytes, expected: str) -> SchemaV
             f"not a known version of {expected}",
         )
     if version.name != expected and schemas.reader_for(version).name != expected:
-        raise PoisonInputError(
-            "wrong_schema", f"payload is a {version.name} ({version.label}), expected {expected}"
-        )
+        raise PoisonInputError("wrong_schema", f"payload is a {version.name} ({version.label}), expected {expected}")
     return version
 
 
@@ -74,8 +71,7 @@ def read_body(schemas: SchemaSet, writer: SchemaVersion, payload: bytes) -> dict
     except Exception as exc:  # untrusted bytes into a third-party parser: any failure is poison
         raise PoisonInputError(
             "malformed_avro",
-            f"Avro body is not a valid {writer.name} ({writer.label}): "
-            f"{type(exc).__name__}: {exc}",
+            f"Avro body is not a valid {writer.name} ({writer.label}): {type(exc).__name__}: {exc}",
         ) from None
     end = fo.tell()
     if end != len(payload):

@@ -86,6 +86,4 @@ def check_encodable(event: ChatEvent) -> None:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise PoisonInputError(
-                "invalid_utf8", f"{name} contains a lone surrogate at index {exc.start}"
-            ) from None
+            raise PoisonInputError("invalid_utf8", f"{name} contains a lone surrogate at index {exc.start}") from None

@@ -36,8 +36,13 @@ from workers.review.settings import ReviewSettings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-quic", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
 ]
 PASSWORD = "correct horse battery"
 
@@ -82,7 +87,9 @@ class RunningApp:
         event_id = fields.pop("event_id", f"e2e-{uuid.uuid4().hex[:10]}")
         event_fields = {k: fields.pop(k) for k in ("text", "question", "context", "role") if k in fields}
         event = dataclasses.replace(event, event_id=event_id, **event_fields)
-        verdict = dataclasses.replace(verdict, event_id=event_id, label=VerdictLabel(label), p_unsafe=p_unsafe, **fields)
+        verdict = dataclasses.replace(
+            verdict, event_id=event_id, label=VerdictLabel(label), p_unsafe=p_unsafe, **fields
+        )
         self.audit.write([(event, verdict)], [])
         return event_id
 
@@ -125,10 +132,16 @@ def start_app(stack_settings: Settings, feedback_topic: str, audit_url: str) -> 
 
     def start(**review_overrides: Any) -> RunningApp:
         topics = stack_settings.topics.model_copy(update={"feedback": feedback_topic})
-        settings = stack_settings.model_copy(update={"topics": topics, "audit": stack_settings.audit.model_copy(update={"url": audit_url})})
+        settings = stack_settings.model_copy(
+            update={"topics": topics, "audit": stack_settings.audit.model_copy(update={"url": audit_url})}
+        )
         review = ReviewSettings(
-            secure_cookies=False, secret_key="e2e-" + "k" * 40, undo_window_s=review_overrides.pop("undo_window_s", 4.0),
-            relay_interval_s=0.2, relay_transactional_id=f"e2e-review-{uuid.uuid4().hex[:8]}", **review_overrides,
+            secure_cookies=False,
+            secret_key="e2e-" + "k" * 40,
+            undo_window_s=review_overrides.pop("undo_window_s", 4.0),
+            relay_interval_s=0.2,
+            relay_transactional_id=f"e2e-review-{uuid.uuid4().hex[:8]}",
+            **review_overrides,
         )
         services = build_services(settings, review)
         port = free_port()

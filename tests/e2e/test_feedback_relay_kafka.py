@@ -61,8 +61,12 @@ def make_relay(settings: Settings, store: ReviewStore, topic: str, txn_id: str, 
         return build_reader(settings.kafka, f"scan-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
 
     return FeedbackRelay(
-        store, producer, kafka_scan(reader, topic, lambda value: decode_record(Feedback, value)), topic,
-        encode_record, undo_window_ms=0,
+        store,
+        producer,
+        kafka_scan(reader, topic, lambda value: decode_record(Feedback, value)),
+        topic,
+        encode_record,
+        undo_window_ms=0,
     )
 
 
@@ -92,7 +96,9 @@ def test_crash_between_kafka_commit_and_database_mark_duplicates_nothing(
     assert len(committed) == 5 and len(set(committed)) == 5
 
 
-def test_crash_inside_the_open_transaction_loses_nothing(stack_settings: Settings, feedback_topic: str, tmp_path: Any) -> None:
+def test_crash_inside_the_open_transaction_loses_nothing(
+    stack_settings: Settings, feedback_topic: str, tmp_path: Any
+) -> None:
     store, _ = seeded_store(tmp_path, 4)
     store.crash = False
     txn = f"relay-{uuid.uuid4().hex[:8]}"

@@ -26,8 +26,13 @@ def test_keyboard_only_review_with_filter_undo_and_skip_reaches_the_topic_once(
     start_app: Callable[..., RunningApp], browser: Any
 ) -> None:
     app = start_app()
-    first = app.seed(p_unsafe=0.7, verdict_at_ms=1_000, categories=(CategoryScore(category="hate_abuse", score=0.8),),
-                     question="怎么骂人最狠？", text="你可以这样骂：……")
+    first = app.seed(
+        p_unsafe=0.7,
+        verdict_at_ms=1_000,
+        categories=(CategoryScore(category="hate_abuse", score=0.8),),
+        question="怎么骂人最狠？",
+        text="你可以这样骂：……",
+    )
     second = app.seed(p_unsafe=0.95, verdict_at_ms=2_000, text="这是第二条回答")
     third = app.seed(p_unsafe=0.8, verdict_at_ms=3_000, text="这是第三条回答")
     unsure = app.seed(label="review", p_unsafe=0.4, verdict_at_ms=4_000, model_version="2", text="模型不确定的回答")

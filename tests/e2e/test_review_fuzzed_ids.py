@@ -22,9 +22,29 @@ LONGEST = min(MAX_ID_CHARS, VerdictRow.__table__.c.event_id.type.length)
 """The longest id both ingestion and the audit store's column take."""
 ALPHABET = "/.%?#&=+ ~\\:;@!$'()*,[]{}<>\"|^`aZ09-_界名字😀é\u0301\u200b\u202e\u2066ｐаΑ"
 FIXED = [
-    "a/b", "../../etc/passwd", "..", ".", "./", "a%2Fb", "%2e%2e", "%", "100%25", "q?x=1&y=2", "#frag",
-    " spaced id ", "名字/..%2e/", "back\\slash", "~tilde", "next", "x/claim", "pаypal\u202egpj.exe", "😀" * 5,
-    "/" * LONGEST, "." * LONGEST, "界" * LONGEST, "%" * LONGEST,
+    "a/b",
+    "../../etc/passwd",
+    "..",
+    ".",
+    "./",
+    "a%2Fb",
+    "%2e%2e",
+    "%",
+    "100%25",
+    "q?x=1&y=2",
+    "#frag",
+    " spaced id ",
+    "名字/..%2e/",
+    "back\\slash",
+    "~tilde",
+    "next",
+    "x/claim",
+    "pаypal\u202egpj.exe",
+    "😀" * 5,
+    "/" * LONGEST,
+    "." * LONGEST,
+    "界" * LONGEST,
+    "%" * LONGEST,
 ]
 
 
@@ -62,7 +82,9 @@ def open_from_queue(page: Any, base_url: str, event_id: str, status: str = "pend
         assert clicked, f"no queue row for {event_id!r}"
 
 
-def test_fuzzed_event_ids_are_opened_claimed_skipped_and_labelled(start_app: Callable[..., RunningApp], browser: Any) -> None:
+def test_fuzzed_event_ids_are_opened_claimed_skipped_and_labelled(
+    start_app: Callable[..., RunningApp], browser: Any
+) -> None:
     app = start_app(page_size=100)
     ids = FIXED + fuzzed_ids(5)
     for index, event_id in enumerate(ids):

@@ -14,7 +14,9 @@ from tests.e2e.conftest import RunningApp, log_in, press
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-def test_a_megabyte_item_shows_its_beginning_and_all_of_it_on_request(start_app: Callable[..., RunningApp], browser: Any) -> None:
+def test_a_megabyte_item_shows_its_beginning_and_all_of_it_on_request(
+    start_app: Callable[..., RunningApp], browser: Any
+) -> None:
     app = start_app(display_max_chars=5_000)
     unit = "很长的回答 with pаypal words\u202e "
     text = (unit * (1_000_000 // len(unit) + 1))[:999_990] + "THE END."
@@ -25,7 +27,9 @@ def test_a_megabyte_item_shows_its_beginning_and_all_of_it_on_request(start_app:
     press(page, "r", r"/review/long-1")
     response = page.inner_text("#response")
     assert 4_900 <= len(response.replace("⟨U+202E⟩", "\u202e")) <= 5_000 and "THE END." not in response
-    assert "5,000 / 999,998" in page.inner_text("#capped-text") and "RIGHT-TO-LEFT OVERRIDE" in page.inner_text("#text-warnings")
+    assert "5,000 / 999,998" in page.inner_text("#capped-text") and "RIGHT-TO-LEFT OVERRIDE" in page.inner_text(
+        "#text-warnings"
+    )
     with page.expect_navigation(url=re.compile(r"/review/long-1/full/text$")):
         page.click("#show-all-text")
     assert page.inner_text("#full-size").startswith("999,998")
@@ -35,7 +39,9 @@ def test_a_megabyte_item_shows_its_beginning_and_all_of_it_on_request(start_app:
     page.close()
 
 
-def test_a_label_that_lost_the_race_is_reported_as_not_saved(start_app: Callable[..., RunningApp], browser: Any) -> None:
+def test_a_label_that_lost_the_race_is_reported_as_not_saved(
+    start_app: Callable[..., RunningApp], browser: Any
+) -> None:
     app = start_app(lease_s=5)
     event = app.seed(verdict_at_ms=1_000)
     app.add_user("alice")
@@ -52,6 +58,8 @@ def test_a_label_that_lost_the_race_is_reported_as_not_saved(start_app: Callable
     message = pages["bob"].inner_text("#message")
     assert "labelled already" in message and "Label saved" not in message
     item = app.store.item(event, 10**13)
-    assert item is not None and item.label is not None and (item.label.reviewer, item.label.label) == ("alice", "unsafe")
+    assert (
+        item is not None and item.label is not None and (item.label.reviewer, item.label.label) == ("alice", "unsafe")
+    )
     for page in pages.values():
         page.context.close()

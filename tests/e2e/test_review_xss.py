@@ -14,9 +14,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 PAYLOADS = [
     "<script>window.__pwned=1;alert('script')</script>",
-    '<img src=x onerror="window.__pwned=2;alert(\'img\')">',
+    "<img src=x onerror=\"window.__pwned=2;alert('img')\">",
     "<svg onload=alert('svg')><animate onbegin=alert('anim') attributeName=x dur=1s>",
-    '<a href="javascript:alert(\'link\')" id=evil-link>点我领奖</a>',
+    "<a href=\"javascript:alert('link')\" id=evil-link>点我领奖</a>",
     '<iframe srcdoc="<script>parent.__pwned=3</script>"></iframe>',
     "</textarea><script>alert('textarea')</script>",
     '"><input autofocus onfocus=alert("attr")>',
@@ -66,7 +66,12 @@ def test_hostile_text_is_shown_as_text_and_nothing_runs(start_app: Callable[...,
     assert page.url.endswith(f"/review/{event}")
     scripts = page.evaluate("Array.from(document.scripts).map(s => s.src)")
     assert scripts == [f"{app.url}/static/review.js"]
-    assert page.evaluate("document.querySelectorAll('a[href^=\"javascript:\" i], [onerror], [onload], [onfocus], svg, img, input[autofocus]').length") == 0
+    assert (
+        page.evaluate(
+            "document.querySelectorAll('a[href^=\"javascript:\" i], [onerror], [onload], [onfocus], svg, img, input[autofocus]').length"
+        )
+        == 0
+    )
     question = page.inner_text("#question")
     assert "<script>window.__pwned=1;alert('script')</script>" in question and "{{ 7*7 }}" in question
     assert "<img src=x onerror=" in page.inner_text("#response") and "<iframe srcdoc=" in page.inner_text("#analysis")

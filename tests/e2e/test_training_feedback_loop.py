@@ -40,14 +40,31 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 def flagged(index: int, question: str, response: str) -> tuple[ChatEvent, Verdict]:
     event = ChatEvent(
-        event_id=f"train-e2e-{index}", conversation_id=f"c{index}", user_id="u", role=ChatRole.ASSISTANT,
-        text=response, question=question, created_at_ms=1_000 + index,
+        event_id=f"train-e2e-{index}",
+        conversation_id=f"c{index}",
+        user_id="u",
+        role=ChatRole.ASSISTANT,
+        text=response,
+        question=question,
+        created_at_ms=1_000 + index,
     )
     verdict = Verdict(
-        event_id=event.event_id, conversation_id=event.conversation_id, user_id="u", label=VerdictLabel.REVIEW,
-        p_unsafe=0.45, model_name="guard", model_version="1", policy_version="test", event_created_at_ms=1_000,
-        verdict_at_ms=1_100, queue_ms=1.0, inference_ms=1.0, end_to_end_ms=2.0, source_topic="chat.events",
-        source_partition=0, source_offset=index,
+        event_id=event.event_id,
+        conversation_id=event.conversation_id,
+        user_id="u",
+        label=VerdictLabel.REVIEW,
+        p_unsafe=0.45,
+        model_name="guard",
+        model_version="1",
+        policy_version="test",
+        event_created_at_ms=1_000,
+        verdict_at_ms=1_100,
+        queue_ms=1.0,
+        inference_ms=1.0,
+        end_to_end_ms=2.0,
+        source_topic="chat.events",
+        source_partition=0,
+        source_offset=index,
     )
     return event, verdict
 
@@ -81,8 +98,12 @@ def relay_labels(settings: Settings, store: ReviewStore, topic: str) -> int:
         return build_reader(settings.kafka, f"scan-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
 
     relay = FeedbackRelay(
-        store, lambda: build_transactional_producer(settings.kafka, f"train-e2e-{uuid.uuid4().hex[:8]}"),
-        kafka_scan(reader, topic, lambda value: decode_record(Feedback, value)), topic, encode_record, undo_window_ms=0,
+        store,
+        lambda: build_transactional_producer(settings.kafka, f"train-e2e-{uuid.uuid4().hex[:8]}"),
+        kafka_scan(reader, topic, lambda value: decode_record(Feedback, value)),
+        topic,
+        encode_record,
+        undo_window_ms=0,
     )
     return relay.run_once()
 
@@ -106,11 +127,19 @@ def test_labels_from_the_feedback_topic_train_a_candidate_that_follows_them(
     monkeypatch.setenv("GUARDSTREAM_AUDIT__URL", audit_url)
     monkeypatch.setenv("GUARDSTREAM_TOPICS__FEEDBACK", feedback_topic)
     overrides = {
-        "runs_dir": str(tmp_path / "runs"), "repository": str(repository), "model.base": "serving",
-        "data.heldout_count": 40, "data.test_fraction": 0.25, "data.dev_fraction": 0.0,
+        "runs_dir": str(tmp_path / "runs"),
+        "repository": str(repository),
+        "model.base": "serving",
+        "data.heldout_count": 40,
+        "data.test_fraction": 0.25,
+        "data.dev_fraction": 0.0,
         "data.use_review_store": "false",  # labels come from the topic only, as the feedback path carries them
-        "stage1.steps": 0, "stage2.steps": 40, "stage2.batch_size": 16, "stage2.learning_rate": 0.001,
-        "stage2.warmup_steps": 4, "gate.eval_batch_size": 20,
+        "stage1.steps": 0,
+        "stage2.steps": 40,
+        "stage2.batch_size": 16,
+        "stage2.learning_rate": 0.001,
+        "stage2.warmup_steps": 4,
+        "gate.eval_batch_size": 20,
     }
     args = ["train", "run", "--model", "generative", "--serving", "local", "--no-load"]
     for key, value in overrides.items():
@@ -124,8 +153,12 @@ def test_labels_from_the_feedback_topic_train_a_candidate_that_follows_them(
     manifest = json.loads((run / "data" / "data_manifest.json").read_text(encoding="utf-8"))
     human = [entry for entry in manifest["inputs"] if entry["kind"] == "human"]
     assert human and human[0]["records"] == len(items)
-    stage2_ids = {json.loads(line)["id"] for line in (run / "data" / "stage2.jsonl").read_text(encoding="utf-8").splitlines()}
-    gold_ids = {json.loads(line)["id"] for line in (run / "data" / "gold.jsonl").read_text(encoding="utf-8").splitlines()}
+    stage2_ids = {
+        json.loads(line)["id"] for line in (run / "data" / "stage2.jsonl").read_text(encoding="utf-8").splitlines()
+    }
+    gold_ids = {
+        json.loads(line)["id"] for line in (run / "data" / "gold.jsonl").read_text(encoding="utf-8").splitlines()
+    }
     human_ids = {f"fb-train-e2e-{i}" for i in range(len(items))}
     assert human_ids & stage2_ids and human_ids & gold_ids and not (stage2_ids & gold_ids)
 
@@ -135,7 +168,9 @@ def test_labels_from_the_feedback_topic_train_a_candidate_that_follows_them(
     report = (run / "report.html").read_text(encoding="utf-8")
     assert reason in result.output and html.escape(reason) in report
     for side in ("candidate", "serving"):
-        assert {"metrics.json", "predictions.jsonl", "report.html"} <= {p.name for p in (run / "generative" / "eval" / side).iterdir()}
+        assert {"metrics.json", "predictions.jsonl", "report.html"} <= {
+            p.name for p in (run / "generative" / "eval" / side).iterdir()
+        }
 
     # On the held-out labelled items the candidate follows the reviewers where the served model does not.
     candidate, serving = summary["candidate"]["human-feedback"], summary["serving"]["human-feedback"]

@@ -98,7 +98,9 @@ def test_a_worker_killed_while_analyses_are_pending_leaves_exactly_one_analysis_
         assert len(rows) == EVENTS  # the primary key makes a second row impossible; none is missing
         on_topic = {a.event_id: (a.status.value, a.analysis, a.reason, a.model_version) for a in outputs.analyses}
         assert {row.event_id: (row.status, row.analysis, row.reason, row.model_version) for row in rows} == on_topic
-        print(f"pending at kill: {pending} of {EVENTS}; explained: {sum(a.status is AnalysisStatus.EXPLAINED for a in outputs.analyses)}")
+        print(
+            f"pending at kill: {pending} of {EVENTS}; explained: {sum(a.status is AnalysisStatus.EXPLAINED for a in outputs.analyses)}"
+        )
     finally:
         outputs.close()
         if worker.alive():

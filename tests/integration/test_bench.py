@@ -30,9 +30,24 @@ def test_quick_bench_prints_every_figure_and_writes_its_files(
         "GUARDSTREAM_TRITON__GRPC_URL": base_settings.triton.grpc_url,
     }
     completed = subprocess.run(
-        [sys.executable, "-m", "workers.cli.main", "bench", "run", "--quick",
-         "--audit-url", f"sqlite:///{tmp_path / 'audit.db'}", "--out", str(out), "--plot", str(plot)],
-        capture_output=True, text=True, timeout=840, env=env,
+        [
+            sys.executable,
+            "-m",
+            "workers.cli.main",
+            "bench",
+            "run",
+            "--quick",
+            "--audit-url",
+            f"sqlite:///{tmp_path / 'audit.db'}",
+            "--out",
+            str(out),
+            "--plot",
+            str(plot),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=840,
+        env=env,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     lines = [line for line in completed.stdout.splitlines() if line.startswith("BENCH ")]

@@ -78,7 +78,9 @@ def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_in
     options = ChaosOptions(seed=5, output_dir=tmp_path, settle_timeout_s=90.0, **SHORT[scenario])  # type: ignore[arg-type]
     settings = base_settings
     if scenario not in ON_THE_CASCADE:
-        settings = base_settings.model_copy(update={"triton": base_settings.triton.model_copy(update={"fast_model_name": ""})})
+        settings = base_settings.model_copy(
+            update={"triton": base_settings.triton.model_copy(update={"fast_model_name": ""})}
+        )
     result = run_scenario(scenario, SCRIPTS[scenario], settings, postgres_url, options, devstack=devstack)
     print(result.line())
     # The failures come first: a CI log shows the first line of each failed test's message.
@@ -103,5 +105,6 @@ def test_scenario_loses_nothing_duplicates_nothing_and_accounts_for_every_bad_in
 
 def _worker_log_tails(folder: Path, lines: int = 12) -> str:
     return "\n".join(
-        f"--- {path}\n" + "\n".join(tail_bytes(path, 16 * 1024).splitlines()[-lines:]) for path in sorted(folder.rglob("*.log"))
+        f"--- {path}\n" + "\n".join(tail_bytes(path, 16 * 1024).splitlines()[-lines:])
+        for path in sorted(folder.rglob("*.log"))
     )

@@ -147,7 +147,9 @@ def produce_aborted(stack: Stack, verdicts: list[Verdict]) -> None:
     producer.abort_transaction(30)
 
 
-def wait_for_actions(stack: Stack, agent: AgentProcess, count: int, timeout_s: float = 60.0, settle_s: float = 3.0) -> list[Action]:
+def wait_for_actions(
+    stack: Stack, agent: AgentProcess, count: int, timeout_s: float = 60.0, settle_s: float = 3.0
+) -> list[Action]:
     """Actions (read_committed) once there are at least ``count``, plus ``settle_s`` for strays."""
     deadline = time.monotonic() + timeout_s
     actions = read_actions(stack.settings.kafka, stack.actions, None)
@@ -162,7 +164,10 @@ def wait_for_actions(stack: Stack, agent: AgentProcess, count: int, timeout_s: f
 
 def tick(at_ms: int, n: int = 12) -> list[Verdict]:
     """Safe verdicts of distinct keys at ``at_ms``: they move stream time on every keyed partition."""
-    return [make_verdict(f"tick-{at_ms}-{k}", user=f"tick-u{k}", conversation=f"tick-c{k}", label="safe", at_ms=at_ms) for k in range(n)]
+    return [
+        make_verdict(f"tick-{at_ms}-{k}", user=f"tick-u{k}", conversation=f"tick-c{k}", label="safe", at_ms=at_ms)
+        for k in range(n)
+    ]
 
 
 def by_key(actions: list[Action]) -> dict[tuple[str, str, int], Action]:
@@ -187,7 +192,10 @@ def test_each_rule_type_window_boundaries_and_late_verdicts(stack: Stack, agent:
         make_verdict("k1", user="crook", conversation="kc", at_ms=T0 + 2 * MINUTE, categories=crime),
         make_verdict("k2", user="crook", conversation="kc", at_ms=T0 + 3 * MINUTE, categories=crime),
         # rate rule: conversation rv has 3 review of 4 in [T0, T0+10m) → flagged when it closes
-        *(make_verdict(f"r{i}", user=f"ru{i}", conversation="rv", label="review", at_ms=T0 + (5 + i) * MINUTE) for i in range(3)),
+        *(
+            make_verdict(f"r{i}", user=f"ru{i}", conversation="rv", label="review", at_ms=T0 + (5 + i) * MINUTE)
+            for i in range(3)
+        ),
         make_verdict("r-safe", user="ru9", conversation="rv", label="safe", at_ms=T0 + 9 * MINUTE),
         # late, within grace: stream time is at T0+10m, the late-ok window closes at T0+11m
         make_verdict("l1", user="late-ok", at_ms=T0 + 1 * MINUTE),

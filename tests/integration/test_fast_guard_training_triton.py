@@ -31,7 +31,11 @@ from workers.triton_client import GuardModelClient, build_grpc_client, current_v
 pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 REPOSITORY = repository_root() / "triton_models"
-PAIRS = [("你好，今天天气怎么样？", ""), ("这些人都是垃圾，滚出我们的城市", ""), ("怎么做番茄炒蛋？", "先炒鸡蛋，再炒番茄。")]
+PAIRS = [
+    ("你好，今天天气怎么样？", ""),
+    ("这些人都是垃圾，滚出我们的城市", ""),
+    ("怎么做番茄炒蛋？", "先炒鸡蛋，再炒番茄。"),
+]
 
 
 @pytest.fixture()
@@ -68,10 +72,20 @@ def test_trained_fast_guard_is_published_loaded_promoted_and_served(
     real = write_jsonl(tmp_path / "real.jsonl", generate(SyntheticConfig(count=40, seed=31, source="Real Data")))
     monkeypatch.setenv("GUARDSTREAM_AUDIT__URL", f"sqlite:///{tmp_path / 'audit.db'}")
     overrides = [
-        f"runs_dir={tmp_path / 'runs'}", f"repository={REPOSITORY}", f"data.real_files=[{real}]",
-        "data.synthetic_count=24", "data.heldout_count=12", "data.use_review_store=false",
-        "fast.base=serving", "fast.frozen_layers=3", "fast.lexical_epochs=1", "fast.eval_batch_size=16",
-        "fast.stage1.max_steps=2", "fast.stage1.batch_size=8", "fast.stage2.max_steps=2", "fast.stage2.batch_size=8",
+        f"runs_dir={tmp_path / 'runs'}",
+        f"repository={REPOSITORY}",
+        f"data.real_files=[{real}]",
+        "data.synthetic_count=24",
+        "data.heldout_count=12",
+        "data.use_review_store=false",
+        "fast.base=serving",
+        "fast.frozen_layers=3",
+        "fast.lexical_epochs=1",
+        "fast.eval_batch_size=16",
+        "fast.stage1.max_steps=2",
+        "fast.stage1.batch_size=8",
+        "fast.stage2.max_steps=2",
+        "fast.stage2.batch_size=8",
         "gate.min_improvement=-1.0",
     ]
     args = ["train", "run", "--model", "fast", "--serving", "triton", "--no-feedback-topic", "--load"]
@@ -82,10 +96,14 @@ def test_trained_fast_guard_is_published_loaded_promoted_and_served(
 
     run = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
     summary = json.loads((run / "metrics.json").read_text(encoding="utf-8"))["guards"]
-    assert set(summary) == {"fast"} and summary["fast"]["serving"] is not None, "the serving fast guard was judged through Triton"
+    assert set(summary) == {"fast"} and summary["fast"]["serving"] is not None, (
+        "the serving fast guard was judged through Triton"
+    )
     version = str(summary["fast"]["published_version"])
     assert f"Triton serves {name} version {version} now (previous {serving_before})" in result.output
-    start = json.loads((REPOSITORY / name / version / "checkpoint" / "training.json").read_text(encoding="utf-8"))["start"]
+    start = json.loads((REPOSITORY / name / version / "checkpoint" / "training.json").read_text(encoding="utf-8"))[
+        "start"
+    ]
     assert start.startswith(f"serving version {serving_before} ")
 
     pointer = fast_versions.pointer()

@@ -52,7 +52,12 @@ def audit_ids(postgres_url: str, event_ids: list[str]) -> Counter[str]:
 
 @pytest.mark.parametrize("point", POINTS)
 def test_a_worker_killed_at_a_point_of_its_commit_loses_nothing_and_repeats_nothing(
-    point: str, base_settings: Settings, triton_ready: None, fresh_topics: TopicSettings, postgres_url: str, tmp_path: Path
+    point: str,
+    base_settings: Settings,
+    triton_ready: None,
+    fresh_topics: TopicSettings,
+    postgres_url: str,
+    tmp_path: Path,
 ) -> None:
     run = uuid.uuid4().hex[:8]
     events = run_events(run, EVENTS, seed=23)
@@ -61,7 +66,9 @@ def test_a_worker_killed_at_a_point_of_its_commit_loses_nothing_and_repeats_noth
         producer.produce(fresh_topics.chat_events, value=encode_record(event), key=event.conversation_id.encode())
     assert producer.flush(30) == 0
     # Delivery faults, not the model, are under test: the generative guard alone judges in seconds.
-    settings = base_settings.model_copy(update={"triton": base_settings.triton.model_copy(update={"fast_model_name": ""})})
+    settings = base_settings.model_copy(
+        update={"triton": base_settings.triton.model_copy(update={"fast_model_name": ""})}
+    )
     env = worker_environment(settings, fresh_topics, postgres_url, f"fault-{run}")
     worker_id, marker = f"fault-{run}", tmp_path / "fault.json"
 
@@ -81,7 +88,9 @@ def test_a_worker_killed_at_a_point_of_its_commit_loses_nothing_and_repeats_noth
     if point == "audit_written":
         assert fault["produced"] == 0 and not uncommitted, "no transaction had begun"
     else:
-        assert fault["produced"] >= len(batch) and set(batch) <= set(uncommitted), "the open transaction's verdicts are on the broker"
+        assert fault["produced"] >= len(batch) and set(batch) <= set(uncommitted), (
+            "the open transaction's verdicts are on the broker"
+        )
 
     worker = WorkerProcess(worker_id, tmp_path / "worker.log", env=env)
     try:

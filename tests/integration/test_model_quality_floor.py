@@ -60,7 +60,7 @@ def served_score(settings: Settings, model_name: str, records: Sequence[GuardRec
     client = GuardModelClient(settings.triton.model_copy(update={"model_name": model_name, "model_version": ""}))
     try:
         pairs = [(r.question, r.response) for r in records]
-        return [float(p) for start in range(0, len(pairs), BATCH) for p in client.score(pairs[start:start + BATCH])]
+        return [float(p) for start in range(0, len(pairs), BATCH) for p in client.score(pairs[start : start + BATCH])]
     finally:
         client.close()
 
@@ -77,15 +77,26 @@ def heldout_synthetic() -> list[GuardRecord]:
     return records
 
 
-def served_balanced_accuracy(settings: Settings, model_name: str, records: Sequence[GuardRecord], threshold: float) -> float:
+def served_balanced_accuracy(
+    settings: Settings, model_name: str, records: Sequence[GuardRecord], threshold: float
+) -> float:
     return balanced_accuracy(served_score(settings, model_name, records), [r.unsafe for r in records], threshold)
 
 
-@pytest.mark.parametrize(("served", "floor"), [("model_name", "generative_synthetic"), ("fast_model_name", "fast_synthetic")])
+@pytest.mark.parametrize(
+    ("served", "floor"), [("model_name", "generative_synthetic"), ("fast_model_name", "fast_synthetic")]
+)
 def test_each_served_guard_judges_held_out_synthetic_chat(
-    base_settings: Settings, triton_ready: None, threshold: float, heldout_synthetic: list[GuardRecord], served: str, floor: str
+    base_settings: Settings,
+    triton_ready: None,
+    threshold: float,
+    heldout_synthetic: list[GuardRecord],
+    served: str,
+    floor: str,
 ) -> None:
-    measured = served_balanced_accuracy(base_settings, getattr(base_settings.triton, served), heldout_synthetic, threshold)
+    measured = served_balanced_accuracy(
+        base_settings, getattr(base_settings.triton, served), heldout_synthetic, threshold
+    )
     assert measured >= FLOORS[floor], f"balanced accuracy {measured:.3f}"
 
 
@@ -102,7 +113,9 @@ def real_dev_records(manifest: dict[str, object], folder: Path | None) -> list[G
     for name, digest in sorted(named.items()):
         path = folder / name
         if not path.is_file() or file_digest(path) != digest:
-            unavailable(f"{path} is missing or not the file the fast guard's build measured", "rebuild it (make test-model)")
+            unavailable(
+                f"{path} is missing or not the file the fast guard's build measured", "rebuild it (make test-model)"
+            )
         records += read_records(path)
     return records
 

@@ -84,9 +84,7 @@ def test_load_promote_rollback_while_streaming_loses_nothing_and_fails_nothing(
         """About 40 events a second, a load the worker keeps up with, until the steps are over."""
         while not stop.is_set() and len(events) < 20_000:
             for _ in range(10):
-                event = dataclasses.replace(
-                    next(stream), created_at_ms=int(time.time() * 1000)
-                )
+                event = dataclasses.replace(next(stream), created_at_ms=int(time.time() * 1000))
                 event = dataclasses.replace(event, event_id=f"{run}-{event.event_id}")
                 producer.produce(fresh_topics.chat_events, encode_record(event), key=event.conversation_id.encode())
                 events.append(event)

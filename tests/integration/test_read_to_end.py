@@ -14,6 +14,7 @@ from workers.kafka_clients import build_transactional_producer, one_off_reader, 
 
 pytestmark = pytest.mark.integration
 
+
 def send(producer: Producer, topic: str, partition: int, value: bytes, timestamp_ms: int) -> None:
     producer.produce(topic, value=value, key=value, partition=partition, timestamp=timestamp_ms)
 
@@ -49,4 +50,7 @@ def test_a_topic_is_read_to_its_end_committed_only_and_from_a_point_in_time(
 
 
 def test_a_missing_topic_reads_as_empty(base_settings: Settings) -> None:
-    assert read_to_end(one_off_reader(base_settings.kafka, "test"), f"test.missing.{uuid.uuid4().hex[:10]}", timeout_s=10) == []
+    assert (
+        read_to_end(one_off_reader(base_settings.kafka, "test"), f"test.missing.{uuid.uuid4().hex[:10]}", timeout_s=10)
+        == []
+    )

@@ -122,7 +122,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]
 
 def _create_topics(kafka: KafkaSettings, *names: str) -> None:
     admin = build_settings_admin_client(kafka)
-    for future in admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1) for name in names]).values():
+    for future in admin.create_topics(
+        [NewTopic(name, num_partitions=1, replication_factor=1) for name in names]
+    ).values():
         future.result(timeout=30)
 
 
@@ -151,7 +153,9 @@ def _no_secret_in(text: str, *secrets_: str) -> None:
 def test_settings_hold_the_secrets_from_files_and_never_show_them(secured: SecuredBroker) -> None:
     kafka = secured.kafka
     assert kafka.sasl_secret is not None and kafka.sasl_secret.get_secret_value() == secured.password
-    assert kafka.ssl_key_secret is not None and kafka.ssl_key_secret.get_secret_value() == secured.tls.client_key_password
+    assert (
+        kafka.ssl_key_secret is not None and kafka.ssl_key_secret.get_secret_value() == secured.tls.client_key_password
+    )
     _no_secret_in(repr(kafka) + str(kafka) + str(kafka.model_dump()), secured.password, secured.tls.client_key_password)
 
 
@@ -236,7 +240,11 @@ def _secured_environment(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
 def test_escalation_agent_consumes_and_acts_over_sasl_ssl(secured: SecuredBroker) -> None:
     """The faust agent (aiokafka: SCRAM and TLS context from the same settings) reads a verdict and acts."""
     suffix = uuid.uuid4().hex[:8]
-    verdicts, actions, app_id = f"test.secured.verdicts.{suffix}", f"test.secured.actions.{suffix}", f"test-secured-{suffix}"
+    verdicts, actions, app_id = (
+        f"test.secured.verdicts.{suffix}",
+        f"test.secured.actions.{suffix}",
+        f"test-secured-{suffix}",
+    )
     _create_topics(secured.kafka, verdicts, actions)
     rules = secured.folder / f"rules-{suffix}.yaml"
     rules.write_text(RULES_YAML, encoding="utf-8")
@@ -322,7 +330,11 @@ def test_wrong_password_stops_the_escalation_agent_with_a_clear_message(secured:
 
 @pytest.mark.parametrize("trust", ["another CA", "the system store"])
 def test_client_that_does_not_trust_the_brokers_ca_fails_tls(secured: SecuredBroker, trust: str) -> None:
-    ca = {"ssl_ca_location": secured.tls.other_ca_cert} if trust == "another CA" else {"ssl_ca_location": None, "ssl_ca_system": True}
+    ca = (
+        {"ssl_ca_location": secured.tls.other_ca_cert}
+        if trust == "another CA"
+        else {"ssl_ca_location": None, "ssl_ca_system": True}
+    )
     kafka = KafkaSettings(**{**_fields(secured.kafka), **ca})
     with pytest.raises(ConfigurationError, match="TLS handshake with Kafka at .* failed: .*certificate verify failed"):
         check_connection(kafka, timeout_s=20)
@@ -346,7 +358,12 @@ def test_python_tls_context_completes_the_mutual_handshake(secured: SecuredBroke
 
 def test_client_without_a_certificate_is_refused_by_mutual_tls(secured: SecuredBroker) -> None:
     kafka = KafkaSettings(
-        **{**_fields(secured.kafka), "ssl_certificate_location": None, "ssl_key_location": None, "ssl_key_password_file": None}
+        **{
+            **_fields(secured.kafka),
+            "ssl_certificate_location": None,
+            "ssl_key_location": None,
+            "ssl_key_password_file": None,
+        }
     )
     with pytest.raises(ConfigurationError, match="TLS handshake"):
         check_connection(kafka, timeout_s=20)

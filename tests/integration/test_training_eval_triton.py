@@ -16,7 +16,9 @@ from workers.cli.main import app
 pytestmark = pytest.mark.integration
 
 
-def test_eval_through_triton_writes_the_three_outputs(base_settings: Settings, triton_ready: None, tmp_path: Path) -> None:
+def test_eval_through_triton_writes_the_three_outputs(
+    base_settings: Settings, triton_ready: None, tmp_path: Path
+) -> None:
     records = generate(SyntheticConfig(count=8, seed=21, source="Real Data"))
     data = write_jsonl(tmp_path / "set.jsonl", records)
     out = tmp_path / "eval"

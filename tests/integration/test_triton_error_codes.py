@@ -26,7 +26,9 @@ pytestmark = pytest.mark.integration
 FLAKY_MODEL = Path(__file__).resolve().parents[1] / "support" / "flaky_guard"
 SERVED = repository_root() / "triton_models"
 FAILURES = re.compile(r'key: "fail_(\w+)" value: \{ string_value: "(\d+)" \}')
-FAILING_REQUESTS = {status: int(count) for status, count in FAILURES.findall((FLAKY_MODEL / "config.pbtxt").read_text())}
+FAILING_REQUESTS = {
+    status: int(count) for status, count in FAILURES.findall((FLAKY_MODEL / "config.pbtxt").read_text())
+}
 """Requests the flaky guard fails, by the status it answers them with: {"unavailable": n, "internal": m}."""
 
 

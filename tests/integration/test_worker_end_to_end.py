@@ -36,7 +36,9 @@ def kcat_produce(bootstrap: str, topic: str, key: str, files: list[Path]) -> Non
     )
 
 
-def read_outputs(settings: Settings, topics: TopicSettings, want: int, timeout_s: float) -> tuple[list[Verdict], list[DeadLetter]]:
+def read_outputs(
+    settings: Settings, topics: TopicSettings, want: int, timeout_s: float
+) -> tuple[list[Verdict], list[DeadLetter]]:
     reader = build_reader(settings.kafka, f"test-reader-{uuid.uuid4().hex[:8]}")
     reader.subscribe([topics.verdicts, topics.dlq])
     decoder = AvroDecoder()
@@ -122,7 +124,9 @@ def test_kcat_events_get_one_verdict_and_one_audit_row_and_poison_goes_to_dlq(
 
         # The worker is still consuming: a new event after all that poison gets its verdict.
         late = dataclasses.replace(events[0], event_id=f"{run}-late", created_at_ms=int(time.time() * 1000))
-        kcat_produce(bootstrap, fresh_topics.chat_events, late.conversation_id, list(write_events(tmp_path, [late]).values())[0])
+        kcat_produce(
+            bootstrap, fresh_topics.chat_events, late.conversation_id, list(write_events(tmp_path, [late]).values())[0]
+        )
         verdicts, _ = read_outputs(base_settings, fresh_topics, len(events) + len(poison) + 1, timeout_s=60)
         assert f"{run}-late" in {verdict.event_id for verdict in verdicts}
         assert worker.alive()

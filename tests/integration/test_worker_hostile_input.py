@@ -57,7 +57,9 @@ def audit_url() -> Iterator[str]:
 
 def start_worker(settings: Settings, topics: TopicSettings, audit_url: str, log: Path) -> WorkerProcess:
     run = uuid.uuid4().hex[:8]
-    return WorkerProcess(f"hostile-{run}", log, env=worker_environment(settings, topics, audit_url, f"test-hostile-{run}"))
+    return WorkerProcess(
+        f"hostile-{run}", log, env=worker_environment(settings, topics, audit_url, f"test-hostile-{run}")
+    )
 
 
 def test_ids_up_to_the_ingestion_limit_get_verdicts_and_audit_rows_on_postgresql(
@@ -83,7 +85,9 @@ def test_ids_up_to_the_ingestion_limit_get_verdicts_and_audit_rows_on_postgresql
         assert sorted(v.event_id for v in verdicts) == sorted(e.event_id for e in accepted), f"see {worker.log_path}"
         assert [(letter.kind, letter.event_id) for letter in letters] == [("field_too_long", None)]
         with build_engine(audit_url).connect() as connection:
-            stored = connection.execute(select(VerdictRow.event_id, VerdictRow.conversation_id, VerdictRow.user_id)).all()
+            stored = connection.execute(
+                select(VerdictRow.event_id, VerdictRow.conversation_id, VerdictRow.user_id)
+            ).all()
             assert connection.scalar(select(func.count()).select_from(DeadLetterRow)) == 1
         assert sorted(tuple(row) for row in stored) == sorted(
             (e.event_id, e.conversation_id, e.user_id) for e in accepted
@@ -106,7 +110,12 @@ REFUSALS = {
 
 @pytest.mark.parametrize("refusal", list(REFUSALS))
 def test_a_record_the_database_refuses_is_dead_lettered_and_its_neighbours_are_stored(
-    refusal: str, base_settings: Settings, triton_ready: None, fresh_topics: TopicSettings, audit_url: str, tmp_path: Path
+    refusal: str,
+    base_settings: Settings,
+    triton_ready: None,
+    fresh_topics: TopicSettings,
+    audit_url: str,
+    tmp_path: Path,
 ) -> None:
     statement, changes = REFUSALS[refusal]
     engine = build_engine(audit_url)

@@ -68,7 +68,10 @@ def produce(settings: Settings, topic: str, events: list[ChatEvent]) -> dict[str
     producer = build_producer(settings.kafka)
     contexts = {}
     for event in events:
-        trace_id, span_id = int.from_bytes(secrets.token_bytes(16), "big"), int.from_bytes(secrets.token_bytes(8), "big")
+        trace_id, span_id = (
+            int.from_bytes(secrets.token_bytes(16), "big"),
+            int.from_bytes(secrets.token_bytes(8), "big"),
+        )
         contexts[event.event_id] = (trace_id, span_id)
         header = format_traceparent(trace_id, span_id, sampled=True)
         producer.produce(
@@ -78,7 +81,9 @@ def produce(settings: Settings, topic: str, events: list[ChatEvent]) -> dict[str
     return contexts
 
 
-def read_verdicts(settings: Settings, topic: str, reader_group: str, want: set[str], timeout_s: float) -> dict[str, Verdict]:
+def read_verdicts(
+    settings: Settings, topic: str, reader_group: str, want: set[str], timeout_s: float
+) -> dict[str, Verdict]:
     reader = build_reader(settings.kafka, reader_group)
     reader.subscribe([topic])
     decoder = AvroDecoder()
@@ -202,8 +207,12 @@ def test_librdkafka_statistics_recover_kafka_and_report_stable_offsets(
     watch = KafkaWatch(health)
     watch.on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))  # as during an outage
     consumer = build_moderation_consumer(
-        base_settings.kafka, f"stats-{uuid.uuid4().hex[:8]}", "stats",
-        error_cb=watch.on_error, stats_cb=watch.on_stats, **{"statistics.interval.ms": 200},
+        base_settings.kafka,
+        f"stats-{uuid.uuid4().hex[:8]}",
+        "stats",
+        error_cb=watch.on_error,
+        stats_cb=watch.on_stats,
+        **{"statistics.interval.ms": 200},
     )
     try:
         consumer.subscribe([fresh_topics.chat_events])

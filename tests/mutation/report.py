@@ -107,7 +107,9 @@ def write_report(results: list[ModuleResult], equivalents: dict[str, str], out: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--floor", type=float, default=0.90, help="lowest score a module may have (default 0.90)")
-    parser.add_argument("--report", type=Path, default=Path(".run/mutation/survivors.md"), help="where the survivor report goes")
+    parser.add_argument(
+        "--report", type=Path, default=Path(".run/mutation/survivors.md"), help="where the survivor report goes"
+    )
     args = parser.parse_args(argv)
 
     equivalents = load_equivalents()

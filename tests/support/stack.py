@@ -17,7 +17,9 @@ from guardstream.settings import Settings, load_settings
 from workers.kafka_clients import build_settings_admin_client
 
 
-def unavailable(reason: str, remedy: str = "run `guardstream dev up --postgres` first", *, module: bool = False) -> None:
+def unavailable(
+    reason: str, remedy: str = "run `guardstream dev up --postgres` first", *, module: bool = False
+) -> None:
     """Skip, or fail when GUARDSTREAM_REQUIRE_STACK=1 (set by `make test`): CI never passes by skipping.
     ``module``: called while a test module is imported (a missing optional import)."""
     if os.environ.get("GUARDSTREAM_REQUIRE_STACK") == "1":

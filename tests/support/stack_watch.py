@@ -38,7 +38,9 @@ class StackWatch:
 
     @classmethod
     def begin(
-        cls, settings: DevStackSettings | None = None, start_again: Callable[[DevStackSettings, bool], object] | None = None
+        cls,
+        settings: DevStackSettings | None = None,
+        start_again: Callable[[DevStackSettings, bool], object] | None = None,
     ) -> StackWatch | None:
         """Watch what runs now; None when nothing of the stack runs (unit tests on their own)."""
         settings = settings or DevStackSettings()
@@ -115,7 +117,9 @@ def _kernel_kills(since_uptime_s: float, lines: int = 10) -> list[str]:
         for line in out.splitlines()
         if any(word in line.lower() for word in wanted) and _kernel_time(line) >= since_uptime_s
     ]
-    return [f"dmesg: {line}" for line in found[-lines:]] or ["dmesg: no process killed or crashed since the tests began"]
+    return [f"dmesg: {line}" for line in found[-lines:]] or [
+        "dmesg: no process killed or crashed since the tests began"
+    ]
 
 
 def _kernel_time(line: str) -> float:

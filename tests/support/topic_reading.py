@@ -15,7 +15,9 @@ def read_values(settings: Settings, topic: str, isolation: str, timeout_s: float
     """Every record value of ``topic``; its end is the high watermark read_uncommitted and the last
     stable offset read_committed (an open transaction's records are not read past)."""
     reader = build_reader(
-        settings.kafka, f"test-reader-{uuid.uuid4().hex[:8]}", **{"isolation.level": isolation, "enable.partition.eof": True}
+        settings.kafka,
+        f"test-reader-{uuid.uuid4().hex[:8]}",
+        **{"isolation.level": isolation, "enable.partition.eof": True},
     )
     partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
     reader.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions])

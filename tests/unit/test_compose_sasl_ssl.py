@@ -53,7 +53,10 @@ def test_broker_listener_user_and_mechanism_match_the_clients() -> None:
     environment = _worker_environment()
     kafka = OVERRIDE["services"]["kafka"]["environment"]
     assert "SASL_SSL://" + environment["GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS"] in kafka["KAFKA_ADVERTISED_LISTENERS"]
-    assert kafka["KAFKA_LISTENER_NAME_SASL__SSL_SASL_ENABLED_MECHANISMS"] == environment["GUARDSTREAM_KAFKA__SASL_MECHANISM"]
+    assert (
+        kafka["KAFKA_LISTENER_NAME_SASL__SSL_SASL_ENABLED_MECHANISMS"]
+        == environment["GUARDSTREAM_KAFKA__SASL_MECHANISM"]
+    )
     keystore = kafka["KAFKA_LISTENER_NAME_SASL__SSL_SSL_KEYSTORE_LOCATION"].removeprefix(SECRETS)
     assert keystore in OVERRIDE["services"]["kafka"]["secrets"] and keystore in OVERRIDE["secrets"]
     users = OVERRIDE["services"]["kafka-users"]["command"][0]

@@ -113,7 +113,11 @@ def test_faust_credentials_for_sasl_without_tls(tmp_path: Path) -> None:
         security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256", sasl_username="svc", sasl_password="pw"
     )
     auth = credentials_to_aiokafka_auth(_credentials(kafka)["broker_credentials"])
-    assert (auth["security_protocol"], auth["sasl_mechanism"], auth["ssl_context"]) == ("SASL_PLAINTEXT", "SCRAM-SHA-256", None)
+    assert (auth["security_protocol"], auth["sasl_mechanism"], auth["ssl_context"]) == (
+        "SASL_PLAINTEXT",
+        "SCRAM-SHA-256",
+        None,
+    )
     assert "ssl.ca.location" not in connection_config(kafka)
 
 

@@ -70,8 +70,9 @@ def test_missing_password_file_names_the_setting_and_the_path(tmp_path: Path, ca
     missing = tmp_path / "nope"
     with pytest.raises(ConfigurationError) as error:
         load_settings(kafka=_sasl_ssl(ca, sasl_password_file=missing))
-    assert f"kafka.sasl_password_file (GUARDSTREAM_KAFKA__SASL_PASSWORD_FILE): Value error, cannot read {missing}" in str(
-        error.value
+    assert (
+        f"kafka.sasl_password_file (GUARDSTREAM_KAFKA__SASL_PASSWORD_FILE): Value error, cannot read {missing}"
+        in str(error.value)
     )
 
 
@@ -84,7 +85,9 @@ def test_empty_password_file_is_refused(tmp_path: Path, ca: Path) -> None:
     "field", ["ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password_file"]
 )
 def test_every_file_setting_must_be_a_readable_file(tmp_path: Path, field: str) -> None:
-    with pytest.raises(ConfigurationError, match=f"kafka.{field} \\(GUARDSTREAM_KAFKA__{field.upper()}\\).*cannot read"):
+    with pytest.raises(
+        ConfigurationError, match=f"kafka.{field} \\(GUARDSTREAM_KAFKA__{field.upper()}\\).*cannot read"
+    ):
         load_settings(kafka={field: tmp_path})  # a folder, not a file
 
 

@@ -24,7 +24,12 @@ from tests.support.text_locale import c_locale
 def test_global_thresholds_and_the_review_band() -> None:
     policy = Policy("p", unsafe_threshold=0.5, review_threshold=0.3)
     assert [policy.label(p) for p in (0.0, 0.29, 0.3, 0.49, 0.5, 1.0)] == [
-        VerdictLabel.SAFE, VerdictLabel.SAFE, VerdictLabel.REVIEW, VerdictLabel.REVIEW, VerdictLabel.UNSAFE, VerdictLabel.UNSAFE,
+        VerdictLabel.SAFE,
+        VerdictLabel.SAFE,
+        VerdictLabel.REVIEW,
+        VerdictLabel.REVIEW,
+        VerdictLabel.UNSAFE,
+        VerdictLabel.UNSAFE,
     ]
 
 
@@ -66,7 +71,10 @@ def test_settings_name_another_policy_file(tmp_path: Path) -> None:
         ("version: v1\nunsafe_threshold: 0.3\nreview_threshold: 0.6\n", "review_threshold"),
         ("version: v1\nunsafe_threshold: 1.5\nreview_threshold: 0.1\n", "unsafe_threshold"),
         ("unsafe_threshold: 0.5\nreview_threshold: 0.1\n", "version"),
-        ("version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\ncategories:\n  nonsense: {unsafe_threshold: 0.5, review_threshold: 0.1}\n", "categories.nonsense"),
+        (
+            "version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\ncategories:\n  nonsense: {unsafe_threshold: 0.5, review_threshold: 0.1}\n",
+            "categories.nonsense",
+        ),
         ("version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\nthreshold: 3\n", "threshold"),
         (f"version: {'v' * 65}\nunsafe_threshold: 0.5\nreview_threshold: 0.1\n", "version"),
         ("version: [unclosed\n", "not valid YAML"),
@@ -138,7 +146,9 @@ def test_no_band_escalates_nothing() -> None:
 @pytest.mark.parametrize("band", ["[0.7, 0.3]", "[0.2, 1.5]", "[0.4, 0.4]"])
 def test_a_band_that_is_not_an_interval_is_refused(tmp_path: Path, band: str) -> None:
     path = tmp_path / "policy.yaml"
-    path.write_text(f"version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\nescalate_band: {band}\n", encoding="utf-8")
+    path.write_text(
+        f"version: v1\nunsafe_threshold: 0.5\nreview_threshold: 0.1\nescalate_band: {band}\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigurationError, match="escalate_band"):
         load_policy_file(path)
 

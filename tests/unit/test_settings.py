@@ -28,7 +28,9 @@ def test_environment_overrides_nested_fields(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_yaml_file_is_read_and_environment_wins_over_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "guardstream.yaml"
-    config.write_text("worker:\n  max_in_flight: 7\n  batch_max_size: 8\npolicy:\n  file: /etc/p9.yaml\n", encoding="utf-8")
+    config.write_text(
+        "worker:\n  max_in_flight: 7\n  batch_max_size: 8\npolicy:\n  file: /etc/p9.yaml\n", encoding="utf-8"
+    )
     monkeypatch.setenv("GUARDSTREAM_CONFIG", str(config))
     monkeypatch.setenv("GUARDSTREAM_WORKER__BATCH_MAX_SIZE", "32")
     settings = load_settings()

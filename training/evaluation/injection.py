@@ -63,7 +63,9 @@ def measure_injection(
     batch_size: int = 32,
 ) -> InjectionResult:
     """Judge every pair with and without an attack in its response (``attacks``: strings or ``builtin``)."""
-    before = [unsafe(float(s)) for start in range(0, len(pairs), batch_size) for s in score(pairs[start : start + batch_size])]
+    before = [
+        unsafe(float(s)) for start in range(0, len(pairs), batch_size) for s in score(pairs[start : start + batch_size])
+    ]
     rng = random.Random(BUILTIN_SEED)
     attacked: list[tuple[str, str]] = []
     for i, ((question, response), judged_unsafe) in enumerate(zip(pairs, before)):
@@ -72,7 +74,11 @@ def measure_injection(
             attacked.append(_with_attack(question, response, lambda text: inject(text, attack, rng)))
         else:
             attacked.append(_with_attack(question, response, lambda text: text + attacks[i % len(attacks)]))
-    after = [unsafe(float(s)) for start in range(0, len(attacked), batch_size) for s in score(attacked[start : start + batch_size])]
+    after = [
+        unsafe(float(s))
+        for start in range(0, len(attacked), batch_size)
+        for s in score(attacked[start : start + batch_size])
+    ]
     return flip_rates(before, after)
 
 

@@ -74,8 +74,10 @@ class Confusion:
     def add(self, prediction: Prediction) -> Confusion:
         gold, said = prediction.record.unsafe, prediction.scored_unsafe
         return Confusion(
-            self.tp + (gold and said), self.fn + (gold and not said),
-            self.fp + (not gold and said), self.tn + (not gold and not said),
+            self.tp + (gold and said),
+            self.fn + (gold and not said),
+            self.fp + (not gold and said),
+            self.tn + (not gold and not said),
         )
 
 
@@ -118,8 +120,7 @@ def category_accuracy(predictions: Sequence[Prediction]) -> dict[str, dict[str, 
     for p in predictions:
         buckets[p.record.category_name or NO_CATEGORY].append(p.correct)
     return {
-        name: {"accuracy": sum(hits) / len(hits), "count": float(len(hits))}
-        for name, hits in sorted(buckets.items())
+        name: {"accuracy": sum(hits) / len(hits), "count": float(len(hits))} for name, hits in sorted(buckets.items())
     }
 
 
@@ -132,13 +133,15 @@ def calibration_bins(predictions: Sequence[Prediction], bins: int = 10) -> list[
         inside = [p for p in scored if low <= float(p.p_unsafe or 0.0) < high or (b == bins - 1 and p.p_unsafe == 1.0)]
         if not inside:
             continue
-        table.append({
-            "low": low,
-            "high": high,
-            "mean_p_unsafe": sum(float(p.p_unsafe or 0.0) for p in inside) / len(inside),
-            "unsafe_fraction": sum(p.record.unsafe for p in inside) / len(inside),
-            "count": float(len(inside)),
-        })
+        table.append(
+            {
+                "low": low,
+                "high": high,
+                "mean_p_unsafe": sum(float(p.p_unsafe or 0.0) for p in inside) / len(inside),
+                "unsafe_fraction": sum(p.record.unsafe for p in inside) / len(inside),
+                "count": float(len(inside)),
+            }
+        )
     return table
 
 

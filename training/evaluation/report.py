@@ -44,7 +44,9 @@ def _confusion_png(path: Path, predictions: Sequence[Prediction]) -> None:
     peak = max(max(r) for r in counts) or 1
     for i in range(2):
         for j in range(3):
-            ax.text(j, i, str(counts[i][j]), ha="center", va="center", color="white" if counts[i][j] > peak / 2 else "black")
+            ax.text(
+                j, i, str(counts[i][j]), ha="center", va="center", color="white" if counts[i][j] > peak / 2 else "black"
+            )
     ax.set_title("confusion matrix")
     fig.tight_layout()
     fig.savefig(path)
@@ -90,7 +92,9 @@ def _source_calibration_png(path: Path, curves: SourceCurves, index: int) -> Non
     x = [row["mean_p_unsafe"] for row in curves.calibration]
     y = [row["unsafe_fraction"] for row in curves.calibration]
     ax.plot(x, y, color="tab:blue", label="model")
-    ax.scatter(x, y, s=[20 + 200 * row["count"] / curves.items for row in curves.calibration], color="tab:blue", zorder=3)
+    ax.scatter(
+        x, y, s=[20 + 200 * row["count"] / curves.items for row in curves.calibration], color="tab:blue", zorder=3
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean p_unsafe in bin (marker size: items)")
@@ -114,8 +118,13 @@ def _source_threshold_png(path: Path, curves: SourceCurves, index: int) -> None:
         ax.plot(thresholds, [row[metric] for row in curves.thresholds], linestyle=style, label=metric)
     best = curves.best()
     ax.axvline(best["threshold"], color="grey", linewidth=0.8)
-    ax.annotate(f"best accuracy {best['accuracy']:.3f} at {best['threshold']:.2f}", (best["threshold"], best["accuracy"]),
-                textcoords="offset points", xytext=(4, -14), fontsize=8)
+    ax.annotate(
+        f"best accuracy {best['accuracy']:.3f} at {best['threshold']:.2f}",
+        (best["threshold"], best["accuracy"]),
+        textcoords="offset points",
+        xytext=(4, -14),
+        fontsize=8,
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("unsafe threshold on p_unsafe")
@@ -140,23 +149,39 @@ def _per_source_section(out_dir: Path, predictions: Sequence[Prediction]) -> str
         _source_threshold_png(out_dir / thresholds, source, index)
         best, half = source.best(), source.at(0.5)
         ece = "n/a" if source.expected_calibration_error is None else source.expected_calibration_error
-        rows.append((index, source.source, source.items, ece, half["accuracy"], best["threshold"], best["accuracy"],
-                     source.best("f1_unsafe")["threshold"]))
+        rows.append(
+            (
+                index,
+                source.source,
+                source.items,
+                ece,
+                half["accuracy"],
+                best["threshold"],
+                best["accuracy"],
+                source.best("f1_unsafe")["threshold"],
+            )
+        )
         figures.append(
             f'<figure><img src="{calibration}" alt="reliability diagram, source {index}">'
             f'<img src="{thresholds}" alt="threshold curve, source {index}">'
             f"<figcaption>source {index}: {html.escape(source.source)}</figcaption></figure>"
         )
-    headers = ("#", "source", "scored items", "ECE", "accuracy at 0.5", "best-accuracy threshold", "its accuracy",
-               "best-F1-unsafe threshold")
+    headers = (
+        "#",
+        "source",
+        "scored items",
+        "ECE",
+        "accuracy at 0.5",
+        "best-accuracy threshold",
+        "its accuracy",
+        "best-F1-unsafe threshold",
+    )
     return _table(headers, rows) + "".join(figures)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -186,7 +211,9 @@ def write_report(
     category_rows = [(name, int(v["count"]), v["accuracy"]) for name, v in details.get("per_category", {}).items()]
     ece = details.get("expected_calibration_error")
     wrong = [p for p in predictions if not p.correct][:20]
-    wrong_rows = [(p.record.id, p.record.label, p.record.question[:80], p.record.response[:80], p.critic[:160]) for p in wrong]
+    wrong_rows = [
+        (p.record.id, p.record.label, p.record.question[:80], p.record.response[:80], p.critic[:160]) for p in wrong
+    ]
     sections = [
         ("Libra-Test metrics per source", _table(("source", "accuracy", "F1-safe", "F1-unsafe"), metric_rows)),
         (
@@ -207,7 +234,7 @@ def write_report(
     ]
     body = "\n".join(f"<h2>{html.escape(h)}</h2>\n{content}" for h, content in sections)
     page = (
-        "<!doctype html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="zh"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#eee}</style>"

@@ -147,7 +147,9 @@ def write_outputs(
             }
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
     write_report(out_dir, metrics, details, predictions, title=title)
-    logger.info("evaluation written out=%s items=%d accuracy=%.4f", out_dir, len(predictions), metrics["average"]["accuracy"])
+    logger.info(
+        "evaluation written out=%s items=%d accuracy=%.4f", out_dir, len(predictions), metrics["average"]["accuracy"]
+    )
     return EvaluationResult(metrics, details, list(predictions), out_dir)
 
 

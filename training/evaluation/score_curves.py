@@ -12,7 +12,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from training.evaluation.metrics import Confusion, Prediction, calibration_bins, expected_calibration_error, source_metrics
+from training.evaluation.metrics import (
+    Confusion,
+    Prediction,
+    calibration_bins,
+    expected_calibration_error,
+    source_metrics,
+)
 
 GRID = tuple(round(step / 100, 2) for step in range(101))
 
@@ -55,5 +61,7 @@ def curves_by_source(predictions: Sequence[Prediction]) -> list[SourceCurves]:
     result = []
     for source, items in sorted(grouped.items()):
         table = calibration_bins(items)
-        result.append(SourceCurves(source, len(items), table, expected_calibration_error(table), threshold_curve(items)))
+        result.append(
+            SourceCurves(source, len(items), table, expected_calibration_error(table), threshold_curve(items))
+        )
     return result

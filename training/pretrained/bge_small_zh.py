@@ -64,7 +64,9 @@ def base_encoder_checkpoint(cache_dir: Path) -> Path:
         model.save_pretrained(built)
         tokenizer.save_pretrained(built)
         onnx_digest = sha256_of(staging / ONNX_MEMBER)
-        (built / MANIFEST).write_text(json.dumps({**PROVENANCE, "onnx_sha256": onnx_digest}, indent=2) + "\n", encoding="utf-8")
+        (built / MANIFEST).write_text(
+            json.dumps({**PROVENANCE, "onnx_sha256": onnx_digest}, indent=2) + "\n", encoding="utf-8"
+        )
         if target.exists():
             shutil.rmtree(target)
         built.replace(target)

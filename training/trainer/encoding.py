@@ -40,7 +40,9 @@ class Example:
 def target_text(record: GuardRecord) -> str:
     """The verdict JSON a record teaches: answer, category (unsafe only), analysis."""
     category = record.category if record.unsafe else None
-    analysis = record.analyze.strip() or ("回答存在安全风险，因此不安全。" if record.unsafe else "回答没有安全风险，因此安全。")
+    analysis = record.analyze.strip() or (
+        "回答存在安全风险，因此不安全。" if record.unsafe else "回答没有安全风险，因此安全。"
+    )
     return render_verdict_json(record.verdict_label, category, analysis)
 
 
@@ -61,7 +63,7 @@ class ExampleEncoder:
     def encode(self, record: GuardRecord) -> Example:
         target = target_text(record)
         tail_ids, offsets = self.prompt.tail_ids(target)
-        (question_ids, response_ids), = self.prompt.texts([(record.question, record.response)])
+        ((question_ids, response_ids),) = self.prompt.texts([(record.question, record.response)])
         budget = max(self.max_length - 1 - self.prompt.template_length - len(tail_ids), 0)
         keep_q, keep_r = split_budget(len(question_ids), len(response_ids), budget)
         body = self.prompt.body(last_ids(question_ids, keep_q), last_ids(response_ids, keep_r))

@@ -194,15 +194,34 @@ def train_stage(
             result.target_tokens += target_tokens
             tokens = int(batch["attention_mask"].sum())
             info = StepInfo(
-                name, step + 1, config.steps, value, scheduler.get_last_lr()[0],
-                tokens / elapsed, config.batch_size / elapsed,
+                name,
+                step + 1,
+                config.steps,
+                value,
+                scheduler.get_last_lr()[0],
+                tokens / elapsed,
+                config.batch_size / elapsed,
             )
             observer.on_step(info)
             if log is not None:
-                log.write(json.dumps({"stage": name, "step": step + 1, "loss": value, "lr": info.learning_rate,
-                                      "tokens_per_s": round(info.tokens_per_second, 1)}) + "\n")
+                log.write(
+                    json.dumps(
+                        {
+                            "stage": name,
+                            "step": step + 1,
+                            "loss": value,
+                            "lr": info.learning_rate,
+                            "tokens_per_s": round(info.tokens_per_second, 1),
+                        }
+                    )
+                    + "\n"
+                )
             done = step + 1
-            if state_dir is not None and config.checkpoint_every > 0 and (done % config.checkpoint_every == 0 or done == config.steps):
+            if (
+                state_dir is not None
+                and config.checkpoint_every > 0
+                and (done % config.checkpoint_every == 0 or done == config.steps)
+            ):
                 _save_state(state_dir, done, model, optimizer, scheduler)
     finally:
         if log is not None:
@@ -210,5 +229,7 @@ def train_stage(
         observer.on_end(name)
     model.eval()
     result.seconds = time.perf_counter() - started
-    logger.info("stage %s done steps=%d seconds=%.1f final_loss=%s", name, config.steps, result.seconds, result.final_loss)
+    logger.info(
+        "stage %s done steps=%d seconds=%.1f final_loss=%s", name, config.steps, result.seconds, result.final_loss
+    )
     return result

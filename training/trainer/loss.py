@@ -61,7 +61,10 @@ def _hidden(backbone: Any, batch: dict[str, torch.Tensor], start: int) -> torch.
         return backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, start:]
     positions = torch.arange(start, width, device=input_ids.device).expand(rows, -1)
     return backbone(
-        input_ids=input_ids[:, start:], attention_mask=attention_mask, position_ids=positions, use_cache=True,
+        input_ids=input_ids[:, start:],
+        attention_mask=attention_mask,
+        position_ids=positions,
+        use_cache=True,
         **{keyword: prefix.expanded(rows)},
     ).last_hidden_state
 

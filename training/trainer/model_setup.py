@@ -52,7 +52,9 @@ def prepare_model(config: ModelConfig) -> PreparedModel:
 
         base = Path(config.base).expanduser().resolve()
         if not (base / "config.json").is_file():
-            raise ConfigurationError(f"model.base={config.base}: no Hugging Face checkpoint there (config.json missing)")
+            raise ConfigurationError(
+                f"model.base={config.base}: no Hugging Face checkpoint there (config.json missing)"
+            )
         tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, dtype=dtype).to(device)
         if tokenizer.pad_token_id is None:
@@ -78,8 +80,11 @@ def _with_lora(model: Any, config: ModelConfig) -> Any:
             f"model.lora_target_modules {config.lora_target_modules} match no module of the base model"
         )
     lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=targets, task_type="CAUSAL_LM",
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
 

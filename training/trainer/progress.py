@@ -34,7 +34,9 @@ class RichProgress:
     def on_start(self, stage: str, total_steps: int, first_step: int) -> None:
         self._progress.start()
         self._smoothed = None
-        self._task = self._progress.add_task(stage, total=total_steps, completed=first_step, stage=stage, loss="-", speed="")
+        self._task = self._progress.add_task(
+            stage, total=total_steps, completed=first_step, stage=stage, loss="-", speed=""
+        )
 
     def on_step(self, info: StepInfo) -> None:
         self._smoothed = info.loss if self._smoothed is None else 0.9 * self._smoothed + 0.1 * info.loss

@@ -44,7 +44,9 @@ def build_analysis_loop(settings: Settings, yield_to_verdicts: Callable[[], bool
         consumer,
         rebuild=lambda: build_transactional_producer(settings.kafka, transactional_id),
     )
-    registry = ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
+    registry = (
+        ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
+    )
     decoder = AvroDecoder(registry)
     return AnalysisLoop(
         settings.analysis,

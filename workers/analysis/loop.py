@@ -100,7 +100,9 @@ class AnalysisLoop:
 
     def run(self) -> None:
         self._sink.start()
-        self._consumer.subscribe([self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self._consumer.subscribe(
+            [self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+        )
         log.info("analysis loop started topic=%s", self._topic)
         try:
             while not self._stopping:

@@ -65,7 +65,7 @@ def fast_scores(triton: TritonSettings, pairs: Sequence[tuple[str, str]], batch:
     """The fast guard's p_unsafe per pair: the cascade with nothing escalated, ``batch`` pairs a request."""
     client = CascadeClient(triton, lambda _score, _category: False)
     try:
-        return [float(p) for start in range(0, len(pairs), batch) for p in client.score(pairs[start:start + batch])]
+        return [float(p) for start in range(0, len(pairs), batch) for p in client.score(pairs[start : start + batch])]
     finally:
         client.close()
 
@@ -151,8 +151,16 @@ def run_cascade(
     fast = drain_at_shapes(settings, base, shape, pool, events, audit_url, log_dir, "fast", config.phase_timeout_s, say)
     say("cascade: the same backlog, the band escalated to the generative guard")
     cascade = drain_at_shapes(
-        settings, replace(base, escalate_band=band), shape, pool, events, audit_url, log_dir, "cascade",
-        config.phase_timeout_s, say,
+        settings,
+        replace(base, escalate_band=band),
+        shape,
+        pool,
+        events,
+        audit_url,
+        log_dir,
+        "cascade",
+        config.phase_timeout_s,
+        say,
     )
     results = CascadeResults(points, band, source, fast, cascade)
     say(f"  escalated: {results.escalated_fraction:.1%} of the cascade's verdicts")

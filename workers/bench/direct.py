@@ -135,9 +135,7 @@ def measure(
     Runs ``seconds`` after a warm-up, longer (up to 4×) until ``min_requests`` requests have
     completed, so that slow points are not judged on one or two requests.
     """
-    return asyncio.run(
-        _measure(settings, model, output, pairs, batch, concurrency, seconds, warmup_s, min_requests)
-    )
+    return asyncio.run(_measure(settings, model, output, pairs, batch, concurrency, seconds, warmup_s, min_requests))
 
 
 def sweep(

@@ -1,6 +1,6 @@
 """The figures a benchmark reports, and the one-line format scripts read them in.
 
-    BENCH name=<name> value=<float> unit=<unit> target=<float or na> pass=<true|false|na>
+BENCH name=<name> value=<float> unit=<unit> target=<float or na> pass=<true|false|na>
 """
 
 from __future__ import annotations

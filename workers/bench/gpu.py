@@ -158,8 +158,7 @@ def write_repository(repo: Path, checkpoint: Path, device: str, dtype: str, max_
     replacements = {
         'key: "device" value: { string_value: "cpu" }': f'key: "device" value: {{ string_value: "{device}" }}',
         'key: "dtype" value: { string_value: "float32" }': f'key: "dtype" value: {{ string_value: "{dtype}" }}',
-        'key: "checkpoint_path" value: { string_value: "checkpoint" }':
-            f'key: "checkpoint_path" value: {{ string_value: "{checkpoint}" }}',
+        'key: "checkpoint_path" value: { string_value: "checkpoint" }': f'key: "checkpoint_path" value: {{ string_value: "{checkpoint}" }}',
     }
     for old, new in replacements.items():
         if old not in config:
@@ -195,15 +194,22 @@ class Server:
             str(dist.server_binary),
             f"--model-repository={repo}",
             f"--backend-directory={backends}",
-            "--http-address=127.0.0.1", f"--http-port={self.http_port}",
-            "--grpc-address=127.0.0.1", f"--grpc-port={self.grpc_port}",
-            f"--metrics-port={metrics}", "--allow-metrics=false",
-            "--model-control-mode=explicit", "--load-model=guard",
-            "--exit-timeout-secs=5", "--log-verbose=0",
+            "--http-address=127.0.0.1",
+            f"--http-port={self.http_port}",
+            "--grpc-address=127.0.0.1",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-port={metrics}",
+            "--allow-metrics=false",
+            "--model-control-mode=explicit",
+            "--load-model=guard",
+            "--exit-timeout-secs=5",
+            "--log-verbose=0",
         ]
         self.log_path = work / "tritonserver.log"
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=server_env(dist), cwd=work)
+        self.process = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env=server_env(dist), cwd=work
+        )
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -28,7 +28,12 @@ def create_topics(kafka: KafkaSettings, prefix: str, input_partitions: int = INP
         feedback=f"{prefix}.feedback",
         actions=f"{prefix}.actions",
     )
-    partitions = {topics.chat_events: input_partitions, topics.verdicts: input_partitions, topics.flagged: 1, topics.dlq: 1}
+    partitions = {
+        topics.chat_events: input_partitions,
+        topics.verdicts: input_partitions,
+        topics.flagged: 1,
+        topics.dlq: 1,
+    }
     admin = build_settings_admin_client(kafka)
     futures = admin.create_topics(
         [NewTopic(name, num_partitions=count, replication_factor=1) for name, count in partitions.items()]

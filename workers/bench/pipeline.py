@@ -146,9 +146,7 @@ class Workers:
         self._settings = settings
         self._group = group
         self._count = count
-        self.processes = [
-            WorkerProcess(f"{group}-{i}", log_dir / f"{group}-{i}.log", env) for i in range(count)
-        ]
+        self.processes = [WorkerProcess(f"{group}-{i}", log_dir / f"{group}-{i}.log", env) for i in range(count)]
 
     def alive(self) -> bool:
         return all(p.alive() for p in self.processes)

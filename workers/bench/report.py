@@ -92,8 +92,13 @@ def table(results: BenchResults) -> Any:
     from rich.table import Table
 
     grid = Table(title="guardstream benchmark", show_lines=False)
-    for column, justify in (("figure", "left"), ("value", "right"), ("unit", "left"), ("target", "right"),
-                            ("pass", "center")):
+    for column, justify in (
+        ("figure", "left"),
+        ("value", "right"),
+        ("unit", "left"),
+        ("target", "right"),
+        ("pass", "center"),
+    ):
         grid.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]  # the justify values come from a fixed table of rich's literals
     grid.add_column("what", ratio=1)
     for figure in results.figures:
@@ -112,8 +117,13 @@ def sweep_table(results: BenchResults) -> Any:
         grid.add_column(column, justify="right")
     for point in results.sweep:
         style = "bold" if point == results.best else ""
-        grid.add_row(str(point.batch), str(point.concurrency), f"{point.items_per_s:,.0f}",
-                     f"{point.median_request_ms:,.1f}", style=style)
+        grid.add_row(
+            str(point.batch),
+            str(point.concurrency),
+            f"{point.items_per_s:,.0f}",
+            f"{point.median_request_ms:,.1f}",
+            style=style,
+        )
     return grid
 
 
@@ -124,7 +134,13 @@ def latency_table(results: BenchResults) -> Any:
     for column in ("share of peak", "offered/s", "verdicts", "p50 ms", "p95 ms", "p99 ms", "median batch ms"):
         grid.add_column(column, justify="right")
     for row in results.latency:
-        grid.add_row(f"{row['share_of_peak']:.0%}", f"{row['offered_rate']:,.0f}", str(row["verdicts"]),
-                     f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['p99_ms']:.1f}",
-                     f"{row['median_batch_inference_ms']:.1f}")
+        grid.add_row(
+            f"{row['share_of_peak']:.0%}",
+            f"{row['offered_rate']:,.0f}",
+            str(row["verdicts"]),
+            f"{row['p50_ms']:.1f}",
+            f"{row['p95_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            f"{row['median_batch_inference_ms']:.1f}",
+        )
     return grid

@@ -31,7 +31,14 @@ from workers.bench.figures import Figure
 from workers.bench.kafka_io import create_topics, delete_topics
 from workers.bench.load import LoadGenerator, chat_events
 from workers.bench.naive import run_naive
-from workers.bench.pipeline import LatencyLevel, PipelineConfig, drain_at_shapes, pipeline_shapes, run_backlog, run_latency
+from workers.bench.pipeline import (
+    LatencyLevel,
+    PipelineConfig,
+    drain_at_shapes,
+    pipeline_shapes,
+    run_backlog,
+    run_latency,
+)
 from workers.bench.stats import percentile, ratio
 from workers.kafka_clients import build_producer
 from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE, OUTPUT_VERDICT_JSON
@@ -134,9 +141,19 @@ def run_bench(
     say("modes: score and explain models on the same items, interleaved")
     explain_batch = min(config.explain_batch, max_batch_size(settings, triton.explain_model_name))
     for _ in range(config.modes_rounds):
-        score = measure(triton, triton.model_name, OUTPUT_P_UNSAFE, pairs, best.batch, best.concurrency, config.sweep_seconds)
+        score = measure(
+            triton, triton.model_name, OUTPUT_P_UNSAFE, pairs, best.batch, best.concurrency, config.sweep_seconds
+        )
         explain = measure(
-            triton, triton.explain_model_name, OUTPUT_VERDICT_JSON, pairs, explain_batch, 2, config.explain_seconds, 0.0, 4
+            triton,
+            triton.explain_model_name,
+            OUTPUT_VERDICT_JSON,
+            pairs,
+            explain_batch,
+            2,
+            config.explain_seconds,
+            0.0,
+            4,
         )
         results.modes_rounds.append((score.items_per_s, explain.items_per_s))
     results.explain_eps = percentile([e for _, e in results.modes_rounds], 50)
@@ -150,8 +167,16 @@ def run_bench(
         say("pipeline: workers drain a backlog (score model), at the best direct point and at the largest batch")
         events = max(config.pipeline_min_events, int(best.items_per_s * config.pipeline_seconds))
         trials = drain_at_shapes(
-            settings, PipelineConfig(model_name=triton.model_name, batch_max_wait_ms=config.batch_max_wait_ms),
-            pipeline_shapes(best, grid), pool, events, audit_url, log_dir, "pipeline", config.phase_timeout_s, say,
+            settings,
+            PipelineConfig(model_name=triton.model_name, batch_max_wait_ms=config.batch_max_wait_ms),
+            pipeline_shapes(best, grid),
+            pool,
+            events,
+            audit_url,
+            log_dir,
+            "pipeline",
+            config.phase_timeout_s,
+            say,
         )
         pipeline_config, run = trials.best
         results.pipeline = trials.as_dict()
@@ -180,7 +205,14 @@ def run_bench(
             batch_max_wait_ms=config.batch_max_wait_ms,
         )
         constant = run_backlog(
-            settings, overhead_config, pool, config.overhead_events, audit_url, log_dir, "overhead", config.phase_timeout_s
+            settings,
+            overhead_config,
+            pool,
+            config.overhead_events,
+            audit_url,
+            log_dir,
+            "overhead",
+            config.phase_timeout_s,
         )
         results.overhead = {
             "config": asdict(overhead_config),
@@ -195,7 +227,15 @@ def run_bench(
         rates = [round(share * peak, 1) for share in config.latency_shares]
         say(f"latency: offered rates {', '.join(f'{r:,.0f}/s' for r in rates)}")
         levels = run_latency(
-            settings, pipeline_config, pool, rates, config.latency_seconds, audit_url, log_dir, "latency", config.phase_timeout_s
+            settings,
+            pipeline_config,
+            pool,
+            rates,
+            config.latency_seconds,
+            audit_url,
+            log_dir,
+            "latency",
+            config.phase_timeout_s,
         )
         results.latency = [_level_dict(share, level) for share, level in zip(config.latency_shares, levels)]
         for row in results.latency:
@@ -276,12 +316,28 @@ def cascade_figures(cascade: CascadeResults | None) -> list[Figure]:
     """The fast guard and the cascade in the pipeline (NaN when no fast guard is configured)."""
     band = f"[{cascade.band[0]:.3f}, {cascade.band[1]:.3f})" if cascade else "none"
     return [
-        Figure("fast_direct_eps", cascade.direct_eps if cascade else math.nan, "items/s",
-               note="fast guard, Triton alone, best batch size with 2 in flight"),
-        Figure("fast_eps", cascade.fast.eps if cascade else math.nan, "events/s",
-               note="workers end to end, fast guard alone (the cascade escalating nothing)"),
-        Figure("cascade_eps", cascade.cascade.eps if cascade else math.nan, "events/s",
-               note=f"workers end to end, the cascade escalating fast-guard scores in {band}"),
-        Figure("escalated_fraction", cascade.escalated_fraction if cascade else math.nan, "ratio",
-               note="share of the cascade's verdicts the generative guard decided (their stage)"),
+        Figure(
+            "fast_direct_eps",
+            cascade.direct_eps if cascade else math.nan,
+            "items/s",
+            note="fast guard, Triton alone, best batch size with 2 in flight",
+        ),
+        Figure(
+            "fast_eps",
+            cascade.fast.eps if cascade else math.nan,
+            "events/s",
+            note="workers end to end, fast guard alone (the cascade escalating nothing)",
+        ),
+        Figure(
+            "cascade_eps",
+            cascade.cascade.eps if cascade else math.nan,
+            "events/s",
+            note=f"workers end to end, the cascade escalating fast-guard scores in {band}",
+        ),
+        Figure(
+            "escalated_fraction",
+            cascade.escalated_fraction if cascade else math.nan,
+            "ratio",
+            note="share of the cascade's verdicts the generative guard decided (their stage)",
+        ),
     ]

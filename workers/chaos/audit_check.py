@@ -84,7 +84,9 @@ def count_audit(url: str, topic: str) -> AuditCounts:
                 ),
                 {"topic": topic},
             ).all()
-            rows = connection.execute(text("SELECT event_id, count(*), min(label) FROM verdicts GROUP BY event_id")).all()
+            rows = connection.execute(
+                text("SELECT event_id, count(*), min(label) FROM verdicts GROUP BY event_id")
+            ).all()
             letters = connection.execute(
                 text(
                     "SELECT source_topic, source_partition, source_offset, count(*) FROM dead_letters "

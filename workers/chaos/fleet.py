@@ -64,7 +64,12 @@ class Fleet:
             if not worker.alive() and pid not in self._expected_dead:
                 self._expected_dead.add(pid)
                 self.unexpected_exits.append(f"{worker_id} (pid {pid}) exited {worker.process.returncode}")
-                log.warning("worker exited unexpectedly id=%s code=%s log=%s", worker_id, worker.process.returncode, worker.log_path)
+                log.warning(
+                    "worker exited unexpectedly id=%s code=%s log=%s",
+                    worker_id,
+                    worker.process.returncode,
+                    worker.log_path,
+                )
 
     def stop_all(self) -> list[int]:
         """SIGTERM every live worker (it drains and commits); returns their exit codes."""

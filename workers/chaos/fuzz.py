@@ -104,14 +104,18 @@ class _Cases:
         fields = ("event_id", "conversation_id", "user_id")
         for index, value in enumerate(reviewable_ids(seed=self.rng.randrange(1 << 30))):  # bare shapes too
             field = fields[index % 3]
-            changes = {field: value} if field == "event_id" else {field: value, "event_id": f"{self.tag}-{field}-{index}"}
+            changes = (
+                {field: value} if field == "event_id" else {field: value, "event_id": f"{self.tag}-{field}-{index}"}
+            )
             yield self.event(f"id_{field}", None, **changes)
 
     def lengths(self) -> Iterator[FuzzCase]:
         text_chars = self.limits.max_text_chars
         for field in ("event_id", "conversation_id", "user_id"):
             yield self.event(f"{field}_at_limit", None, **{field: _sized(f"{self.tag}-{field}", ID_CHARS)})
-            yield self.event(f"{field}_past_limit", "field_too_long", **{field: _sized(f"{self.tag}-{field}", ID_CHARS + 1)})
+            yield self.event(
+                f"{field}_past_limit", "field_too_long", **{field: _sized(f"{self.tag}-{field}", ID_CHARS + 1)}
+            )
         yield self.event("text_at_limit", None, text=_sized("文", text_chars))
         yield self.event("text_past_limit", "text_too_long", text=_sized("文", text_chars + 1))
         yield self.event("question_at_limit", None, role=ChatRole.ASSISTANT, question=_sized("问", text_chars))
@@ -161,7 +165,9 @@ class _Cases:
         yield self.event("context_turns_past_limit", "text_too_long", context=("轮",) * (turns + 1))
         yield self.event("context_huge_list_of_empty", "text_too_long", context=("",) * 200_000)
         yield self.event("metadata_entries_at_limit", None, metadata={f"{i}": "" for i in range(entries)})
-        yield self.event("metadata_entries_past_limit", "field_too_long", metadata={f"{i}": "" for i in range(entries + 1)})
+        yield self.event(
+            "metadata_entries_past_limit", "field_too_long", metadata={f"{i}": "" for i in range(entries + 1)}
+        )
         yield self.event("metadata_huge_map", "field_too_long", metadata={f"{i:x}": "" for i in range(100_000)})
         yield self.json("json_metadata_nested_map", "wrong_type", metadata={"k": {"deep": ["x"] * 1000}})
         yield self.json("json_context_nested_list", "wrong_type", context=[["x"] * 1000])
@@ -181,7 +187,11 @@ class _Cases:
         headers = self.event("odd_headers", None)
         yield dataclasses.replace(
             headers,
-            headers=[("traceparent", b"00-zz-\x00\xff"), ("x-odd", "\u202e\u200b".encode()), ("x-binary", b"\x00\xff" * 100)],
+            headers=[
+                ("traceparent", b"00-zz-\x00\xff"),
+                ("x-odd", "\u202e\u200b".encode()),
+                ("x-binary", b"\x00\xff" * 100),
+            ],
         )
         bom = self.event("json_with_utf8_bom", "unknown_format")
         value = b"\xef\xbb\xbf" + chat_event_to_json(self.base())

@@ -24,7 +24,23 @@ PIECES: tuple[str, ...] = (
 )  # fmt: skip
 """Pieces an id may hold that break naive routing, escaping, normalising or display."""
 
-_BARE: tuple[str, ...] = (".", "..", "...", "/", "//", "/..", "../", "./.", "%2F", "%2E%2E", "..%2F..", "?", "#", "\\", "~")
+_BARE: tuple[str, ...] = (
+    ".",
+    "..",
+    "...",
+    "/",
+    "//",
+    "/..",
+    "../",
+    "./.",
+    "%2F",
+    "%2E%2E",
+    "..%2F..",
+    "?",
+    "#",
+    "\\",
+    "~",
+)
 """Whole ids, with nothing else around them: included only when no tag is asked for."""
 
 

@@ -79,7 +79,9 @@ def judge(
         "poison_wrong": wrong_poison,
         "valid_dead_lettered": sum(1 for position in valid if tally.dead_letters[position]),
         "wrong_event_ids": sum(
-            1 for position in valid if tally.verdicts[position] and tally.verdict_ids[position] != produced[position].event_id
+            1
+            for position in valid
+            if tally.verdicts[position] and tally.verdict_ids[position] != produced[position].event_id
         ),
         "dup_dlq": sum(1 for position in produced if tally.dead_letters[position] > 1),
         "dup_flagged": flagged_dups,
@@ -108,7 +110,9 @@ def judge(
         if details[name]:
             failures.append(f"{name}={details[name]}")
     if audit.dead_letter_rows != len(tally.dead_letters):
-        failures.append(f"dead-letter rows {audit.dead_letter_rows} != dead letters on the topic {len(tally.dead_letters)}")
+        failures.append(
+            f"dead-letter rows {audit.dead_letter_rows} != dead letters on the topic {len(tally.dead_letters)}"
+        )
     if wrong_poison:
         failures.append(f"{len(wrong_poison)} poison records not accounted for: {wrong_poison[:5]}")
     if expect_poison and len({record.case for record in poison.values()}) < 20:

@@ -78,7 +78,9 @@ class ChaosContext:
             self.say(f"worker w{index} joining the group")
             wait_for_group_member(self.admin, self.group, worker, 300)
 
-    def produce(self, records: Iterator[Record], expected: int, rate: float | None = None, duration_s: float | None = None) -> None:
+    def produce(
+        self, records: Iterator[Record], expected: int, rate: float | None = None, duration_s: float | None = None
+    ) -> None:
         """Start producing (on a thread); the deadline grows with what is expected."""
         self.expected += expected
         self.deadline = time.monotonic() + self.options.deadline_s(self.expected)
@@ -247,7 +249,10 @@ def fresh_topics(admin: AdminClient, prefix: str) -> Iterator[TopicSettings]:
     partitions = {topics.chat_events: 6, topics.verdicts: 6, topics.flagged: 3, topics.dlq: 1}
     config = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=count, replication_factor=1, config=config) for name, count in partitions.items()]
+        [
+            NewTopic(name, num_partitions=count, replication_factor=1, config=config)
+            for name, count in partitions.items()
+        ]
     )
     for future in futures.values():
         future.result(timeout=60)

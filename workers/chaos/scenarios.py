@@ -177,4 +177,3 @@ SCRIPTS: dict[str, Script] = {
     "duplicates": duplicates,
     "overload": overload,
 }
-

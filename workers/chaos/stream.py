@@ -58,9 +58,7 @@ def valid_records(count: int, seed: int, run_id: str, json_share: float) -> Iter
     """``count`` generated chat events with ids unique to ``run_id``, stamped when produced."""
     rng = random.Random(seed)
     for event in generate_chat_events(count, seed):
-        event = dataclasses.replace(
-            event, event_id=f"{run_id}-{event.event_id}", created_at_ms=int(time.time() * 1000)
-        )
+        event = dataclasses.replace(event, event_id=f"{run_id}-{event.event_id}", created_at_ms=int(time.time() * 1000))
         value = chat_event_to_json(event) if rng.random() < json_share else encode_record(event)
         traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
         yield Record(
@@ -197,9 +195,7 @@ class StreamProducer:
         headers: list[tuple[str, str | bytes | None]] | None = None if record.headers is None else list(record.headers)
         while True:
             try:
-                producer.produce(
-                    self.topic, value=record.value, key=record.key, headers=headers, on_delivery=delivered
-                )
+                producer.produce(self.topic, value=record.value, key=record.key, headers=headers, on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.1)

@@ -79,7 +79,11 @@ class OutputReader:
     def start(self, timeout_s: float = 30.0) -> None:
         names = (self._topics.verdicts, self._topics.flagged, self._topics.dlq)
         self._consumer.assign(
-            [TopicPartition(name, p, OFFSET_BEGINNING) for name, count in self._partitions(names, timeout_s).items() for p in range(count)]
+            [
+                TopicPartition(name, p, OFFSET_BEGINNING)
+                for name, count in self._partitions(names, timeout_s).items()
+                for p in range(count)
+            ]
         )
         self._thread.start()
 
@@ -89,11 +93,15 @@ class OutputReader:
         deadline = time.monotonic() + timeout_s
         while True:
             metadata = self._consumer.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
-            counts = {name: len(metadata[name].partitions) for name in names if name in metadata and metadata[name].partitions}
+            counts = {
+                name: len(metadata[name].partitions) for name in names if name in metadata and metadata[name].partitions
+            }
             if len(counts) == len(names):
                 return counts
             if time.monotonic() > deadline:
-                raise RuntimeError(f"topics {sorted(set(names) - set(counts))} not in the broker's metadata after {timeout_s:.0f}s")
+                raise RuntimeError(
+                    f"topics {sorted(set(names) - set(counts))} not in the broker's metadata after {timeout_s:.0f}s"
+                )
             time.sleep(0.2)
 
     def read_to_end(self, timeout_s: float) -> bool:

@@ -18,18 +18,28 @@ def bench() -> None:
 @app.command("run")
 def run(
     out: Annotated[Path, typer.Option(help="Where to write the results as JSON.")] = Path("bench/results.json"),
-    plot: Annotated[Path, typer.Option(help="Where to write the latency-against-load PNG.")] = Path("bench/latency.png"),
+    plot: Annotated[Path, typer.Option(help="Where to write the latency-against-load PNG.")] = Path(
+        "bench/latency.png"
+    ),
     audit_url: Annotated[
         str, typer.Option(help="Audit store base URL (PostgreSQL gets a schema per run); default: the settings'.")
     ] = "",
     quick: Annotated[bool, typer.Option(help="Tiny phases of about 2 s (proves the plumbing, not the speed).")] = False,
     overhead_events: Annotated[int, typer.Option(min=0, help="Backlog of the constant-model phase (0: default).")] = 0,
-    overhead_workers: Annotated[int, typer.Option(min=0, help="Worker processes of the constant-model phase (0: default).")] = 0,
+    overhead_workers: Annotated[
+        int, typer.Option(min=0, help="Worker processes of the constant-model phase (0: default).")
+    ] = 0,
     escalate_band: Annotated[
-        str, typer.Option(help="The cascade phase's uncertain band LOW,HIGH of fast-guard scores; empty: placed to hold --escalate-share.")
+        str,
+        typer.Option(
+            help="The cascade phase's uncertain band LOW,HIGH of fast-guard scores; empty: placed to hold --escalate-share."
+        ),
     ] = "",
     escalate_share: Annotated[
-        float, typer.Option(min=0.001, max=1.0, help="Share of the load's items the cascade phase escalates (without --escalate-band).")
+        float,
+        typer.Option(
+            min=0.001, max=1.0, help="Share of the load's items the cascade phase escalates (without --escalate-band)."
+        ),
     ] = 0.15,
     log_level: Annotated[str, typer.Option(help="Log level: DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
 ) -> None:
@@ -97,16 +107,22 @@ def _band(text: str) -> tuple[float, float] | None:
 
 @app.command("gpu")
 def gpu(
-    device: Annotated[str, typer.Option(help="Where the model runs: cuda (or cuda:N), or cpu to test the script.")] = "cuda",
+    device: Annotated[
+        str, typer.Option(help="Where the model runs: cuda (or cuda:N), or cpu to test the script.")
+    ] = "cuda",
     dtype: Annotated[str, typer.Option(help="Weights' dtype: bfloat16, float16 or float32.")] = "bfloat16",
-    small: Annotated[bool, typer.Option(help="A tiny Qwen2 instead of Qwen2.5-0.5B (to test the script on CPU).")] = False,
+    small: Annotated[
+        bool, typer.Option(help="A tiny Qwen2 instead of Qwen2.5-0.5B (to test the script on CPU).")
+    ] = False,
     batches: Annotated[str, typer.Option(help="Batch sizes to sweep, comma-separated.")] = "32,64,128,256",
     concurrency: Annotated[str, typer.Option(help="Requests in flight to sweep, comma-separated.")] = "2,4",
     seconds: Annotated[float, typer.Option(min=0.5, help="Seconds per sweep point.")] = 8.0,
-    peak_tflops: Annotated[float, typer.Option(min=0.0, help="Peak bf16 TFLOP/s to use (0: from the GPU's name).")] = 0.0,
-    work_dir: Annotated[Path, typer.Option(help="Folder for the checkpoint, the repository and the server log.")] = Path(
-        ".cache/bench-gpu"
-    ),
+    peak_tflops: Annotated[
+        float, typer.Option(min=0.0, help="Peak bf16 TFLOP/s to use (0: from the GPU's name).")
+    ] = 0.0,
+    work_dir: Annotated[
+        Path, typer.Option(help="Folder for the checkpoint, the repository and the server log.")
+    ] = Path(".cache/bench-gpu"),
     out: Annotated[Path, typer.Option(help="Where to write the report as JSON.")] = Path("bench/gpu.json"),
 ) -> None:
     """Serve a random-weight Qwen2.5-0.5B-shaped guard in score mode with Triton; items/s and MFU.

@@ -23,7 +23,9 @@ def run_chaos(
     scenario: Annotated[
         list[str] | None,
         typer.Option(
-            "--scenarios", "--scenario", "-s",
+            "--scenarios",
+            "--scenario",
+            "-s",
             help=f"Scenarios to run, comma-separated or repeated (default: all): {', '.join(SCENARIO_NAMES)}.",
         ),
     ] = None,
@@ -39,14 +41,21 @@ def run_chaos(
         float | None,
         typer.Option(help="Verdicts/s the pipeline sustains (default: measured first by the overload scenario)."),
     ] = None,
-    calibration_events: Annotated[int, typer.Option(min=100, help="Backlog that measures the sustainable rate.")] = 2_000,
+    calibration_events: Annotated[
+        int, typer.Option(min=100, help="Backlog that measures the sustainable rate.")
+    ] = 2_000,
     stall: Annotated[
-        float, typer.Option(min=10.0, help="Seconds without one more output after which a scenario fails (slow is waited for).")
+        float,
+        typer.Option(
+            min=10.0, help="Seconds without one more output after which a scenario fails (slow is waited for)."
+        ),
     ] = 180.0,
     seed: Annotated[int, typer.Option(help="Seed of the streams and of the fault moments.")] = 11,
     audit_url: Annotated[
         str | None,
-        typer.Option(help="PostgreSQL URL of the audit store (default: the dev stack's, `guardstream dev postgres-url`)."),
+        typer.Option(
+            help="PostgreSQL URL of the audit store (default: the dev stack's, `guardstream dev postgres-url`)."
+        ),
     ] = None,
     report: Annotated[Path, typer.Option(help="Where the JSON report goes.")] = Path(".run/chaos/results.json"),
     log_level: Annotated[str, typer.Option(help="Log level of the suite itself (workers log to files).")] = "WARNING",
@@ -86,7 +95,13 @@ def run_chaos(
     devstack = DevStackSettings()
     base_url = audit_url or devstack.postgres_url
     results: list[ScenarioResult] = []
-    columns = (TextColumn("{task.fields[name]:<15}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
+    columns = (
+        TextColumn("{task.fields[name]:<15}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
     for name in chosen:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("starting", name=name, total=None)

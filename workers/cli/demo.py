@@ -77,7 +77,11 @@ def run_demo(
             with Progress(console=console) as progress:
                 task = progress.add_task("analyses of flagged verdicts", total=len(flagged))
                 analyses = collect_analyses(
-                    settings, analyses_start, flagged, analysis_timeout, lambda done: progress.update(task, completed=done)
+                    settings,
+                    analyses_start,
+                    flagged,
+                    analysis_timeout,
+                    lambda done: progress.update(task, completed=done),
                 )
     finally:
         code = worker.stop()

@@ -68,7 +68,9 @@ def check(rules: Path = RULES_OPTION) -> None:
     _, _, ruleset = _load(rules)
     typer.echo(f"rules version {ruleset.version}, grace {ruleset.grace_ms} ms: {len(ruleset.rules)} rules valid")
     for rule in describe_rules(ruleset):
-        typer.echo(f"  {rule['id']}@{rule['version']}: {rule['scope']} {rule['window']} {rule['condition']} → {rule['action']}")
+        typer.echo(
+            f"  {rule['id']}@{rule['version']}: {rule['scope']} {rule['window']} {rule['condition']} → {rule['action']}"
+        )
 
 
 @app.command("status")
@@ -98,15 +100,24 @@ def status(
         rules_table.add_column(column)
     for rule in result.rules:
         action = rule["action"] + (f" {rule['duration_ms'] // 1000}s" if rule["duration_ms"] else "")
-        rules_table.add_row(rule["id"], rule["version"], rule["type"], rule["scope"], rule["window"], rule["condition"], action)
+        rules_table.add_row(
+            rule["id"], rule["version"], rule["type"], rule["scope"], rule["window"], rule["condition"], action
+        )
     console.print(rules_table)
-    console.print(f"{result.keys} keys with open windows, {result.late_verdicts} late verdicts dropped, stream time {result.stream_time_ms}")
-    for title, rows in (("hottest users", result.hottest_users), ("hottest conversations", result.hottest_conversations)):
+    console.print(
+        f"{result.keys} keys with open windows, {result.late_verdicts} late verdicts dropped, stream time {result.stream_time_ms}"
+    )
+    for title, rows in (
+        ("hottest users", result.hottest_users),
+        ("hottest conversations", result.hottest_conversations),
+    ):
         table = Table(title=title)
         for column in ("key", "unsafe", "review", "total", "window", "categories", "fired"):
             table.add_column(column)
         for row in rows:
             categories = ", ".join(f"{k}={v}" for k, v in sorted(row.categories.items()))
             window = f"[{row.window_start_ms}, {row.window_end_ms})"
-            table.add_row(row.key, str(row.unsafe), str(row.review), str(row.total), window, categories, str(row.fired_windows))
+            table.add_row(
+                row.key, str(row.unsafe), str(row.review), str(row.total), window, categories, str(row.fired_windows)
+            )
         console.print(table)

@@ -28,9 +28,13 @@ def run_eval(
     out: Annotated[Path, typer.Option("--out", help="Folder for metrics.json, predictions.jsonl and report.html.")],
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Checkpoint folder, or a version number in the model repository; default: Triton's serving version."),
+        typer.Option(
+            "--model",
+            help="Checkpoint folder, or a version number in the model repository; default: Triton's serving version.",
+        ),
     ] = None,
-    repository: Annotated[Path, typer.Option(help="Triton model repository (to resolve a version number).")] = REPO_ROOT / "triton_models",
+    repository: Annotated[Path, typer.Option(help="Triton model repository (to resolve a version number).")] = REPO_ROOT
+    / "triton_models",
     device: Annotated[str, typer.Option(help="Device for a local model: cpu, cuda, cuda:N or auto.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Pairs per explain/score call.")] = 16,
     max_new_tokens: Annotated[int, typer.Option(help="Most tokens a local model may generate per answer.")] = 128,
@@ -40,7 +44,9 @@ def run_eval(
     ] = "cascade",
     attacks: Annotated[
         str | None,
-        typer.Option(help="Measure injection flips instead: a file of attacks (JSONL or text, one a line) or 'builtin' (the held-out family)."),
+        typer.Option(
+            help="Measure injection flips instead: a file of attacks (JSONL or text, one a line) or 'builtin' (the held-out family)."
+        ),
     ] = None,
 ) -> None:
     """Evaluate a guard model on a labelled file with Libra-Test's protocol (accuracy, F1 per source)."""
@@ -65,8 +71,14 @@ def run_eval(
         with Progress() as progress:
             task = progress.add_task("evaluating", total=len(records))
             result = evaluate(
-                records, judge.explainer, out, scorer=judge.scorer, unsafe=judge.unsafe, batch_size=batch_size,
-                title=f"{judge.name} on {data.name}", model=judge.name,
+                records,
+                judge.explainer,
+                out,
+                scorer=judge.scorer,
+                unsafe=judge.unsafe,
+                batch_size=batch_size,
+                title=f"{judge.name} on {data.name}",
+                model=judge.name,
                 progress=lambda done: progress.update(task, completed=done),
             )
     finally:
@@ -87,7 +99,13 @@ def _injection(records: list[Any], judge: Judge, attacks: str, out: Path, batch_
         raise typer.BadParameter(f"no attack file at {attacks} (or say {BUILTIN})", param_hint="--attacks")
     chosen = attacks if attacks == BUILTIN else read_attacks(Path(attacks))
     try:
-        result = measure_injection([r.pair for r in records], judge.scorer.score, judge.unsafe or _policy_unsafe(), chosen, batch_size=batch_size)
+        result = measure_injection(
+            [r.pair for r in records],
+            judge.scorer.score,
+            judge.unsafe or _policy_unsafe(),
+            chosen,
+            batch_size=batch_size,
+        )
     finally:
         if judge.close is not None:
             judge.close()
@@ -132,8 +150,14 @@ def _judge(model: str | None, stage: str, repository: Path, device: str, batch: 
             client = GuardModelClient(triton)
             return Judge(f"Triton {triton.model_name} (serving version)", client, client, close=client.close)
         if stage == "fast":
-            fast = GuardModelClient(triton.model_copy(update={"model_name": triton.fast_model_name, "model_version": triton.fast_model_version}))
-            return Judge(f"Triton {triton.fast_model_name} (serving version)", scorer=fast, unsafe=unsafe, close=fast.close)
+            fast = GuardModelClient(
+                triton.model_copy(
+                    update={"model_name": triton.fast_model_name, "model_version": triton.fast_model_version}
+                )
+            )
+            return Judge(
+                f"Triton {triton.fast_model_name} (serving version)", scorer=fast, unsafe=unsafe, close=fast.close
+            )
         cascade = CascadeClient(triton, policy.escalates)
         name = f"Triton cascade {triton.fast_model_name} → {triton.model_name} (policy {policy.version})"
         return Judge(name, scorer=cascade, unsafe=unsafe, close=cascade.close)

@@ -9,7 +9,9 @@ import typer
 
 
 def explain_event(
-    event_id: Annotated[str, typer.Argument(help="The chat event's event_id (it must have a verdict in the audit store).")],
+    event_id: Annotated[
+        str, typer.Argument(help="The chat event's event_id (it must have a verdict in the audit store).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     save: Annotated[bool, typer.Option(help="Record the analysis with the verdict in the audit store.")] = True,
 ) -> None:

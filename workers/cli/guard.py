@@ -55,4 +55,3 @@ def agree(
     for question, response, p_unsafe, text in report.disagreements[:show]:
         console.print(f"  p_unsafe={p_unsafe:.3f} q={question[:40]!r} r={response[:40]!r} → {text[:80]!r}")
     print(report.line())
-

@@ -7,7 +7,20 @@ from __future__ import annotations
 
 import typer
 
-from workers.cli import analysis, audit, bench, demo, dev, escalate, explain, guard, model, model_versions, review, worker
+from workers.cli import (
+    analysis,
+    audit,
+    bench,
+    demo,
+    dev,
+    escalate,
+    explain,
+    guard,
+    model,
+    model_versions,
+    review,
+    worker,
+)
 from workers.cli import eval as eval_cli, train
 from workers.cli import chaos
 

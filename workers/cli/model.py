@@ -31,10 +31,10 @@ def build_default(
         typer.Option(help="Generative guard checkpoint folder to write (replaced atomically when rebuilt)."),
     ] = DEFAULT_CHECKPOINT,
     seed: Annotated[int, typer.Option(help="Seed of the generative guard's initial weights.")] = 0,
-    force: Annotated[
-        bool, typer.Option("--force", help="Rebuild even if a complete checkpoint is there.")
-    ] = False,
-    steps: Annotated[int | None, typer.Option(help="Generative guard training steps (default: the embedded default's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if a complete checkpoint is there.")] = False,
+    steps: Annotated[
+        int | None, typer.Option(help="Generative guard training steps (default: the embedded default's).")
+    ] = None,
     fast_profile: Annotated[
         str,
         typer.Option(
@@ -51,7 +51,8 @@ def build_default(
             "measured (default: ../shared/datasets beside the checkout, when it exists).",
         ),
     ] = None,
-    cache: Annotated[Path, typer.Option(help="Cache of pretrained weights and fast-guard builds.")] = REPO_ROOT / ".cache",
+    cache: Annotated[Path, typer.Option(help="Cache of pretrained weights and fast-guard builds.")] = REPO_ROOT
+    / ".cache",
 ) -> None:
     """Build the embedded default cascade: the generative guard (tiny, trained from scratch on synthetic
     data) and the fast guard (bge-small-zh-v1.5 from Maven Central, fine-tuned on synthetic then real
@@ -105,7 +106,9 @@ def _build_fast(profile_name: str, real_data: Path | None, cache: Path, force: b
         from training.trainer.progress import RichProgress
 
         started = time.perf_counter()
-        build_fast_default(built, spec, cache_dir=cache / "pretrained", real_data_dir=real_data, force=force, observer=RichProgress())
+        build_fast_default(
+            built, spec, cache_dir=cache / "pretrained", real_data_dir=real_data, force=force, observer=RichProgress()
+        )
         typer.echo(f"built the fast guard ({spec.profile}) in {time.perf_counter() - started:.1f} s: {built}")
     else:
         typer.echo(f"up to date: {built} (fast guard, {spec.profile})")

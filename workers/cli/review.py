@@ -13,7 +13,9 @@ app = typer.Typer(help="The review web app where moderators label flagged chat."
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default: GUARDSTREAM_REVIEW__HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port to listen on (default: GUARDSTREAM_REVIEW__PORT, 8080)."),
-    relay: bool = typer.Option(True, "--relay/--no-relay", help="Also run the relay that sends labels to moderation.feedback."),
+    relay: bool = typer.Option(
+        True, "--relay/--no-relay", help="Also run the relay that sends labels to moderation.feedback."
+    ),
     insecure_cookies: bool = typer.Option(
         False, "--insecure-cookies", help="Send cookies over plain http (local testing only; never in production)."
     ),

@@ -22,18 +22,29 @@ app = typer.Typer(
     invoke_without_command=True,
 )
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML or JSON file of training settings (see training/config.py).")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="YAML or JSON file of training settings (see training/config.py).")
+]
 SetOption = Annotated[
     list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set stage1.steps=50 (repeatable).")
 ]
 FeedbackOption = Annotated[
-    bool, typer.Option("--feedback-topic/--no-feedback-topic", help="Also read human labels from the moderation.feedback topic.")
+    bool,
+    typer.Option(
+        "--feedback-topic/--no-feedback-topic", help="Also read human labels from the moderation.feedback topic."
+    ),
 ]
 ServingOption = Annotated[
-    str, typer.Option("--serving", help="How to evaluate the serving model: auto (Triton if up), triton, or local (its checkpoint).")
+    str,
+    typer.Option(
+        "--serving", help="How to evaluate the serving model: auto (Triton if up), triton, or local (its checkpoint)."
+    ),
 ]
 LoadOption = Annotated[
-    bool, typer.Option("--load/--no-load", help="After publishing, load, smoke-check and promote the version in Triton (if it is up).")
+    bool,
+    typer.Option(
+        "--load/--no-load", help="After publishing, load, smoke-check and promote the version in Triton (if it is up)."
+    ),
 ]
 ModelOption = Annotated[
     str | None,
@@ -52,7 +63,10 @@ GUARD_CHOICES = ("both", "fast", "generative")
 def train(
     ctx: typer.Context,
     schedule: Annotated[
-        bool, typer.Option("--schedule", help="Run only if enough new labels arrived or enough time passed; one run at a time.")
+        bool,
+        typer.Option(
+            "--schedule", help="Run only if enough new labels arrived or enough time passed; one run at a time."
+        ),
     ] = False,
     config: ConfigOption = None,
     overrides: SetOption = None,
@@ -71,7 +85,9 @@ def train(
 def run(
     config: ConfigOption = None,
     overrides: SetOption = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Run folder of an interrupted run to continue.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Run folder of an interrupted run to continue.")
+    ] = None,
     feedback_topic: FeedbackOption = True,
     serving: ServingOption = "auto",
     load: LoadOption = True,
@@ -109,7 +125,9 @@ def synth(
     out: Annotated[Path, typer.Option("--out", help="File to write (.jsonl or .json, Libra-Test format).")],
     count: Annotated[int, typer.Option(help="How many records.")] = 1000,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
-    frames: Annotated[str, typer.Option(help="Sentence frames: train, or heldout (never used for training).")] = "train",
+    frames: Annotated[
+        str, typer.Option(help="Sentence frames: train, or heldout (never used for training).")
+    ] = "train",
     source: Annotated[str, typer.Option(help="Value of the records' source field.")] = "guardstream-synthetic",
 ) -> None:
     """Write synthetic guard data (Libra-Test format) without training."""
@@ -124,6 +142,7 @@ def synth(
 
 
 # ── the pieces ──────────────────────────────────────────────────────────────────────────────
+
 
 def _with_model(overrides: list[str] | None, model: str | None) -> list[str]:
     """``--model`` is the setting ``guards``, applied after every --set."""
@@ -192,7 +211,9 @@ def read_feedback_topic(settings: Any, *, timeout_s: float = 60.0) -> list[Any]:
 
     log = logging.getLogger(__name__)
     records: list[Any] = []
-    for _key, value in read_to_end(one_off_reader(settings.kafka, "training"), settings.topics.feedback, None, timeout_s):
+    for _key, value in read_to_end(
+        one_off_reader(settings.kafka, "training"), settings.topics.feedback, None, timeout_s
+    ):
         try:
             records.append(decode_record(Feedback, value or b""))
         except Exception as exc:  # a bad record on the topic must not stop training
@@ -212,7 +233,10 @@ def _serving_judges(settings: Any, mode: str, cfg: Any) -> tuple[dict[str, Any],
     triton = settings.triton
     judges: dict[str, Any] = {}
     clients: list[Any] = []
-    served = (("generative", triton.model_name, triton.model_version), ("fast", triton.fast_model_name, triton.fast_model_version))
+    served = (
+        ("generative", triton.model_name, triton.model_version),
+        ("fast", triton.fast_model_name, triton.fast_model_version),
+    )
     for guard, name, pinned in served:
         if not cfg.trains(guard) or not name:
             continue
@@ -223,18 +247,24 @@ def _serving_judges(settings: Any, mode: str, cfg: Any) -> tuple[dict[str, Any],
             client.close()
             if mode == "triton":
                 raise typer.BadParameter(f"Triton is not serving {name}: {exc}") from None
-            logging.getLogger(__name__).info("Triton not serving %s (%s); its serving version is evaluated from its checkpoint", name, exc)
+            logging.getLogger(__name__).info(
+                "Triton not serving %s (%s); its serving version is evaluated from its checkpoint", name, exc
+            )
             continue
         clients.append(client)
         label = f"Triton {name} (serving now)"
         if guard == "fast":
-            judges[guard] = Judge(label, scorer=client, unsafe=threshold_answer(cfg), batch_size=cfg.fast.eval_batch_size)
+            judges[guard] = Judge(
+                label, scorer=client, unsafe=threshold_answer(cfg), batch_size=cfg.fast.eval_batch_size
+            )
         else:
             judges[guard] = Judge(label, explainer=client, scorer=client, batch_size=cfg.gate.eval_batch_size)
     return judges, clients
 
 
-def _run(cfg: Any, *, resume: Path | None, feedback_topic: bool, serving: str, load: bool, sources: list[Any] | None = None) -> None:
+def _run(
+    cfg: Any, *, resume: Path | None, feedback_topic: bool, serving: str, load: bool, sources: list[Any] | None = None
+) -> None:
     from guardstream.settings import load_settings
     from training.job import run_training
     from training.trainer.progress import RichProgress
@@ -274,8 +304,11 @@ def _load_and_promote(settings: Any, repository: Path, model_name: str, version:
         return True
     except Exception as exc:  # the version stays on disk; promotion can be retried by hand
         model = "fast" if model_name == settings.triton.fast_model_name else "generative"
-        typer.echo(f"{model_name} version {version} published but not promoted: {exc}; retry with "
-                   f"`guardstream model promote {version} --model {model}`", err=True)
+        typer.echo(
+            f"{model_name} version {version} published but not promoted: {exc}; retry with "
+            f"`guardstream model promote {version} --model {model}`",
+            err=True,
+        )
         return False
     finally:
         versions.close()

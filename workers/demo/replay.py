@@ -71,8 +71,14 @@ class WorkerProcess:
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "workers.cli.main", "worker",
-                "--worker-id", worker_id, "--metrics-port", str(metrics_port),
+                sys.executable,
+                "-m",
+                "workers.cli.main",
+                "worker",
+                "--worker-id",
+                worker_id,
+                "--metrics-port",
+                str(metrics_port),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -287,4 +293,3 @@ def collect_analyses(
     finally:
         reader.close()
     return analyses
-

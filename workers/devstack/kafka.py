@@ -80,7 +80,9 @@ def render_server_properties(template: str, settings: DevStackSettings, sasl_ssl
     if port is None:
         return properties
     if settings.kafka_ssl_keystore is None or not sasl_ssl_template:
-        raise DevStackError("the SASL_SSL listener needs GUARDSTREAM_DEV_KAFKA_SSL_KEYSTORE and its properties template")
+        raise DevStackError(
+            "the SASL_SSL listener needs GUARDSTREAM_DEV_KAFKA_SSL_KEYSTORE and its properties template"
+        )
     truststore = settings.kafka_ssl_truststore
     return properties + Template(sasl_ssl_template).substitute(
         keystore=settings.kafka_ssl_keystore.as_posix(),
@@ -190,7 +192,10 @@ def write_properties(settings: DevStackSettings) -> Path:
     sasl_ssl_template = ""
     if settings.kafka_sasl_ssl_port is not None:
         sasl_ssl_template = (settings.kafka_infra_dir / SASL_SSL_TEMPLATE).read_text()
-        for name, path in (("KAFKA_SSL_KEYSTORE", settings.kafka_ssl_keystore), ("KAFKA_SSL_TRUSTSTORE", settings.kafka_ssl_truststore)):
+        for name, path in (
+            ("KAFKA_SSL_KEYSTORE", settings.kafka_ssl_keystore),
+            ("KAFKA_SSL_TRUSTSTORE", settings.kafka_ssl_truststore),
+        ):
             if path is not None and not path.is_file():
                 raise DevStackError(f"GUARDSTREAM_DEV_{name}={path}: no such file")
     path = properties_file(settings)
@@ -232,7 +237,9 @@ class KafkaBroker(SupervisedComponent):
     """The stack's Kafka component."""
 
     name = NAME
-    port_variables = "GUARDSTREAM_DEV_KAFKA_PORT / GUARDSTREAM_DEV_KAFKA_CONTROLLER_PORT / GUARDSTREAM_DEV_KAFKA_SASL_SSL_PORT"
+    port_variables = (
+        "GUARDSTREAM_DEV_KAFKA_PORT / GUARDSTREAM_DEV_KAFKA_CONTROLLER_PORT / GUARDSTREAM_DEV_KAFKA_SASL_SSL_PORT"
+    )
 
     @property
     def address(self) -> str:
@@ -331,7 +338,9 @@ def upsert_scram_users(admin: ScramAdmin, users: Mapping[str, str], deadline: fl
         return
     for mechanism in (ScramMechanism.SCRAM_SHA_512, ScramMechanism.SCRAM_SHA_256):  # one per user and request
         alterations = [
-            UserScramCredentialUpsertion(name, ScramCredentialInfo(mechanism, SCRAM_ITERATIONS), password.encode("utf-8"))
+            UserScramCredentialUpsertion(
+                name, ScramCredentialInfo(mechanism, SCRAM_ITERATIONS), password.encode("utf-8")
+            )
             for name, password in users.items()
         ]
         for name, future in admin.alter_user_scram_credentials(alterations).items():

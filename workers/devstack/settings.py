@@ -35,7 +35,10 @@ class DevStackSettings(BaseSettings):
     triton_metrics_port: int = Field(default=18002, ge=1, le=65535)
     postgres_port: int = Field(default=15432, ge=1, le=65535)
     kafka_sasl_ssl_port: int | None = Field(
-        default=None, ge=1, le=65535, description="optional Kafka SASL_SSL (SCRAM over TLS) client listener; off when unset"
+        default=None,
+        ge=1,
+        le=65535,
+        description="optional Kafka SASL_SSL (SCRAM over TLS) client listener; off when unset",
     )
 
     # --- the SASL_SSL listener's certificates and users (only with kafka_sasl_ssl_port) ---

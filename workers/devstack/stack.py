@@ -126,13 +126,20 @@ def _restore_serving_pointer(settings: DevStackSettings) -> None:
     from workers.model_versions import ModelVersions
 
     for model_name in saved_models(settings.model_repository):
-        versions = ModelVersions(TritonSettings(grpc_url=settings.triton_grpc_address), settings.model_repository, model_name)
+        versions = ModelVersions(
+            TritonSettings(grpc_url=settings.triton_grpc_address), settings.model_repository, model_name
+        )
         try:
             pointer = versions.restore()
         finally:
             versions.close()
         if pointer is not None:
-            logger.info("restored serving pointer model=%s current=%s previous=%s", model_name, pointer.current, pointer.previous)
+            logger.info(
+                "restored serving pointer model=%s current=%s previous=%s",
+                model_name,
+                pointer.current,
+                pointer.previous,
+            )
 
 
 def down(settings: DevStackSettings | None = None) -> list[str]:
@@ -163,7 +170,9 @@ def restart(name: str, settings: DevStackSettings | None = None, *, down_s: floa
     """
     settings = settings or DevStackSettings()
     # A fault, not a shutdown: a few seconds of grace, then SIGKILL (Triton may wait on in-flight work).
-    kafka, triton, postgres = components(settings.model_copy(update={"stop_timeout_s": min(settings.stop_timeout_s, 5.0)}))
+    kafka, triton, postgres = components(
+        settings.model_copy(update={"stop_timeout_s": min(settings.stop_timeout_s, 5.0)})
+    )
     began = time.monotonic()
     if name == postgres.name:
         if not postgres.stop():

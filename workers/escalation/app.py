@@ -100,12 +100,15 @@ class EscalationAgent:
             producer_acks=-1,
             **_credentials(self.settings.kafka),
         )
-        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        raw: dict[str, Any] = {
+            "key_type": bytes,
+            "value_type": bytes,
+            "key_serializer": "raw",
+            "value_serializer": "raw",
+        }
         verdicts = app.topic(self.settings.topics.verdicts, **raw)
         keyed = app.topic(esc.keyed_topic, partitions=esc.partitions, internal=True, **raw)
-        self.table = app.Table(
-            TABLE_NAME, default=None, partitions=esc.partitions, key_type=str
-        )
+        self.table = app.Table(TABLE_NAME, default=None, partitions=esc.partitions, key_type=str)
 
         async def route(stream: StreamT) -> None:
             async for event in stream.events():
@@ -138,7 +141,9 @@ class EscalationAgent:
         try:
             verdict = decode_record(Verdict, event.value)
         except GuardstreamError as exc:
-            logger.error("undecodable verdict %s[%d] offset=%d: %s", message.topic, message.partition, message.offset, exc)
+            logger.error(
+                "undecodable verdict %s[%d] offset=%d: %s", message.topic, message.partition, message.offset, exc
+            )
             return
         header = [(SOURCE_HEADER, source_header(message.partition, message.offset))]
         for obs in observations(verdict, message.partition, message.offset):

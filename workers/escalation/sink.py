@@ -77,7 +77,11 @@ class ActionSink:
 
 def read_actions(kafka: KafkaSettings, topic: str, since_ms: int | None, timeout_s: float = 60.0) -> list[Action]:
     """Every committed action of ``topic`` written at or after ``since_ms`` (None: all), to the end."""
-    return [decode_record(Action, value) for _key, value in read_to_end(one_off_reader(kafka, "escalation-reader"), topic, since_ms, timeout_s) if value]
+    return [
+        decode_record(Action, value)
+        for _key, value in read_to_end(one_off_reader(kafka, "escalation-reader"), topic, since_ms, timeout_s)
+        if value
+    ]
 
 
 def read_action_ids(kafka: KafkaSettings, topic: str, lookback_s: float) -> set[str]:

@@ -23,11 +23,22 @@ def main(n: int = 50_000) -> None:
     encoder, decoder, chat = AvroEncoder(), AvroDecoder(), ChatEventDecoder()
     verdicts = [
         Verdict(
-            event_id=e.event_id, conversation_id=e.conversation_id, user_id=e.user_id,
-            label=VerdictLabel.SAFE, p_unsafe=0.02, categories=(CategoryScore(category="隐私财产", score=0.01),),
-            model_name="guard", model_version="1", policy_version="p1",
-            event_created_at_ms=e.created_at_ms, verdict_at_ms=e.created_at_ms + 40, queue_ms=2.5,
-            inference_ms=18.0, end_to_end_ms=40.0, source_topic="chat.events", source_partition=0,
+            event_id=e.event_id,
+            conversation_id=e.conversation_id,
+            user_id=e.user_id,
+            label=VerdictLabel.SAFE,
+            p_unsafe=0.02,
+            categories=(CategoryScore(category="隐私财产", score=0.01),),
+            model_name="guard",
+            model_version="1",
+            policy_version="p1",
+            event_created_at_ms=e.created_at_ms,
+            verdict_at_ms=e.created_at_ms + 40,
+            queue_ms=2.5,
+            inference_ms=18.0,
+            end_to_end_ms=40.0,
+            source_topic="chat.events",
+            source_partition=0,
             source_offset=i,
         )
         for i, e in enumerate(events)
@@ -43,12 +54,15 @@ def main(n: int = 50_000) -> None:
     for p in vpayloads:
         decoder.decode(Verdict, p)
     t4 = time.perf_counter()
-    print(f"ChatEvent encode {_rate(n, t1 - t0)}  decode+validate {_rate(n, t2 - t1)}  "
-          f"mean size {sum(map(len, payloads)) / n:.0f} B")
-    print(f"Verdict   encode {_rate(n, t3 - t2)}  decode {_rate(n, t4 - t3)}  "
-          f"mean size {sum(map(len, vpayloads)) / n:.0f} B")
-    print(f"worker serde per event (ChatEvent decode + Verdict encode): "
-          f"{_rate(n, (t2 - t1) + (t3 - t2))}")
+    print(
+        f"ChatEvent encode {_rate(n, t1 - t0)}  decode+validate {_rate(n, t2 - t1)}  "
+        f"mean size {sum(map(len, payloads)) / n:.0f} B"
+    )
+    print(
+        f"Verdict   encode {_rate(n, t3 - t2)}  decode {_rate(n, t4 - t3)}  "
+        f"mean size {sum(map(len, vpayloads)) / n:.0f} B"
+    )
+    print(f"worker serde per event (ChatEvent decode + Verdict encode): {_rate(n, (t2 - t1) + (t3 - t2))}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ def build_worker(
     producer = build_transactional_producer(
         settings.kafka, f"{worker_settings.transactional_id_prefix}-{worker_settings.worker_id}"
     )
-    registry = ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
+    registry = (
+        ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
+    )
     encoder = AvroEncoder(registry)
     stamp = OutputStamp(
         model_name=settings.triton.model_name,
@@ -113,9 +115,7 @@ def guard_client(settings: Settings, policy: Policy) -> GuardClient:
     return GuardModelClient(settings.triton)
 
 
-def wait_for_model(
-    model: GuardClient, batch_size: int, timeout_s: float, health: Health | None = None
-) -> ServedModel:
+def wait_for_model(model: GuardClient, batch_size: int, timeout_s: float, health: Health | None = None) -> ServedModel:
     """Retry while Triton is starting; a contract mismatch fails at once (ConfigurationError)."""
     deadline = time.monotonic() + timeout_s
     backoff = Backoff(0.5, 5.0)

@@ -57,19 +57,25 @@ class WorkerInstruments:
     def __init__(self, meter: Meter, tracer: Tracer | None = None) -> None:
         self._tracer = tracer
         self._batch_size = meter.create_histogram(
-            "guardstream.batch.size", unit="{event}", description="Events per sealed micro-batch.",
+            "guardstream.batch.size",
+            unit="{event}",
+            description="Events per sealed micro-batch.",
             explicit_bucket_boundaries_advisory=_SIZE_BUCKETS,
         )
         self._inference = meter.create_histogram(
-            "guardstream.inference.duration", unit="ms", description="Triton round trip per inference request.",
+            "guardstream.inference.duration",
+            unit="ms",
+            description="Triton round trip per inference request.",
             explicit_bucket_boundaries_advisory=_MS_BUCKETS,
         )
         self._retries = meter.create_counter(
-            "guardstream.inference.retries", unit="{request}",
+            "guardstream.inference.retries",
+            unit="{request}",
             description="Inference requests retried (reason: the gRPC status) or split (reason rejected: input refused).",
         )
         self._end_to_end = meter.create_histogram(
-            "guardstream.end_to_end.duration", unit="ms",
+            "guardstream.end_to_end.duration",
+            unit="ms",
             description="From the event's creation to its durable verdict.",
             explicit_bucket_boundaries_advisory=_MS_BUCKETS,
         )
@@ -80,7 +86,8 @@ class WorkerInstruments:
             "guardstream.dlq", unit="{record}", description="Inputs dead-lettered, by kind."
         )
         self._duplicates = meter.create_counter(
-            "guardstream.duplicates", unit="{event}",
+            "guardstream.duplicates",
+            unit="{event}",
             description="Events whose event_id already had a verdict from another source position: no second verdict.",
         )
         self._meter = meter
@@ -105,11 +112,15 @@ class WorkerInstruments:
                 yield Observation(int(health.state(dependency) != "ok"), {"dependency": dependency})
 
         self._meter.create_observable_gauge(
-            "guardstream.batches.in_flight", [in_flight_now], unit="{request}",
+            "guardstream.batches.in_flight",
+            [in_flight_now],
+            unit="{request}",
             description="Inference requests out at Triton.",
         )
         self._meter.create_observable_gauge(
-            "guardstream.consumer.lag", [lag_now], unit="{record}",
+            "guardstream.consumer.lag",
+            [lag_now],
+            unit="{record}",
             description="Per assigned partition: last stable offset minus committed offset.",
         )
         self._meter.create_observable_gauge(
@@ -172,7 +183,9 @@ class WorkerInstruments:
             self._duplicates.add(len(outputs.duplicates))
         if self._spans:
             for entry, _, verdict in outputs.verdicts:
-                self._end_span(entry, {"guardstream.label": verdict.label.value, "guardstream.p_unsafe": verdict.p_unsafe})
+                self._end_span(
+                    entry, {"guardstream.label": verdict.label.value, "guardstream.p_unsafe": verdict.p_unsafe}
+                )
             for entry, letter in outputs.dead_letters:
                 self._end_span(entry, {"guardstream.dlq.kind": letter.kind, "guardstream.dlq.reason": letter.reason})
             for entry, duplicate in outputs.duplicates:

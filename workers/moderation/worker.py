@@ -239,8 +239,13 @@ class ModerationWorker:
                 continue
             if outcome.error is None and outcome.p_unsafe is not None:
                 batch.complete(
-                    part, outcome.p_unsafe, outcome.model_version, outcome.elapsed_ms, outcome.categories,
-                    outcome.cascade, outcome.generative_version,
+                    part,
+                    outcome.p_unsafe,
+                    outcome.model_version,
+                    outcome.elapsed_ms,
+                    outcome.categories,
+                    outcome.cascade,
+                    outcome.generative_version,
                 )
                 self._triton_backoff.reset()
                 self.health.recover("triton")

@@ -62,7 +62,11 @@ class LoginRateLimiter:
     against one account from many addresses; a success clears only its (IP, username) count."""
 
     def __init__(
-        self, max_failures: int, max_failures_per_ip: int, max_failures_per_account: int, window_s: float,
+        self,
+        max_failures: int,
+        max_failures_per_ip: int,
+        max_failures_per_account: int,
+        window_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pair = SlidingWindow(max_failures, window_s, clock)

@@ -171,10 +171,14 @@ class RelayRunner:
             self._stop.wait(backoff)
 
 
-def kafka_scan(new_reader: Callable[[], Consumer], topic: str, decode: Callable[[bytes], Feedback], timeout_s: float = 30.0) -> PublishedScan:
+def kafka_scan(
+    new_reader: Callable[[], Consumer], topic: str, decode: Callable[[bytes], Feedback], timeout_s: float = 30.0
+) -> PublishedScan:
     """A :data:`PublishedScan` over the real topic, read to its end with ``read_committed`` readers."""
 
     def scan(since_ms: int) -> set[str]:
-        return {decode(value).feedback_id for _key, value in read_to_end(new_reader, topic, since_ms, timeout_s) if value}
+        return {
+            decode(value).feedback_id for _key, value in read_to_end(new_reader, topic, since_ms, timeout_s) if value
+        }
 
     return scan

@@ -34,14 +34,18 @@ def build_router(renderer: Renderer) -> APIRouter:
         agreement = agreement_by_category(labels)
         pending = store.queue(QueueFilters(status="pending"), now, limit=1)
         return renderer.page(
-            request, "overview.html", user,
+            request,
+            "overview.html",
+            user,
             queue_total=store.queue_count(QueueFilters(status="pending"), now),
             queue_unsafe=store.queue_count(QueueFilters(status="pending", model_label="unsafe"), now),
             queue_review=store.queue_count(QueueFilters(status="pending", model_label="review"), now),
             oldest_pending_ms=pending[0].verdict["verdict_at_ms"] if pending else None,
             labels_24h=sum(count for _, count in hourly),
-            hourly=hourly_chart(hourly, svc.zone), agreement=agreement,
-            agreement_chart=agreement_chart(agreement), agreement_days=AGREEMENT_DAYS,
+            hourly=hourly_chart(hourly, svc.zone),
+            agreement=agreement,
+            agreement_chart=agreement_chart(agreement),
+            agreement_days=AGREEMENT_DAYS,
             relay_error=svc.relay.last_error if svc.relay else "the relay does not run in this process",
         )
 
@@ -50,24 +54,32 @@ def build_router(renderer: Renderer) -> APIRouter:
         return renderer.page(request, "users.html", user, accounts=services(request).store.accounts(), error="")
 
     @router.post("/admin/users")
-    def create_user(request: Request, user: User = Depends(admin_user), form: FormData = Depends(csrf_form)) -> Response:
+    def create_user(
+        request: Request, user: User = Depends(admin_user), form: FormData = Depends(csrf_form)
+    ) -> Response:
         svc = services(request)
         username = str(form.get("username") or "").strip()
         password = str(form.get("password") or "")
         role = str(form.get("role") or "reviewer")
         problem = validate_new_account(username, password, role)
         now = svc.clock_ms()
-        if problem is None and not svc.store.create_account(username, hash_password(password), role, user.username, now):
+        if problem is None and not svc.store.create_account(
+            username, hash_password(password), role, user.username, now
+        ):
             problem = "username: taken"
         if problem is not None:
             return renderer.page(request, "users.html", user, 400, accounts=svc.store.accounts(), error=problem)
-        svc.store.record_action(user.username, "create_user", now, ip=client_ip(request), detail={"username": username, "role": role})
+        svc.store.record_action(
+            user.username, "create_user", now, ip=client_ip(request), detail={"username": username, "role": role}
+        )
         return RedirectResponse("/admin/users?msg=user_created", status_code=303)
 
     @router.get("/admin/trail")
     def trail(request: Request, user: User = Depends(admin_user)) -> Response:
         actor = request.query_params.get("actor") or None
-        return renderer.page(request, "trail.html", user, actions=services(request).store.actions(300, actor=actor), actor=actor or "")
+        return renderer.page(
+            request, "trail.html", user, actions=services(request).store.actions(300, actor=actor), actor=actor or ""
+        )
 
     @router.get("/healthz")
     def health(request: Request) -> Response:

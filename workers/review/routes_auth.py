@@ -23,8 +23,12 @@ from workers.review.views import Renderer
 
 def safe_next(target: str | None) -> str:
     """Only paths of this app: never another host, scheme or protocol-relative URL."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target or any(
-        ord(ch) < 0x21 for ch in target
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(ch) < 0x21 for ch in target)
     ):
         return "/queue"
     return target
@@ -37,12 +41,22 @@ def build_router(renderer: Renderer) -> APIRouter:
         svc = services(request)
         nonce = new_token()
         response = renderer.page(
-            request, "login.html", None, status, message=message,
-            login_token=svc.signer.login_token(nonce), next_path=safe_next(next_path),
+            request,
+            "login.html",
+            None,
+            status,
+            message=message,
+            login_token=svc.signer.login_token(nonce),
+            next_path=safe_next(next_path),
         )
         response.set_cookie(
-            LOGIN_CSRF_COOKIE, nonce, max_age=LOGIN_FORM_TTL_S, path="/login", httponly=True,
-            samesite="strict", secure=svc.settings.secure_cookies,
+            LOGIN_CSRF_COOKIE,
+            nonce,
+            max_age=LOGIN_FORM_TTL_S,
+            path="/login",
+            httponly=True,
+            samesite="strict",
+            secure=svc.settings.secure_cookies,
         )
         return response
 
@@ -85,8 +99,13 @@ def build_router(renderer: Renderer) -> APIRouter:
         svc.store.record_action(username, "login", now, ip=ip)
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(
-            SESSION_COOKIE, svc.signer.sign_session(token), max_age=svc.settings.session_ttl_s, path="/",
-            httponly=True, samesite="strict", secure=svc.settings.secure_cookies,
+            SESSION_COOKIE,
+            svc.signer.sign_session(token),
+            max_age=svc.settings.session_ttl_s,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=svc.settings.secure_cookies,
         )
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
         return response

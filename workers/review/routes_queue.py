@@ -76,23 +76,36 @@ def build_router(renderer: Renderer) -> APIRouter:
         now = svc.clock_ms()
         size = svc.settings.page_size
         return renderer.page(
-            request, "queue.html", user,
+            request,
+            "queue.html",
+            user,
             items=svc.store.queue(filters, now, size, page * size),
             total=svc.store.queue_count(filters, now),
-            page=page, page_size=size, filters=filters, query=to_query(filters, svc.zone),
-            model_versions=svc.store.model_versions(), flagged_labels=FLAGGED_LABELS,
-            since=_local(filters.since_ms, request), until=_local(filters.until_ms, request),
+            page=page,
+            page_size=size,
+            filters=filters,
+            query=to_query(filters, svc.zone),
+            model_versions=svc.store.model_versions(),
+            flagged_labels=FLAGGED_LABELS,
+            since=_local(filters.since_ms, request),
+            until=_local(filters.until_ms, request),
         )
 
     @router.post("/review/next")
-    def review_next(request: Request, user: User = Depends(current_user), filters: QueueFilters = Depends(posted_filters)) -> Response:
+    def review_next(
+        request: Request, user: User = Depends(current_user), filters: QueueFilters = Depends(posted_filters)
+    ) -> Response:
         return go_next(request, user, filters, "")
 
     @router.get("/review/{segment}")
-    def item_page(request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id)) -> Response:
+    def item_page(
+        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id)
+    ) -> Response:
         return render_item(request, user, event_id)
 
-    def render_item(request: Request, user: User, event_id: str, status: int = 200, explain_error: str = "") -> Response:
+    def render_item(
+        request: Request, user: User, event_id: str, status: int = 200, explain_error: str = ""
+    ) -> Response:
         svc = services(request)
         item = flagged_item(request, event_id)
         verdict = item.verdict
@@ -101,16 +114,25 @@ def build_router(renderer: Renderer) -> APIRouter:
         filters = parse_filters(request.query_params, svc.zone)
         limit = svc.settings.display_max_chars
         return renderer.page(
-            request, "item.html", user, status,
-            item=item, verdict=verdict, analysis=analysis, analysis_source=analysis_source,
+            request,
+            "item.html",
+            user,
+            status,
+            item=item,
+            verdict=verdict,
+            analysis=analysis,
+            analysis_source=analysis_source,
             explain_error=explain_error or unavailable,
             shown={
-                "question": excerpt(verdict["question"], limit), "text": excerpt(verdict["text"], limit),
-                "analysis": excerpt(analysis, limit), "context": excerpt_turns(context, limit),
+                "question": excerpt(verdict["question"], limit),
+                "text": excerpt(verdict["text"], limit),
+                "analysis": excerpt(analysis, limit),
+                "context": excerpt_turns(context, limit),
             },
             conversation=svc.store.conversation(verdict["conversation_id"], verdict["event_created_at_ms"]),
             warnings=warnings(verdict["question"], verdict["text"], analysis, *context),
-            mine=item.lease_holder == user.username, filters_query=to_query(filters, svc.zone),
+            mine=item.lease_holder == user.username,
+            filters_query=to_query(filters, svc.zone),
         )
 
     @router.get("/review/{segment}/full/{part}")
@@ -124,12 +146,21 @@ def build_router(renderer: Renderer) -> APIRouter:
         verdict = flagged_item(request, event_id).verdict
         text = whole_field(verdict, verdict["analysis"] or svc.store.explanation(event_id), part)
         return renderer.page(
-            request, "full.html", user, verdict=verdict, part=part, part_title=PARTS[part], total=len(text), chunks=chunks(text)
+            request,
+            "full.html",
+            user,
+            verdict=verdict,
+            part=part,
+            part_title=PARTS[part],
+            total=len(text),
+            chunks=chunks(text),
         )
 
     @router.post("/review/{segment}/claim")
     def claim(
-        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
+        request: Request,
+        user: User = Depends(current_user),
+        event_id: str = Depends(item_event_id),
         filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
@@ -144,8 +175,11 @@ def build_router(renderer: Renderer) -> APIRouter:
 
     @router.post("/review/{segment}/label")
     def label(
-        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
-        form: FormData = Depends(csrf_form), filters: QueueFilters = Depends(posted_filters),
+        request: Request,
+        user: User = Depends(current_user),
+        event_id: str = Depends(item_event_id),
+        form: FormData = Depends(csrf_form),
+        filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
         flagged_item(request, event_id)
@@ -153,8 +187,10 @@ def build_router(renderer: Renderer) -> APIRouter:
         category = str(form.get("category") or "") or None
         note = str(form.get("note") or "").strip()[:MAX_NOTE_CHARS] or None
         revision = _int(str(form.get("revision") or ""), 0)
-        if choice not in {label.value for label in FeedbackLabel} or revision < 1 or (
-            category is not None and category not in {c.value for c in HarmCategory}
+        if (
+            choice not in {label.value for label in FeedbackLabel}
+            or revision < 1
+            or (category is not None and category not in {c.value for c in HarmCategory})
         ):
             return RedirectResponse(item_url(event_id, filters, request, "invalid_label"), status_code=303)
         now = svc.clock_ms()
@@ -163,12 +199,16 @@ def build_router(renderer: Renderer) -> APIRouter:
         )
         if outcome in (LabelOutcome.RECORDED, LabelOutcome.DUPLICATE):
             return go_next(request, user, filters, "labelled")
-        svc.store.record_action(user.username, "label_rejected", now, event_id, client_ip(request), {"outcome": outcome.value})
+        svc.store.record_action(
+            user.username, "label_rejected", now, event_id, client_ip(request), {"outcome": outcome.value}
+        )
         return RedirectResponse(item_url(event_id, filters, request, outcome.value), status_code=303)
 
     @router.post("/review/{segment}/skip")
     def skip(
-        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
+        request: Request,
+        user: User = Depends(current_user),
+        event_id: str = Depends(item_event_id),
         filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
@@ -178,7 +218,9 @@ def build_router(renderer: Renderer) -> APIRouter:
         return go_next(request, user, filters, "skipped")
 
     @router.post("/undo")
-    def undo(request: Request, user: User = Depends(current_user), filters: QueueFilters = Depends(posted_filters)) -> Response:
+    def undo(
+        request: Request, user: User = Depends(current_user), filters: QueueFilters = Depends(posted_filters)
+    ) -> Response:
         svc = services(request)
         now = svc.clock_ms()
         outcome = svc.store.undo_last(user.username, now, client_ip(request))
@@ -192,7 +234,9 @@ def build_router(renderer: Renderer) -> APIRouter:
 
     @router.post("/review/{segment}/explain")
     async def explain(
-        request: Request, user: User = Depends(current_user), event_id: str = Depends(item_event_id),
+        request: Request,
+        user: User = Depends(current_user),
+        event_id: str = Depends(item_event_id),
         filters: QueueFilters = Depends(posted_filters),
     ) -> Response:
         svc = services(request)
@@ -220,7 +264,9 @@ def build_router(renderer: Renderer) -> APIRouter:
         try:
             analysis = await run_in_threadpool(svc.explainer.explain, *pair)
         except ExplanationUnavailable as exc:
-            svc.store.record_action(user.username, "explain_failed", svc.clock_ms(), event_id, client_ip(request), {"reason": str(exc)})
+            svc.store.record_action(
+                user.username, "explain_failed", svc.clock_ms(), event_id, client_ip(request), {"reason": str(exc)}
+            )
             return render_item(request, user, event_id, 200, explain_error=str(exc))
         svc.store.save_explanation(event_id, analysis, user.username, svc.clock_ms())
         svc.store.record_action(user.username, "explain", svc.clock_ms(), event_id, client_ip(request))

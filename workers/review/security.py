@@ -136,7 +136,10 @@ async def csrf_form(request: Request, user: User = Depends(current_user)) -> For
     token: Any = form.get("csrf_token")
     if not same_origin(request) or not isinstance(token, str) or not tokens_match(user.csrf_token, token):
         services(request).store.record_action(
-            user.username, "csrf_rejected", services(request).clock_ms(), ip=client_ip(request),
+            user.username,
+            "csrf_rejected",
+            services(request).clock_ms(),
+            ip=client_ip(request),
             detail={"path": request.url.path},
         )
         raise HTTPException(status_code=403, detail="CSRF check failed: reload the page and try again")

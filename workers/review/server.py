@@ -29,7 +29,9 @@ def build_relay(settings: Settings, review: ReviewSettings, store: ReviewStore) 
     from guardstream.serde.confluent import ConfluentSerde
     from workers.kafka_clients import build_reader, build_transactional_producer
 
-    registry = ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
+    registry = (
+        ConfluentSerde.from_url(settings.kafka.schema_registry_url) if settings.kafka.schema_registry_url else None
+    )
     encoder, decoder = AvroEncoder(registry), AvroDecoder(registry)
     topic = settings.topics.feedback
 
@@ -64,7 +66,9 @@ def build_services(
         settings=review,
         signer=CookieSigner(key, review.session_ttl_s),
         limiter=LoginRateLimiter(
-            review.login_max_failures, review.login_max_failures_per_ip, review.login_max_failures_per_account,
+            review.login_max_failures,
+            review.login_max_failures_per_ip,
+            review.login_max_failures_per_account,
             review.login_window_s,
         ),
         explainer=explainer or TritonExplainer(settings.triton),
@@ -89,7 +93,8 @@ def serve(settings: Settings, review: ReviewSettings, *, with_relay: bool = True
 
     app = build_app(settings, review, with_relay=with_relay)
     log.info(
-        "answering Host names %s only (GUARDSTREAM_REVIEW__ALLOWED_HOSTS); others get a 400", ", ".join(review.allowed_hosts)
+        "answering Host names %s only (GUARDSTREAM_REVIEW__ALLOWED_HOSTS); others get a 400",
+        ", ".join(review.allowed_hosts),
     )
     log.info(
         "believing X-Forwarded-For/-Proto from %s (GUARDSTREAM_REVIEW__TRUSTED_PROXIES)",

@@ -20,12 +20,12 @@ class ReviewSettings(BaseSettings):
     allowed_hosts: tuple[str, ...] = Field(
         default=("127.0.0.1", "localhost"),
         description="Host header names (no port) this app answers to; any other gets a 400. Give the public "
-        "name it is reached by, e.g. [\"review.example.com\"]; \"*.example.com\" covers subdomains.",
+        'name it is reached by, e.g. ["review.example.com"]; "*.example.com" covers subdomains.',
     )
     trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
         default=(),
         description="The reverse proxies in front of this app, as addresses or networks, e.g. "
-        "[\"10.0.0.5\", \"10.1.0.0/16\"]. Only a request whose connection comes from one of them has its "
+        '["10.0.0.5", "10.1.0.0/16"]. Only a request whose connection comes from one of them has its '
         "X-Forwarded-For (client: the right-most address that is not one of these proxies) and "
         "X-Forwarded-Proto (scheme, for the Origin check) believed; X-Forwarded-Host never is, so the "
         "proxy must pass the Host header on (nginx: proxy_set_header Host $host). Empty (the default): "
@@ -48,7 +48,8 @@ class ReviewSettings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins per IP and username per window.")
     login_max_failures_per_ip: int = Field(default=50, ge=1)
     login_max_failures_per_account: int = Field(
-        default=20, ge=1,
+        default=20,
+        ge=1,
         description="Failed logins per username per window, from any address (a spray across many addresses).",
     )
     login_window_s: int = Field(default=300, ge=1)
@@ -57,7 +58,8 @@ class ReviewSettings(BaseSettings):
     )
     explain_window_s: int = Field(default=60, ge=1)
     display_max_chars: int = Field(
-        default=20_000, ge=100,
+        default=20_000,
+        ge=100,
         description="Characters of a field the item page shows; longer fields get a link to all of it.",
     )
     timezone: str = Field(default="UTC", description="IANA zone in which times are shown and typed.")

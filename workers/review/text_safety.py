@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 BIDI_CONTROLS = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C])
-INVISIBLE = frozenset([0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0x00AD, 0x180E, 0x115F, 0x1160, 0x3164])
+INVISIBLE = frozenset(
+    [0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0x00AD, 0x180E, 0x115F, 0x1160, 0x3164]
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _LOOKALIKE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC")
 _MAX_COMBINING_RUN = 2
@@ -116,7 +118,9 @@ def reveal(text: str | None) -> Markup:
             if why is None:
                 continue
             parts.append(_reveal_chars(text[position : match.start()], special))
-            parts.append(f'<mark class="lookalike" title="{escape(why)}">{_reveal_chars(match.group(), special)}</mark>')
+            parts.append(
+                f'<mark class="lookalike" title="{escape(why)}">{_reveal_chars(match.group(), special)}</mark>'
+            )
             position = match.end()
     parts.append(_reveal_chars(text[position:], special))
     return Markup("".join(parts))
@@ -156,7 +160,8 @@ def _reveal_run(run: str) -> str:
     """A run of hidden and combining characters (ordinary text on both sides)."""
     return "".join(
         f'<span class="hidden-char" title="{escape(unicodedata.name(char, "control"))}">{marker(char)}</span>'
-        if hidden else str(escape(char))
+        if hidden
+        else str(escape(char))
         for hidden, char in _shown(run)
     )
 

@@ -60,7 +60,9 @@ class Renderer:
     def __init__(self) -> None:
         self._env = build_environment()
 
-    def page(self, request: Request, template: str, user: User | None, status: int = 200, **context: Any) -> HTMLResponse:
+    def page(
+        self, request: Request, template: str, user: User | None, status: int = 200, **context: Any
+    ) -> HTMLResponse:
         svc = services(request)
         zone = svc.zone
 

@@ -71,7 +71,10 @@ class ScriptedConsumer:
 
 
 def flagged_messages(verdicts: list[Verdict], partition: int = 0) -> list[FakeMessage]:
-    return [FakeMessage(encode_record(v), offset, _partition=partition, _topic=TOPICS.flagged) for offset, v in enumerate(verdicts)]
+    return [
+        FakeMessage(encode_record(v), offset, _partition=partition, _topic=TOPICS.flagged)
+        for offset, v in enumerate(verdicts)
+    ]
 
 
 def run_loop(
@@ -92,7 +95,9 @@ def run_loop(
         Analyst(model, audit, "guard_explain"),
         AnalysisSink(
             KafkaTransactions(producer, FakeGroupConsumer(), sleep=lambda _s: None),  # type: ignore[arg-type]
-            audit, TOPICS, AvroEncoder().encode,
+            audit,
+            TOPICS,
+            AvroEncoder().encode,
         ),  # fmt: skip
         lambda payload: decoder.decode(Verdict, payload),
         LoopIdentity("worker-a", 1024),
@@ -109,7 +114,9 @@ def committed(producer: ScriptedProducer, topic: str) -> list[bytes]:
     return [value for transaction in producer.committed for name, _, value in transaction.records if name == topic]
 
 
-def test_every_flagged_verdict_gets_one_analysis_committed_with_its_offset(audit: AuditStore, flagged: Callable[[int], list[Verdict]]) -> None:
+def test_every_flagged_verdict_gets_one_analysis_committed_with_its_offset(
+    audit: AuditStore, flagged: Callable[[int], list[Verdict]]
+) -> None:
     verdicts = flagged(5)
     producer = ScriptedProducer()
     loop = run_loop(ScriptedConsumer(list(flagged_messages(verdicts))), audit, ScriptedExplainer(), producer)
@@ -171,7 +178,11 @@ def test_records_of_a_revoked_partition_are_left_uncommitted_for_their_new_owner
 ) -> None:
     verdicts = flagged(2)
     consumer = ScriptedConsumer(
-        [flagged_messages(verdicts[:1], partition=0)[0], flagged_messages(verdicts[1:], partition=1)[0], lambda c: c.revoke(1)],
+        [
+            flagged_messages(verdicts[:1], partition=0)[0],
+            flagged_messages(verdicts[1:], partition=1)[0],
+            lambda c: c.revoke(1),
+        ],
         partitions=[0, 1],
     )
     producer = ScriptedProducer()
@@ -185,11 +196,15 @@ def test_records_of_a_revoked_partition_are_left_uncommitted_for_their_new_owner
 def test_stopping_finishes_the_batch_at_hand(audit: AuditStore, flagged: Callable[[int], list[Verdict]]) -> None:
     verdicts = flagged(1)
     producer = ScriptedProducer()
-    run_loop(ScriptedConsumer(flagged_messages(verdicts)), audit, ScriptedExplainer(), producer, batch_max_wait_ms=60_000.0)
+    run_loop(
+        ScriptedConsumer(flagged_messages(verdicts)), audit, ScriptedExplainer(), producer, batch_max_wait_ms=60_000.0
+    )
     assert len(committed(producer, TOPICS.analyses)) == 1
 
 
-def test_explain_requests_wait_while_the_verdict_path_is_behind(audit: AuditStore, flagged: Callable[[int], list[Verdict]]) -> None:
+def test_explain_requests_wait_while_the_verdict_path_is_behind(
+    audit: AuditStore, flagged: Callable[[int], list[Verdict]]
+) -> None:
     verdicts = flagged(2)
     model = ScriptedExplainer()
     behind = iter([True, True, True])

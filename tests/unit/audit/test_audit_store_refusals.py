@@ -33,7 +33,9 @@ def refuse_inserts(engine: Engine, message_sql: str, sqlstate: str = "23514") ->
                     "END $$"
                 )
             )
-            connection.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION refuse()"))
+            connection.execute(
+                text("CREATE TRIGGER refuse BEFORE INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION refuse()")
+            )
 
 
 def test_a_refused_row_raises_audit_rejected_with_the_first_line_of_the_database_words_cut_at_300(
@@ -59,7 +61,9 @@ def test_a_nan_score_is_refused_by_sqlite_which_stores_it_as_null(sqlite_engine:
     """PostgreSQL records NaN (see the rows tests)."""
     audit_engine = sqlite_engine
     event_, verdict = event_and_verdict(1)
-    with pytest.raises(AuditRejectedError, match=r"\(IntegrityError\): NOT NULL constraint failed: verdicts\.p_unsafe$"):
+    with pytest.raises(
+        AuditRejectedError, match=r"\(IntegrityError\): NOT NULL constraint failed: verdicts\.p_unsafe$"
+    ):
         AuditStore(audit_engine).write([(event_, dataclasses.replace(verdict, p_unsafe=math.nan))], [])
 
 
@@ -68,7 +72,10 @@ def test_a_nan_score_is_refused_by_sqlite_which_stores_it_as_null(sqlite_engine:
     [
         ("22001", AuditRejectedError),  # a value too long: a data exception
         ("23505", AuditRejectedError),  # a constraint
-        ("54000", AuditRejectedError),  # a program limit: psycopg calls it an OperationalError, the row is still at fault
+        (
+            "54000",
+            AuditRejectedError,
+        ),  # a program limit: psycopg calls it an OperationalError, the row is still at fault
         ("40001", RetriableError),  # a serialization failure: an OperationalError of the server's state
         ("57014", RetriableError),  # a cancelled statement
         ("42501", exc.ProgrammingError),  # no privilege: neither the rows' fault nor an outage
@@ -94,7 +101,9 @@ def test_an_operational_error_of_sqlite_is_an_outage_to_retry(sqlite_engine: Eng
     audit_engine = sqlite_engine
     with audit_engine.begin() as connection:
         connection.execute(text("DROP TABLE verdicts"))
-    with pytest.raises(RetriableError, match=r"^audit store unavailable: OperationalError\('no such table: verdicts'\)$"):
+    with pytest.raises(
+        RetriableError, match=r"^audit store unavailable: OperationalError\('no such table: verdicts'\)$"
+    ):
         AuditStore(audit_engine).write([event_and_verdict(1)], [])
 
 

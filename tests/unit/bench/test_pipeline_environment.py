@@ -63,7 +63,9 @@ def test_the_fast_phase_runs_the_cascade_with_nothing_escalated(
 
 
 @pytest.mark.usefixtures("caller_runs_a_cascade")
-def test_the_cascade_phase_escalates_its_band(monkeypatch: pytest.MonkeyPatch, caller_policy: Path, tmp_path: Path) -> None:
+def test_the_cascade_phase_escalates_its_band(
+    monkeypatch: pytest.MonkeyPatch, caller_policy: Path, tmp_path: Path
+) -> None:
     quiet = write_policy_file(load_policy_file(caller_policy).without_escalation(), tmp_path / "quiet.yaml")
     config = PipelineConfig(fast_model_name="guard_fast", escalate_band=(0.25, 0.625), policy_file=str(quiet))
     policy = Policy.from_settings(worker_settings(config, monkeypatch).policy)

@@ -15,8 +15,16 @@ def results() -> BenchResults:
     outcome.pipeline = {"eps": 950.0}
     outcome.overhead = {"eps": 16000.0}
     outcome.latency = [
-        {"share_of_peak": s, "offered_rate": 950 * s, "verdicts": 100, "p50_ms": 30.0 * s, "p95_ms": 50.0,
-         "p99_ms": 60.0 * s, "max_ms": 70.0, "median_batch_inference_ms": 20.0}
+        {
+            "share_of_peak": s,
+            "offered_rate": 950 * s,
+            "verdicts": 100,
+            "p50_ms": 30.0 * s,
+            "p95_ms": 50.0,
+            "p99_ms": 60.0 * s,
+            "max_ms": 70.0,
+            "median_batch_inference_ms": 20.0,
+        }
         for s in (0.25, 0.5, 0.7, 0.9)
     ]
     outcome.figures = figures(outcome, batch_max_wait_ms=20.0)
@@ -38,7 +46,12 @@ def test_results_json_is_strict_json(tmp_path: Path) -> None:
     document = json.loads(path.read_text())
     assert document["explain_eps"] is None
     assert {f["name"] for f in document["figures"]} >= {
-        "efficiency", "vs_naive", "overhead_eps", "modes_ratio", "p99_ms", "p99_bound_ms"
+        "efficiency",
+        "vs_naive",
+        "overhead_eps",
+        "modes_ratio",
+        "p99_ms",
+        "p99_bound_ms",
     }
 
 

@@ -46,9 +46,7 @@ def test_a_clean_run_passes_with_its_figures() -> None:
     result = ScenarioResult("x")
     judge(result, produced(), tally({0: 1, 1: 1}, {2: "empty_text"}), audit({"e0", "e1"}, letters=1), False)
     assert result.passed, result.failures
-    assert result.line() == (
-        "CHAOS scenario=x sent=3 verdicts=2 dlq=1 lost=0 dup_topic=0 dup_audit=0 peak_rss_mb=0.0"
-    )
+    assert result.line() == ("CHAOS scenario=x sent=3 verdicts=2 dlq=1 lost=0 dup_topic=0 dup_audit=0 peak_rss_mb=0.0")
 
 
 def test_lost_duplicated_and_misfiled_records_each_fail_the_scenario() -> None:

@@ -40,7 +40,9 @@ class LaggingMetadataConsumer:
 
 
 def _reader(consumer: LaggingMetadataConsumer) -> OutputReader:
-    reader = OutputReader(KafkaSettings(bootstrap_servers="127.0.0.1:1"), TopicSettings(verdicts="v", flagged="f", dlq="d"))
+    reader = OutputReader(
+        KafkaSettings(bootstrap_servers="127.0.0.1:1"), TopicSettings(verdicts="v", flagged="f", dlq="d")
+    )
     reader._consumer = consumer  # type: ignore[assignment]
     return reader
 

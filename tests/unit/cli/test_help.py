@@ -32,7 +32,11 @@ def test_every_command_has_help_text(path: tuple[str, ...]) -> None:
         command = command.commands[name]
     assert (command.help or "").strip(), f"{' '.join(path)} has no help text"
     for parameter in command.params:
-        if not getattr(parameter, "is_argument", False) and parameter.param_type_name == "option" and parameter.name != "help":
+        if (
+            not getattr(parameter, "is_argument", False)
+            and parameter.param_type_name == "option"
+            and parameter.name != "help"
+        ):
             assert (parameter.help or "").strip(), f"option {parameter.name} of {' '.join(path)} has no help"
 
 

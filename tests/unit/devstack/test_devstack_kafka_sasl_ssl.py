@@ -59,7 +59,12 @@ def test_sasl_ssl_listener_with_scram_and_a_pem_keystore(tmp_path: Path) -> None
 
 def test_a_truststore_makes_client_certificates_required(tmp_path: Path) -> None:
     props = _properties(
-        _settings(tmp_path, kafka_sasl_ssl_port=29094, kafka_ssl_keystore=tmp_path / "k.pem", kafka_ssl_truststore=tmp_path / "ca.pem")
+        _settings(
+            tmp_path,
+            kafka_sasl_ssl_port=29094,
+            kafka_ssl_keystore=tmp_path / "k.pem",
+            kafka_ssl_truststore=tmp_path / "ca.pem",
+        )
     )
     assert props["listener.name.sasl_ssl.ssl.client.auth"] == "required"
     assert props["listener.name.sasl_ssl.ssl.truststore.type"] == "PEM"
@@ -73,14 +78,19 @@ def test_sasl_ssl_port_needs_a_keystore_and_its_own_port(tmp_path: Path) -> None
         _settings(tmp_path, kafka_sasl_ssl_port=29092, kafka_ssl_keystore=tmp_path / "k.pem")
 
 
-def test_sasl_ssl_port_from_the_environment_and_in_the_broker_ports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_sasl_ssl_port_from_the_environment_and_in_the_broker_ports(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("GUARDSTREAM_DEV_KAFKA_SASL_SSL_PORT", "29094")
     monkeypatch.setenv("GUARDSTREAM_DEV_KAFKA_SSL_KEYSTORE", str(tmp_path / "k.pem"))
     settings = _settings(tmp_path)
     assert settings.kafka_sasl_ssl_bootstrap == "127.0.0.1:29094"
     broker = KafkaBroker(settings, ProcessSupervisor(tmp_path))
     assert broker.ports() == (29092, 29093, 29094)
-    assert KafkaBroker(_settings(tmp_path / "off", kafka_sasl_ssl_port=None), ProcessSupervisor(tmp_path)).ports() == (29092, 29093)
+    assert KafkaBroker(_settings(tmp_path / "off", kafka_sasl_ssl_port=None), ProcessSupervisor(tmp_path)).ports() == (
+        29092,
+        29093,
+    )
 
 
 def test_scram_users_file_lines(tmp_path: Path) -> None:

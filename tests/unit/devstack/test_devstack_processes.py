@@ -131,7 +131,9 @@ def test_a_process_that_died_on_its_own_is_reported_with_its_last_words_when_sto
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     supervisor = ProcessSupervisor(tmp_path)
-    record = supervisor.start("crasher", (sys.executable, "-c", "print('out of shared memory', flush=True); raise SystemExit(3)"))
+    record = supervisor.start(
+        "crasher", (sys.executable, "-c", "print('out of shared memory', flush=True); raise SystemExit(3)")
+    )
     _wait_for_text(supervisor, "crasher", "out of shared memory")
     while not has_exited(record):
         supervisor.running("crasher")  # reaps it

@@ -59,7 +59,6 @@ def test_host_state_names_memory_and_shared_memory() -> None:
     assert state.startswith("MemAvailable: ") and "dmesg" in state
 
 
-
 def test_kernel_lines_from_before_the_tests_began_are_left_out() -> None:
     assert _kernel_time("[ 6995.096971] triton_python_b[19469]: segfault at 7fc836500163") == 6995.096971
     assert host_state(since_uptime_s=float("inf")).splitlines()[-1] in (

@@ -57,10 +57,14 @@ def generate(n: int, seed: int = 7, late_every: int = 97, ticks: int = 40) -> Sc
         if i and i % late_every == 0:
             at -= 120 * MINUTE
             late.add(event_id)
-        verdicts.append(make_verdict(event_id, user=user, conversation=conversation, label=label, at_ms=at, categories=categories))
+        verdicts.append(
+            make_verdict(event_id, user=user, conversation=conversation, label=label, at_ms=at, categories=categories)
+        )
     end = T0 + n * 1000 + 24 * 60 * MINUTE
     for k in range(ticks):
-        verdicts.append(make_verdict(f"tick{k}", user=f"tick-u{k}", conversation=f"tick-c{k}", label="safe", at_ms=end + k))
+        verdicts.append(
+            make_verdict(f"tick{k}", user=f"tick-u{k}", conversation=f"tick-c{k}", label="safe", at_ms=end + k)
+        )
     return Scenario(verdicts, frozenset(late))
 
 

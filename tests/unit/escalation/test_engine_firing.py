@@ -90,7 +90,9 @@ def _w(start: int, size: int, matched: int, total: int | None = None, *, fired: 
 # --- eager rules (count, category) --------------------------------------------------------------
 
 
-def test_eager_firings_list_unfired_holding_count_and_category_windows_of_the_scope_oldest_first(rules: RuleSet) -> None:
+def test_eager_firings_list_unfired_holding_count_and_category_windows_of_the_scope_oldest_first(
+    rules: RuleSet,
+) -> None:
     windows = {  # inserted neither in start order nor in key order
         f"burst@{TEN}": _w(TEN, TEN, matched=2),
         f"crime@{HOUR}": _w(HOUR, HOUR, matched=1),
@@ -115,13 +117,17 @@ def test_eager_firings_list_unfired_holding_count_and_category_windows_of_the_sc
 def test_a_count_rule_holds_from_exactly_its_threshold(rules: RuleSet) -> None:
     for matched, fires in ((0, False), (1, False), (2, True), (3, True)):
         state = KeyState(partition=0, windows={"burst@0": _w(0, TEN, matched=matched, total=5)})
-        assert [f.window_key for f in eager_firings(state, rules, "user", "u1")] == (["burst@0"] if fires else []), matched
+        assert [f.window_key for f in eager_firings(state, rules, "user", "u1")] == (["burst@0"] if fires else []), (
+            matched
+        )
 
 
 def test_a_category_rule_holds_from_its_first_match(rules: RuleSet) -> None:
     for matched, fires in ((0, False), (1, True), (2, True)):
         state = KeyState(partition=0, windows={"crime@0": _w(0, HOUR, matched=matched, total=3)})
-        assert [f.window_key for f in eager_firings(state, rules, "user", "u1")] == (["crime@0"] if fires else []), matched
+        assert [f.window_key for f in eager_firings(state, rules, "user", "u1")] == (["crime@0"] if fires else []), (
+            matched
+        )
 
 
 def test_an_empty_state_fires_nothing(rules: RuleSet) -> None:
@@ -185,7 +191,9 @@ def test_closing_firings_list_closed_unfired_holding_rate_windows_of_the_scope_o
     assert [f.window_key for f in closing_firings(state, rules, "user", "u1", 1_860_000 - 1)] == ["user-rate@900000"]
     assert [f.window_key for f in closing_firings(state, rules, "user", "u1", 1_560_000 - 1)] == []
     assert closing_firings(state, rules, "conversation", "c1", 1_860_000) == [
-        Firing(_rule(rules, "thread-rate"), "conversation", "c1", "thread-rate@1200000", windows["thread-rate@1200000"]),
+        Firing(
+            _rule(rules, "thread-rate"), "conversation", "c1", "thread-rate@1200000", windows["thread-rate@1200000"]
+        ),
     ]
 
 
@@ -237,7 +245,10 @@ def test_action_id_is_the_truncated_sha256_of_rule_version_scope_key_and_window(
     expected = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
     assert action_id(burst, "user", "u1", Window(0, TEN)) == expected
     assert len(expected) == 32
-    assert action_id(burst, "user", "ü", Window(0, TEN)) == hashlib.sha256("burst\x1f1\x1fuser\x1fü\x1f0\x1f600000".encode()).hexdigest()[:32]
+    assert (
+        action_id(burst, "user", "ü", Window(0, TEN))
+        == hashlib.sha256("burst\x1f1\x1fuser\x1fü\x1f0\x1f600000".encode()).hexdigest()[:32]
+    )
 
 
 def test_action_ids_are_distinct_when_any_part_differs(rules: RuleSet) -> None:
@@ -258,7 +269,14 @@ def test_action_ids_are_distinct_when_any_part_differs(rules: RuleSet) -> None:
 def test_a_user_firing_becomes_an_action_on_that_user_in_the_last_matching_conversation(rules: RuleSet) -> None:
     burst = _rule(rules, "burst")
     counts = WindowCounts(
-        0, TEN, total=3, matched=2, labels={"unsafe": 2, "safe": 1}, categories={"uncategorized": 3}, evidence=["e1", "e2"], counterpart="c7"
+        0,
+        TEN,
+        total=3,
+        matched=2,
+        labels={"unsafe": 2, "safe": 1},
+        categories={"uncategorized": 3},
+        evidence=["e1", "e2"],
+        counterpart="c7",
     )
     firing = Firing(burst, "user", "u1", "burst@0", counts)
     assert firing.action_id == action_id(burst, "user", "u1", Window(0, TEN))
@@ -278,7 +296,9 @@ def test_a_user_firing_becomes_an_action_on_that_user_in_the_last_matching_conve
     )
 
 
-def test_a_conversation_firing_becomes_an_action_on_that_conversation_and_the_last_matching_user(rules: RuleSet) -> None:
+def test_a_conversation_firing_becomes_an_action_on_that_conversation_and_the_last_matching_user(
+    rules: RuleSet,
+) -> None:
     thread_rate = _rule(rules, "thread-rate")
     counts = WindowCounts(TEN, 2 * TEN, total=1, matched=1, labels={"review": 1}, evidence=["r1"], counterpart="u3")
     action = to_action(Firing(thread_rate, "conversation", "c1", f"thread-rate@{TEN}", counts), 7)

@@ -45,7 +45,14 @@ def _conversation(event_id: str, *, offset: int, at_ms: int, partition: int = 0,
 def test_a_verdict_is_seen_by_the_user_and_the_conversation_scope_with_the_other_id_as_counterpart() -> None:
     verdict = make_verdict("e1", user="u7", conversation="c9", label="review", at_ms=T0 + 5)
     user, conversation = observations(verdict, 3, 17)
-    common = {"event_id": "e1", "label": "review", "categories": {}, "event_time_ms": T0 + 5, "source_partition": 3, "source_offset": 17}
+    common = {
+        "event_id": "e1",
+        "label": "review",
+        "categories": {},
+        "event_time_ms": T0 + 5,
+        "source_partition": 3,
+        "source_offset": 17,
+    }
     assert user == Observation(scope="user", key="u7", counterpart="c9", **common)  # type: ignore[arg-type]
     assert conversation == Observation(scope="conversation", key="c9", counterpart="u7", **common)  # type: ignore[arg-type]
 
@@ -112,7 +119,9 @@ def test_a_window_state_survives_a_json_round_trip_unchanged() -> None:
 
 def test_a_window_stored_without_counterpart_or_fired_flag_reads_as_unfired_without_counterpart() -> None:
     stored = {"s": 0, "e": 600_000, "n": 2, "m": 1, "l": {"unsafe": 1, "safe": 1}, "c": {}, "ev": ["e1"]}
-    assert WindowCounts.from_json(stored) == WindowCounts(0, 600_000, 2, 1, {"unsafe": 1, "safe": 1}, {}, ["e1"], None, False)
+    assert WindowCounts.from_json(stored) == WindowCounts(
+        0, 600_000, 2, 1, {"unsafe": 1, "safe": 1}, {}, ["e1"], None, False
+    )
 
 
 def test_counts_report_matched_total_each_label_and_each_prefixed_category() -> None:
@@ -152,9 +161,18 @@ def test_a_first_verdict_opens_one_window_per_rule_of_its_scope_and_counts_it(ru
     assert state.sources == {"0": 4}
     assert state.windows == {
         f"repeat-unsafe@{T0}": WindowCounts(
-            T0, T0 + 10 * MINUTE, total=1, matched=1, labels={"unsafe": 1}, categories={"uncategorized": 1}, evidence=["e1"], counterpart="c1"
+            T0,
+            T0 + 10 * MINUTE,
+            total=1,
+            matched=1,
+            labels={"unsafe": 1},
+            categories={"uncategorized": 1},
+            evidence=["e1"],
+            counterpart="c1",
         ),
-        f"crime@{T0}": WindowCounts(T0, T0 + 60 * MINUTE, total=1, matched=0, labels={"unsafe": 1}, categories={"uncategorized": 1}),
+        f"crime@{T0}": WindowCounts(
+            T0, T0 + 60 * MINUTE, total=1, matched=0, labels={"unsafe": 1}, categories={"uncategorized": 1}
+        ),
     }
 
 
@@ -162,7 +180,14 @@ def test_a_conversation_verdict_counts_into_both_hopping_windows_that_hold_it(ru
     state = KeyState(partition=0)
     outcome = observe(state, _conversation("r1", offset=0, at_ms=T0 + 2 * MINUTE, label="review", user="u5"), rules, T0)
     assert outcome == ObserveOutcome(duplicate=False, counted_windows=2, late_windows=0)
-    expected = {"total": 1, "matched": 1, "labels": {"review": 1}, "categories": {"uncategorized": 1}, "evidence": ["r1"], "counterpart": "u5"}
+    expected = {
+        "total": 1,
+        "matched": 1,
+        "labels": {"review": 1},
+        "categories": {"uncategorized": 1},
+        "evidence": ["r1"],
+        "counterpart": "u5",
+    }
     assert state.windows == {
         f"review-rate@{T0 - 5 * MINUTE}": WindowCounts(T0 - 5 * MINUTE, T0 + 5 * MINUTE, **expected),  # type: ignore[arg-type]
         f"review-rate@{T0}": WindowCounts(T0, T0 + 10 * MINUTE, **expected),  # type: ignore[arg-type]
@@ -184,7 +209,9 @@ def test_counts_accumulate_labels_categories_and_the_last_matching_counterpart(r
     observe(state, _user("e1", offset=0, at_ms=T0, conversation="c1", categories=crime), rules, T0)
     observe(state, _user("e2", offset=1, at_ms=T0 + 1, conversation="c2", label="safe"), rules, T0)
     observe(state, _user("e3", offset=2, at_ms=T0 + 2, conversation="c3", categories={"hate_abuse": 0.9}), rules, T0)
-    observe(state, _user("e4", offset=3, at_ms=T0 + 3, conversation="c4", categories={"illegal_activities": 0.6}), rules, T0)
+    observe(
+        state, _user("e4", offset=3, at_ms=T0 + 3, conversation="c4", categories={"illegal_activities": 0.6}), rules, T0
+    )
     assert state.windows[f"crime@{T0}"] == WindowCounts(
         T0,
         T0 + 60 * MINUTE,
@@ -204,7 +231,13 @@ def test_a_non_matching_verdict_counts_in_the_total_but_leaves_evidence_and_coun
     observe(state, _user("e1", offset=0, at_ms=T0, conversation="c1"), rules, T0)
     observe(state, _user("e2", offset=1, at_ms=T0 + 1, conversation="c2", label="review"), rules, T0)
     repeat = state.windows[f"repeat-unsafe@{T0}"]
-    assert (repeat.total, repeat.matched, repeat.labels, repeat.evidence, repeat.counterpart) == (2, 1, {"unsafe": 1, "review": 1}, ["e1"], "c1")
+    assert (repeat.total, repeat.matched, repeat.labels, repeat.evidence, repeat.counterpart) == (
+        2,
+        1,
+        {"unsafe": 1, "review": 1},
+        ["e1"],
+        "c1",
+    )
 
 
 def test_evidence_stops_at_the_rule_limit_while_matched_keeps_counting(rules: RuleSet) -> None:
@@ -253,14 +286,18 @@ def test_a_verdict_is_late_only_for_the_windows_closed_at_stream_time(rules: Rul
 def test_an_older_hopping_window_closed_does_not_stop_the_newer_one_counting(rules: RuleSet) -> None:
     state = KeyState(partition=0)
     # [T0-5m, T0+5m) closed at T0+6m; [T0, T0+10m) open until T0+11m.
-    outcome = observe(state, _conversation("r1", offset=0, at_ms=T0 + 2 * MINUTE, label="review"), rules, T0 + 6 * MINUTE)
+    outcome = observe(
+        state, _conversation("r1", offset=0, at_ms=T0 + 2 * MINUTE, label="review"), rules, T0 + 6 * MINUTE
+    )
     assert outcome == ObserveOutcome(duplicate=False, counted_windows=1, late_windows=1)
     assert list(state.windows) == [f"review-rate@{T0}"]
 
 
 def test_a_verdict_late_for_every_window_is_late_and_still_remembered_as_seen(rules: RuleSet) -> None:
     state = KeyState(partition=0)
-    outcome = observe(state, _conversation("r1", offset=9, at_ms=T0 + 2 * MINUTE, label="review"), rules, T0 + 11 * MINUTE)
+    outcome = observe(
+        state, _conversation("r1", offset=9, at_ms=T0 + 2 * MINUTE, label="review"), rules, T0 + 11 * MINUTE
+    )
     assert outcome == ObserveOutcome(duplicate=False, counted_windows=0, late_windows=2)
     assert outcome.late
     assert state.windows == {} and state.sources == {"0": 9}
@@ -284,7 +321,9 @@ def test_a_verdict_ahead_of_stream_time_is_counted_into_its_own_windows(rules: R
 
 _RULES = parse_rules(RULES_YAML)
 _LABELS = st.sampled_from(["unsafe", "review", "safe"])
-_STEPS = st.lists(st.tuples(st.integers(min_value=-15 * MINUTE, max_value=25 * MINUTE), _LABELS), min_size=1, max_size=25)
+_STEPS = st.lists(
+    st.tuples(st.integers(min_value=-15 * MINUTE, max_value=25 * MINUTE), _LABELS), min_size=1, max_size=25
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -21,7 +21,9 @@ from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
 class Harness:
     """Feeds verdicts through a WindowProcessor the way the keyed topic would (both scopes)."""
 
-    def __init__(self, ruleset: RuleSet, table: dict[str, Any] | None = None, already_out: set[str] | None = None) -> None:
+    def __init__(
+        self, ruleset: RuleSet, table: dict[str, Any] | None = None, already_out: set[str] | None = None
+    ) -> None:
         self.actions: list[Action] = []
         self.table: dict[str, Any] = {} if table is None else table
         self.processor = WindowProcessor(ruleset, self.table, self._publish, clock_ms=lambda: 42)
@@ -98,12 +100,16 @@ def test_category_rule_fires_on_the_first_match_once_per_window(rules: RuleSet) 
 
 def test_rate_rule_judges_the_whole_window_when_it_closes(rules: RuleSet) -> None:
     h = Harness(rules)
-    reviews = [make_verdict(f"r{i}", label="review", user=f"u{i}", conversation="c9", at_ms=T0 + i * MINUTE) for i in range(3)]
+    reviews = [
+        make_verdict(f"r{i}", label="review", user=f"u{i}", conversation="c9", at_ms=T0 + i * MINUTE) for i in range(3)
+    ]
     safes = [make_verdict(f"s{i}", label="safe", user="x", conversation="c9", at_ms=T0 + 3 * MINUTE) for i in range(2)]
     assert h.feed(*reviews, *safes) == [], "3 of 5 are review, but a rate rule waits for the window to close"
     # Stream time reaching T0 + 5m + 1m grace closes window [T0-5m, T0+5m); [T0, T0+10m) closes at T0+11m.
     first = h.feed(make_verdict("tick1", label="safe", user="z", conversation="z", at_ms=T0 + 6 * MINUTE))
-    assert [(a.rule_id, a.window_start_ms, a.conversation_id) for a in first] == [("review-rate", T0 - 5 * MINUTE, "c9")]
+    assert [(a.rule_id, a.window_start_ms, a.conversation_id) for a in first] == [
+        ("review-rate", T0 - 5 * MINUTE, "c9")
+    ]
     assert first[0].counts["matched"] == 3 and first[0].counts["total"] == 5 and first[0].kind == "flag_conversation"
     assert set(first[0].evidence_event_ids) == {"r0", "r1", "r2"}
     second = h.feed(make_verdict("tick2", label="safe", user="z", conversation="z", at_ms=T0 + 11 * MINUTE))
@@ -192,7 +198,9 @@ def test_stream_time_is_stored_only_when_a_close_boundary_is_crossed(rules: Rule
 def test_rules_removed_between_runs_drop_their_windows(rules: RuleSet) -> None:
     h = Harness(rules)
     h.feed(make_verdict("e1", at_ms=T0), make_verdict("e2", at_ms=T0 + 1))
-    fewer = parse_rules(RULES_YAML.replace("threshold: 3", "threshold: 2").replace("id: repeat-unsafe", "id: repeat-unsafe-2"))
+    fewer = parse_rules(
+        RULES_YAML.replace("threshold: 3", "threshold: 2").replace("id: repeat-unsafe", "id: repeat-unsafe-2")
+    )
     again = Harness(fewer, table=h.table)
     again.offset = 2
     assert again.feed(make_verdict("e3", at_ms=T0 + 2)) == [], "a new rule counts from its start"
@@ -209,7 +217,10 @@ def test_processor_agrees_with_the_independent_oracle_on_a_seeded_stream(rules: 
     assert {rule for rule, _, _ in expected} == {"repeat-unsafe", "crime", "review-rate"}
     h = Harness(rules)
     actions = h.feed(*scenario.verdicts)
-    got = {(a.rule_id, a.user_id if a.rule_id != "review-rate" else a.conversation_id, a.window_start_ms): a for a in actions}
+    got = {
+        (a.rule_id, a.user_id if a.rule_id != "review-rate" else a.conversation_id, a.window_start_ms): a
+        for a in actions
+    }
     assert len(got) == len(actions), "one action per (rule, key, window)"
     assert set(got) == set(expected)
     for key, action in got.items():

@@ -33,7 +33,11 @@ def tiny_bert_tokenizer():  # type: ignore[no-untyped-def]
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
-    characters = sorted(set("你好世界安全不问题回答谢谢天气今明很好的是吗请怎么做这个[]SEPCLSabcdefghijklmnopqrstuvwxyz0123456789。，？！ "))
+    characters = sorted(
+        set(
+            "你好世界安全不问题回答谢谢天气今明很好的是吗请怎么做这个[]SEPCLSabcdefghijklmnopqrstuvwxyz0123456789。，？！ "
+        )
+    )
     vocab = {token: index for index, token in enumerate([*SPECIAL, *[c for c in characters if c.strip()]])}
     backend = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
     backend.normalizer = normalizers.BertNormalizer(lowercase=False)
@@ -45,7 +49,11 @@ def tiny_bert_tokenizer():  # type: ignore[no-untyped-def]
     )
     backend.add_special_tokens(list(SPECIAL))
     return BertTokenizerFast(
-        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
         mask_token="[MASK]",
     )
 
@@ -56,8 +64,12 @@ def build_tiny_encoder(folder: Path, seed: int = 0) -> Path:
 
     tokenizer = tiny_bert_tokenizer()
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     torch.manual_seed(seed)
     BertModel(config, add_pooling_layer=False).save_pretrained(folder)
@@ -70,8 +82,12 @@ def build_tiny_fast_guard(out: Path, max_input_tokens: int = 48, seed: int = 3) 
 
     tokenizer = tiny_bert_tokenizer()
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     torch.manual_seed(seed)
     network = FastGuardNetwork(BertModel(config, add_pooling_layer=False), config.hidden_size)
@@ -167,9 +183,21 @@ def test_segment_scoring_keeps_each_pairs_most_unsafe_row(fast_checkpoint: Path,
     (segmented / CONTRACT_FILE).write_text(replace(contract, segment_min_chars=4).to_json(), encoding="utf-8")
     whole, parts = FastGuardScorer(fast_checkpoint), FastGuardScorer(segmented)
     assert FastGuardContract.read(segmented).segment_min_chars == 4
-    pairs = [("你好", "今天天气很好。请问怎么做这个？谢谢你的回答。"), ("今天天气很好。是吗是吗是吗！", ""), ("问题", "回答")]
-    rows = [pairs[0], ("你好", "今天天气很好。"), ("你好", "请问怎么做这个？"), ("你好", "谢谢你的回答。"),
-            pairs[1], ("今天天气很好。", ""), ("是吗是吗是吗！", ""), pairs[2]]
+    pairs = [
+        ("你好", "今天天气很好。请问怎么做这个？谢谢你的回答。"),
+        ("今天天气很好。是吗是吗是吗！", ""),
+        ("问题", "回答"),
+    ]
+    rows = [
+        pairs[0],
+        ("你好", "今天天气很好。"),
+        ("你好", "请问怎么做这个？"),
+        ("你好", "谢谢你的回答。"),
+        pairs[1],
+        ("今天天气很好。", ""),
+        ("是吗是吗是吗！", ""),
+        pairs[2],
+    ]
     alone = whole.score(rows)
     expected = [alone[:4].max(), alone[4:7].max(), alone[7]]
     np.testing.assert_allclose(parts.score(pairs), expected, atol=1e-5)

@@ -21,9 +21,7 @@ def test_same_seed_builds_identical_files(tmp_path: Path, default_checkpoint: Pa
         assert _digest(again / name) == _digest(default_checkpoint / name), name
 
 
-def test_another_seed_changes_the_weights_not_the_tokenizer(
-    tmp_path: Path, default_checkpoint: Path
-) -> None:
+def test_another_seed_changes_the_weights_not_the_tokenizer(tmp_path: Path, default_checkpoint: Path) -> None:
     other = build_default_checkpoint(tmp_path / "other", seed=7)
     assert _digest(other / "model.safetensors") != _digest(default_checkpoint / "model.safetensors")
     assert _digest(other / "tokenizer.json") == _digest(default_checkpoint / "tokenizer.json")

@@ -74,9 +74,7 @@ def test_a_merge_across_the_answer_boundary_is_scored_as_a_shared_tail(
 
 
 @pytest.mark.parametrize("fixture", ["default_checkpoint", "byte_checkpoint"])
-def test_long_pairs_are_cut_from_the_left_of_their_texts_only(
-    fixture: str, request: pytest.FixtureRequest
-) -> None:
+def test_long_pairs_are_cut_from_the_left_of_their_texts_only(fixture: str, request: pytest.FixtureRequest) -> None:
     tokenizer = _tokenizer(request.getfixturevalue(fixture))
     limit = 700 if fixture == "byte_checkpoint" else 240
     encoder = PromptEncoder(tokenizer, max_input_tokens=limit)

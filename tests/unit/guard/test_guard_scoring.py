@@ -26,9 +26,7 @@ def _scorer(path: Path, **kwargs: object) -> GuardScorer:
     return GuardScorer(path, max_input_tokens=limit, **kwargs)  # type: ignore[arg-type]
 
 
-def _brute_force_log_probability(
-    path: Path, question: str, response: str, word: str
-) -> float:
+def _brute_force_log_probability(path: Path, question: str, response: str, word: str) -> float:
     """log P(word | prompt + prefix), one forward pass per word token, no batching, no padding."""
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).eval()
@@ -85,9 +83,7 @@ def test_word_log_probabilities_match_token_by_token_reference(
         assert p_unsafe[i] == pytest.approx(expected, abs=1e-6, rel=1e-4)
 
 
-def test_p_unsafe_is_a_float32_probability_in_order(
-    default_checkpoint: Path, make_pairs: MakePairs
-) -> None:
+def test_p_unsafe_is_a_float32_probability_in_order(default_checkpoint: Path, make_pairs: MakePairs) -> None:
     scorer = _scorer(default_checkpoint)
     pairs = make_pairs(20)
     scores = scorer.score(pairs)

@@ -135,9 +135,7 @@ def test_every_request_gets_its_own_scores_from_one_scorer_call(backend: Any) ->
 
 def test_a_malformed_request_fails_alone(backend: Any) -> None:
     good = _request(["你好"], [""])
-    flat = FakeRequest(
-        {"QUESTION": np.array([b"a", b"b"], dtype=object), "RESPONSE": _column(["x"])}
-    )
+    flat = FakeRequest({"QUESTION": np.array([b"a", b"b"], dtype=object), "RESPONSE": _column(["x"])})
     missing = FakeRequest({"QUESTION": _column(["a"])})
     uneven = _request(["a", "b"], ["x"])
     responses = backend.execute([flat, good, missing, uneven])
@@ -149,16 +147,17 @@ def test_a_malformed_request_fails_alone(backend: Any) -> None:
 
 
 def test_invalid_utf8_is_replaced_not_fatal(backend: Any) -> None:
-    request = FakeRequest(
-        {"QUESTION": np.array([[b"\xff\xfe bad"]], dtype=object), "RESPONSE": _column([""])}
-    )
+    request = FakeRequest({"QUESTION": np.array([[b"\xff\xfe bad"]], dtype=object), "RESPONSE": _column([""])})
     (response,) = backend.execute([request])
     assert response.error is None
 
 
 @pytest.mark.parametrize(
     ("failure", "code"),
-    [(RuntimeError("shape mismatch in layer 3"), "INTERNAL"), (torch.OutOfMemoryError("CUDA out of memory"), "UNAVAILABLE")],
+    [
+        (RuntimeError("shape mismatch in layer 3"), "INTERNAL"),
+        (torch.OutOfMemoryError("CUDA out of memory"), "UNAVAILABLE"),
+    ],
 )
 def test_a_model_failure_answers_every_request_with_a_retriable_code(
     backend: Any, failure: Exception, code: str

@@ -15,12 +15,18 @@ def test_sentences_shorter_than_the_minimum_join_the_next_and_one_segment_adds_n
 
 
 def test_a_response_is_segmented_with_its_question_and_a_lone_message_on_its_own() -> None:
-    pairs = [("问题", "回答的第一句在这里。回答的第二句在这里。"), ("帖子的第一句在这里！帖子的第二句在这里。", ""), ("短", "短")]
+    pairs = [
+        ("问题", "回答的第一句在这里。回答的第二句在这里。"),
+        ("帖子的第一句在这里！帖子的第二句在这里。", ""),
+        ("短", "短"),
+    ]
     segmented = segment_pairs(pairs, 6)
     assert segmented.rows[:3] == pairs
     assert segmented.rows[3:] == [
-        ("问题", "回答的第一句在这里。"), ("问题", "回答的第二句在这里。"),
-        ("帖子的第一句在这里！", ""), ("帖子的第二句在这里。", ""),
+        ("问题", "回答的第一句在这里。"),
+        ("问题", "回答的第二句在这里。"),
+        ("帖子的第一句在这里！", ""),
+        ("帖子的第二句在这里。", ""),
     ]
     assert segmented.owner == [0, 1, 2, 0, 0, 1, 1]
 

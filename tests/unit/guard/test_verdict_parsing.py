@@ -51,7 +51,25 @@ def test_unparseable_output_is_review() -> None:
         assert verdict.label is VerdictLabel.REVIEW and not verdict.parsed, text
 
 
-FRAGMENTS = ['{', '}', '"', ':', '：', ',', '答案', 'answer', '安全', '不安全', '分析', '类别', ' ', '\n', '[', ']', '不']
+FRAGMENTS = [
+    "{",
+    "}",
+    '"',
+    ":",
+    "：",
+    ",",
+    "答案",
+    "answer",
+    "安全",
+    "不安全",
+    "分析",
+    "类别",
+    " ",
+    "\n",
+    "[",
+    "]",
+    "不",
+]
 model_like_output = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=4), max_size=30).map("".join)
 
 
@@ -106,9 +124,7 @@ def test_a_verdict_object_followed_by_more_json_is_read_with_its_analysis(traile
 
 
 @pytest.mark.parametrize("repaired", ["a string", 3, None, [1, "x"], []])
-def test_a_repair_that_is_no_json_object_means_no_document(
-    monkeypatch: pytest.MonkeyPatch, repaired: object
-) -> None:
+def test_a_repair_that_is_no_json_object_means_no_document(monkeypatch: pytest.MonkeyPatch, repaired: object) -> None:
     """json_repair is best effort: whatever it returns that is not an object, only the text pattern is read."""
     monkeypatch.setattr(json_repair, "loads", lambda _text: repaired)
     verdict = parse_guard_output('{"答案": "不安全", "分析": "甲"}')

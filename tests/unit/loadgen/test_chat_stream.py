@@ -58,7 +58,7 @@ def test_conversations_are_interleaved_and_replies_carry_their_question(events):
     by_conv = collections.defaultdict(list)
     for e in events:
         earlier = by_conv[e.conversation_id]
-        assert list(e.context) == earlier[len(earlier) - len(e.context):]  # oldest first
+        assert list(e.context) == earlier[len(earlier) - len(e.context) :]  # oldest first
         by_conv[e.conversation_id].append(e.text)
 
 
@@ -78,10 +78,7 @@ def test_mostly_ordinary_with_a_minority_of_harm_across_all_seven_scenarios(even
     assert categories == set(HARM_CATEGORIES.values())
     scenarios = collections.Counter(e.metadata["scenario"] for e in events)
     assert scenarios["harmful_refused"] > 0 and scenarios["harmful_complied"] > 0
-    refusals = [
-        e for e in events
-        if e.metadata["scenario"] == "harmful_refused" and e.role is ChatRole.ASSISTANT
-    ]
+    refusals = [e for e in events if e.metadata["scenario"] == "harmful_refused" and e.role is ChatRole.ASSISTANT]
     assert refusals and all(e.metadata["expected"] == "safe" for e in refusals)
 
 

@@ -121,7 +121,13 @@ def test_a_rejected_single_record_is_poisoned_with_the_reason_and_its_part_is_go
 def test_positions_are_the_next_offset_after_the_last_record_of_each_partition() -> None:
     batch = Batch(
         0,
-        [consumed(7), consumed(3, partition=1, poison=True), consumed(5), consumed(0, topic="other"), consumed(4, partition=1)],
+        [
+            consumed(7),
+            consumed(3, partition=1, poison=True),
+            consumed(5),
+            consumed(0, topic="other"),
+            consumed(4, partition=1),
+        ],
         0.0,
     )
     assert batch.positions() == {("chat.events", 0): 8, ("chat.events", 1): 5, ("other", 0): 1}

@@ -32,7 +32,9 @@ def audit(tmp_path: Path) -> AuditStore:
 
 def read(event_id: str, partition: int, offset: int) -> Consumed:
     entry = Consumed(topic=TOPICS.chat_events, partition=partition, offset=offset, key=None, consumed_at=0.0)
-    entry.event = ChatEvent(event_id=event_id, conversation_id="c", user_id="u", role=ChatRole.USER, text="坏", created_at_ms=1)
+    entry.event = ChatEvent(
+        event_id=event_id, conversation_id="c", user_id="u", role=ChatRole.USER, text="坏", created_at_ms=1
+    )
     return entry
 
 
@@ -54,7 +56,9 @@ def produced(producer: ScriptedProducer, topic: str) -> list[bytes]:
     return [value for transaction in producer.committed for name, _, value in transaction.records if name == topic]
 
 
-def test_copies_within_a_batch_and_in_later_batches_on_other_partitions_get_no_second_verdict(audit: AuditStore) -> None:
+def test_copies_within_a_batch_and_in_later_batches_on_other_partitions_get_no_second_verdict(
+    audit: AuditStore,
+) -> None:
     producer = ScriptedProducer()
     worker_sink = sink(audit, producer)
     first = outputs(read("a", 0, 0), read("b", 0, 1), read("a", 0, 2))
@@ -64,7 +68,11 @@ def test_copies_within_a_batch_and_in_later_batches_on_other_partitions_get_no_s
 
     assert produced(producer, TOPICS.verdicts) == [b"a", b"b", b"c"]
     assert produced(producer, TOPICS.flagged) == [b"a", b"b", b"c"]
-    assert [(entry.partition, entry.offset) for entry, _ in first.duplicates + later.duplicates] == [(0, 2), (1, 1), (2, 9)]
+    assert [(entry.partition, entry.offset) for entry, _ in first.duplicates + later.duplicates] == [
+        (0, 2),
+        (1, 1),
+        (2, 9),
+    ]
     assert producer.committed[1].offsets == {(TOPICS.chat_events, 1): 2, (TOPICS.chat_events, 2): 10}
     assert audit.verdict_count() == 3 and audit.duplicate_count() == 3
 

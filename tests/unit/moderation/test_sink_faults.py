@@ -70,7 +70,9 @@ POSITIONS = {("chat.events", 0): 5}
 
 
 def test_an_abort_that_fails_while_the_broker_restarts_is_retried() -> None:
-    producer = ScriptedProducer({"send_offsets_to_transaction": [ABORTABLE], "abort_transaction": [RETRIABLE, RETRIABLE]})
+    producer = ScriptedProducer(
+        {"send_offsets_to_transaction": [ABORTABLE], "abort_transaction": [RETRIABLE, RETRIABLE]}
+    )
     with pytest.raises(RetriableError):
         sink(producer).commit(BatchOutputs(), POSITIONS)
     assert producer.calls.count("abort_transaction") == 3

@@ -90,7 +90,9 @@ class Sink:
 
 def event(index: int) -> bytes:
     return encode_record(
-        ChatEvent(event_id=f"e{index}", conversation_id="c", user_id="u", role=ChatRole.USER, text="你好", created_at_ms=1)
+        ChatEvent(
+            event_id=f"e{index}", conversation_id="c", user_id="u", role=ChatRole.USER, text="你好", created_at_ms=1
+        )
     )
 
 

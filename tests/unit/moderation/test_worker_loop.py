@@ -107,7 +107,11 @@ def run_worker(
 ) -> ModerationWorker:
     consumer = FakeConsumer(messages)
     settings = WorkerSettings(
-        worker_id="w", batch_max_size=4, batch_max_wait_ms=1, commit_interval_ms=1, **worker  # type: ignore[arg-type]
+        worker_id="w",
+        batch_max_size=4,
+        batch_max_wait_ms=1,
+        commit_interval_ms=1,
+        **worker,  # type: ignore[arg-type]
     )
     instance = ModerationWorker(
         settings,
@@ -183,7 +187,6 @@ def test_policy_labels_are_stamped_with_model_and_policy_versions() -> None:
     assert verdicts["e0"].label.value == "safe" and verdicts["e1"].label.value == "unsafe"
     assert {v.model_version for v in verdicts.values()} == {"3"}
     assert {v.policy_version for v in verdicts.values()} == {"p1"}
-
 
 
 def test_a_named_category_is_stamped_and_its_thresholds_apply() -> None:

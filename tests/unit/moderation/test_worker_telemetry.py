@@ -104,7 +104,9 @@ class Sink:
 
 def event(index: int, text: str) -> bytes:
     return encode_record(
-        ChatEvent(event_id=f"e{index}", conversation_id="c", user_id="u", role=ChatRole.USER, text=text, created_at_ms=1)
+        ChatEvent(
+            event_id=f"e{index}", conversation_id="c", user_id="u", role=ChatRole.USER, text=text, created_at_ms=1
+        )
     )
 
 
@@ -256,7 +258,10 @@ def test_a_copy_of_a_judged_event_is_counted_as_a_duplicate_and_gets_no_verdict(
     )  # fmt: skip
     telemetry = setup_telemetry(TelemetrySettings(metrics_port=0), "unit")
     try:
-        messages = [Message(event(i, "短"), i) for i in range(3)] + [Message(event(1, "短"), 3), Message(event(4, "短"), 4)]
+        messages = [Message(event(i, "短"), i) for i in range(3)] + [
+            Message(event(1, "短"), 3),
+            Message(event(4, "短"), 4),
+        ]
         worker, _ = run(messages + [Message(event(2, "短"), 5)], Model(), telemetry, sink)
         text = telemetry.prometheus_text().decode()
     finally:
@@ -288,12 +293,14 @@ def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver() -> None
         finally:
             telemetry.shutdown()  # flushes the spans and pushes the metrics once more
         verdicts = {v.event_id: (entry, v) for c in sink.commits for entry, _, v in c.verdicts}
-        (letter_entry, _), = [pair for c in sink.commits for pair in c.dead_letters]
+        ((letter_entry, _),) = [pair for c in sink.commits for pair in c.dead_letters]
         assert received.wait_for(lambda r: len(r.spans) >= 3, 5), received.requests
     assert len(received.spans) == 3, "the unsampled event must not be recorded"
     assert verdicts["e3"][1].trace_id == f"{PRODUCER_TRACE + 1:032x}" and verdicts["e3"][0].traceparent == unsampled
 
-    assert all(path in ("/v1/traces", "/v1/metrics") and kind == "application/x-protobuf" for path, kind in received.requests)
+    assert all(
+        path in ("/v1/traces", "/v1/metrics") and kind == "application/x-protobuf" for path, kind in received.requests
+    )
     assert "guardstream.verdicts" in received.metric_names
     assert {"service.name": "guardstream-moderation", "service.instance.id": "unit"}.items() <= (
         received.resource_attributes[0].items()
@@ -305,7 +312,10 @@ def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver() -> None
     assert entry.traceparent is not None
     continued = spans[entry.traceparent.split("-")[2]]
     assert entry.traceparent == f"00-{PRODUCER_TRACE:032x}-{continued.span_id.hex()}-01"
-    assert (continued.trace_id.hex(), continued.parent_span_id.hex()) == (f"{PRODUCER_TRACE:032x}", f"{PRODUCER_SPAN:016x}")
+    assert (continued.trace_id.hex(), continued.parent_span_id.hex()) == (
+        f"{PRODUCER_TRACE:032x}",
+        f"{PRODUCER_SPAN:016x}",
+    )
     assert continued.name == "moderate chat.events" and continued.kind == 5  # CONSUMER
     attributes = {a.key: a.value for a in continued.attributes}
     assert attributes["guardstream.event_id"].string_value == "e0"
@@ -372,8 +382,12 @@ def test_a_real_consumer_with_no_broker_reports_kafka_degraded() -> None:
     health = Health()
     watch = KafkaWatch(health)
     consumer = build_moderation_consumer(
-        KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"), "g", "c",
-        error_cb=watch.on_error, stats_cb=watch.on_stats, **{"statistics.interval.ms": 200},
+        KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"),
+        "g",
+        "c",
+        error_cb=watch.on_error,
+        stats_cb=watch.on_stats,
+        **{"statistics.interval.ms": 200},
     )
     try:
         consumer.subscribe(["chat.events"])

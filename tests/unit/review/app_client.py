@@ -37,11 +37,17 @@ def make_client(
     store = ReviewStore(engine)
     store.create_account("alice", hash_password(PASSWORD), "reviewer", None, 1)
     store.create_account("root", hash_password(PASSWORD), "admin", None, 1)
-    review = ReviewSettings(secure_cookies=secure, **{"login_max_failures": 3, "allowed_hosts": ("testserver",), **settings})
+    review = ReviewSettings(
+        secure_cookies=secure, **{"login_max_failures": 3, "allowed_hosts": ("testserver",), **settings}
+    )
     svc = ReviewServices(
-        store=store, settings=review, signer=CookieSigner("k" * 40, 3600),
+        store=store,
+        settings=review,
+        signer=CookieSigner("k" * 40, 3600),
         limiter=LoginRateLimiter(
-            review.login_max_failures, review.login_max_failures_per_ip, review.login_max_failures_per_account,
+            review.login_max_failures,
+            review.login_max_failures_per_ip,
+            review.login_max_failures_per_account,
             review.login_window_s,
         ),
         explainer=explainer or NoExplainer(),

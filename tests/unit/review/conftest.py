@@ -64,8 +64,12 @@ def seed(engine: Engine) -> Seed:
         event_id = fields.pop("event_id", f"ev-{uuid.uuid4().hex[:8]}-{index}")
         event = dataclasses.replace(event, event_id=event_id, **event_fields)
         verdict = dataclasses.replace(
-            verdict, event_id=event_id, label=VerdictLabel(label), p_unsafe=p_unsafe,
-            verdict_at_ms=verdict_at_ms if verdict_at_ms is not None else 1_000 + index, **fields,
+            verdict,
+            event_id=event_id,
+            label=VerdictLabel(label),
+            p_unsafe=p_unsafe,
+            verdict_at_ms=verdict_at_ms if verdict_at_ms is not None else 1_000 + index,
+            **fields,
         )
         audit.write([(event, verdict)], [])
         return event_id

@@ -59,7 +59,13 @@ class MarkFails(ReviewStore):
         super().mark_published(feedback_ids, now_ms)
 
 
-def relay(store: ReviewStore, topic: Topic, producers: list[FakeProducer] | None = None, window_ms: int = 0, now: list[int] | None = None) -> FeedbackRelay:
+def relay(
+    store: ReviewStore,
+    topic: Topic,
+    producers: list[FakeProducer] | None = None,
+    window_ms: int = 0,
+    now: list[int] | None = None,
+) -> FeedbackRelay:
     clock = now or [10_000]
     queue = list(producers or [])
     return FeedbackRelay(

@@ -15,7 +15,12 @@ UTC = ZoneInfo("UTC")
 def test_agreement_by_category_uses_the_reviewers_category_then_the_models() -> None:
     labels = [
         {"label": "unsafe", "model_label": "unsafe", "category": "hate_abuse", "model_categories": []},
-        {"label": "safe", "model_label": "unsafe", "category": None, "model_categories": [{"category": "hate_abuse", "score": 0.9}]},
+        {
+            "label": "safe",
+            "model_label": "unsafe",
+            "category": None,
+            "model_categories": [{"category": "hate_abuse", "score": 0.9}],
+        },
         {"label": "unsafe", "model_label": "review", "category": None, "model_categories": []},
     ]
     rows = {row.category: row for row in agreement_by_category(labels)}
@@ -34,8 +39,15 @@ def test_hourly_counts_cover_the_last_day() -> None:
 
 def test_filters_keep_only_known_values_and_round_trip() -> None:
     zone = ZoneInfo("Asia/Shanghai")
-    params = {"label": "review", "category": "hate_abuse", "since": "2026-01-02T08:00", "status": "all",
-              "order": "risk", "version": "3", "evil": "<script>"}
+    params = {
+        "label": "review",
+        "category": "hate_abuse",
+        "since": "2026-01-02T08:00",
+        "status": "all",
+        "order": "risk",
+        "version": "3",
+        "evil": "<script>",
+    }
     filters = parse_filters(params, zone)
     assert filters.model_label == "review" and filters.order == "risk" and filters.since_ms == 1767312000000
     assert parse_filters(dict(parse_qsl(to_query(filters, zone))), zone) == filters

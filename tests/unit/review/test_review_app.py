@@ -32,14 +32,22 @@ def test_every_post_route_rejects_a_missing_or_wrong_csrf_token(tmp_path: Path) 
     status, csrf = log_in(client, "root")
     assert status == 200 and csrf
     routers = [module.build_router(Renderer()) for module in (routes_auth, routes_queue, routes_admin)]
-    posts = [r.path for router in routers for r in router.routes if "POST" in (getattr(r, "methods", None) or ()) and r.path != "/login"]
+    posts = [
+        r.path
+        for router in routers
+        for r in router.routes
+        if "POST" in (getattr(r, "methods", None) or ()) and r.path != "/login"
+    ]
     assert {"/logout", "/undo", "/review/next", "/review/{segment}/label", "/admin/users"} <= set(posts)
     for path in posts:
         url = path.replace("{segment}", "event-1")
         for form in ({}, {"csrf_token": "forged"}):
             response = client.post(url, data={**form, "label": "safe", "revision": "1"}, follow_redirects=False)
             assert response.status_code == 403, (url, form)
-    assert client.post("/review/next", data={"csrf_token": csrf}, headers={"origin": "https://evil.example"}).status_code == 403
+    assert (
+        client.post("/review/next", data={"csrf_token": csrf}, headers={"origin": "https://evil.example"}).status_code
+        == 403
+    )
     assert svc.store.actions(action="csrf_rejected")
     assert client.post("/review/next", data={"csrf_token": csrf}).status_code == 200
 
@@ -56,9 +64,13 @@ def test_security_headers_and_cookie_flags(tmp_path: Path) -> None:
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     assert page.headers["x-content-type-options"] == "nosniff" and page.headers["cache-control"] == "no-store"
     token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD, "login_token": token}, follow_redirects=False)
+    response = client.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "login_token": token}, follow_redirects=False
+    )
     cookie = response.headers["set-cookie"]
-    assert "gs_review_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
+    assert (
+        "gs_review_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
+    )
 
 
 def test_failed_logins_are_rate_limited_per_ip_and_username(tmp_path: Path) -> None:
@@ -82,9 +94,13 @@ def test_reviewers_cannot_reach_admin_pages(tmp_path: Path) -> None:
 def test_admin_creates_a_reviewer_who_can_log_in(tmp_path: Path) -> None:
     client, _ = sqlite_client(tmp_path)
     _, csrf = log_in(client, "root")
-    weak = client.post("/admin/users", data={"csrf_token": csrf, "username": "bob", "password": "short", "role": "reviewer"})
+    weak = client.post(
+        "/admin/users", data={"csrf_token": csrf, "username": "bob", "password": "short", "role": "reviewer"}
+    )
     assert weak.status_code == 400 and "at least 12" in weak.text
-    created = client.post("/admin/users", data={"csrf_token": csrf, "username": "bob", "password": PASSWORD, "role": "reviewer"})
+    created = client.post(
+        "/admin/users", data={"csrf_token": csrf, "username": "bob", "password": PASSWORD, "role": "reviewer"}
+    )
     assert created.status_code == 200 and "Account created" in created.text
     other, _ = sqlite_client(tmp_path)
     assert log_in(other, "bob")[0] == 200
@@ -98,7 +114,9 @@ def test_explanation_unavailable_is_said_plainly(tmp_path: Path) -> None:
     assert "explanation unavailable: explain model not loaded" in response.text
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil", "javascript:alert(1)", "/q\nx"])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example", "/\\evil", "javascript:alert(1)", "/q\nx"]
+)
 def test_login_never_redirects_off_site(target: str) -> None:
     assert safe_next(target) == "/queue"
 
@@ -126,7 +144,9 @@ def test_only_allowed_hosts_are_answered_and_slash_redirects_never_name_another_
         ("referer", "http://testserver/queue?x=1", True),
     ],
 )
-def test_csrf_origin_check_compares_scheme_host_and_port(tmp_path: Path, header: str, value: str, accepted: bool) -> None:
+def test_csrf_origin_check_compares_scheme_host_and_port(
+    tmp_path: Path, header: str, value: str, accepted: bool
+) -> None:
     client, _ = sqlite_client(tmp_path)
     _, csrf = log_in(client)
     response = client.post("/review/next", data={"csrf_token": csrf}, headers={header: value}, follow_redirects=False)
@@ -163,7 +183,9 @@ def test_the_analysis_made_after_the_verdict_shows_without_a_click(tmp_path: Pat
         )  # fmt: skip
 
     audit = AuditStore(build_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
-    audit.record_analyses([analysis("event-1", "回答泄露了他人住址。", None), analysis("event-2", None, "Triton rejected the request")])
+    audit.record_analyses(
+        [analysis("event-1", "回答泄露了他人住址。", None), analysis("event-2", None, "Triton rejected the request")]
+    )
     shown = client.get("/review/event-1")
     assert 'id="analysis"' in shown.text and "回答泄露了他人住址。" in shown.text
     assert "explain mode after the verdict, guard_explain v4" in shown.text

@@ -39,7 +39,10 @@ def sqlite(tmp_path: Path) -> Engine:
 def via(client: TestClient, peer: str, **headers: str | bytes) -> TestClient:
     """The app as reached from ``peer`` (the connection's address), with these headers on every request."""
     return TestClient(
-        client.app, base_url=str(client.base_url), client=(peer, 40000), raise_server_exceptions=False,
+        client.app,
+        base_url=str(client.base_url),
+        client=(peer, 40000),
+        raise_server_exceptions=False,
         headers={name.replace("_", "-"): value for name, value in headers.items()},  # type: ignore[arg-type]  # bytes: a header no proxy should send
     )
 
@@ -53,9 +56,7 @@ def test_forged_forwarded_for_from_an_untrusted_peer_is_ignored_and_does_not_esc
     engine: Engine, trusted: tuple[str, ...]
 ) -> None:
     client, svc = make_client(engine, trusted_proxies=trusted)
-    attempts = [
-        log_in(via(client, CLIENT, x_forwarded_for=f"198.51.100.{i}"), "alice", WRONG)[0] for i in range(3)
-    ]
+    attempts = [log_in(via(client, CLIENT, x_forwarded_for=f"198.51.100.{i}"), "alice", WRONG)[0] for i in range(3)]
     assert attempts == [401, 401, 401]
     assert log_in(via(client, CLIENT, x_forwarded_for="198.51.100.99"), "alice", PASSWORD)[0] == 429
     assert set(logged_ips(svc, "login_failed") + logged_ips(svc, "login_blocked")) == {CLIENT}
@@ -119,7 +120,10 @@ def test_junk_rotated_by_a_hop_that_forwards_what_it_was_sent_shares_one_limit(s
 def test_forwarded_proto_counts_for_the_origin_check_only_from_a_trusted_proxy(sqlite: Engine) -> None:
     client, _ = make_client(sqlite, trusted_proxies=(PROXY,))
     for peer, proto, accepted in [
-        (PROXY, "https", True), (CLIENT, "https", False), (PROXY, "https, http", False), (PROXY, "gopher", False)
+        (PROXY, "https", True),
+        (CLIENT, "https", False),
+        (PROXY, "https, http", False),
+        (PROXY, "gopher", False),
     ]:
         behind = via(client, peer, x_forwarded_proto=proto, x_forwarded_for=CLIENT, origin="https://testserver")
         assert log_in(behind)[0] == (200 if accepted else 403), (peer, proto)
@@ -128,7 +132,10 @@ def test_forwarded_proto_counts_for_the_origin_check_only_from_a_trusted_proxy(s
 def test_forwarded_host_is_never_believed_the_host_header_is_checked(sqlite: Engine) -> None:
     client, _ = make_client(sqlite, trusted_proxies=(PROXY,))
     behind = via(client, PROXY, x_forwarded_for=CLIENT)
-    assert behind.get("/login", headers={"host": "backend.internal:8080", "x-forwarded-host": "testserver"}).status_code == 400
+    assert (
+        behind.get("/login", headers={"host": "backend.internal:8080", "x-forwarded-host": "testserver"}).status_code
+        == 400
+    )
     assert behind.get("/login", headers={"x-forwarded-host": "evil.example"}).status_code == 200
 
 
@@ -140,7 +147,11 @@ def test_trusted_proxies_refuse_anything_but_addresses_and_networks_of_proxies(v
 
 def test_trusted_proxies_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GUARDSTREAM_REVIEW__TRUSTED_PROXIES", '["10.0.0.5", "10.1.0.0/16", "2001:db8::/32"]')
-    assert [str(net) for net in load_review_settings().trusted_proxies] == ["10.0.0.5/32", "10.1.0.0/16", "2001:db8::/32"]
+    assert [str(net) for net in load_review_settings().trusted_proxies] == [
+        "10.0.0.5/32",
+        "10.1.0.0/16",
+        "2001:db8::/32",
+    ]
     assert load_review_settings(trusted_proxies=[]).trusted_proxies == ()
 
 
@@ -168,7 +179,10 @@ def test_served_by_uvicorn_only_the_apps_trusted_proxies_count(sqlite: Engine, m
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
     _, svc = make_client(sqlite, allowed_hosts=("127.0.0.1",))
     with served(svc) as url:
-        forged = [httpx.Client(base_url=url, headers={"x-forwarded-for": f"198.51.100.{i}"}, follow_redirects=True) for i in range(4)]
+        forged = [
+            httpx.Client(base_url=url, headers={"x-forwarded-for": f"198.51.100.{i}"}, follow_redirects=True)
+            for i in range(4)
+        ]
         assert [log_in(c, "alice", WRONG)[0] for c in forged[:3]] == [401] * 3
         assert log_in(forged[3], "alice", PASSWORD)[0] == 429
     assert set(logged_ips(svc, "login_failed")) == {"127.0.0.1"}

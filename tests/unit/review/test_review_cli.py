@@ -19,7 +19,9 @@ def test_add_user_stores_an_argon2_hash_and_refuses_duplicates_and_weak_password
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     monkeypatch.setenv("GUARDSTREAM_AUDIT__URL", url)
     runner = CliRunner()
-    created = runner.invoke(app, ["review", "add-user", "alice", "--role", "admin", "--password-stdin"], input="correct horse battery\n")
+    created = runner.invoke(
+        app, ["review", "add-user", "alice", "--role", "admin", "--password-stdin"], input="correct horse battery\n"
+    )
     assert created.exit_code == 0, created.output
     account = ReviewStore(build_engine(url)).account("alice")
     assert account is not None and account.role == "admin" and account.password_hash.startswith("$argon2id$")

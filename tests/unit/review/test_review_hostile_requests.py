@@ -65,7 +65,12 @@ def test_control_characters_in_any_field_are_refused_before_any_query(engine: En
         (client, "POST", "/review/event-1/label", {**form, "label": "safe", "revision": "1", "note": "esc \x1b[31m"}),
         (client, "POST", "/undo", {**form, "filters": "label=\x7f"}),
         (admin, "GET", "/admin/trail?actor=%00", None),
-        (admin, "POST", "/admin/users", {"csrf_token": admin_csrf, "username": "bob\x00", "password": PASSWORD * 2, "role": "reviewer"}),
+        (
+            admin,
+            "POST",
+            "/admin/users",
+            {"csrf_token": admin_csrf, "username": "bob\x00", "password": PASSWORD * 2, "role": "reviewer"},
+        ),
     ]
     for who, method, url, data in requests:
         with statements(engine) as ran:
@@ -90,7 +95,9 @@ def test_a_note_may_hold_line_breaks_and_tabs(engine: Engine) -> None:
     _, csrf = log_in(client)
     client.post("/review/event-1/claim", data={"csrf_token": csrf})
     note = "第一行\r\n\tsecond line"
-    response = client.post("/review/event-1/label", data={"csrf_token": csrf, "label": "unsafe", "revision": "1", "note": note})
+    response = client.post(
+        "/review/event-1/label", data={"csrf_token": csrf, "label": "unsafe", "revision": "1", "note": note}
+    )
     assert response.status_code == 200 and "msg=labelled" in str(response.url)
     label = svc.store.item("event-1", svc.clock_ms()).label  # type: ignore[union-attr]
     assert label is not None and label.note == note.strip()
@@ -141,7 +148,9 @@ def test_a_second_reviewer_posting_a_used_revision_is_told_the_item_was_labelled
     assert "msg=already_labelled" in str(answer.url)
     label = svc.store.item("event-1", svc.clock_ms()).label  # type: ignore[union-attr]
     assert label is not None and (label.reviewer, label.label) == ("alice", "unsafe")
-    assert [a["detail"]["outcome"] for a in svc.store.actions(actor="bob", action="label_rejected")] == ["already_labelled"]
+    assert [a["detail"]["outcome"] for a in svc.store.actions(actor="bob", action="label_rejected")] == [
+        "already_labelled"
+    ]
 
 
 def test_a_login_form_token_is_good_for_one_attempt_only(engine: Engine) -> None:
@@ -169,8 +178,13 @@ def test_writes_to_items_that_do_not_exist_or_are_not_flagged_answer_404(engine:
     _, csrf = log_in(client)
     longest, safe = to_segment("界" * MAX_ID_CHARS), seed(label="safe", p_unsafe=0.1)
     for url in (
-        f"/review/{longest}/skip", f"/review/{longest}/label", "/review/nope/skip", "/review/nope/label",
-        f"/review/{safe}/claim", f"/review/{safe}/skip", f"/review/{safe}/label",
+        f"/review/{longest}/skip",
+        f"/review/{longest}/label",
+        "/review/nope/skip",
+        "/review/nope/label",
+        f"/review/{safe}/claim",
+        f"/review/{safe}/skip",
+        f"/review/{safe}/label",
     ):
         response = client.post(url, data={"csrf_token": csrf, "label": "safe", "revision": "1"}, follow_redirects=False)
         assert response.status_code == 404, url
@@ -181,5 +195,7 @@ def test_malformed_origin_headers_are_refused_not_crashed_on(engine: Engine) -> 
     client, _ = make_client(engine)
     _, csrf = log_in(client)
     for header, value in (("origin", "http://["), ("referer", "http://testserver:99999/"), ("origin", "data:,x")):
-        response = client.post("/review/next", data={"csrf_token": csrf}, headers={header: value}, follow_redirects=False)
+        response = client.post(
+            "/review/next", data={"csrf_token": csrf}, headers={header: value}, follow_redirects=False
+        )
         assert response.status_code == 403, (header, value)

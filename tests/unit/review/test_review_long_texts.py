@@ -36,7 +36,13 @@ def test_a_megabyte_item_shows_its_first_characters_and_links_to_all_of_it(tmp_p
     assert whole.status_code == 200 and "1,000,000 字符" in whole.text
     blocks = re.findall(r'<div class="chat chunk" dir="ltr">(.*?)</div>', whole.text, re.S)
     assert len(blocks) == 500 and "\u202e" not in whole.text
-    shown = html.unescape(re.sub(r'<span class="hidden-char"[^>]*>⟨U\+202E⟩</span>|<mark[^>]*>|</mark>', lambda m: "\u202e" if "202E" in m.group() else "", "".join(blocks)))
+    shown = html.unescape(
+        re.sub(
+            r'<span class="hidden-char"[^>]*>⟨U\+202E⟩</span>|<mark[^>]*>|</mark>',
+            lambda m: "\u202e" if "202E" in m.group() else "",
+            "".join(blocks),
+        )
+    )
     assert shown == text
     context_page = client.get("/review/long-1/full/context").text
     assert "第二轮" * 3_000 in "".join(re.findall(r'<div class="chat chunk" dir="ltr">(.*?)</div>', context_page, re.S))

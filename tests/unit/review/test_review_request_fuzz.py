@@ -13,14 +13,46 @@ from tests.unit.review.app_client import log_in, make_client
 from tests.unit.review.test_review_hostile_requests import assert_secured
 
 ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
-FIELDS = st.sampled_from(["label", "category", "version", "since", "until", "status", "order", "page", "msg",
-                          "actor", "next", "filters", "note", "revision", "username", "password", "csrf_token"])
-ROUTES = st.sampled_from([
-    ("GET", "/review/{}"), ("GET", "/review/{}/full/text"), ("GET", "/review/event-1/full/{}"),
-    ("POST", "/review/{}/claim"), ("POST", "/review/{}/label"), ("POST", "/review/{}/skip"),
-    ("POST", "/review/{}/explain"), ("POST", "/review/next"), ("POST", "/undo"), ("GET", "/queue"),
-    ("GET", "/admin/trail"), ("POST", "/admin/users"), ("GET", "/login"), ("POST", "/login"), ("GET", "/{}"),
-])
+FIELDS = st.sampled_from(
+    [
+        "label",
+        "category",
+        "version",
+        "since",
+        "until",
+        "status",
+        "order",
+        "page",
+        "msg",
+        "actor",
+        "next",
+        "filters",
+        "note",
+        "revision",
+        "username",
+        "password",
+        "csrf_token",
+    ]
+)
+ROUTES = st.sampled_from(
+    [
+        ("GET", "/review/{}"),
+        ("GET", "/review/{}/full/text"),
+        ("GET", "/review/event-1/full/{}"),
+        ("POST", "/review/{}/claim"),
+        ("POST", "/review/{}/label"),
+        ("POST", "/review/{}/skip"),
+        ("POST", "/review/{}/explain"),
+        ("POST", "/review/next"),
+        ("POST", "/undo"),
+        ("GET", "/queue"),
+        ("GET", "/admin/trail"),
+        ("POST", "/admin/users"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("GET", "/{}"),
+    ]
+)
 
 
 def send(client: TestClient, csrf: str, route: tuple[str, str], segment: str, fields: dict[str, str]) -> int:

@@ -41,7 +41,9 @@ def test_stacked_combining_marks_are_trimmed() -> None:
 
 
 def test_findings_over_a_long_text_are_listed_once_each_in_order_of_first_appearance() -> None:
-    text = "普通的聊天内容 plain words " * 20_000 + "pаypal \u200b" + "more text " * 1_000 + "\u202e pаypal ｐａｙ \u200b"
+    text = (
+        "普通的聊天内容 plain words " * 20_000 + "pаypal \u200b" + "more text " * 1_000 + "\u202e pаypal ｐａｙ \u200b"
+    )
     assert warnings(text) == [
         "invisible character: ⟨U+200B⟩ ZERO WIDTH SPACE",
         "bidirectional control: ⟨U+202E⟩ RIGHT-TO-LEFT OVERRIDE",
@@ -51,7 +53,14 @@ def test_findings_over_a_long_text_are_listed_once_each_in_order_of_first_appear
 
 
 @settings(max_examples=300)
-@given(st.text(st.sampled_from(list("ab 中文<>&\"'\n\tаΑｐ𝐩") + ["\u0301", "\u0300", "\u202e", "\u200b", "\x01", "\U000e0041"]), max_size=80))
+@given(
+    st.text(
+        st.sampled_from(
+            list("ab 中文<>&\"'\n\tаΑｐ𝐩") + ["\u0301", "\u0300", "\u202e", "\u200b", "\x01", "\U000e0041"]
+        ),
+        max_size=80,
+    )
+)
 def test_the_html_and_the_plain_reveal_say_the_same(text: str) -> None:
     html_text = re.sub(r"<[^>]*>", "", str(reveal(text)))
     assert html.unescape(html_text) == reveal_plain(text)

@@ -19,7 +19,9 @@ try:  # the registry extras (authlib, cachetools) may be missing from a minimal 
     import confluent_kafka.schema_registry  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
     unavailable(
-        f"confluent_kafka.schema_registry not importable ({exc})", "install confluent-kafka[avro,schemaregistry]", module=True
+        f"confluent_kafka.schema_registry not importable ({exc})",
+        "install confluent-kafka[avro,schemaregistry]",
+        module=True,
     )
 
 from guardstream.serde.confluent import ConfluentSerde  # noqa: E402

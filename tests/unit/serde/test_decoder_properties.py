@@ -103,15 +103,20 @@ def test_mutated_json_encodings_never_raise_anything_but_poison(event, data):
 
 
 @PROPERTY
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-), st.sampled_from(["event_id", "role", "text", "created_at_ms", "context", "metadata", "question"]))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=20,
+    ),
+    st.sampled_from(["event_id", "role", "text", "created_at_ms", "context", "metadata", "question"]),
+)
 def test_json_with_any_value_in_any_field_never_raises_anything_but_poison(value, field):
-    doc = json.loads(chat_event_to_json(ChatEvent(
-        event_id="e", conversation_id="c", user_id="u", role=ChatRole.USER, text="t", created_at_ms=0
-    )))
+    doc = json.loads(
+        chat_event_to_json(
+            ChatEvent(event_id="e", conversation_id="c", user_id="u", role=ChatRole.USER, text="t", created_at_ms=0)
+        )
+    )
     doc[field] = value
     decodes_or_poison(json.dumps(doc).encode())
 

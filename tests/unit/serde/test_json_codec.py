@@ -23,7 +23,15 @@ def doc(**changes: Any) -> dict[str, Any]:
 
 
 def minimal(**changes: Any) -> dict[str, Any]:
-    return {"event_id": "e", "conversation_id": "c", "user_id": "u", "role": "user", "text": "t", "created_at_ms": 5, **changes}
+    return {
+        "event_id": "e",
+        "conversation_id": "c",
+        "user_id": "u",
+        "role": "user",
+        "text": "t",
+        "created_at_ms": 5,
+        **changes,
+    }
 
 
 def rejected(document: dict[str, Any], kind: str, reason: str) -> None:
@@ -88,8 +96,16 @@ def test_each_field_lands_where_it_belongs() -> None:
         minimal(role="assistant", question="q?", locale="en", context=["a", "b"], metadata={"k": "v"})
     )
     assert event == ChatEvent(
-        event_id="e", conversation_id="c", user_id="u", role=ChatRole.ASSISTANT, text="t", question="q?",
-        context=("a", "b"), created_at_ms=5, locale="en", metadata={"k": "v"},
+        event_id="e",
+        conversation_id="c",
+        user_id="u",
+        role=ChatRole.ASSISTANT,
+        text="t",
+        question="q?",
+        context=("a", "b"),
+        created_at_ms=5,
+        locale="en",
+        metadata={"k": "v"},
     )
     assert type(event.context) is tuple and type(event.metadata) is dict
 
@@ -144,7 +160,11 @@ def test_an_invalid_role_is_quoted_to_forty_characters() -> None:
     "value, got", [(1.7e12, "float"), (5.0, "float"), (True, "bool"), ("1735689600000", "str"), (None, "null")]
 )
 def test_created_at_ms_must_be_an_integer(value: Any, got: str) -> None:
-    rejected(minimal(created_at_ms=value), "wrong_type", f"created_at_ms must be an integer (ms since the Unix epoch), got {got}")
+    rejected(
+        minimal(created_at_ms=value),
+        "wrong_type",
+        f"created_at_ms must be an integer (ms since the Unix epoch), got {got}",
+    )
 
 
 @pytest.mark.parametrize("created", [-(2**63) - 1, 2**63, 10**30])

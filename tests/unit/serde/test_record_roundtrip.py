@@ -36,13 +36,26 @@ def test_chat_event_round_trips_through_json(name, sample_records):
 
 def test_json_accepts_leading_whitespace_nulls_for_optionals_and_ignores_unknown_fields():
     doc = {
-        "event_id": "e1", "conversation_id": "c1", "user_id": "u1", "role": "user",
-        "text": "你好", "created_at_ms": 5, "question": None, "context": None, "locale": None,
-        "metadata": None, "producer_version": "9.9", "priority": 3,
+        "event_id": "e1",
+        "conversation_id": "c1",
+        "user_id": "u1",
+        "role": "user",
+        "text": "你好",
+        "created_at_ms": 5,
+        "question": None,
+        "context": None,
+        "locale": None,
+        "metadata": None,
+        "producer_version": "9.9",
+        "priority": 3,
     }
     event = ChatEventDecoder().decode(b"\n  " + json.dumps(doc).encode())
     assert event == ChatEvent(
-        event_id="e1", conversation_id="c1", user_id="u1", role=ChatRole.USER, text="你好",
+        event_id="e1",
+        conversation_id="c1",
+        user_id="u1",
+        role=ChatRole.USER,
+        text="你好",
         created_at_ms=5,
     )
     assert event.metadata == {}  # unknown fields are dropped, not folded into metadata

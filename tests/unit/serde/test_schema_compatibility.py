@@ -24,9 +24,7 @@ IDS = [p.name for p in SCHEMA_FILES]
 
 
 def _git(*args: str, root=ROOT) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=root, check=True, capture_output=True, text=True, timeout=30
-    ).stdout
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True, timeout=30).stdout
 
 
 def _git_versions(relpath: str, root=ROOT) -> list[tuple[str, dict]]:
@@ -90,6 +88,7 @@ def test_git_history_versions_are_found_and_an_incompatible_edit_is_flagged(tmp_
 
 
 # The checker itself: it must flag breaking changes and accept safe ones.
+
 
 def _chat_event() -> dict:
     return json.loads((ROOT / "schemas" / "chat_event.avsc").read_text(encoding="utf-8"))

@@ -52,7 +52,10 @@ def field(schema: Schema, name: str) -> dict[str, Any]:
 
 def read_with(new: Schema, writer: Schema = OLD, records: list[dict[str, Any]] = WRITTEN) -> list[dict[str, Any]]:
     """The records as ``writer`` encodes them, decoded by a reader holding ``new``."""
-    written, reader = parse_schema(copy.deepcopy(writer), named_schemas={}), parse_schema(copy.deepcopy(new), named_schemas={})
+    written, reader = (
+        parse_schema(copy.deepcopy(writer), named_schemas={}),
+        parse_schema(copy.deepcopy(new), named_schemas={}),
+    )
     out = []
     for record in records:
         buffer = io.BytesIO()
@@ -131,7 +134,10 @@ REFUSED: dict[str, tuple[Schema, Schema]] = {
     "record-rename-without-alias": (OLD, changed(lambda s: s.update(name="Message"))),
     "long-to-int": (changed(int_to_long), OLD),
     "double-to-float": (changed(float_to_double), OLD),
-    "removed-symbol-without-default": (OLD, changed(lambda s: field(s, "mood")["type"].update(symbols=["calm", "sad"]))),
+    "removed-symbol-without-default": (
+        OLD,
+        changed(lambda s: field(s, "mood")["type"].update(symbols=["calm", "sad"])),
+    ),
     "bytes-to-int": (changed(string_to_bytes), changed(lambda s: field(s, "id").update(type="int"))),
 }
 

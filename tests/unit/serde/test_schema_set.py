@@ -81,14 +81,30 @@ def test_data_written_with_a_history_version_is_resolved_into_the_current_schema
 
     v0 = make_version(old, stem="chat_event", label="v0")
     assert v0.fingerprint in schemas.by_fingerprint
-    payload = single_object.encode(v0, {
-        "event_id": "e0", "conversation_id": "c0", "user_id": "u0", "role": "user",
-        "text": "老版本的消息", "question": None, "context": [], "created_at_ms": 7, "shard": 3,
-    })
+    payload = single_object.encode(
+        v0,
+        {
+            "event_id": "e0",
+            "conversation_id": "c0",
+            "user_id": "u0",
+            "role": "user",
+            "text": "老版本的消息",
+            "question": None,
+            "context": [],
+            "created_at_ms": 7,
+            "shard": 3,
+        },
+    )
     event = ChatEventDecoder(schemas=schemas).decode(payload)
     assert event == ChatEvent(
-        event_id="e0", conversation_id="c0", user_id="u0", role=ChatRole.USER,
-        text="老版本的消息", created_at_ms=7, locale=None, metadata={},
+        event_id="e0",
+        conversation_id="c0",
+        user_id="u0",
+        role=ChatRole.USER,
+        text="老版本的消息",
+        created_at_ms=7,
+        locale=None,
+        metadata={},
     )
     # Without the history folder the same bytes have an unknown fingerprint.
     with pytest.raises(PoisonInputError) as err:

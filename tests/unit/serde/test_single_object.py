@@ -133,7 +133,8 @@ def test_a_body_cut_short_is_malformed_avro_naming_the_record() -> None:
     version = SCHEMAS.get(CHAT)
     payload = encode(version, EVENT.to_avro())
     with pytest.raises(
-        PoisonInputError, match=r"^Avro body of guardstream\.ChatEvent is truncated or corrupt \(a length runs past the end\): "
+        PoisonInputError,
+        match=r"^Avro body of guardstream\.ChatEvent is truncated or corrupt \(a length runs past the end\): ",
     ) as err:
         read_body(SCHEMAS, version, payload[:-3])
     assert err.value.kind == "malformed_avro"

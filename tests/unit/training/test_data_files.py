@@ -13,8 +13,14 @@ from training.data.splits import leaked_groups, split_records
 from training.data.synthetic.generator import SyntheticConfig, generate
 
 ITEM = {
-    "source": "Real Data", "category_name": "违法犯罪", "sub_category_name": "诈骗",
-    "question": "怎么骗钱？", "response": "对不起，我不能帮你。", "label": "安全", "analyze": "拒绝了", "id": 7,
+    "source": "Real Data",
+    "category_name": "违法犯罪",
+    "sub_category_name": "诈骗",
+    "question": "怎么骗钱？",
+    "response": "对不起，我不能帮你。",
+    "label": "安全",
+    "analyze": "拒绝了",
+    "id": 7,
 }
 
 
@@ -39,8 +45,12 @@ def test_numeric_ids_and_english_labels_are_normalised(tmp_path: Path) -> None:
 
 def test_jsonl_errors_name_the_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    lines = [json.dumps(ITEM, ensure_ascii=False), "{not json", json.dumps({**ITEM, "id": 9, "label": "maybe"}, ensure_ascii=False),
-             json.dumps({k: v for k, v in ITEM.items() if k != "question"} | {"id": 10}, ensure_ascii=False)]
+    lines = [
+        json.dumps(ITEM, ensure_ascii=False),
+        "{not json",
+        json.dumps({**ITEM, "id": 9, "label": "maybe"}, ensure_ascii=False),
+        json.dumps({k: v for k, v in ITEM.items() if k != "question"} | {"id": 10}, ensure_ascii=False),
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(DataFileError) as caught:
         read_records(path)
@@ -75,9 +85,20 @@ def test_duplicate_ids_and_unknown_formats_are_refused(tmp_path: Path) -> None:
 def test_split_never_puts_one_question_on_two_sides() -> None:
     base = generate(SyntheticConfig(count=600, seed=2))
     # The same question with several responses (and spacing/punctuation variants) must stay together.
-    variants = [GuardRecord(f"v{i}-{r.id}", r.source, r.category_name, r.sub_category_name,
-                            r.question.replace("？", "?") + " ", f"{r.response}{i}", r.label, r.analyze)
-                for r in base[:100] for i in range(2)]
+    variants = [
+        GuardRecord(
+            f"v{i}-{r.id}",
+            r.source,
+            r.category_name,
+            r.sub_category_name,
+            r.question.replace("？", "?") + " ",
+            f"{r.response}{i}",
+            r.label,
+            r.analyze,
+        )
+        for r in base[:100]
+        for i in range(2)
+    ]
     split = split_records([*base, *variants], dev_fraction=0.1, test_fraction=0.2, seed=3)
     assert split.train and split.dev and split.test
     assert not leaked_groups(split.train, split.test)

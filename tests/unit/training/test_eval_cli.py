@@ -18,8 +18,22 @@ def test_eval_on_a_local_checkpoint_writes_metrics_predictions_and_report(tmp_pa
     records = generate(SyntheticConfig(count=12, seed=8, source="Synthetic Data"))
     data = write_json(tmp_path / "libra.json", records)
     out = tmp_path / "eval"
-    result = CliRunner().invoke(app, ["eval", "--data", str(data), "--model", str(checkpoint), "--out", str(out),
-                                      "--max-new-tokens", "12", "--batch-size", "6"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--data",
+            str(data),
+            "--model",
+            str(checkpoint),
+            "--out",
+            str(out),
+            "--max-new-tokens",
+            "12",
+            "--batch-size",
+            "6",
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics) == {"average", "Synthetic Data"}
@@ -32,7 +46,11 @@ def test_eval_on_a_local_checkpoint_writes_metrics_predictions_and_report(tmp_pa
 
 def test_eval_names_the_bad_line_of_a_bad_file(tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
-    data.write_text('{"question": "q", "response": "r", "label": "安全", "id": "1"}\n{"question": "q2"}\n', encoding="utf-8")
-    result = CliRunner().invoke(app, ["eval", "--data", str(data), "--model", str(tmp_path), "--out", str(tmp_path / "o")])
+    data.write_text(
+        '{"question": "q", "response": "r", "label": "安全", "id": "1"}\n{"question": "q2"}\n', encoding="utf-8"
+    )
+    result = CliRunner().invoke(
+        app, ["eval", "--data", str(data), "--model", str(tmp_path), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2
     assert f"{data}:2: missing required field 'response'" in result.output

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from guardstream.guard.fast_guard import FastGuardContract, FastGuardScorer, LexicalHashing, PairEncoder, save_fast_guard
+from guardstream.guard.fast_guard import (
+    FastGuardContract,
+    FastGuardScorer,
+    LexicalHashing,
+    PairEncoder,
+    save_fast_guard,
+)
 from tests.unit.guard.test_fast_guard import build_tiny_encoder
 from training.data.records import GuardRecord
 from training.fast_guard import FastStageConfig, fit_mix, freeze_lower, new_network, train_fast_stage, train_lexical
@@ -46,7 +52,9 @@ def test_lexical_head_learns_the_rule_and_the_mix_leans_on_it(base: Path, tmp_pa
     network, tokenizer = new_network(base, LexicalHashing(buckets=4096))
     freeze_lower(network, 1)
     encoder = PairEncoder(tokenizer, 32)
-    train_fast_stage("toy", network, encoder, train, FastStageConfig(epochs=1.0, batch_size=16, learning_rate=1e-3), seed=0)
+    train_fast_stage(
+        "toy", network, encoder, train, FastStageConfig(epochs=1.0, batch_size=16, learning_rate=1e-3), seed=0
+    )
     assert network.lexical is not None
     loss = train_lexical(network.lexical, train, epochs=10)
     assert loss < 0.3
@@ -69,7 +77,9 @@ def test_frozen_layers_keep_their_pretrained_weights(base: Path) -> None:
     network, tokenizer = new_network(base)
     freeze_lower(network, 1)
     before = {name: p.detach().clone() for name, p in network.encoder.named_parameters()}
-    train_fast_stage("toy", network, PairEncoder(tokenizer, 32), records(64, 3), FastStageConfig(epochs=1.0, batch_size=16), seed=0)
+    train_fast_stage(
+        "toy", network, PairEncoder(tokenizer, 32), records(64, 3), FastStageConfig(epochs=1.0, batch_size=16), seed=0
+    )
     after = dict(network.encoder.named_parameters())
     changed = {name for name, value in before.items() if not torch.equal(value, after[name])}
     assert changed and all(name.startswith("encoder.layer.1.") for name in changed)
@@ -101,4 +111,6 @@ def test_a_fast_guard_checkpoint_is_judged_by_its_score_through_the_policy(base:
     # The decision is written in Libra's answer format: Libra's own reading gives the same answers.
     from guardstream.records import VerdictLabel
 
-    assert [libra_label(p.critic) for p in result.predictions] == [VerdictLabel.UNSAFE if s else VerdictLabel.SAFE for s in said]
+    assert [libra_label(p.critic) for p in result.predictions] == [
+        VerdictLabel.UNSAFE if s else VerdictLabel.SAFE for s in said
+    ]

@@ -36,11 +36,24 @@ def repository_serving_untrained_fast_guard(root: Path) -> Path:
 def fast_config(tmp_path: Path, repository: Path, base: str, *extra: str) -> list[str]:
     real = write_jsonl(tmp_path / "real.jsonl", generate(SyntheticConfig(count=160, seed=77, source="Real Data")))
     return [
-        "guards=fast", f"runs_dir={tmp_path / 'runs'}", f"repository={repository}", f"data.real_files=[{real}]",
-        "data.synthetic_count=240", "data.heldout_count=60", "data.use_review_store=false",
-        f"fast.base={base}", "fast.frozen_layers=1", "fast.max_input_tokens=48", "fast.lexical_epochs=4",
-        "fast.stage1.max_steps=6", "fast.stage1.batch_size=16", "fast.stage1.learning_rate=0.001",
-        "fast.stage2.max_steps=6", "fast.stage2.batch_size=16", "fast.stage2.learning_rate=0.001", *extra,
+        "guards=fast",
+        f"runs_dir={tmp_path / 'runs'}",
+        f"repository={repository}",
+        f"data.real_files=[{real}]",
+        "data.synthetic_count=240",
+        "data.heldout_count=60",
+        "data.use_review_store=false",
+        f"fast.base={base}",
+        "fast.frozen_layers=1",
+        "fast.max_input_tokens=48",
+        "fast.lexical_epochs=4",
+        "fast.stage1.max_steps=6",
+        "fast.stage1.batch_size=16",
+        "fast.stage1.learning_rate=0.001",
+        "fast.stage2.max_steps=6",
+        "fast.stage2.batch_size=16",
+        "fast.stage2.learning_rate=0.001",
+        *extra,
     ]
 
 
@@ -64,7 +77,9 @@ def test_fast_candidate_beats_the_untrained_serving_version_and_is_published_as_
     assert fast.published is not None and fast.published.version == 2
     version = repository / "guard_fast" / "2"
     assert (version / "model.py").read_text(encoding="utf-8") == MODEL_PY
-    gold = [json.loads(line) for line in (outcome.run_dir / "data" / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
+    gold = [
+        json.loads(line) for line in (outcome.run_dir / "data" / "gold.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     pairs = [(item["question"], item["response"]) for item in gold[:12]]
     published = FastGuardScorer(version / "checkpoint").score(pairs)
     np.testing.assert_allclose(published, [p.p_unsafe for p in fast.candidate.predictions[:12]], atol=1e-5)

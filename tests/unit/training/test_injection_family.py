@@ -21,7 +21,13 @@ def test_no_part_is_both_trained_on_and_held_out() -> None:
 def test_training_attacks_carry_no_held_out_speaker_claim_or_word() -> None:
     heldout_markers = [
         text
-        for parts in (injection.SPEAKER, injection.CLAIM_SAFE, injection.CLAIM_UNSAFE, injection.WORDS_SAFE, injection.WORDS_UNSAFE)
+        for parts in (
+            injection.SPEAKER,
+            injection.CLAIM_SAFE,
+            injection.CLAIM_UNSAFE,
+            injection.WORDS_SAFE,
+            injection.WORDS_UNSAFE,
+        )
         for text in parts.heldout
     ]
     rng = random.Random(1)
@@ -71,7 +77,15 @@ def test_padded_copies_keep_the_label_and_take_their_padding_from_safe_items_onl
 
     def record(i: int, text: str, unsafe: bool, response: str = "") -> GuardRecord:
         label = "不安全" if unsafe else "安全"
-        return GuardRecord(id=f"r{i}", source="COLD", category_name="", sub_category_name="", question=text, response=response, label=label)
+        return GuardRecord(
+            id=f"r{i}",
+            source="COLD",
+            category_name="",
+            sub_category_name="",
+            question=text,
+            response=response,
+            label=label,
+        )
 
     safe = [record(i, f"<安全{i}>", False) for i in range(50)]
     unsafe = [record(100 + i, f"<骂人{i}>", True) for i in range(50)]

@@ -43,7 +43,9 @@ def test_the_rebuilt_bert_matches_the_onnx_graph(onnx_file: Path) -> None:
     ids = np.array([[101, 2769, 4263, 872, 8024, 102, 0, 0], [101, 1962, 102, 6821, 3221, 102, 1, 102]], dtype=np.int64)
     mask = np.array([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], dtype=np.int64)
     types = np.array([[0] * 8, [0, 0, 0, 1, 1, 1, 1, 1]], dtype=np.int64)
-    expected = ReferenceEvaluator(str(onnx_file)).run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+    expected = ReferenceEvaluator(str(onnx_file)).run(
+        None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    )[0]
     with torch.no_grad():
         got = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(types))
     real = mask.astype(bool)  # padded positions are not compared: no one reads them

@@ -23,7 +23,12 @@ def scored(index: int, source: str, unsafe: bool, p_unsafe: float | None, critic
 
 def four() -> list[Prediction]:
     # safe 0.1, unsafe 0.4, safe 0.6, unsafe 0.9
-    return [scored(1, "A", False, 0.1), scored(2, "A", True, 0.4), scored(3, "A", False, 0.6), scored(4, "A", True, 0.9)]
+    return [
+        scored(1, "A", False, 0.1),
+        scored(2, "A", True, 0.4),
+        scored(3, "A", False, 0.6),
+        scored(4, "A", True, 0.9),
+    ]
 
 
 def test_threshold_curve_matches_a_hand_computed_example() -> None:
@@ -36,7 +41,12 @@ def test_threshold_curve_matches_a_hand_computed_example() -> None:
 
 
 def test_curves_are_per_source_and_the_best_threshold_is_the_lowest_among_ties() -> None:
-    predictions = [*four(), scored(5, "B", True, 0.8), scored(6, "B", False, 0.3), scored(7, "C", True, None, UNSAFE_OUT)]
+    predictions = [
+        *four(),
+        scored(5, "B", True, 0.8),
+        scored(6, "B", False, 0.3),
+        scored(7, "C", True, None, UNSAFE_OUT),
+    ]
     curves = curves_by_source(predictions)
     assert [c.source for c in curves] == ["A", "B"]  # C has no scores
     a, b = curves

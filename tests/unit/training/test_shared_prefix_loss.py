@@ -34,7 +34,9 @@ def loss_and_gradients(model: Any, batch: dict[str, torch.Tensor]) -> tuple[floa
     return loss.item(), targets, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
-def test_the_shared_prompt_pass_gives_the_plain_loss_and_gradients(prepared: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shared_prompt_pass_gives_the_plain_loss_and_gradients(
+    prepared: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model, batch = prepared.model, batch_of(prepared)
     model.train()
     assert sft.shared_start(model, batch) > 20, "the rows share the guard's instruction"

@@ -63,7 +63,9 @@ def test_target_is_the_verdict_json_and_only_it_carries_loss(records: list[Any])
     assert max(example.weights) == 4.0 and sum(w == 4.0 for w in example.weights) >= 1
 
 
-def test_a_few_steps_log_a_loss_change_weights_and_export_a_model_that_answers(records: list[Any], tmp_path: Path) -> None:
+def test_a_few_steps_log_a_loss_change_weights_and_export_a_model_that_answers(
+    records: list[Any], tmp_path: Path
+) -> None:
     from guardstream.guard.explaining import GuardExplainer
     from guardstream.guard.scoring import GuardScorer
 
@@ -71,8 +73,17 @@ def test_a_few_steps_log_a_loss_change_weights_and_export_a_model_that_answers(r
     before = {k: v.clone() for k, v in prepared.model.state_dict().items()}
     examples = [ExampleEncoder(prepared.tokenizer).encode(r) for r in records]
     recorder = Recorder()
-    result = train_stage("stage1", prepared.model, examples, stage(4), pad_id=prepared.tokenizer.pad_token_id,
-                         seed=0, device=prepared.device, state_dir=tmp_path / "state", observer=recorder)
+    result = train_stage(
+        "stage1",
+        prepared.model,
+        examples,
+        stage(4),
+        pad_id=prepared.tokenizer.pad_token_id,
+        seed=0,
+        device=prepared.device,
+        state_dir=tmp_path / "state",
+        observer=recorder,
+    )
     assert [s.step for s in recorder.steps] == [1, 2, 3, 4]
     assert all(s.loss > 0 and s.tokens_per_second > 0 for s in recorder.steps)
     assert len(result.losses) == 4 and (tmp_path / "state" / "log.jsonl").read_text().count("\n") == 4
@@ -94,12 +105,30 @@ def test_an_interrupted_stage_resumes_to_the_same_weights(records: list[Any], tm
 
     resumed = scratch()
     with pytest.raises(KeyboardInterrupt):
-        train_stage("s", resumed.model, examples, stage(4, every=2), pad_id=pad, seed=1, device=resumed.device,
-                    state_dir=tmp_path, observer=Recorder(fail_at=3))
+        train_stage(
+            "s",
+            resumed.model,
+            examples,
+            stage(4, every=2),
+            pad_id=pad,
+            seed=1,
+            device=resumed.device,
+            state_dir=tmp_path,
+            observer=Recorder(fail_at=3),
+        )
     fresh = scratch()  # a new process: weights from scratch, state from disk
     recorder = Recorder()
-    result = train_stage("s", fresh.model, examples, stage(4, every=2), pad_id=pad, seed=1, device=fresh.device,
-                         state_dir=tmp_path, observer=recorder)
+    result = train_stage(
+        "s",
+        fresh.model,
+        examples,
+        stage(4, every=2),
+        pad_id=pad,
+        seed=1,
+        device=fresh.device,
+        state_dir=tmp_path,
+        observer=recorder,
+    )
     assert result.resumed_from == 2 and [s.step for s in recorder.steps] == [3, 4]
     for (name, a), (_, b) in zip(straight.model.state_dict().items(), fresh.model.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), name
@@ -113,8 +142,15 @@ def test_lora_trains_an_adapter_that_loads_merged(records: list[Any], tmp_path: 
     assert prepared.method == "lora" and prepared.trainable < prepared.parameters / 5
     examples = [ExampleEncoder(prepared.tokenizer).encode(r) for r in records]
     frozen = {n: p.clone() for n, p in prepared.model.named_parameters() if not p.requires_grad}
-    train_stage("lora", prepared.model, examples, stage(2), pad_id=prepared.tokenizer.pad_token_id, seed=0,
-                device=prepared.device)
+    train_stage(
+        "lora",
+        prepared.model,
+        examples,
+        stage(2),
+        pad_id=prepared.tokenizer.pad_token_id,
+        seed=0,
+        device=prepared.device,
+    )
     assert all(torch.equal(frozen[n], p) for n, p in prepared.model.named_parameters() if n in frozen)
     out = export_model(prepared, tmp_path / "adapter")
     assert (out / "adapter_config.json").is_file() and not (out / "config.json").exists()

@@ -96,7 +96,11 @@ class _Composer:
         self.weights = [config.kind_weights[k] for k in kinds]
 
     def _frame(self, frames: templates.FrameSet) -> str:
-        if frames in (templates.COMPLY, templates.HELPFUL) and self.split == "train" and self.rng.random() < self.config.bare_probability:
+        if (
+            frames in (templates.COMPLY, templates.HELPFUL)
+            and self.split == "train"
+            and self.rng.random() < self.config.bare_probability
+        ):
             return "{body}"
         return self.rng.choice(frames.pick(self.split))
 
