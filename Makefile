@@ -75,7 +75,9 @@ mutation: venv system-deps test-model ## mutation testing of the modules whose a
 unit: venv ## fast tests that need nothing running
 	$(PY) -m pytest tests/unit
 
-lint: venv ## import directions (DESIGN.md) hold; types check (mypy, configured in pyproject.toml)
+lint: venv ## lint and format (ruff), import directions (DESIGN.md), types (mypy); all configured in pyproject.toml
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 

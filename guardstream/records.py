@@ -10,9 +10,10 @@ Fields are keyword-only, in the order of the schema, so construction reads like 
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 
 class ChatRole(StrEnum):

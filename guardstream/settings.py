@@ -351,7 +351,7 @@ class _YamlFileSource(PydanticBaseSettingsSource):
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigurationError(f"{CONFIG_FILE_ENV}={path}: cannot read settings file: {exc}")
+            raise ConfigurationError(f"{CONFIG_FILE_ENV}={path}: cannot read settings file: {exc}") from exc
         if loaded is None:
             return {}
         if not isinstance(loaded, dict):

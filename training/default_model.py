@@ -155,8 +155,7 @@ def _training_texts() -> list[str]:
 
 
 def train_tokenizer(spec: DefaultModelSpec) -> Any:
-    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
-    from tokenizers import trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.BPE())

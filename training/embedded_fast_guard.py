@@ -291,10 +291,10 @@ def _measure(scorer: Any, records: Sequence[GuardRecord], threshold: float = 0.5
     said = [bool(score >= threshold) for score in scores]
     gold = [record.unsafe for record in records]
     confusion = Confusion(
-        tp=sum(g and s for g, s in zip(gold, said)),
-        fn=sum(g and not s for g, s in zip(gold, said)),
-        fp=sum(s and not g for g, s in zip(gold, said)),
-        tn=sum(not g and not s for g, s in zip(gold, said)),
+        tp=sum(g and s for g, s in zip(gold, said, strict=True)),
+        fn=sum(g and not s for g, s in zip(gold, said, strict=True)),
+        fp=sum(s and not g for g, s in zip(gold, said, strict=True)),
+        tn=sum(not g and not s for g, s in zip(gold, said, strict=True)),
     )
     return {**source_metrics(confusion), "items": len(records)}
 

@@ -122,7 +122,7 @@ def train_fast_stage(
             pending = _batches(records, config.batch_size, rng)
         batch = pending.pop()
         scale = (step + 1) / warmup if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
-        for group, peak in zip(optimizer.param_groups, peaks):
+        for group, peak in zip(optimizer.param_groups, peaks, strict=True):
             group["lr"] = peak * scale
         tensors = encoder.batch([record.pair for record in batch], device)
         unsafe_logit, category_logits = network(**tensors)

@@ -84,7 +84,7 @@ def _steps(config: TrainConfig, guard: str) -> _GuardSteps:
 
 
 def new_run_dir(config: TrainConfig) -> Path:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path(config.runs_dir) / f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 

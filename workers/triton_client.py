@@ -267,7 +267,7 @@ class CascadeClient:
             categories = fast.categories or [None] * len(pairs)
             escalated = [
                 index
-                for index, (score, named) in enumerate(zip(fast_scores, categories))
+                for index, (score, named) in enumerate(zip(fast_scores, categories, strict=True))
                 if self._escalates(float(score), HarmCategory(named[0]) if named else None)
             ]
             if not escalated:
@@ -375,7 +375,7 @@ def _categories(result: grpcclient.InferResult) -> list[tuple[str, float] | None
         return None
     return [
         (name.decode("utf-8"), float(score)) if name else None
-        for name, score in zip(names.reshape(-1), scores.reshape(-1))
+        for name, score in zip(names.reshape(-1), scores.reshape(-1), strict=True)
     ]
 
 

@@ -296,7 +296,7 @@ _NAMES_LIST = [name for name, _ in VERDICT_COLUMNS]
 def _json_rows(values: list[tuple[Any, ...]]) -> str | None:
     """The rows as one JSON array of objects; None when a value has no JSON form (NaN)."""
     names = _NAMES_LIST
-    rows = [dict(zip(names, row)) for row in values]
+    rows = [dict(zip(names, row, strict=True)) for row in values]
     try:
         return json.dumps(rows, ensure_ascii=False, allow_nan=False)
     except ValueError:  # allow_nan=False: NaN and the infinities have no JSON form

@@ -77,9 +77,7 @@ class LexicalHashing:
             text = unicodedata.normalize("NFKC", visible(text)).lower()
             for order in self.orders:
                 for start in range(len(text) - order + 1):
-                    found.append(
-                        zlib.crc32(f"{side}{order}{text[start : start + order]}".encode("utf-8")) % self.buckets
-                    )
+                    found.append(zlib.crc32(f"{side}{order}{text[start : start + order]}".encode()) % self.buckets)
         return found or [0]
 
     def to_dict(self) -> dict[str, Any]:

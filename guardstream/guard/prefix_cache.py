@@ -67,7 +67,7 @@ def shared_prefix(contexts: Sequence[Sequence[int]]) -> list[int]:
     length = min(len(ids) for ids in contexts) - 1
     for ids in contexts[1:]:
         n = 0
-        for x, y in zip(first, ids):
+        for x, y in zip(first, ids, strict=False):
             if x != y:
                 break
             n += 1
@@ -188,7 +188,9 @@ class RowRunner:
         reads_of: list[list[int]] = [[] for _ in rows]
         for k, row in enumerate(read_rows.tolist()):
             reads_of[row].append(k)
-        first_read = [min((int(read_positions[k]) for k in ks), default=len(row)) for ks, row in zip(reads_of, rows)]
+        first_read = [
+            min((int(read_positions[k]) for k in ks), default=len(row)) for ks, row in zip(reads_of, rows, strict=True)
+        ]
         prefix = self.prefix
         cached: list[int] = []
         full: list[int] = []

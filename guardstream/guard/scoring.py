@@ -124,7 +124,7 @@ class GuardScorer:
         ]
         if not parts:
             return Scores(np.empty(0, np.float32), np.empty(0, np.int64), np.empty(0, np.float32))
-        return Scores(*(np.concatenate(column) for column in zip(*parts)))
+        return Scores(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
     def log_probabilities(
         self, pairs: Sequence[tuple[str, str]]

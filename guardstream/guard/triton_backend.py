@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,13 +26,13 @@ import numpy as np
 import numpy.typing as npt
 
 from guardstream.guard.backend_settings import (
-    BackendSettings,
     INPUT_QUESTION,
     INPUT_RESPONSE,
     OUTPUT_CATEGORY,
     OUTPUT_CATEGORY_SCORE,
     OUTPUT_P_UNSAFE,
     OUTPUT_VERDICT_JSON,
+    BackendSettings,
     output_data_type,
     settings_from_model_config,
 )
@@ -172,7 +172,7 @@ class TritonPythonModel:
                 responses[index] = pb.InferenceResponse(output_tensors=[], error=bad_request(pb, str(exc)))
                 continue
             spans.append((index, len(pairs), len(questions)))
-            pairs.extend(zip(questions, answers))
+            pairs.extend(zip(questions, answers, strict=True))
 
         try:
             results = self._run(pairs) if pairs else {}

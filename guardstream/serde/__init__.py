@@ -9,6 +9,7 @@
 * :mod:`~guardstream.serde.compatibility` — the backward-compatibility checker for schema changes.
 """
 
+from guardstream.limits import Limits
 from guardstream.serde.codec import (
     AvroDecoder,
     AvroEncoder,
@@ -17,7 +18,6 @@ from guardstream.serde.codec import (
     encode_record,
 )
 from guardstream.serde.schemas import SchemaSet, SchemaVersion, default_schema_set, load_schema_set
-from guardstream.limits import Limits
 
 __all__ = [
     "AvroDecoder",

@@ -13,14 +13,15 @@ a valid ChatEvent, with a ``kind`` and a precise reason; the only other error it
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from guardstream.errors import PoisonInputError, RetriableError
+from guardstream.limits import TEXT_CHARS, Limits
 from guardstream.records import Action, Analysis, ChatEvent, DeadLetter, Feedback, Verdict
 from guardstream.serde import single_object
 from guardstream.serde.json_codec import chat_event_from_json, parse_json_object
 from guardstream.serde.schemas import SchemaSet, SchemaVersion, default_schema_set
-from guardstream.limits import TEXT_CHARS, Limits
 from guardstream.serde.validation import check_encodable, check_event
 
 RegistryDeserializer = Callable[[bytes], dict[str, Any]]

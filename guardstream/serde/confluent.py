@@ -13,7 +13,8 @@ record's full name (RecordNameStrategy).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from guardstream.errors import ConfigurationError, PoisonInputError, RetriableError
 from guardstream.serde.schemas import SchemaVersion

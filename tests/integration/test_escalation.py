@@ -26,12 +26,11 @@ from confluent_kafka.admin import NewTopic
 from guardstream.records import Action, Verdict
 from guardstream.serde import encode_record
 from guardstream.settings import Settings
+from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
+from tests.unit.escalation.scenario import expected_actions, generate
 from workers.escalation.rules import parse_rules
 from workers.escalation.sink import read_actions
 from workers.kafka_clients import build_producer, build_settings_admin_client, build_transactional_producer
-
-from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
-from tests.unit.escalation.scenario import expected_actions, generate
 
 pytestmark = pytest.mark.integration
 GUARDSTREAM = str(Path(sys.executable).with_name("guardstream"))

@@ -94,7 +94,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]
     )
     try:
         java_executable()
-    except Exception as exc:  # noqa: BLE001 - DevStackError names what to install
+    except Exception as exc:  # DevStackError names what to install
         unavailable(str(exc))
     if not any(libs_dir(settings).glob("kafka_2.13-*.jar")):
         unavailable(f"no Kafka jars in {libs_dir(settings)}")
@@ -336,24 +336,25 @@ def test_client_that_does_not_trust_the_brokers_ca_fails_tls(secured: SecuredBro
         else {"ssl_ca_location": None, "ssl_ca_system": True}
     )
     kafka = KafkaSettings(**{**_fields(secured.kafka), **ca})
-    with pytest.raises(ConfigurationError, match="TLS handshake with Kafka at .* failed: .*certificate verify failed"):
+    with pytest.raises(ConfigurationError, match=r"TLS handshake with Kafka at .* failed: .*certificate verify failed"):
         check_connection(kafka, timeout_s=20)
     # the Python clients' (faust/aiokafka) context refuses the broker the same way
     context = tls_context(kafka)
     assert context is not None
     host, port = kafka.bootstrap_servers.split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as raw:
-        with pytest.raises(ssl.SSLCertVerificationError):
-            context.wrap_socket(raw, server_hostname=host)
+    with socket.create_connection((host, int(port)), timeout=10) as raw, pytest.raises(ssl.SSLCertVerificationError):
+        context.wrap_socket(raw, server_hostname=host)
 
 
 def test_python_tls_context_completes_the_mutual_handshake(secured: SecuredBroker) -> None:
     context = tls_context(secured.kafka)
     assert context is not None and context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
     host, port = secured.kafka.bootstrap_servers.split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=host) as tls:
-            assert tls.getpeercert()["subjectAltName"] == (("DNS", "localhost"), ("IP Address", "127.0.0.1"))
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        assert tls.getpeercert()["subjectAltName"] == (("DNS", "localhost"), ("IP Address", "127.0.0.1"))
 
 
 def test_client_without_a_certificate_is_refused_by_mutual_tls(secured: SecuredBroker) -> None:

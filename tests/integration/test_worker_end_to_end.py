@@ -125,7 +125,10 @@ def test_kcat_events_get_one_verdict_and_one_audit_row_and_poison_goes_to_dlq(
         # The worker is still consuming: a new event after all that poison gets its verdict.
         late = dataclasses.replace(events[0], event_id=f"{run}-late", created_at_ms=int(time.time() * 1000))
         kcat_produce(
-            bootstrap, fresh_topics.chat_events, late.conversation_id, list(write_events(tmp_path, [late]).values())[0]
+            bootstrap,
+            fresh_topics.chat_events,
+            late.conversation_id,
+            next(iter(write_events(tmp_path, [late]).values())),
         )
         verdicts, _ = read_outputs(base_settings, fresh_topics, len(events) + len(poison) + 1, timeout_s=60)
         assert f"{run}-late" in {verdict.event_id for verdict in verdicts}

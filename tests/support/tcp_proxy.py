@@ -6,6 +6,7 @@ pointed at the proxy fail while it is cut: open ones are closed, new ones are cl
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -74,10 +75,8 @@ class TcpProxy:
 
 
 def _close(connection: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         connection.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     connection.close()
 
 

@@ -54,7 +54,7 @@ def _certificate(
     usage: ExtendedKeyUsageOID | None = None,
     sans: list[x509.GeneralName] | None = None,
 ) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     issuer_name, issuer_key = issuer if issuer else (_name(subject), key)
     builder = (
         x509.CertificateBuilder()

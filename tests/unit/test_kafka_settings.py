@@ -77,7 +77,7 @@ def test_missing_password_file_names_the_setting_and_the_path(tmp_path: Path, ca
 
 
 def test_empty_password_file_is_refused(tmp_path: Path, ca: Path) -> None:
-    with pytest.raises(ConfigurationError, match="SASL_PASSWORD_FILE.*is empty"):
+    with pytest.raises(ConfigurationError, match=r"SASL_PASSWORD_FILE.*is empty"):
         load_settings(kafka=_sasl_ssl(ca, sasl_password_file=_secret_file(tmp_path, "\n")))
 
 
@@ -97,7 +97,7 @@ def test_sasl_without_a_password_names_both_ways_to_give_one(ca: Path) -> None:
 
 
 def test_tls_needs_a_ca_or_the_system_store(ca: Path) -> None:
-    with pytest.raises(ConfigurationError, match="ssl_ca_location.*ssl_ca_system"):
+    with pytest.raises(ConfigurationError, match=r"ssl_ca_location.*ssl_ca_system"):
         load_settings(kafka=_sasl_ssl(ca, sasl_password=SECRET, ssl_ca_location=None))
     with pytest.raises(ConfigurationError, match="exactly one"):
         load_settings(kafka=_sasl_ssl(ca, sasl_password=SECRET, ssl_ca_system=True))
@@ -111,9 +111,9 @@ def test_plaintext_needs_no_ca() -> None:
 
 
 def test_client_certificate_needs_its_key_and_a_key_password_needs_a_key(tmp_path: Path, ca: Path) -> None:
-    with pytest.raises(ConfigurationError, match="both .*ssl_certificate_location.*ssl_key_location"):
+    with pytest.raises(ConfigurationError, match=r"both .*ssl_certificate_location.*ssl_key_location"):
         load_settings(kafka={"security_protocol": "SSL", "ssl_ca_location": ca, "ssl_certificate_location": ca})
-    with pytest.raises(ConfigurationError, match="ssl_key_password.*ssl_key_location"):
+    with pytest.raises(ConfigurationError, match=r"ssl_key_password.*ssl_key_location"):
         load_settings(kafka={"security_protocol": "SSL", "ssl_ca_location": ca, "ssl_key_password": SECRET})
 
 
@@ -126,7 +126,7 @@ def test_key_password_from_a_file(tmp_path: Path, ca: Path) -> None:
         ssl_key_password_file=_secret_file(tmp_path, SECRET + "\r\n", "key-password"),
     )
     assert kafka.ssl_key_secret is not None and kafka.ssl_key_secret.get_secret_value() == SECRET
-    with pytest.raises(ConfigurationError, match="SSL_KEY_PASSWORD_FILE.*not both"):
+    with pytest.raises(ConfigurationError, match=r"SSL_KEY_PASSWORD_FILE.*not both"):
         load_settings(kafka={**kafka.model_dump(), "ssl_key_password": SECRET})
 
 

@@ -49,7 +49,7 @@ def test_unknown_setting_in_the_file_is_refused(monkeypatch: pytest.MonkeyPatch,
     config = tmp_path / "guardstream.yaml"
     config.write_text("worker:\n  batch_size: 8\n", encoding="utf-8")
     monkeypatch.setenv("GUARDSTREAM_CONFIG", str(config))
-    with pytest.raises(ConfigurationError, match="worker.batch_size"):
+    with pytest.raises(ConfigurationError, match=r"worker\.batch_size"):
         load_settings()
 
 

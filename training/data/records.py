@@ -102,7 +102,7 @@ class GuardRecord:
 
 def content_id(question: str, response: str, prefix: str = "item") -> str:
     """A stable id from the pair's text."""
-    digest = hashlib.sha1(f"{question}\x00{response}".encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha1(f"{question}\x00{response}".encode()).hexdigest()[:16]
     return f"{prefix}-{digest}"
 
 

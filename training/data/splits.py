@@ -37,7 +37,7 @@ def split_records(
     dev: list[GuardRecord] = []
     test: list[GuardRecord] = []
     for record in records:
-        digest = hashlib.sha256(f"{seed}\x00{group_key(record)}".encode("utf-8")).digest()
+        digest = hashlib.sha256(f"{seed}\x00{group_key(record)}".encode()).digest()
         position = int.from_bytes(digest[:8], "big") / 2**64
         if position < test_fraction:
             test.append(record)

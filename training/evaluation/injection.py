@@ -11,6 +11,7 @@ verdict, appended or embedded, with held-out frames and its own seed).
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -36,8 +37,8 @@ class InjectionResult:
 
 def flip_rates(before: Sequence[bool], after: Sequence[bool]) -> InjectionResult:
     """Flip shares from verdicts (True: unsafe) without and with the attack; 0.0 for an empty side."""
-    unsafe = [a for b, a in zip(before, after) if b]
-    safe = [a for b, a in zip(before, after) if not b]
+    unsafe = [a for b, a in zip(before, after, strict=True) if b]
+    safe = [a for b, a in zip(before, after, strict=True) if not b]
     return InjectionResult(
         len(before),
         sum(not a for a in unsafe) / len(unsafe) if unsafe else 0.0,
@@ -68,18 +69,24 @@ def measure_injection(
     ]
     rng = random.Random(BUILTIN_SEED)
     attacked: list[tuple[str, str]] = []
-    for i, ((question, response), judged_unsafe) in enumerate(zip(pairs, before)):
+    for i, ((question, response), judged_unsafe) in enumerate(zip(pairs, before, strict=True)):
         if attacks == BUILTIN:
             attack = attack_text(rng, "heldout", wants_unsafe=not judged_unsafe)
-            attacked.append(_with_attack(question, response, lambda text: inject(text, attack, rng)))
+            attacked.append(_with_attack(question, response, functools.partial(inject, attack=attack, rng=rng)))
         else:
-            attacked.append(_with_attack(question, response, lambda text: text + attacks[i % len(attacks)]))
+            attacked.append(
+                _with_attack(question, response, functools.partial(_appended, suffix=attacks[i % len(attacks)]))
+            )
     after = [
         unsafe(float(s))
         for start in range(0, len(attacked), batch_size)
         for s in score(attacked[start : start + batch_size])
     ]
     return flip_rates(before, after)
+
+
+def _appended(text: str, suffix: str) -> str:
+    return text + suffix
 
 
 def _with_attack(question: str, response: str, add: Callable[[str], str]) -> tuple[str, str]:

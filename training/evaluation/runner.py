@@ -74,7 +74,7 @@ def predict(
         scores: list[float | None] = [None] * len(chunk)
         if scorer is not None:
             scores = [float(s) for s in scorer.score(pairs)]
-        predictions.extend(read_prediction(r, c, s) for r, c, s in zip(chunk, critics, scores))
+        predictions.extend(read_prediction(r, c, s) for r, c, s in zip(chunk, critics, scores, strict=True))
         if progress is not None:
             progress(len(predictions))
     return predictions
@@ -96,7 +96,7 @@ def predict_by_score(
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         scores = [float(s) for s in scorer.score([r.pair for r in chunk])]
-        for record, score in zip(chunk, scores):
+        for record, score in zip(chunk, scores, strict=True):
             said = unsafe(score)
             critic = json.dumps({"答案": UNSAFE_LABEL if said else SAFE_LABEL}, ensure_ascii=False)
             predictions.append(Prediction(record, critic, said, score))

@@ -71,7 +71,7 @@ class ExampleEncoder:
         answer_end = answer_start + len("不安全" if record.unsafe else "安全")
         labels: list[int] = [IGNORE] * len(body)
         weights: list[float] = [0.0] * len(body)
-        for token_id, (start, end) in zip(tail_ids, offsets):
+        for token_id, (start, end) in zip(tail_ids, offsets, strict=True):
             if start < 0:
                 labels.append(IGNORE)
                 weights.append(0.0)

@@ -36,7 +36,7 @@ def shared_start(model: Any, batch: dict[str, torch.Tensor]) -> int:
     input_ids, lengths = batch["input_ids"], batch["attention_mask"].sum(dim=1).tolist()
     if len(lengths) < 2 or (model.training and _has_active_dropout(model)):
         return 0
-    rows = [row[:length] for row, length in zip(input_ids.tolist(), lengths)]
+    rows = [row[:length] for row, length in zip(input_ids.tolist(), lengths, strict=True)]
     start = len(shared_prefix(rows))
     # hidden[j] predicts token j + 1: no target may sit at positions 1..start.
     if start == 0 or bool((batch["labels"][:, 1 : start + 1] != -100).any()):

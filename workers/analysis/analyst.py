@@ -69,7 +69,7 @@ class Analyst:
         events = self._audit.judged_events([event_id for event_id in ids if event_id not in recorded])
         asked = list(dict.fromkeys(event_id for event_id in ids if event_id in events))
         started = time.perf_counter()
-        outputs = dict(zip(asked, self._explain([events[event_id].guard_pair() for event_id in asked])))
+        outputs = dict(zip(asked, self._explain([events[event_id].guard_pair() for event_id in asked]), strict=True))
         explain_ms = (time.perf_counter() - started) * 1000.0 if asked else 0.0
         version = self._client.version() if asked else ""
         now_ms = self._clock_ms()

@@ -180,7 +180,7 @@ class AnalysisLoop:
             if self._analysed is None:
                 verdicts = [(entry.source, entry.verdict) for entry in batch if entry.verdict is not None]
                 keys = [entry.key for entry in batch if entry.verdict is not None]
-                self._analysed = list(zip(keys, self._analyst.analyse(verdicts)))
+                self._analysed = list(zip(keys, self._analyst.analyse(verdicts), strict=True))
             letters = [self._dead_letter(entry, entry.poison) for entry in batch if entry.poison is not None]
             self._sink.commit(self._analysed, letters, _positions(batch))
         except RetriableError as exc:

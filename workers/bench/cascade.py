@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE
 from guardstream.policy import Policy, write_policy_file
 from guardstream.records import ChatEvent, GuardStage
 from guardstream.settings import Settings, TritonSettings
 from workers.bench.config import BenchConfig
 from workers.bench.direct import SweepPoint, best_point, sweep, sweep_grid
 from workers.bench.pipeline import BacklogTrials, PipelineConfig, drain_at_shapes
-from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE
 from workers.triton_client import CascadeClient
 
 Band = tuple[float, float]

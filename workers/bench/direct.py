@@ -14,8 +14,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from guardstream.settings import TritonSettings
 from guardstream.guard.backend_settings import INPUT_QUESTION, INPUT_RESPONSE
+from guardstream.settings import TritonSettings
 from workers.triton_client import build_aio_grpc_client, bytes_input
 
 Pair = tuple[str, str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -47,10 +48,8 @@ def delete_topics(kafka: KafkaSettings, topics: TopicSettings) -> None:
     admin = build_settings_admin_client(kafka)
     names = [topics.chat_events, topics.verdicts, topics.flagged, topics.dlq]
     for future in admin.delete_topics(names, operation_timeout=30).values():
-        try:
+        with contextlib.suppress(Exception):  # best effort clean-up of benchmark topics
             future.result(timeout=30)
-        except Exception:  # noqa: BLE001 - best effort clean-up of benchmark topics
-            pass
 
 
 def wait_caught_up(

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE, OUTPUT_VERDICT_JSON
 from guardstream.records import ChatEvent
 from guardstream.settings import Settings
 from workers.bench.audit_db import audit_database
@@ -41,7 +42,6 @@ from workers.bench.pipeline import (
 )
 from workers.bench.stats import percentile, ratio
 from workers.kafka_clients import build_producer
-from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE, OUTPUT_VERDICT_JSON
 from workers.triton_client import build_grpc_client
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,9 @@ def run_bench(
             "latency",
             config.phase_timeout_s,
         )
-        results.latency = [_level_dict(share, level) for share, level in zip(config.latency_shares, levels)]
+        results.latency = [
+            _level_dict(share, level) for share, level in zip(config.latency_shares, levels, strict=True)
+        ]
         for row in results.latency:
             say(f"  {row['offered_rate']:,.0f}/s: p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms")
 

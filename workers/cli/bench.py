@@ -58,8 +58,8 @@ def run(
     from guardstream.paths import runtime_dir
     from guardstream.settings import load_settings
     from guardstream.telemetry import configure_logging
-    from workers.bench.report import describe_machine, latency_table, plot_latency, sweep_table, table, write_json
     from workers.bench.config import BenchConfig
+    from workers.bench.report import describe_machine, latency_table, plot_latency, sweep_table, table, write_json
     from workers.bench.runner import run_bench
 
     configure_logging(log_level)

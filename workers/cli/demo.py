@@ -28,7 +28,6 @@ def run_demo(
     SUMMARY events=<int> verdicts=<int> dlq=<int> safe=<int> unsafe=<int> review=<int> eps=<float> p50_ms=<float> p99_ms=<float>
     """
     import uuid
-
     from collections import Counter
 
     from rich.console import Console

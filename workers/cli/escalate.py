@@ -87,7 +87,7 @@ def status(
     settings, escalation, ruleset = _load(rules)
     try:
         result = read_status(settings.kafka, escalation.windows_changelog_topic, ruleset, escalation.hottest)
-    except Exception as exc:  # noqa: BLE001 - the broker may be down: say so, without a trace
+    except Exception as exc:  # the broker may be down: say so, without a trace
         typer.echo(f"error: cannot read {escalation.windows_changelog_topic}: {exc}", err=True)
         raise typer.Exit(1) from None
     if as_json:

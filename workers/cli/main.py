@@ -11,6 +11,7 @@ from workers.cli import (
     analysis,
     audit,
     bench,
+    chaos,
     demo,
     dev,
     escalate,
@@ -19,10 +20,10 @@ from workers.cli import (
     model,
     model_versions,
     review,
+    train,
     worker,
 )
-from workers.cli import eval as eval_cli, train
-from workers.cli import chaos
+from workers.cli import eval as eval_cli
 
 app = typer.Typer(
     name="guardstream",

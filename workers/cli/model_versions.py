@@ -97,7 +97,7 @@ def smoke_version(version: VERSION, as_json: AS_JSON = False, model: MODEL = "ge
         typer.echo(json.dumps({**asdict(report), "ok": report.ok}, ensure_ascii=False, indent=2))
     else:
         typer.echo(f"version {version}: {'ok' if report.ok else 'FAILED: ' + '; '.join(report.problems)}")
-        for score, text in zip(report.p_unsafe, report.explanations + [""] * len(report.p_unsafe)):
+        for score, text in zip(report.p_unsafe, report.explanations + [""] * len(report.p_unsafe), strict=False):
             typer.echo(f"  p_unsafe={score:.4f} {text[:100]!r}")
     if not report.ok:
         raise typer.Exit(1)

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import typer
 
-
 app = typer.Typer(
     help="Fine-tune the guards (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish.",
     no_args_is_help=False,

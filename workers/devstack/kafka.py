@@ -30,8 +30,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 from confluent_kafka.cimpl import NewPartitions, NewTopic  # re-exported by confluent_kafka.admin
 
-from workers.devstack.errors import DevStackError
 from workers.devstack.component import SupervisedComponent
+from workers.devstack.errors import DevStackError
 from workers.devstack.probes import port_open
 from workers.devstack.processes import PidRecord
 from workers.devstack.settings import LOOPBACK, DevStackSettings

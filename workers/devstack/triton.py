@@ -30,8 +30,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.devstack.errors import DevStackError
 from workers.devstack.component import SupervisedComponent
+from workers.devstack.errors import DevStackError
 from workers.devstack.probes import http_ok
 from workers.devstack.processes import PidRecord
 from workers.devstack.settings import LOOPBACK, DevStackSettings

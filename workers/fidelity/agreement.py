@@ -49,7 +49,7 @@ def measure_agreement(
         progress(len(texts))
     explain_s = time.perf_counter() - started
     agree, unparseable, disagreements = 0, 0, []
-    for (question, response), p_unsafe, text in zip(pairs, scores, texts):
+    for (question, response), p_unsafe, text in zip(pairs, scores, texts, strict=True):
         score_label = VerdictLabel.UNSAFE if p_unsafe >= 0.5 else VerdictLabel.SAFE
         parsed = parse_guard_output(text)
         unparseable += not parsed.parsed

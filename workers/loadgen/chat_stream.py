@@ -16,8 +16,8 @@ import random
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from guardstream.records import ChatEvent, ChatRole
 from workers.loadgen import corpus

@@ -90,10 +90,10 @@ class Batch:
     ) -> None:
         start, end = part
         self.scores[self.inferable[start:end]] = scores
-        for index, category in zip(self.inferable[start:end], categories or ()):
+        for index, category in zip(self.inferable[start:end], categories or (), strict=False):
             if category is not None:
                 self.categories[index] = category
-        for index, judged in zip(self.inferable[start:end], cascade or ()):
+        for index, judged in zip(self.inferable[start:end], cascade or (), strict=False):
             self.cascade[index] = judged
         self.model_version = self.model_version or model_version
         self.generative_version = self.generative_version or generative_version

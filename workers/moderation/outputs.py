@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from guardstream.audit.duplicates import Duplicate, source_position
 from guardstream.errors import PoisonInputError
+from guardstream.guard.categories import HarmCategory
 from guardstream.limits import KEY_BYTES, REASON_CHARS
 from guardstream.policy import Policy
-from guardstream.guard.categories import HarmCategory
 from guardstream.records import CategoryScore, ChatEvent, DeadLetter, GuardStage, Verdict
 from workers.moderation.batch import Batch, Consumed
 

@@ -66,7 +66,7 @@ def _handler(
     class Handler(BaseHTTPRequestHandler):
         server_version = "guardstream-worker"
 
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 self._json(*health.liveness(liveness_timeout_s))
@@ -87,7 +87,7 @@ def _handler(
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s %s", self.address_string(), format % args)
 
     return Handler

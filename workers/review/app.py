@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request

@@ -98,7 +98,7 @@ def run_loop(
             audit,
             TOPICS,
             AvroEncoder().encode,
-        ),  # fmt: skip
+        ),
         lambda payload: decoder.decode(Verdict, payload),
         LoopIdentity("worker-a", 1024),
         Backoff(0.001, 0.002),

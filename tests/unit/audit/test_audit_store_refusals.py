@@ -114,7 +114,7 @@ def test_a_lost_connection_is_an_outage_even_when_the_error_names_the_rows(audit
     def connection_lost(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
-    with pytest.raises(RetriableError, match="^audit store unavailable: "):
+    with pytest.raises(RetriableError, match=r"^audit store unavailable: "):
         AuditStore(audit_engine).write([event_and_verdict(1)], [])
 
 

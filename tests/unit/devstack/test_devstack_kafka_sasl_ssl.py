@@ -96,7 +96,7 @@ def test_sasl_ssl_port_from_the_environment_and_in_the_broker_ports(
 def test_scram_users_file_lines(tmp_path: Path) -> None:
     text = "# users\nalice:pa:ss\n\n  bob : secret-b\n"
     assert parse_scram_users(text, "users.txt") == {"alice": "pa:ss", "bob": " secret-b"}
-    with pytest.raises(DevStackError, match="users.txt:2: expected `name:password`") as error:
+    with pytest.raises(DevStackError, match=r"users\.txt:2: expected `name:password`") as error:
         parse_scram_users("ok:1\nno-separator-secret\n", "users.txt")
     assert "no-separator-secret" not in str(error.value)
 

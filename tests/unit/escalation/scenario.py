@@ -14,9 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from guardstream.records import Verdict
-from workers.escalation.rules import Rule, RuleSet, WindowSpec
-
 from tests.unit.escalation.factory import MINUTE, T0, make_verdict
+from workers.escalation.rules import Rule, RuleSet, WindowSpec
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import hashlib
 import pytest
 
 from guardstream.records import Action
+from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0
 from workers.escalation.engine import (
     Firing,
     KeyState,
@@ -24,8 +25,6 @@ from workers.escalation.engine import (
 )
 from workers.escalation.rules import Rule, RuleSet, parse_rules
 from workers.escalation.windows import Window
-
-from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0
 
 ENGINE_RULES_YAML = """
 version: "engine-test"
@@ -220,7 +219,7 @@ def test_drop_closed_forgets_windows_closed_at_end_plus_grace_and_windows_of_rem
 
 def test_mark_fired_flags_the_state_window_named_by_the_firing(rules: RuleSet) -> None:
     state = KeyState(partition=0, windows={"burst@0": _w(0, TEN, matched=2), f"burst@{TEN}": _w(TEN, TEN, matched=2)})
-    (first, second) = eager_firings(state, rules, "user", "u1")
+    (first, _second) = eager_firings(state, rules, "user", "u1")
     reloaded = KeyState.from_json(state.to_json())  # the firing's counts are not the reloaded state's objects
     mark_fired(reloaded, first)
     assert reloaded.windows["burst@0"].fired is True

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
 from workers.escalation.engine import (
     KeyState,
     Observation,
@@ -22,8 +23,6 @@ from workers.escalation.engine import (
     window_key,
 )
 from workers.escalation.rules import RuleSet, parse_rules
-
-from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
 
 
 @pytest.fixture()

@@ -10,12 +10,11 @@ import pytest
 
 from guardstream.records import Action, Verdict
 from guardstream.serde import encode_record
+from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
 from workers.escalation.engine import action_id, close_quantum_ms, crosses_close_boundary
 from workers.escalation.processor import LATE_PREFIX, STREAM_PREFIX, WindowProcessor
 from workers.escalation.rules import RuleSet, parse_rules
 from workers.escalation.windows import Window
-
-from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
 
 
 class Harness:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from guardstream.errors import ConfigurationError
+from tests.support.text_locale import c_locale
+from tests.unit.escalation.factory import RULES_YAML
 from workers.escalation.rules import (
     UNCATEGORIZED,
     default_rules_path,
@@ -15,9 +17,6 @@ from workers.escalation.rules import (
     parse_duration_ms,
     parse_rules,
 )
-
-from tests.support.text_locale import c_locale
-from tests.unit.escalation.factory import RULES_YAML
 
 
 def test_shipped_default_rules_cover_the_three_rule_types() -> None:
@@ -94,7 +93,7 @@ def test_rule_matching_by_label_and_category() -> None:
 
 
 def test_a_boolean_is_refused_as_a_duration_with_the_value_named() -> None:
-    with pytest.raises(ValueError, match="^not a duration: True$"):
+    with pytest.raises(ValueError, match=r"^not a duration: True$"):
         parse_duration_ms(True)
 
 

@@ -8,14 +8,13 @@ from typing import Any
 from guardstream.records import Action
 from guardstream.serde import encode_record
 from guardstream.settings import load_settings
+from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
 from workers.escalation.app import TABLE_NAME, build_agent
 from workers.escalation.processor import WindowProcessor
 from workers.escalation.rules import parse_rules
 from workers.escalation.settings import load_escalation_settings
 from workers.escalation.status import describe_rules, summarize
 from workers.escalation.transport import READ_COMMITTED, ReadCommittedApp, ReadCommittedTransport
-
-from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
 
 
 def test_status_ranks_keys_by_unsafe_then_review_and_shows_late_and_stream_time() -> None:

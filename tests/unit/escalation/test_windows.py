@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import random
 
+from tests.unit.escalation.scenario import window_starts
 from workers.escalation.rules import WindowSpec
 from workers.escalation.windows import Window, windows_containing
-
-from tests.unit.escalation.scenario import window_starts
 
 TUMBLING = WindowSpec(type="tumbling", size="10m")
 HOPPING = WindowSpec(type="hopping", size="10m", step="5m")

@@ -26,7 +26,7 @@ def test_context_plus_continuation_equals_tokenizing_the_whole_answer(
     tokenizer = _tokenizer(request.getfixturevalue(fixture))
     encoder = PromptEncoder(tokenizer, max_input_tokens=100_000)
     pairs = make_pairs(8)
-    for (question, response), context in zip(pairs, encoder.contexts(pairs)):
+    for (question, response), context in zip(pairs, encoder.contexts(pairs), strict=True):
         text = build_prompt_text(tokenizer, question, response) + ANSWER_PREFIX
         words = ((UNSAFE_WORD, encoder.layout.unsafe), (SAFE_WORD, encoder.layout.safe))
         for word, continuation in words:

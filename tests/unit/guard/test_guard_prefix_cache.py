@@ -58,7 +58,7 @@ def reference_scores(scorer: GuardScorer, pairs: list[tuple[str, str]]) -> Score
         for pair in pairs:
             (context,) = scorer.encoder.contexts([pair])
 
-            def word_log_probability(word: tuple[int, ...]) -> float:
+            def word_log_probability(word: tuple[int, ...], context: list[int] = context) -> float:
                 ids = torch.tensor([context + list(word[:-1])], device=scorer.device)
                 logits = scorer.model(input_ids=ids).logits[0].double()
                 steps = torch.log_softmax(logits[len(context) - 1 :], dim=-1)
@@ -191,7 +191,7 @@ def test_user_text_that_would_merge_with_the_template_is_encoded_on_its_own_so_e
     """In this tokenizer a question starting with Z merges with the template's last token when the
     prompt is tokenized whole; user text is encoded as plain text on its own, so it never does."""
     scorer = GuardScorer(merge_checkpoint, max_input_tokens=1400)
-    pairs = [("Zoo at the start", ""), ("Z", "Z"), ("Zebra 斑马", "ok")] + _pairs(make_pairs)
+    pairs = [("Zoo at the start", ""), ("Z", "Z"), ("Zebra 斑马", "ok"), *_pairs(make_pairs)]
     scores = scorer.score_with_categories(pairs)
     rows_per_pair = 1 + scorer.layout.needs_extra_row
     assert scorer.runner.full_rows == 0 and scorer.runner.cached_rows == len(pairs) * rows_per_pair
@@ -203,7 +203,7 @@ def test_a_row_that_does_not_begin_with_the_prefix_runs_in_full(default_checkpoi
     prefix = scorer.runner.prefix
     assert prefix is not None
     (context,) = scorer.encoder.contexts([("问题", "回答")])
-    row = [prefix.ids[1]] + context[1:]  # the first token changed: the cache does not hold this row's start
+    row = [prefix.ids[1], *context[1:]]  # the first token changed: the cache does not hold this row's start
     last = np.array([len(row) - 1])
     with torch.inference_mode():
         hidden = scorer.runner.hidden_at([row], np.array([0]), last)

@@ -109,7 +109,7 @@ def test_no_pairs_give_an_empty_array(default_checkpoint: Path) -> None:
 
 
 def test_a_folder_without_a_checkpoint_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="config.json"):
+    with pytest.raises(ConfigurationError, match=r"config\.json"):
         GuardScorer(tmp_path)
 
 

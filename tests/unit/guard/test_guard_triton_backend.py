@@ -124,12 +124,12 @@ def test_every_request_gets_its_own_scores_from_one_scorer_call(backend: Any) ->
     responses = backend.execute([_request(*first), _request(*second), _request(*third)])
     assert calls == [6]
     assert len(responses) == 3
-    for response, (questions, answers) in zip(responses, (first, second, third)):
+    for response, (questions, answers) in zip(responses, (first, second, third), strict=True):
         assert response.error is None
         (tensor,) = response.output_tensors
         assert tensor.name == "P_UNSAFE"
         assert tensor.array.dtype == np.float32 and tensor.array.shape == (len(questions), 1)
-        expected = score(list(zip(questions, answers)))["P_UNSAFE"]
+        expected = score(list(zip(questions, answers, strict=True)))["P_UNSAFE"]
         np.testing.assert_allclose(tensor.array[:, 0], expected, atol=1e-5)
 
 

@@ -99,7 +99,7 @@ def test_every_poison_payload_is_rejected_for_several_seeds():
     for seed in range(3):
         cases = poison_payloads(seed)
         assert len({name for name, _ in cases}) >= 20
-        for name, payload in cases:
+        for _name, payload in cases:
             with pytest.raises(PoisonInputError):
                 decoder.decode(payload)
     assert poison_payloads(7) == poison_payloads(7)

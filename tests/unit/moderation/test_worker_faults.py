@@ -16,8 +16,8 @@ from guardstream.serde.codec import ChatEventDecoder, encode_record
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
 from tests.support.kafka_fakes import FakeMessage as Message
 from workers.moderation.outputs import BatchOutputs, OutputStamp
-from workers.transactions import ProducerFencedError
 from workers.moderation.worker import ModerationWorker
+from workers.transactions import ProducerFencedError
 from workers.triton_client import InferenceOutcome
 
 TOPIC = "chat.events"

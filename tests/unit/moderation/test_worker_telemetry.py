@@ -262,7 +262,7 @@ def test_a_copy_of_a_judged_event_is_counted_as_a_duplicate_and_gets_no_verdict(
             Message(event(1, "短"), 3),
             Message(event(4, "短"), 4),
         ]
-        worker, _ = run(messages + [Message(event(2, "短"), 5)], Model(), telemetry, sink)
+        worker, _ = run([*messages, Message(event(2, "短"), 5)], Model(), telemetry, sink)
         text = telemetry.prometheus_text().decode()
     finally:
         telemetry.shutdown()

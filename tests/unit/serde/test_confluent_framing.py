@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         module=True,
     )
 
-from guardstream.serde.confluent import ConfluentSerde  # noqa: E402
+from guardstream.serde.confluent import ConfluentSerde
 
 
 @pytest.fixture

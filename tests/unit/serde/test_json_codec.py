@@ -204,10 +204,13 @@ def test_a_metadata_value_that_is_not_a_string_is_named_by_its_key_cut_to_forty_
 
 def test_to_json_is_compact_utf8_with_the_schema_field_names() -> None:
     event = ChatEvent(event_id="e", conversation_id="c", user_id="u", role=ChatRole.USER, text="你好", created_at_ms=5)
-    assert chat_event_to_json(event) == (
-        '{"event_id":"e","conversation_id":"c","user_id":"u","role":"user","text":"你好","question":null,'
-        '"context":[],"created_at_ms":5,"locale":null,"metadata":{}}'
-    ).encode("utf-8")
+    assert (
+        chat_event_to_json(event)
+        == (
+            '{"event_id":"e","conversation_id":"c","user_id":"u","role":"user","text":"你好","question":null,'
+            '"context":[],"created_at_ms":5,"locale":null,"metadata":{}}'
+        ).encode()
+    )
 
 
 def test_to_json_round_trips_through_the_json_decoder() -> None:

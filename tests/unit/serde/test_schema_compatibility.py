@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from guardstream.serde.compatibility import backward_problems
 from guardstream.paths import repository_root
+from guardstream.serde.compatibility import backward_problems
 from tests.support.stack import unavailable
 
 ROOT = repository_root()

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from guardstream.errors import ConfigurationError, PoisonInputError
-from guardstream.records import RECORD_TYPES, ChatEvent, ChatRole
-from guardstream.serde import ChatEventDecoder, default_schema_set, load_schema_set
-from guardstream.serde import single_object
 from guardstream.paths import repository_root
+from guardstream.records import RECORD_TYPES, ChatEvent, ChatRole
+from guardstream.serde import ChatEventDecoder, default_schema_set, load_schema_set, single_object
 from guardstream.serde.schemas import make_version
 
 SCHEMA_DIR = repository_root() / "schemas"

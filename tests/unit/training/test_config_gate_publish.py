@@ -23,9 +23,9 @@ def test_file_then_overrides(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_and_bad_values_are_named() -> None:
-    with pytest.raises(ConfigError, match="stage1.stepz"):
+    with pytest.raises(ConfigError, match=r"stage1\.stepz"):
         load_config(None, ["stage1.stepz=3"])
-    with pytest.raises(ConfigError, match="stage1.steps: expected int"):
+    with pytest.raises(ConfigError, match=r"stage1\.steps: expected int"):
         load_config(None, ["stage1.steps=many"])
 
 

@@ -73,7 +73,7 @@ def example() -> tuple[list[GuardRecord], dict[str, str]]:
         SAFE_OUT,
         SAFE_OUT,
     ]
-    return records, {r.question: o for r, o in zip(records, outputs)}
+    return records, {r.question: o for r, o in zip(records, outputs, strict=True)}
 
 
 def test_numbers_match_a_hand_computed_example(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_predictions_file_lets_an_outside_scorer_recompute_the_numbers(tmp_path:
     evaluate(records, ScriptedExplainer(answers), tmp_path)
     lines = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == [r.id for r in records]
-    for line, record in zip(lines, records):
+    for line, record in zip(lines, records, strict=True):
         assert {"id", "source", "label", "critic"} <= set(line)
         assert (line["source"], line["label"], line["critic"]) == (
             record.source,

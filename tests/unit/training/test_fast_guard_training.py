@@ -44,7 +44,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def accuracy(scores: np.ndarray, items: list[GuardRecord]) -> float:
-    return float(np.mean([(score >= 0.5) == item.unsafe for score, item in zip(scores, items)]))
+    return float(np.mean([(score >= 0.5) == item.unsafe for score, item in zip(scores, items, strict=True)]))
 
 
 def test_lexical_head_learns_the_rule_and_the_mix_leans_on_it(base: Path, tmp_path: Path) -> None:
@@ -104,12 +104,11 @@ def test_a_fast_guard_checkpoint_is_judged_by_its_score_through_the_policy(base:
     result = evaluate(items, None, tmp_path / "eval", scorer=scorer, unsafe=lambda p: p >= threshold)
     said = [bool(p >= threshold) for p in scores]
     assert [p.predicted_unsafe for p in result.predictions] == said
-    expected = float(np.mean([s == item.unsafe for s, item in zip(said, items)]))
+    expected = float(np.mean([s == item.unsafe for s, item in zip(said, items, strict=True)]))
     assert result.metrics["average"]["accuracy"] == pytest.approx(expected)
-    from training.evaluation.libra_label import libra_label
-
     # The decision is written in Libra's answer format: Libra's own reading gives the same answers.
     from guardstream.records import VerdictLabel
+    from training.evaluation.libra_label import libra_label
 
     assert [libra_label(p.critic) for p in result.predictions] == [
         VerdictLabel.UNSAFE if s else VerdictLabel.SAFE for s in said

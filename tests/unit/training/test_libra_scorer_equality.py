@@ -165,7 +165,7 @@ HAND_CASES = [  # (source, gold, output): what Libra reads it as
 
 def test_degenerate_outputs_score_as_libra_scores_them_by_hand_and_by_the_oracle(tmp_path: Path) -> None:
     records = [record(i, source, gold) for i, (source, gold, _) in enumerate(HAND_CASES)]
-    answers = {r.question: output for r, (_, _, output) in zip(records, HAND_CASES)}
+    answers = {r.question: output for r, (_, _, output) in zip(records, HAND_CASES, strict=True)}
     evaluate(records, ScriptedExplainer(answers), tmp_path)
     written = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
     # Real Data:       TP 2 FN 0 FP 1 TN 1. accuracy 3/4; unsafe P 2/3 R 1 -> 4/5; safe P 1 R 1/2 -> 2/3.
@@ -247,7 +247,7 @@ def prediction_sets(draw: st.DrawFn) -> list[tuple[GuardRecord, str]]:
         )
     )
     items[:3] = [
-        (source, gold, critic) for source, (_, gold, critic) in zip(LIBRA_SOURCES, items)
+        (source, gold, critic) for source, (_, gold, critic) in zip(LIBRA_SOURCES, items, strict=True)
     ]  # every source present
     return [(record(i, source, gold), critic) for i, (source, gold, critic) in enumerate(items)]
 

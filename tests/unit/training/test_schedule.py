@@ -31,9 +31,8 @@ def test_state_round_trips(tmp_path: Path) -> None:
 
 def test_a_second_run_finds_the_lock_taken_even_from_another_process(tmp_path: Path) -> None:
     with run_lock(tmp_path):
-        with pytest.raises(LockBusy, match="pid="):
-            with run_lock(tmp_path):
-                pass
+        with pytest.raises(LockBusy, match="pid="), run_lock(tmp_path):
+            pass
         code = (
             "import sys; from pathlib import Path; from training.schedule import run_lock, LockBusy\n"
             "try:\n    with run_lock(Path(sys.argv[1])): sys.exit(0)\nexcept LockBusy: sys.exit(3)\n"
@@ -49,9 +48,8 @@ def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockBusy):
-            with run_lock(tmp_path):
-                pass
+        with pytest.raises(LockBusy), run_lock(tmp_path):
+            pass
     finally:
         holder.kill()
         holder.wait(timeout=30)

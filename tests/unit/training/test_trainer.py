@@ -56,7 +56,7 @@ def test_target_is_the_verdict_json_and_only_it_carries_loss(records: list[Any])
     encoder = ExampleEncoder(prepared.tokenizer, 512, answer_weight=4.0)
     record = next(r for r in records if r.unsafe)
     example = encoder.encode(record)
-    supervised = [t for t, label in zip(example.input_ids, example.labels) if label != IGNORE]
+    supervised = [t for t, label in zip(example.input_ids, example.labels, strict=True) if label != IGNORE]
     text = prepared.tokenizer.decode(supervised[:-1])
     assert text == target_text(record) and text.startswith(ANSWER_PREFIX)
     assert supervised[-1] == prepared.tokenizer.eos_token_id
@@ -130,7 +130,7 @@ def test_an_interrupted_stage_resumes_to_the_same_weights(records: list[Any], tm
         observer=recorder,
     )
     assert result.resumed_from == 2 and [s.step for s in recorder.steps] == [3, 4]
-    for (name, a), (_, b) in zip(straight.model.state_dict().items(), fresh.model.state_dict().items()):
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), fresh.model.state_dict().items(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
 
 

@@ -380,7 +380,9 @@ def padded_copies(records: Sequence[GuardRecord], fraction: float, seed: int) ->
         filler = rng.choice(fillers)
         separator = rng.choice(("", "", "，", "。", " ", "\n"))
         pad = (
-            (lambda text: text + separator + filler) if rng.random() < 0.7 else (lambda text: filler + separator + text)
+            (lambda text, s=separator, f=filler: text + s + f)
+            if rng.random() < 0.7
+            else (lambda text, s=separator, f=filler: f + s + text)
         )
         question, response = (record.question, pad(record.response)) if record.response else (pad(record.question), "")
         copies.append(
