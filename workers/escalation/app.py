@@ -86,6 +86,7 @@ class EscalationAgent:
             esc.app_id,
             broker=_broker_url(self.settings.kafka),
             store="memory://",
+            datadir=str(esc.working_dir),
             autodiscover=False,
             web_enabled=False,
             processing_guarantee="at_least_once",

@@ -7,6 +7,7 @@ Kafka connection and topic names come from :func:`guardstream.settings.load_sett
 from __future__ import annotations
 
 import socket
+import tempfile
 from pathlib import Path
 
 from pydantic import Field, ValidationError
@@ -51,6 +52,16 @@ class EscalationSettings(BaseSettings):
     commit_interval_s: float = Field(default=1.0, gt=0, description="How often consumed offsets commit.")
     produce_timeout_s: float = Field(default=30.0, gt=0, description="Wait for an action's acknowledgement.")
     hottest: int = Field(default=10, ge=1, le=1000, description="How many users and conversations status lists.")
+    data_dir: Path | None = Field(
+        default=None,
+        description="faust's working folder (its table folders; the windows themselves live in memory and in "
+        "the changelog topic); empty: <temp dir>/<app_id>-data, never the current directory.",
+    )
+
+    @property
+    def working_dir(self) -> Path:
+        """Where faust keeps its files: :attr:`data_dir`, or a folder named after the app in the temp dir."""
+        return self.data_dir or Path(tempfile.gettempdir()) / f"{self.app_id}-data"
 
     @property
     def keyed_topic(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from guardstream.records import Action
@@ -56,3 +58,14 @@ def test_app_is_built_from_settings_with_read_committed_transport_and_named_topi
     assert table.partitions == 4
     assert set(agent.app.agents) == {"router", "windows"} or len(agent.app.agents) == 2
     assert READ_COMMITTED == "read_committed"
+
+
+def test_faust_keeps_its_files_in_the_temp_dir_or_the_setting_never_in_the_current_directory(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GUARDSTREAM_ESCALATION_APP_ID", "esc-unit")
+    default = build_agent(load_settings(), load_escalation_settings(), parse_rules(RULES_YAML))
+    assert Path(default.app.conf.datadir) == Path(tempfile.gettempdir()) / "esc-unit-data"
+    monkeypatch.setenv("GUARDSTREAM_ESCALATION_DATA_DIR", str(tmp_path / "faust"))
+    chosen = build_agent(load_settings(), load_escalation_settings(), parse_rules(RULES_YAML))
+    assert Path(chosen.app.conf.datadir) == tmp_path / "faust"
