@@ -12,6 +12,11 @@ DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
 # CPU); then the tests marked exclusive (they restart a component or change the served model) with the
 # standalone unit tests beside them (they use nothing of the stack); then the sustained-rate test alone.
 TEST_LANES ?= 3
+# Each run collects only the folders its tests can live in: collecting tests/unit costs some 20 CPU-s,
+# and the runs of exclusive and sustained-rate tests need none of it (tests/conftest.py refuses such a
+# test under tests/unit; standalone ones live only there).
+UNIT_TESTS := tests/unit
+STACK_TESTS := tests/integration tests/e2e
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -40,10 +45,10 @@ test-suite: venv system-deps test-deps
 	rm -f .run/logs/incidents.log; \
 	$(MAKE) --no-print-directory lint && \
 	{ $(PY) -m pytest tests -m "not exclusive and not standalone" -n $(TEST_LANES) --dist loadgroup; lanes=$$?; \
-	  $(PY) -m pytest tests -m standalone > .run/logs/standalone-tests.log 2>&1 & standalone=$$!; \
-	  $(PY) -m pytest tests -m "exclusive and not sustained_rate"; exclusive=$$?; \
+	  $(PY) -m pytest $(UNIT_TESTS) -m standalone > .run/logs/standalone-tests.log 2>&1 & standalone=$$!; \
+	  $(PY) -m pytest $(STACK_TESTS) -m "exclusive and not sustained_rate"; exclusive=$$?; \
 	  wait $$standalone; beside=$$?; echo "== the standalone unit tests, run beside them:"; tail -n 150 .run/logs/standalone-tests.log; \
-	  $(PY) -m pytest tests -m sustained_rate; alone=$$?; \
+	  $(PY) -m pytest $(STACK_TESTS) -m sustained_rate; alone=$$?; \
 	  [ $$lanes -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$beside -eq 0 ] && [ $$alone -eq 0 ]; }; status=$$?; \
 	$(GS) dev down; \
 	if [ -s .run/logs/incidents.log ]; then \

@@ -2,7 +2,8 @@
 
 Tests under tests/unit that are not marked ``integration`` use nothing of the stack; they are marked
 ``standalone`` here, so that `make test` can run them beside the tests that restart its components
-(and no watch reports those restarts against them).
+(and no watch reports those restarts against them). The tests that make test runs apart (``exclusive``,
+``sustained_rate``) must live outside tests/unit: those runs collect only tests/integration and tests/e2e.
 """
 
 from __future__ import annotations
@@ -14,9 +15,20 @@ import pytest
 from tests.support.stack_watch import StackWatch
 
 
+RUN_APART = ("exclusive", "sustained_rate")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.nodeid.startswith("tests/unit/") and item.get_closest_marker("integration") is None:
+        if not item.nodeid.startswith("tests/unit/"):
+            continue
+        apart = [name for name in RUN_APART if item.get_closest_marker(name) is not None]
+        if apart:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked {' and '.join(apart)}: make test collects those runs from "
+                "tests/integration and tests/e2e only, so the test belongs there"
+            )
+        if item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.standalone)
 
 

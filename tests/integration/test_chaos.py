@@ -30,7 +30,7 @@ SHORT: dict[str, dict[str, object]] = {
     "poison": {"events": 200},
     "fuzz": {"events": 200},
     "duplicates": {"events": 200, "resend_after_s": 1.0},
-    "overload": {"overload_s": 8.0, "overload_factor": 6.0, "calibration_events": 500},
+    "overload": {"overload_s": 5.0, "overload_factor": 7.0, "calibration_events": 500},
 }
 
 # The scenarios whose fault or input meets the guard itself run on the served cascade (the fast

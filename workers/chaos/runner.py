@@ -162,7 +162,7 @@ def run_scenario(
             reader=reader, admin=admin, progress=progress, audit_url=audit_url,
         )  # fmt: skip
         reader.start()
-        # A short overload (8 s in `make test`) still gets some 30 samples to judge RSS growth by.
+        # A short overload (5 s in `make test`) still gets some 30 samples to judge RSS growth by.
         fleet.start_sampling(interval_s=min(1.0, options.overload_s / 32))
         try:
             script(ctx)
