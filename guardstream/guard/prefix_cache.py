@@ -26,6 +26,8 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from guardstream.guard.encoding import common_prefix_length
+
 logger = logging.getLogger(__name__)
 
 # Questions whose first characters are likely to merge with the prefix's last token (punctuation,
@@ -64,14 +66,7 @@ def shared_prefix(contexts: Sequence[Sequence[int]]) -> list[int]:
     if not contexts:
         return []
     first = list(contexts[0])
-    length = min(len(ids) for ids in contexts) - 1
-    for ids in contexts[1:]:
-        n = 0
-        for x, y in zip(first, ids, strict=False):
-            if x != y:
-                break
-            n += 1
-        length = min(length, n)
+    length = min([len(ids) - 1 for ids in contexts] + [common_prefix_length(first, ids) for ids in contexts[1:]])
     return first[: max(length, 0)]
 
 
