@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from guardstream.paths import repository_root
 from guardstream.policy import Policy
 from guardstream.settings import Settings
 from tests.support.stack import unavailable
@@ -123,7 +124,7 @@ def real_dev_records(manifest: dict[str, object], folder: Path | None) -> list[G
 def test_the_served_fast_guard_judges_the_real_dev_split(
     base_settings: Settings, triton_ready: None, threshold: float
 ) -> None:
-    manifest = json.loads((FAST_CHECKPOINT / MANIFEST_NAME).read_text(encoding="utf-8"))
+    manifest = json.loads((repository_root() / FAST_CHECKPOINT / MANIFEST_NAME).read_text(encoding="utf-8"))
     records = real_dev_records(manifest, default_real_data_dir())
     sample = random.Random(HELDOUT_SEED).sample(records, min(REAL_ITEMS, len(records)))
     measured = served_balanced_accuracy(base_settings, base_settings.triton.fast_model_name, sample, threshold)

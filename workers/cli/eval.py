@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from guardstream.paths import repository_root
 
 
 def run_eval(
@@ -33,8 +33,12 @@ def run_eval(
             help="Checkpoint folder, or a version number in the model repository; default: Triton's serving version.",
         ),
     ] = None,
-    repository: Annotated[Path, typer.Option(help="Triton model repository (to resolve a version number).")] = REPO_ROOT
-    / "triton_models",
+    repository: Annotated[
+        Path | None,
+        typer.Option(
+            help="Triton model repository (to resolve a version number); default: triton_models in the checkout."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="Device for a local model: cpu, cuda, cuda:N or auto.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Pairs per explain/score call.")] = 16,
     max_new_tokens: Annotated[int, typer.Option(help="Most tokens a local model may generate per answer.")] = 128,
@@ -63,7 +67,7 @@ def run_eval(
         raise typer.Exit(2) from None
     if stage not in STAGES:
         raise typer.BadParameter(f"choose one of {', '.join(STAGES)}", param_hint="--stage")
-    judge = _judge(model, stage, repository, device, batch_size, max_new_tokens)
+    judge = _judge(model, stage, repository or repository_root() / "triton_models", device, batch_size, max_new_tokens)
     if attacks is not None:
         _injection(records, judge, attacks, out, batch_size)
         return

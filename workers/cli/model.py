@@ -9,9 +9,12 @@ from typing import Annotated
 
 import typer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CHECKPOINT = REPO_ROOT / "triton_models" / "guard" / "1" / "checkpoint"
-FAST_CHECKPOINT = REPO_ROOT / "triton_models" / "guard_fast" / "1" / "checkpoint"
+from guardstream.paths import repository_root
+
+# Inside the checkout (found when a command runs, never at import): the served checkpoints, the cache.
+DEFAULT_CHECKPOINT = Path("triton_models") / "guard" / "1" / "checkpoint"
+FAST_CHECKPOINT = Path("triton_models") / "guard_fast" / "1" / "checkpoint"
+CACHE = Path(".cache")
 
 app = typer.Typer(
     help="Guard model checkpoints: build the embedded default cascade that Triton serves.",
@@ -27,9 +30,12 @@ def model() -> None:
 @app.command("build-default")
 def build_default(
     out: Annotated[
-        Path,
-        typer.Option(help="Generative guard checkpoint folder to write (replaced atomically when rebuilt)."),
-    ] = DEFAULT_CHECKPOINT,
+        Path | None,
+        typer.Option(
+            help=f"Generative guard checkpoint folder to write (replaced atomically when rebuilt); "
+            f"default: {DEFAULT_CHECKPOINT} in the checkout."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generative guard's initial weights.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if a complete checkpoint is there.")] = False,
     steps: Annotated[
@@ -51,19 +57,23 @@ def build_default(
             "measured (default: ../shared/datasets beside the checkout, when it exists).",
         ),
     ] = None,
-    cache: Annotated[Path, typer.Option(help="Cache of pretrained weights and fast-guard builds.")] = REPO_ROOT
-    / ".cache",
+    cache: Annotated[
+        Path | None,
+        typer.Option(help=f"Cache of pretrained weights and fast-guard builds; default: {CACHE} in the checkout."),
+    ] = None,
 ) -> None:
     """Build the embedded default cascade: the generative guard (tiny, trained from scratch on synthetic
     data) and the fast guard (bge-small-zh-v1.5 from Maven Central, fine-tuned on synthetic then real
     data). Both are cached: a build whose spec, code and data are unchanged is skipped."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    _build_generative(out, seed, force, steps)
-    _build_fast(fast_profile, real_data if real_data is not None else default_real_data_dir(), cache, force)
+    root = repository_root()
+    _build_generative(out or root / DEFAULT_CHECKPOINT, seed, force, steps)
+    real_data = real_data if real_data is not None else default_real_data_dir()
+    _build_fast(fast_profile, real_data, cache or root / CACHE, root / FAST_CHECKPOINT, force)
 
 
 def default_real_data_dir() -> Path | None:
-    shared = REPO_ROOT.parent / "shared" / "datasets"
+    shared = repository_root().parent / "shared" / "datasets"
     return shared if shared.is_dir() else None
 
 
@@ -91,7 +101,7 @@ def _build_generative(out: Path, seed: int, force: bool, steps: int | None) -> N
     )
 
 
-def _build_fast(profile_name: str, real_data: Path | None, cache: Path, force: bool) -> None:
+def _build_fast(profile_name: str, real_data: Path | None, cache: Path, link: Path, force: bool) -> None:
     from training.embedded_fast_guard import build_fast_default, is_complete, profile, real_data_files
 
     try:
@@ -99,7 +109,6 @@ def _build_fast(profile_name: str, real_data: Path | None, cache: Path, force: b
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fast-profile") from None
     built = cache / "models" / f"guard_fast-{spec.profile}"
-    link = FAST_CHECKPOINT
     if force or not is_complete(built, spec, real_data):
         if not real_data_files(real_data)[0]:
             typer.echo(f"no real training data (looked in {real_data}): the fast guard learns from synthetic data only")
