@@ -169,8 +169,8 @@ def test_failed_logins_are_limited_per_account_whatever_the_address(tmp_path: Pa
 def test_the_analysis_made_after_the_verdict_shows_without_a_click(tmp_path: Path) -> None:
     from guardstream.records import Analysis, AnalysisStatus
 
-    client, svc = sqlite_client(tmp_path)
-    _, csrf = log_in(client)
+    client, _ = sqlite_client(tmp_path)
+    log_in(client)
     before = client.get("/review/event-1")
     assert 'id="explain-form"' in before.text and 'id="analysis"' not in before.text
 
