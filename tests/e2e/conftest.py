@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from guardstream.audit.engine import build_engine, migrate
-from guardstream.audit.review_store import ReviewStore
+from guardstream.audit.feedback_outbox import FeedbackOutbox
 from guardstream.audit.store import AuditStore
 from guardstream.records import Feedback, VerdictLabel
 from guardstream.serde.codec import decode_record
@@ -32,6 +32,7 @@ from workers.kafka_clients import build_reader, build_settings_admin_client
 from workers.review.app import create_app
 from workers.review.auth import hash_password
 from workers.review.server import build_services
+from workers.review.services import ReviewServices
 from workers.review.settings import ReviewSettings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -75,7 +76,8 @@ def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @dataclass
 class RunningApp:
     url: str
-    store: ReviewStore
+    services: ReviewServices
+    outbox: FeedbackOutbox
     audit: AuditStore
     settings: Settings
     topic: str
@@ -94,7 +96,9 @@ class RunningApp:
         return event_id
 
     def add_user(self, username: str, role: str = "reviewer") -> None:
-        assert self.store.create_account(username, hash_password(PASSWORD), role, None, int(time.time() * 1000))
+        assert self.services.accounts.create_account(
+            username, hash_password(PASSWORD), role, None, int(time.time() * 1000)
+        )
 
     def feedback_on_topic(self, expected: int, timeout_s: float = 30.0, settle_s: float = 2.0) -> list[Feedback]:
         """read_committed records of the topic: waits for ``expected``, then a little longer for extras."""
@@ -155,7 +159,9 @@ def start_app(stack_settings: Settings, feedback_topic: str, audit_url: str) -> 
         servers.append((server, thread))
         engine = build_engine(audit_url)
         migrate(engine)
-        return RunningApp(f"http://127.0.0.1:{port}", services.store, AuditStore(engine), settings, feedback_topic)
+        return RunningApp(
+            f"http://127.0.0.1:{port}", services, FeedbackOutbox(engine), AuditStore(engine), settings, feedback_topic
+        )
 
     yield start
     for server, thread in servers:

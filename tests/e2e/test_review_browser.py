@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from guardstream.audit.review_store import feedback_id
+from guardstream.audit.feedback_outbox import feedback_id
 from guardstream.records import CategoryScore
 from tests.e2e.conftest import RunningApp, log_in, press
 
@@ -90,9 +90,9 @@ def test_keyboard_only_review_with_filter_undo_and_skip_reaches_the_topic_once(
         assert record.reviewer == "alice"
     assert {f.model_label for f in on_topic} == {"unsafe", "review"}
 
-    stored = {item.feedback.feedback_id: item for item in app.store.labelled_feedback(0)}
+    stored = {item.feedback.feedback_id: item for item in app.outbox.labelled_feedback(0)}
     assert set(stored) == set(expected) and all(item.published for item in stored.values())
-    trail = [a["action"] for a in reversed(app.store.actions(actor="alice"))]
+    trail = [a["action"] for a in reversed(app.services.trail.actions(actor="alice"))]
     assert trail.count("label") == 4 and "undo" in trail and "skip" in trail and trail[0] == "login"
     page.close()
 

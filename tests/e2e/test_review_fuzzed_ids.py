@@ -97,7 +97,7 @@ def test_fuzzed_event_ids_are_opened_claimed_skipped_and_labelled(
     press(page, "r", r"/review/")
     for position, event_id in enumerate(ids):
         assert shown_id(page) == reveal_plain(event_id), position
-        item = app.store.item(event_id, now_ms())
+        item = app.services.queue.item(event_id, now_ms())
         assert item is not None and item.lease_holder == "alice", event_id
         press(page, "x", r"msg=skipped" if position + 1 < len(ids) else r"msg=empty")
 
@@ -106,7 +106,7 @@ def test_fuzzed_event_ids_are_opened_claimed_skipped_and_labelled(
         open_from_queue(page, app.url, event_id)
         assert shown_id(page) == reveal_plain(event_id)
         press(page, "s", r"msg=(labelled|empty)")
-        item = app.store.item(event_id, now_ms())
+        item = app.services.queue.item(event_id, now_ms())
         assert item is not None and item.label is not None and item.label.label == "safe", event_id
 
     # And it opens as labelled from the labelled queue.
@@ -114,7 +114,7 @@ def test_fuzzed_event_ids_are_opened_claimed_skipped_and_labelled(
         open_from_queue(page, app.url, event_id, status="labelled")
         assert page.inner_text("#current-label") == "safe" and shown_id(page) == reveal_plain(event_id)
 
-    trail = {(a["action"], a["event_id"]) for a in app.store.actions(10_000, actor="alice")}
+    trail = {(a["action"], a["event_id"]) for a in app.services.trail.actions(10_000, actor="alice")}
     missing = [i for i in ids if not {("open", i), ("skip", i), ("label", i)} <= trail]
     assert missing == []
     page.close()

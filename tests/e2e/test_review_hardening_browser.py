@@ -57,7 +57,7 @@ def test_a_label_that_lost_the_race_is_reported_as_not_saved(
     press(pages["bob"], "s", r"msg=")
     message = pages["bob"].inner_text("#message")
     assert "labelled already" in message and "Label saved" not in message
-    item = app.store.item(event, 10**13)
+    item = app.services.queue.item(event, 10**13)
     assert (
         item is not None and item.label is not None and (item.label.reviewer, item.label.label) == ("alice", "unsafe")
     )

@@ -1,4 +1,4 @@
-"""The training loop fed by people: flagged verdicts are labelled in the review store, the relay
+"""The training loop fed by people: flagged verdicts are labelled in the review queue, the relay
 puts the labels on the real ``moderation.feedback`` topic, `guardstream train run` reads them back
 (joined with the audit store's verdicts), trains from the served model, evaluates both models on the
 gold set, and the gate publishes a new version, with the reason in the report.
@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guardstream.audit.engine import build_engine, migrate
-from guardstream.audit.review_store import ReviewStore
+from guardstream.audit.feedback_outbox import FeedbackOutbox
 from guardstream.audit.store import AuditStore
 from guardstream.guard.categories import HarmCategory
 from guardstream.paths import repository_root
@@ -33,6 +33,7 @@ from training.data.records import GuardRecord
 from training.data.synthetic.generator import SyntheticConfig, generate
 from workers.cli.main import app
 from workers.kafka_clients import build_reader, build_transactional_producer
+from workers.review.queue import ReviewQueue
 from workers.review.relay import FeedbackRelay, kafka_scan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -93,12 +94,12 @@ def reviewed_items() -> list[tuple[GuardRecord, FeedbackLabel]]:
     return [labelled[i] for i in sorted(range(len(labelled)), key=lambda i: (i % len(allowed), i))]
 
 
-def relay_labels(settings: Settings, store: ReviewStore, topic: str) -> int:
+def relay_labels(settings: Settings, outbox: FeedbackOutbox, topic: str) -> int:
     def reader() -> Any:
         return build_reader(settings.kafka, f"scan-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
 
     relay = FeedbackRelay(
-        store,
+        outbox,
         lambda: build_transactional_producer(settings.kafka, f"train-e2e-{uuid.uuid4().hex[:8]}"),
         kafka_scan(reader, topic, lambda value: decode_record(Feedback, value)),
         topic,
@@ -116,11 +117,11 @@ def test_labels_from_the_feedback_topic_train_a_candidate_that_follows_them(
     migrate(engine)
     items = reviewed_items()
     AuditStore(engine).write([flagged(i, r.question, r.response) for i, (r, _) in enumerate(items)], [])
-    store = ReviewStore(engine)
+    queue = ReviewQueue(engine)
     for i, (_, label) in enumerate(items):
-        outcome = store.record_label(f"train-e2e-{i}", 1, "alice", label, None, "人工复核", 2_000 + i)
+        outcome = queue.record_label(f"train-e2e-{i}", 1, "alice", label, None, "人工复核", 2_000 + i)
         assert outcome.value == "recorded"
-    assert relay_labels(stack_settings, store, feedback_topic) == len(items)
+    assert relay_labels(stack_settings, FeedbackOutbox(engine), feedback_topic) == len(items)
 
     repository = tmp_path / "repo"
     serving_version_one(repository)

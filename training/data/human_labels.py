@@ -3,7 +3,7 @@
 Where labels come from is a small :class:`LabelSource` protocol:
 
 * :class:`ReviewStoreLabels`: the review app's label table joined with the verdicts table of the
-  audit store (:meth:`guardstream.audit.review_store.ReviewStore.labelled_feedback`);
+  audit store (:meth:`guardstream.audit.feedback_outbox.FeedbackOutbox.labelled_feedback`);
 * :class:`FeedbackJoinLabels`: :class:`~guardstream.records.Feedback` records (as read from
   ``moderation.feedback`` by the caller) joined with the verdict rows of the audit store, which
   hold the judged text;
@@ -64,9 +64,9 @@ class ReviewStoreLabels:
         self._only_published = only_published
 
     def labelled_records(self) -> list[GuardRecord]:
-        from guardstream.audit.review_store import ReviewStore
+        from guardstream.audit.feedback_outbox import FeedbackOutbox
 
-        items = ReviewStore(self._engine).labelled_feedback(self._since_ms, only_published=self._only_published)
+        items = FeedbackOutbox(self._engine).labelled_feedback(self._since_ms, only_published=self._only_published)
         records = {i.feedback.event_id: feedback_record(i.feedback, i.role, i.question, i.text) for i in items}
         return list(records.values())
 

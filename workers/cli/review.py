@@ -48,10 +48,11 @@ def add_user(
 ) -> None:
     """Create a reviewer or admin account in the audit store (the password is stored as an Argon2 hash)."""
     from guardstream.audit.engine import build_engine, migrate
-    from guardstream.audit.review_store import ReviewStore
     from guardstream.settings import load_settings
+    from workers.review.accounts import AccountStore
     from workers.review.auth import hash_password, validate_new_account
     from workers.review.services import wall_clock_ms
+    from workers.review.trail import ReviewTrail
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -63,10 +64,9 @@ def add_user(
         raise typer.Exit(2)
     engine = build_engine(load_settings().audit.url)
     migrate(engine)
-    store = ReviewStore(engine)
     now = wall_clock_ms()
-    if not store.create_account(username, hash_password(password), role, "cli", now):
+    if not AccountStore(engine).create_account(username, hash_password(password), role, "cli", now):
         typer.echo(f"account {username!r} exists already", err=True)
         raise typer.Exit(1)
-    store.record_action("cli", "create_user", now, detail={"username": username, "role": role})
+    ReviewTrail(engine).record_action("cli", "create_user", now, detail={"username": username, "role": role})
     typer.echo(f"created {role} {username}")

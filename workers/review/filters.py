@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from guardstream.audit.review_store import FLAGGED_LABELS, QueueFilters
 from guardstream.guard.categories import HarmCategory
+from workers.review.queue import FLAGGED_LABELS, QueueFilters
 
 STATUSES = ("pending", "labelled", "all")
 ORDERS = ("oldest", "risk")

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from confluent_kafka import Consumer
 
-from guardstream.audit.review_store import ReviewStore
+from guardstream.audit.feedback_outbox import FeedbackOutbox
 from guardstream.records import Feedback
 from workers.kafka_clients import read_to_end
 
@@ -50,7 +50,7 @@ PublishedScan = Callable[[int], set[str]]
 class FeedbackRelay:
     def __init__(
         self,
-        store: ReviewStore,
+        outbox: FeedbackOutbox,
         producer_factory: Callable[[], TransactionalProducer],
         scan_published: PublishedScan,
         topic: str,
@@ -59,7 +59,7 @@ class FeedbackRelay:
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         batch_size: int = 500,
     ) -> None:
-        self._store = store
+        self._outbox = outbox
         self._producer_factory = producer_factory
         self._scan = scan_published
         self._topic = topic
@@ -80,8 +80,8 @@ class FeedbackRelay:
         if self._needs_recovery:
             self.recover()
         now = self._clock()
-        self._store.claim_outbox(now - self._undo_window_ms, now, self._batch)
-        pending = self._store.claimed_unpublished(self._batch)
+        self._outbox.claim(now - self._undo_window_ms, now, self._batch)
+        pending = self._outbox.claimed_unpublished(self._batch)
         if not pending:
             return 0
         self._send(pending)
@@ -89,14 +89,14 @@ class FeedbackRelay:
 
     def recover(self) -> int:
         """Mark claimed labels that a previous cycle committed to the topic; returns how many."""
-        oldest = self._store.oldest_unpublished_claim_ms()
+        oldest = self._outbox.oldest_unpublished_claim_ms()
         if oldest is None:
             self._needs_recovery = False
             return 0
         on_topic = self._scan(oldest - SCAN_MARGIN_MS)
-        waiting = {feedback.feedback_id for feedback in self._store.claimed_unpublished(limit=1_000_000)}
+        waiting = {feedback.feedback_id for feedback in self._outbox.claimed_unpublished(limit=1_000_000)}
         found = sorted(waiting & on_topic)
-        self._store.mark_published(found, self._clock())
+        self._outbox.mark_published(found, self._clock())
         self._needs_recovery = False
         if found:
             log.info("relay recovery: %d label(s) were already on %s", len(found), self._topic)
@@ -114,7 +114,7 @@ class FeedbackRelay:
         except Exception:
             self._abandon_producer()
             raise
-        self._store.mark_published([feedback.feedback_id for feedback in pending], self._clock())
+        self._outbox.mark_published([feedback.feedback_id for feedback in pending], self._clock())
         self._needs_recovery = False
         log.info("relay: sent %d label(s) to %s", len(pending), self._topic)
 

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from guardstream.audit.review_store import QueueFilters
 from workers.review.auth import User, hash_password, validate_new_account
 from workers.review.overview import (
     HOUR_MS,
@@ -15,6 +14,7 @@ from workers.review.overview import (
     hourly_chart,
     hourly_counts,
 )
+from workers.review.queue import QueueFilters
 from workers.review.security import admin_user, client_ip, csrf_form, current_user, services
 from workers.review.views import Renderer
 
@@ -28,18 +28,18 @@ def build_router(renderer: Renderer) -> APIRouter:
     def overview(request: Request, user: User = Depends(current_user)) -> Response:
         svc = services(request)
         now = svc.clock_ms()
-        store = svc.store
-        labels = store.labels_since(now - AGREEMENT_DAYS * 24 * HOUR_MS)
+        queue = svc.queue
+        labels = queue.labels_since(now - AGREEMENT_DAYS * 24 * HOUR_MS)
         hourly = hourly_counts([row["labelled_at_ms"] for row in labels], now)
         agreement = agreement_by_category(labels)
-        pending = store.queue(QueueFilters(status="pending"), now, limit=1)
+        pending = queue.items(QueueFilters(status="pending"), now, limit=1)
         return renderer.page(
             request,
             "overview.html",
             user,
-            queue_total=store.queue_count(QueueFilters(status="pending"), now),
-            queue_unsafe=store.queue_count(QueueFilters(status="pending", model_label="unsafe"), now),
-            queue_review=store.queue_count(QueueFilters(status="pending", model_label="review"), now),
+            queue_total=queue.count(QueueFilters(status="pending"), now),
+            queue_unsafe=queue.count(QueueFilters(status="pending", model_label="unsafe"), now),
+            queue_review=queue.count(QueueFilters(status="pending", model_label="review"), now),
             oldest_pending_ms=pending[0].verdict["verdict_at_ms"] if pending else None,
             labels_24h=sum(count for _, count in hourly),
             hourly=hourly_chart(hourly, svc.zone),
@@ -51,7 +51,7 @@ def build_router(renderer: Renderer) -> APIRouter:
 
     @router.get("/admin/users")
     def users(request: Request, user: User = Depends(admin_user)) -> Response:
-        return renderer.page(request, "users.html", user, accounts=services(request).store.accounts(), error="")
+        return renderer.page(request, "users.html", user, accounts=services(request).accounts.accounts(), error="")
 
     @router.post("/admin/users")
     def create_user(
@@ -63,13 +63,13 @@ def build_router(renderer: Renderer) -> APIRouter:
         role = str(form.get("role") or "reviewer")
         problem = validate_new_account(username, password, role)
         now = svc.clock_ms()
-        if problem is None and not svc.store.create_account(
+        if problem is None and not svc.accounts.create_account(
             username, hash_password(password), role, user.username, now
         ):
             problem = "username: taken"
         if problem is not None:
-            return renderer.page(request, "users.html", user, 400, accounts=svc.store.accounts(), error=problem)
-        svc.store.record_action(
+            return renderer.page(request, "users.html", user, 400, accounts=svc.accounts.accounts(), error=problem)
+        svc.trail.record_action(
             user.username, "create_user", now, ip=client_ip(request), detail={"username": username, "role": role}
         )
         return RedirectResponse("/admin/users?msg=user_created", status_code=303)
@@ -78,7 +78,7 @@ def build_router(renderer: Renderer) -> APIRouter:
     def trail(request: Request, user: User = Depends(admin_user)) -> Response:
         actor = request.query_params.get("actor") or None
         return renderer.page(
-            request, "trail.html", user, actions=services(request).store.actions(300, actor=actor), actor=actor or ""
+            request, "trail.html", user, actions=services(request).trail.actions(300, actor=actor), actor=actor or ""
         )
 
     @router.get("/healthz")

@@ -74,29 +74,31 @@ def build_router(renderer: Renderer) -> APIRouter:
         ip, now = client_ip(request), svc.clock_ms()
         nonce = request.cookies.get(LOGIN_CSRF_COOKIE)
         token_ok = svc.signer.login_token_valid(str(form.get("login_token") or ""), nonce) and same_origin(request)
-        if not token_ok or not svc.store.use_login_nonce(token_hash(nonce or ""), now, now + LOGIN_FORM_TTL_S * 1000):
-            svc.store.record_action(username or "?", "login_csrf_rejected", now, ip=ip)
+        if not token_ok or not svc.accounts.use_login_nonce(
+            token_hash(nonce or ""), now, now + LOGIN_FORM_TTL_S * 1000
+        ):
+            svc.trail.record_action(username or "?", "login_csrf_rejected", now, ip=ip)
             return login_page(request, 403, "The login form expired; try again.", next_path)
         wait = svc.limiter.retry_after(ip, username)
         if wait > 0:
-            svc.store.record_action(username or "?", "login_blocked", now, ip=ip, detail={"retry_after_s": round(wait)})
+            svc.trail.record_action(username or "?", "login_blocked", now, ip=ip, detail={"retry_after_s": round(wait)})
             response = login_page(request, 429, f"Too many failed logins. Try again in {int(wait) + 1} s.", next_path)
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
-        account = svc.store.account(username) if username else None
+        account = svc.accounts.account(username) if username else None
         usable = account is not None and account.active
         if not verify_password(account.password_hash if usable and account else None, password):
             svc.limiter.failed(ip, username)
-            svc.store.record_action(username or "?", "login_failed", now, ip=ip)
+            svc.trail.record_action(username or "?", "login_failed", now, ip=ip)
             return login_page(request, 401, "Wrong username or password.", next_path)
         assert account is not None
         svc.limiter.succeeded(ip, username)
         if needs_rehash(account.password_hash):
-            svc.store.set_password_hash(username, hash_password(password))
+            svc.accounts.set_password_hash(username, hash_password(password))
         token = new_token()
         ttl_ms = svc.settings.session_ttl_s * 1000
-        svc.store.create_session(token_hash(token), username, new_token(), now, now + ttl_ms)
-        svc.store.record_action(username, "login", now, ip=ip)
+        svc.accounts.create_session(token_hash(token), username, new_token(), now, now + ttl_ms)
+        svc.trail.record_action(username, "login", now, ip=ip)
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
@@ -113,8 +115,8 @@ def build_router(renderer: Renderer) -> APIRouter:
     @router.post("/logout")
     def log_out(request: Request, user: User = Depends(current_user), form: FormData = Depends(csrf_form)) -> Response:
         svc = services(request)
-        svc.store.delete_session(user.session_hash)
-        svc.store.record_action(user.username, "logout", svc.clock_ms(), ip=client_ip(request))
+        svc.accounts.delete_session(user.session_hash)
+        svc.trail.record_action(user.username, "logout", svc.clock_ms(), ip=client_ip(request))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -10,7 +10,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from guardstream.audit.review_store import FLAGGED_LABELS, LabelOutcome, QueueFilters, QueueItem
 from guardstream.guard.categories import HarmCategory
 from guardstream.records import FeedbackLabel
 from workers.review.auth import User
@@ -18,6 +17,7 @@ from workers.review.display import PARTS, chunks, excerpt, excerpt_turns, whole_
 from workers.review.explain import ExplanationUnavailable
 from workers.review.filters import format_local_time, parse_filters, to_query
 from workers.review.item_ids import item_event_id, to_segment
+from workers.review.queue import FLAGGED_LABELS, LabelOutcome, QueueFilters, QueueItem
 from workers.review.request_guard import any_control
 from workers.review.security import client_ip, csrf_form, current_user, services
 from workers.review.services import ReviewServices
@@ -38,7 +38,7 @@ def posted_filters(request: Request, form: FormData = Depends(csrf_form)) -> Que
 
 def flagged_item(request: Request, event_id: str) -> QueueItem:
     svc = services(request)
-    item = svc.store.item(event_id, svc.clock_ms())
+    item = svc.queue.item(event_id, svc.clock_ms())
     if item is None or item.verdict["label"] not in FLAGGED_LABELS:
         raise HTTPException(status_code=404, detail="no flagged item with this event_id")
     return item
@@ -56,12 +56,12 @@ def build_router(renderer: Renderer) -> APIRouter:
     def go_next(request: Request, user: User, filters: QueueFilters, msg: str) -> Response:
         svc = services(request)
         now = svc.clock_ms()
-        skipped = svc.store.skipped_by(user.username, now - svc.settings.skip_memory_s * 1000)
-        event_id = svc.store.claim_next(filters, user.username, now, svc.lease_ms, skipped)
+        skipped = svc.trail.skipped_by(user.username, now - svc.settings.skip_memory_s * 1000)
+        event_id = svc.queue.claim_next(filters, user.username, now, svc.lease_ms, skipped)
         if event_id is None:
             query = to_query(filters, svc.zone)
             return RedirectResponse(f"/queue?{query + '&' if query else ''}msg=empty", status_code=303)
-        svc.store.record_action(user.username, "open", now, event_id, client_ip(request))
+        svc.trail.record_action(user.username, "open", now, event_id, client_ip(request))
         return RedirectResponse(item_url(event_id, filters, request, msg), status_code=303)
 
     @router.get("/")
@@ -79,13 +79,13 @@ def build_router(renderer: Renderer) -> APIRouter:
             request,
             "queue.html",
             user,
-            items=svc.store.queue(filters, now, size, page * size),
-            total=svc.store.queue_count(filters, now),
+            items=svc.queue.items(filters, now, size, page * size),
+            total=svc.queue.count(filters, now),
             page=page,
             page_size=size,
             filters=filters,
             query=to_query(filters, svc.zone),
-            model_versions=svc.store.model_versions(),
+            model_versions=svc.queue.model_versions(),
             flagged_labels=FLAGGED_LABELS,
             since=_local(filters.since_ms, request),
             until=_local(filters.until_ms, request),
@@ -129,7 +129,7 @@ def build_router(renderer: Renderer) -> APIRouter:
                 "analysis": excerpt(analysis, limit),
                 "context": excerpt_turns(context, limit),
             },
-            conversation=svc.store.conversation(verdict["conversation_id"], verdict["event_created_at_ms"]),
+            conversation=svc.queue.conversation(verdict["conversation_id"], verdict["event_created_at_ms"]),
             warnings=warnings(verdict["question"], verdict["text"], analysis, *context),
             mine=item.lease_holder == user.username,
             filters_query=to_query(filters, svc.zone),
@@ -144,7 +144,7 @@ def build_router(renderer: Renderer) -> APIRouter:
             raise HTTPException(status_code=404, detail="no such part of an item")
         svc = services(request)
         verdict = flagged_item(request, event_id).verdict
-        text = whole_field(verdict, verdict["analysis"] or svc.store.explanation(event_id), part)
+        text = whole_field(verdict, verdict["analysis"] or svc.analyses.explanation(event_id), part)
         return renderer.page(
             request,
             "full.html",
@@ -166,11 +166,11 @@ def build_router(renderer: Renderer) -> APIRouter:
         svc = services(request)
         flagged_item(request, event_id)
         now = svc.clock_ms()
-        holder = svc.store.claim(event_id, user.username, now, svc.lease_ms)
+        holder = svc.queue.claim(event_id, user.username, now, svc.lease_ms)
         if holder is None:
             raise HTTPException(status_code=404, detail="no item with this event_id")
         msg = "" if holder == user.username else "leased_by_other"
-        svc.store.record_action(user.username, "open" if not msg else "open_refused", now, event_id, client_ip(request))
+        svc.trail.record_action(user.username, "open" if not msg else "open_refused", now, event_id, client_ip(request))
         return RedirectResponse(item_url(event_id, filters, request, msg), status_code=303)
 
     @router.post("/review/{segment}/label")
@@ -194,12 +194,12 @@ def build_router(renderer: Renderer) -> APIRouter:
         ):
             return RedirectResponse(item_url(event_id, filters, request, "invalid_label"), status_code=303)
         now = svc.clock_ms()
-        outcome = svc.store.record_label(
+        outcome = svc.queue.record_label(
             event_id, revision, user.username, FeedbackLabel(choice), category, note, now, client_ip(request)
         )
         if outcome in (LabelOutcome.RECORDED, LabelOutcome.DUPLICATE):
             return go_next(request, user, filters, "labelled")
-        svc.store.record_action(
+        svc.trail.record_action(
             user.username, "label_rejected", now, event_id, client_ip(request), {"outcome": outcome.value}
         )
         return RedirectResponse(item_url(event_id, filters, request, outcome.value), status_code=303)
@@ -213,8 +213,8 @@ def build_router(renderer: Renderer) -> APIRouter:
     ) -> Response:
         svc = services(request)
         flagged_item(request, event_id)
-        svc.store.release(event_id, user.username)
-        svc.store.record_action(user.username, "skip", svc.clock_ms(), event_id, client_ip(request))
+        svc.queue.release(event_id, user.username)
+        svc.trail.record_action(user.username, "skip", svc.clock_ms(), event_id, client_ip(request))
         return go_next(request, user, filters, "skipped")
 
     @router.post("/undo")
@@ -223,12 +223,12 @@ def build_router(renderer: Renderer) -> APIRouter:
     ) -> Response:
         svc = services(request)
         now = svc.clock_ms()
-        outcome = svc.store.undo_last(user.username, now, client_ip(request))
+        outcome = svc.queue.undo_last(user.username, now, client_ip(request))
         if outcome is None:
             query = to_query(filters, svc.zone)
             return RedirectResponse(f"/queue?{query + '&' if query else ''}msg=nothing_to_undo", status_code=303)
         event_id = outcome.label.event_id
-        svc.store.claim(event_id, user.username, now, svc.lease_ms)
+        svc.queue.claim(event_id, user.username, now, svc.lease_ms)
         msg = "undone_sent" if outcome.already_sent else "undone_unsent"
         return RedirectResponse(item_url(event_id, filters, request, msg), status_code=303)
 
@@ -246,7 +246,7 @@ def build_router(renderer: Renderer) -> APIRouter:
             return RedirectResponse(item_url(event_id, filters, request), status_code=303)
 
         def refuse(reason: str, status: int, message: str) -> Response:
-            svc.store.record_action(
+            svc.trail.record_action(
                 user.username, "explain_refused", svc.clock_ms(), event_id, client_ip(request), {"reason": reason}
             )
             return render_item(request, user, event_id, status, explain_error=message)
@@ -264,12 +264,12 @@ def build_router(renderer: Renderer) -> APIRouter:
         try:
             analysis = await run_in_threadpool(svc.explainer.explain, *pair)
         except ExplanationUnavailable as exc:
-            svc.store.record_action(
+            svc.trail.record_action(
                 user.username, "explain_failed", svc.clock_ms(), event_id, client_ip(request), {"reason": str(exc)}
             )
             return render_item(request, user, event_id, 200, explain_error=str(exc))
-        svc.store.save_explanation(event_id, analysis, user.username, svc.clock_ms())
-        svc.store.record_action(user.username, "explain", svc.clock_ms(), event_id, client_ip(request))
+        svc.analyses.save_explanation(event_id, analysis, user.username, svc.clock_ms())
+        svc.trail.record_action(user.username, "explain", svc.clock_ms(), event_id, client_ip(request))
         return RedirectResponse(item_url(event_id, filters, request), status_code=303)
 
     return router
@@ -283,11 +283,11 @@ def _analysis(svc: ReviewServices, verdict: dict[str, Any]) -> tuple[str | None,
     """
     if verdict["analysis"]:
         return verdict["analysis"], "verdict", ""
-    after = svc.store.analysis(verdict["event_id"])
+    after = svc.analyses.analysis(verdict["event_id"])
     if after is not None and after["analysis"]:
         return after["analysis"], f"explain mode after the verdict, {after['model_name']} v{after['model_version']}", ""
     unavailable = (after["reason"] or "") if after is not None else ""
-    return svc.store.explanation(verdict["event_id"]), "on demand", unavailable
+    return svc.analyses.explanation(verdict["event_id"]), "on demand", unavailable
 
 
 def _int(value: str | None, default: int) -> int:

@@ -96,7 +96,7 @@ def current_user(request: Request) -> User:
     if token is None:
         raise LoginRequired()
     digest = token_hash(token)
-    info = svc.store.session_info(digest, svc.clock_ms())
+    info = svc.accounts.session_info(digest, svc.clock_ms())
     if info is None:
         raise LoginRequired()
     return User(info.username, info.role, info.csrf_token, digest)
@@ -135,7 +135,7 @@ async def csrf_form(request: Request, user: User = Depends(current_user)) -> For
     form = await request.form()
     token: Any = form.get("csrf_token")
     if not same_origin(request) or not isinstance(token, str) or not tokens_match(user.csrf_token, token):
-        services(request).store.record_action(
+        services(request).trail.record_action(
             user.username,
             "csrf_rejected",
             services(request).clock_ms(),

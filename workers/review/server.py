@@ -1,4 +1,4 @@
-"""Assemble the review app from settings: audit store, explainer, feedback relay; serve it."""
+"""Assemble the review app from settings: its stores, explainer and feedback relay; serve it."""
 
 from __future__ import annotations
 
@@ -9,22 +9,26 @@ from typing import Any
 from fastapi import FastAPI
 
 from guardstream.audit.engine import build_engine, migrate
-from guardstream.audit.review_store import ReviewStore
+from guardstream.audit.feedback_outbox import FeedbackOutbox
 from guardstream.records import Feedback
 from guardstream.serde.codec import AvroDecoder, AvroEncoder
 from guardstream.settings import Settings
+from workers.review.accounts import AccountStore
+from workers.review.analyses import AnalysisStore
 from workers.review.app import create_app
 from workers.review.auth import CookieSigner
 from workers.review.explain import Explainer, TritonExplainer
+from workers.review.queue import ReviewQueue
 from workers.review.ratelimit import LoginRateLimiter
 from workers.review.relay import FeedbackRelay, RelayRunner, kafka_scan
 from workers.review.services import ReviewServices
 from workers.review.settings import ReviewSettings
+from workers.review.trail import ReviewTrail
 
 log = logging.getLogger(__name__)
 
 
-def build_relay(settings: Settings, review: ReviewSettings, store: ReviewStore) -> RelayRunner:
+def build_relay(settings: Settings, review: ReviewSettings, outbox: FeedbackOutbox) -> RelayRunner:
     """The outbox relay over the real Kafka topic (Confluent framing when a registry is set)."""
     from guardstream.serde.confluent import ConfluentSerde
     from workers.kafka_clients import build_reader, build_transactional_producer
@@ -40,7 +44,7 @@ def build_relay(settings: Settings, review: ReviewSettings, store: ReviewStore) 
         return build_reader(settings.kafka, group, **{"enable.partition.eof": True})
 
     relay = FeedbackRelay(
-        store,
+        outbox,
         lambda: build_transactional_producer(settings.kafka, review.relay_transactional_id),
         kafka_scan(reader, topic, lambda payload: decoder.decode(Feedback, payload)),
         topic,
@@ -55,14 +59,16 @@ def build_services(
 ) -> ReviewServices:
     engine = build_engine(settings.audit.url)
     migrate(engine)
-    store = ReviewStore(engine)
     if review.secret_key is None:
         log.warning("GUARDSTREAM_REVIEW__SECRET_KEY is not set: sessions end when this process stops")
         key = secrets.token_urlsafe(48)
     else:
         key = review.secret_key.get_secret_value()
     return ReviewServices(
-        store=store,
+        accounts=AccountStore(engine),
+        queue=ReviewQueue(engine),
+        trail=ReviewTrail(engine),
+        analyses=AnalysisStore(engine),
         settings=review,
         signer=CookieSigner(key, review.session_ttl_s),
         limiter=LoginRateLimiter(
@@ -73,7 +79,7 @@ def build_services(
         ),
         explainer=explainer or TritonExplainer(settings.triton),
         feedback_topic=settings.topics.feedback,
-        relay=build_relay(settings, review, store) if with_relay else None,
+        relay=build_relay(settings, review, FeedbackOutbox(engine)) if with_relay else None,
     )
 
 

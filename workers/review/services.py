@@ -1,4 +1,4 @@
-"""What the routes share: the store, settings, signer, limiter, explainer and relay."""
+"""What the routes share: the stores, settings, signer, limiters, explainer and relay."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from guardstream.audit.review_store import ReviewStore
+from workers.review.accounts import AccountStore
+from workers.review.analyses import AnalysisStore
 from workers.review.auth import CookieSigner
 from workers.review.explain import Explainer
+from workers.review.queue import ReviewQueue
 from workers.review.ratelimit import LoginRateLimiter, SlidingWindow
 from workers.review.relay import RelayRunner
 from workers.review.settings import ReviewSettings
+from workers.review.trail import ReviewTrail
 
 
 def wall_clock_ms() -> int:
@@ -21,7 +24,10 @@ def wall_clock_ms() -> int:
 
 @dataclass
 class ReviewServices:
-    store: ReviewStore
+    accounts: AccountStore
+    queue: ReviewQueue
+    trail: ReviewTrail
+    analyses: AnalysisStore
     settings: ReviewSettings
     signer: CookieSigner
     limiter: LoginRateLimiter

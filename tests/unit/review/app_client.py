@@ -10,15 +10,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from guardstream.audit.engine import migrate
-from guardstream.audit.review_store import ReviewStore
 from guardstream.audit.store import AuditStore
 from tests.support.audit_records import event_and_verdict
+from workers.review.accounts import AccountStore
+from workers.review.analyses import AnalysisStore
 from workers.review.app import create_app
 from workers.review.auth import CookieSigner, hash_password
 from workers.review.explain import Explainer, ExplanationUnavailable
+from workers.review.queue import ReviewQueue
 from workers.review.ratelimit import LoginRateLimiter
 from workers.review.services import ReviewServices
 from workers.review.settings import ReviewSettings
+from workers.review.trail import ReviewTrail
 
 PASSWORD = "correct horse battery"
 
@@ -34,14 +37,17 @@ def make_client(
     """The app with three flagged events (event-0..2), a reviewer alice and an admin root."""
     migrate(engine)
     AuditStore(engine).write([event_and_verdict(i) for i in range(3)], [])
-    store = ReviewStore(engine)
-    store.create_account("alice", hash_password(PASSWORD), "reviewer", None, 1)
-    store.create_account("root", hash_password(PASSWORD), "admin", None, 1)
+    accounts = AccountStore(engine)
+    accounts.create_account("alice", hash_password(PASSWORD), "reviewer", None, 1)
+    accounts.create_account("root", hash_password(PASSWORD), "admin", None, 1)
     review = ReviewSettings(
         secure_cookies=secure, **{"login_max_failures": 3, "allowed_hosts": ("testserver",), **settings}
     )
     svc = ReviewServices(
-        store=store,
+        accounts=accounts,
+        queue=ReviewQueue(engine),
+        trail=ReviewTrail(engine),
+        analyses=AnalysisStore(engine),
         settings=review,
         signer=CookieSigner("k" * 40, 3600),
         limiter=LoginRateLimiter(

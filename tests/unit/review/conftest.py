@@ -1,4 +1,5 @@
-"""The review store on SQLite and on a real PostgreSQL (a schema per test), and seeded verdicts."""
+"""The review app's stores and the feedback outbox on SQLite and on a real PostgreSQL (a schema per
+test), and seeded verdicts."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import pytest
 from sqlalchemy import Engine, text
 
 from guardstream.audit.engine import build_engine, migrate
-from guardstream.audit.review_store import ReviewStore
+from guardstream.audit.feedback_outbox import FeedbackOutbox
 from guardstream.audit.store import AuditStore
 from guardstream.records import VerdictLabel
 from tests.support.audit_records import event_and_verdict
 from tests.support.stack import unavailable
+from workers.review.accounts import AccountStore
+from workers.review.queue import ReviewQueue
+from workers.review.trail import ReviewTrail
 
 Seed = Callable[..., str]
 
@@ -47,8 +51,23 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture()
-def store(engine: Engine) -> ReviewStore:
-    return ReviewStore(engine)
+def queue(engine: Engine) -> ReviewQueue:
+    return ReviewQueue(engine)
+
+
+@pytest.fixture()
+def outbox(engine: Engine) -> FeedbackOutbox:
+    return FeedbackOutbox(engine)
+
+
+@pytest.fixture()
+def accounts(engine: Engine) -> AccountStore:
+    return AccountStore(engine)
+
+
+@pytest.fixture()
+def trail(engine: Engine) -> ReviewTrail:
+    return ReviewTrail(engine)
 
 
 @pytest.fixture()

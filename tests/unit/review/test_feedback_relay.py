@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from guardstream.audit.review_store import ReviewStore
+from guardstream.audit.feedback_outbox import FeedbackOutbox
 from guardstream.records import Feedback, FeedbackLabel
 from guardstream.serde.codec import decode_record, encode_record
 from tests.unit.review.conftest import Seed
+from workers.review.queue import ReviewQueue
 from workers.review.relay import FeedbackRelay
 
 
@@ -48,7 +49,7 @@ class FakeProducer:
         return 0
 
 
-class MarkFails(ReviewStore):
+class MarkFails(FeedbackOutbox):
     """The audit store goes away right after the Kafka commit (the worst moment)."""
 
     fail = True
@@ -60,7 +61,7 @@ class MarkFails(ReviewStore):
 
 
 def relay(
-    store: ReviewStore,
+    outbox: FeedbackOutbox,
     topic: Topic,
     producers: list[FakeProducer] | None = None,
     window_ms: int = 0,
@@ -69,7 +70,7 @@ def relay(
     clock = now or [10_000]
     queue = list(producers or [])
     return FeedbackRelay(
-        store,
+        outbox,
         lambda: queue.pop(0) if queue else FakeProducer(topic),
         lambda since_ms: set(topic.ids()),
         "feedback",
@@ -79,37 +80,41 @@ def relay(
     )
 
 
-def label(store: ReviewStore, seed: Seed, at: int = 1_000, reviewer: str = "alice") -> str:
+def label(queue: ReviewQueue, seed: Seed, at: int = 1_000, reviewer: str = "alice") -> str:
     event = seed()
-    store.record_label(event, 1, reviewer, FeedbackLabel.UNSAFE, "hate_abuse", None, at)
+    queue.record_label(event, 1, reviewer, FeedbackLabel.UNSAFE, "hate_abuse", None, at)
     return event
 
 
-def test_each_label_reaches_the_topic_once(store: ReviewStore, seed: Seed) -> None:
+def test_each_label_reaches_the_topic_once(queue: ReviewQueue, outbox: FeedbackOutbox, seed: Seed) -> None:
     topic = Topic()
-    events = [label(store, seed) for _ in range(3)]
-    worker = relay(store, topic)
+    events = [label(queue, seed) for _ in range(3)]
+    worker = relay(outbox, topic)
     assert worker.run_once() == 3
     assert worker.run_once() == 0
     assert sorted(decode_record(Feedback, v).event_id for _, v in topic.committed) == sorted(events)
-    assert len(store.labelled_feedback(0)) == 3
+    assert len(outbox.labelled_feedback(0)) == 3
 
 
-def test_labels_wait_out_the_undo_window_and_an_undo_in_it_is_never_sent(store: ReviewStore, seed: Seed) -> None:
+def test_labels_wait_out_the_undo_window_and_an_undo_in_it_is_never_sent(
+    queue: ReviewQueue, outbox: FeedbackOutbox, seed: Seed
+) -> None:
     topic, now = Topic(), [1_500]
-    label(store, seed, at=1_000)
-    worker = relay(store, topic, window_ms=1_000, now=now)
+    label(queue, seed, at=1_000)
+    worker = relay(outbox, topic, window_ms=1_000, now=now)
     assert worker.run_once() == 0
-    store.undo_last("alice", 1_600)
+    queue.undo_last("alice", 1_600)
     now[0] = 5_000
     assert worker.run_once() == 0 and topic.committed == []
 
 
-def test_crash_between_kafka_commit_and_the_database_mark_sends_nothing_twice(engine, seed: Seed) -> None:  # type: ignore[no-untyped-def]
+def test_crash_between_kafka_commit_and_the_database_mark_sends_nothing_twice(
+    engine, queue: ReviewQueue, seed: Seed
+) -> None:  # type: ignore[no-untyped-def]
     topic = Topic()
     failing = MarkFails(engine)
-    label(failing, seed)
-    label(failing, seed)
+    label(queue, seed)
+    label(queue, seed)
     with pytest.raises(ConnectionError):
         relay(failing, topic).run_once()
     assert len(topic.committed) == 2
@@ -120,23 +125,27 @@ def test_crash_between_kafka_commit_and_the_database_mark_sends_nothing_twice(en
     assert failing.claimed_unpublished() == [] and len(failing.labelled_feedback(0)) == 2
 
 
-def test_the_same_relay_recovers_after_a_failed_mark_before_sending_more(engine, seed: Seed) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_relay_recovers_after_a_failed_mark_before_sending_more(
+    engine, queue: ReviewQueue, seed: Seed
+) -> None:  # type: ignore[no-untyped-def]
     topic = Topic()
-    store = MarkFails(engine)
-    label(store, seed)
-    worker = relay(store, topic)
+    failing = MarkFails(engine)
+    label(queue, seed)
+    worker = relay(failing, topic)
     with pytest.raises(ConnectionError):
         worker.run_once()
-    store.fail = False
-    label(store, seed)
+    failing.fail = False
+    label(queue, seed)
     assert worker.run_once() == 1
     assert len(topic.committed) == 2 and len(set(topic.ids())) == 2
 
 
-def test_a_failed_commit_is_aborted_and_sent_again_by_a_fresh_producer(store: ReviewStore, seed: Seed) -> None:
+def test_a_failed_commit_is_aborted_and_sent_again_by_a_fresh_producer(
+    queue: ReviewQueue, outbox: FeedbackOutbox, seed: Seed
+) -> None:
     topic = Topic()
-    label(store, seed)
-    worker = relay(store, topic, producers=[FakeProducer(topic, fail_commit=True)])
+    label(queue, seed)
+    worker = relay(outbox, topic, producers=[FakeProducer(topic, fail_commit=True)])
     with pytest.raises(RuntimeError):
         worker.run_once()
     assert topic.committed == []

@@ -48,7 +48,7 @@ def test_every_post_route_rejects_a_missing_or_wrong_csrf_token(tmp_path: Path) 
         client.post("/review/next", data={"csrf_token": csrf}, headers={"origin": "https://evil.example"}).status_code
         == 403
     )
-    assert svc.store.actions(action="csrf_rejected")
+    assert svc.trail.actions(action="csrf_rejected")
     assert client.post("/review/next", data={"csrf_token": csrf}).status_code == 200
 
 
@@ -79,7 +79,7 @@ def test_failed_logins_are_rate_limited_per_ip_and_username(tmp_path: Path) -> N
     status, _ = log_in(client, "alice", PASSWORD)
     assert status == 429
     assert log_in(client, "root", PASSWORD)[0] == 200  # another username from the same IP still works
-    actions = [a["action"] for a in svc.store.actions()]
+    actions = [a["action"] for a in svc.trail.actions()]
     assert actions.count("login_failed") == 3 and "login_blocked" in actions
 
 
@@ -162,15 +162,15 @@ def test_failed_logins_are_limited_per_account_whatever_the_address(tmp_path: Pa
     assert [log_in(from_address(f"10.0.0.{i}"), "alice", "wrong password!")[0] for i in range(4)] == [401] * 4
     assert log_in(from_address("10.0.0.99"), "alice", PASSWORD)[0] == 429
     assert log_in(from_address("10.0.0.99"), "root", PASSWORD)[0] == 200  # other accounts are not held up
-    blocked = svc.store.actions(action="login_blocked")
+    blocked = svc.trail.actions(action="login_blocked")
     assert [(a["actor"], a["ip"]) for a in blocked] == [("alice", "10.0.0.99")]
 
 
 def test_the_analysis_made_after_the_verdict_shows_without_a_click(tmp_path: Path) -> None:
     from guardstream.records import Analysis, AnalysisStatus
 
-    client, _svc = sqlite_client(tmp_path)
-    _, _csrf = log_in(client)
+    client, _ = sqlite_client(tmp_path)
+    log_in(client)
     before = client.get("/review/event-1")
     assert 'id="explain-form"' in before.text and 'id="analysis"' not in before.text
 

@@ -48,7 +48,7 @@ def via(client: TestClient, peer: str, **headers: str | bytes) -> TestClient:
 
 
 def logged_ips(svc: ReviewServices, action: str) -> list[str]:
-    return [a["ip"] for a in svc.store.actions(action=action)]
+    return [a["ip"] for a in svc.trail.actions(action=action)]
 
 
 @pytest.mark.parametrize("trusted", [(), (PROXY,)], ids=["no-proxy-trusted", "another-peer-trusted"])
@@ -108,7 +108,7 @@ def test_malformed_forwarded_for_from_a_trusted_proxy_is_answered_and_keyed_in_o
     client, svc = make_client(engine, trusted_proxies=(PROXY,))
     for forwarded_for, key in MALFORMED_AND_ODD_SPELLINGS:
         assert log_in(via(client, PROXY, x_forwarded_for=forwarded_for), "alice", WRONG)[0] == 401, forwarded_for
-        assert svc.store.actions(limit=1, action="login_failed")[0]["ip"] == key, forwarded_for
+        assert svc.trail.actions(limit=1, action="login_failed")[0]["ip"] == key, forwarded_for
 
 
 def test_junk_rotated_by_a_hop_that_forwards_what_it_was_sent_shares_one_limit(sqlite: Engine) -> None:

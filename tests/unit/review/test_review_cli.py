@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from guardstream.audit.engine import build_engine
-from guardstream.audit.review_store import ReviewStore
 from workers.cli.main import app
+from workers.review.accounts import AccountStore
 from workers.review.auth import verify_password
 
 
@@ -23,7 +23,7 @@ def test_add_user_stores_an_argon2_hash_and_refuses_duplicates_and_weak_password
         app, ["review", "add-user", "alice", "--role", "admin", "--password-stdin"], input="correct horse battery\n"
     )
     assert created.exit_code == 0, created.output
-    account = ReviewStore(build_engine(url)).account("alice")
+    account = AccountStore(build_engine(url)).account("alice")
     assert account is not None and account.role == "admin" and account.password_hash.startswith("$argon2id$")
     assert verify_password(account.password_hash, "correct horse battery")
     again = runner.invoke(app, ["review", "add-user", "alice", "--password-stdin"], input="correct horse battery\n")

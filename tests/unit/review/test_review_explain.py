@@ -45,7 +45,7 @@ def test_a_failed_explanation_tells_the_reviewer_a_generic_reason_and_only_the_l
     assert page.status_code == 200
     assert "explanation unavailable: the model server could not explain this item" in page.text
     assert address not in page.text and "127.0.0.1" not in page.text
-    (failed,) = svc.store.actions(action="explain_failed")
+    (failed,) = svc.trail.actions(action="explain_failed")
     assert address not in str(failed) and failed["detail"] == {"reason": "the model server could not explain this item"}
     assert address in caplog.text
 
@@ -64,7 +64,7 @@ def test_only_the_reviewer_holding_the_item_may_ask_for_an_explanation(tmp_path:
     assert explainer.calls == 0
     assert alice.post("/review/event-1/explain", data={"csrf_token": alice_csrf}).status_code == 200
     assert explainer.calls == 1
-    assert [a["detail"] for a in svc.store.actions(action="explain_refused")] == [{"reason": "not_leased"}] * 2
+    assert [a["detail"] for a in svc.trail.actions(action="explain_refused")] == [{"reason": "not_leased"}] * 2
 
 
 def test_explanations_are_rate_limited_per_reviewer(tmp_path: Path) -> None:
@@ -82,4 +82,4 @@ def test_explanations_are_rate_limited_per_reviewer(tmp_path: Path) -> None:
     assert explainer.calls == 2
     assert root.post("/review/event-2/explain", data={"csrf_token": root_csrf}).status_code == 200
     assert explainer.calls == 3
-    assert [a["detail"] for a in svc.store.actions(action="explain_refused")] == [{"reason": "rate_limited"}]
+    assert [a["detail"] for a in svc.trail.actions(action="explain_refused")] == [{"reason": "rate_limited"}]

@@ -87,7 +87,7 @@ def test_control_characters_hidden_in_the_posted_filters_are_refused_before_the_
         response = client.post(url, data={"csrf_token": csrf, "filters": "version=%00"}, follow_redirects=False)
         assert response.status_code == 400, url
         assert_secured(response)
-    assert {a["action"] for a in svc.store.actions(actor="alice")} == {"login"}
+    assert {a["action"] for a in svc.trail.actions(actor="alice")} == {"login"}
 
 
 def test_a_note_may_hold_line_breaks_and_tabs(engine: Engine) -> None:
@@ -99,7 +99,7 @@ def test_a_note_may_hold_line_breaks_and_tabs(engine: Engine) -> None:
         "/review/event-1/label", data={"csrf_token": csrf, "label": "unsafe", "revision": "1", "note": note}
     )
     assert response.status_code == 200 and "msg=labelled" in str(response.url)
-    label = svc.store.item("event-1", svc.clock_ms()).label  # type: ignore[union-attr]
+    label = svc.queue.item("event-1", svc.clock_ms()).label  # type: ignore[union-attr]
     assert label is not None and label.note == note.strip()
 
 
@@ -137,7 +137,7 @@ def test_a_server_error_still_carries_the_security_headers_and_no_details(engine
 def test_a_second_reviewer_posting_a_used_revision_is_told_the_item_was_labelled_already(engine: Engine) -> None:
     alice, svc = make_client(engine)
     bob, _ = make_client(engine)
-    svc.store.create_account("bob", svc.store.account("alice").password_hash, "reviewer", None, 1)  # type: ignore[union-attr]
+    svc.accounts.create_account("bob", svc.accounts.account("alice").password_hash, "reviewer", None, 1)  # type: ignore[union-attr]
     _, alice_csrf = log_in(alice)
     _, bob_csrf = log_in(bob, "bob")
     alice.post("/review/event-1/claim", data={"csrf_token": alice_csrf})
@@ -146,9 +146,9 @@ def test_a_second_reviewer_posting_a_used_revision_is_told_the_item_was_labelled
     answer = bob.post("/review/event-1/label", data={**form, "label": "safe", "csrf_token": bob_csrf})
     assert "Label saved" not in answer.text and "labelled already" in answer.text
     assert "msg=already_labelled" in str(answer.url)
-    label = svc.store.item("event-1", svc.clock_ms()).label  # type: ignore[union-attr]
+    label = svc.queue.item("event-1", svc.clock_ms()).label  # type: ignore[union-attr]
     assert label is not None and (label.reviewer, label.label) == ("alice", "unsafe")
-    assert [a["detail"]["outcome"] for a in svc.store.actions(actor="bob", action="label_rejected")] == [
+    assert [a["detail"]["outcome"] for a in svc.trail.actions(actor="bob", action="label_rejected")] == [
         "already_labelled"
     ]
 
@@ -169,7 +169,7 @@ def test_a_login_form_token_is_good_for_one_attempt_only(engine: Engine) -> None
     token, nonce = login_token(client), client.cookies.get("gs_review_login") or ""
     assert replayed(token, nonce) == 303
     assert replayed(token, nonce) == 403
-    actions = [a["action"] for a in reversed(svc.store.actions(actor="alice"))]
+    actions = [a["action"] for a in reversed(svc.trail.actions(actor="alice"))]
     assert actions == ["login_failed", "login_csrf_rejected", "login", "login_csrf_rejected"]
 
 
@@ -188,7 +188,7 @@ def test_writes_to_items_that_do_not_exist_or_are_not_flagged_answer_404(engine:
     ):
         response = client.post(url, data={"csrf_token": csrf, "label": "safe", "revision": "1"}, follow_redirects=False)
         assert response.status_code == 404, url
-    assert {a["action"] for a in svc.store.actions(actor="alice")} == {"login"}
+    assert {a["action"] for a in svc.trail.actions(actor="alice")} == {"login"}
 
 
 def test_malformed_origin_headers_are_refused_not_crashed_on(engine: Engine) -> None:

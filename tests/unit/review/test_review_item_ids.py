@@ -88,7 +88,7 @@ def test_hostile_event_ids_are_opened_claimed_skipped_and_labelled(engine: Engin
     for event_id in HOSTILE_IDS:
         page = claim_from_queue(client, csrf, event_id)
         assert f"event <code>{reveal(event_id)}</code>" in page and "\u202e" not in page  # ids may hold bidi controls
-        item = svc.store.item(event_id, svc.clock_ms())
+        item = svc.queue.item(event_id, svc.clock_ms())
         assert item is not None and item.lease_holder == "alice"
         assert (
             client.post(form_action(page, "skip-form"), data={"csrf_token": csrf}, follow_redirects=False).status_code
@@ -100,9 +100,9 @@ def test_hostile_event_ids_are_opened_claimed_skipped_and_labelled(engine: Engin
             form_action(page, "label-form"), data={"csrf_token": csrf, "label": "safe", "revision": revision}
         )
         assert "msg=labelled" in str(labelled.url)
-        item = svc.store.item(event_id, svc.clock_ms())
+        item = svc.queue.item(event_id, svc.clock_ms())
         assert item is not None and item.label is not None and item.label.reviewer == "alice", event_id
         assert "已标注 Labelled" in client.get(f"/review/{to_segment(event_id)}").text
-    trail = [(a["action"], a["event_id"]) for a in svc.store.actions(1000, actor="alice")]
+    trail = [(a["action"], a["event_id"]) for a in svc.trail.actions(1000, actor="alice")]
     for event_id in HOSTILE_IDS:
         assert {("open", event_id), ("skip", event_id), ("label", event_id)} <= set(trail), event_id

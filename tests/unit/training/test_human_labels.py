@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from guardstream.audit.engine import build_engine, migrate
-from guardstream.audit.review_store import ReviewStore
 from guardstream.audit.store import AuditStore
 from guardstream.records import ChatEvent, ChatRole, Feedback, FeedbackLabel, Verdict, VerdictLabel
 from training.data.files import write_jsonl
 from training.data.human_labels import FeedbackJoinLabels, FileLabels, MergedLabels, ReviewStoreLabels
+from workers.review.queue import ReviewQueue
 
 
 def row(i: int, role: ChatRole, text: str, question: str | None) -> tuple[ChatEvent, Verdict]:
@@ -93,8 +93,10 @@ def test_feedback_joined_with_verdicts_gives_the_judged_pair(tmp_path: Path) -> 
 
 def test_review_store_labels_and_merging(tmp_path: Path) -> None:
     engine = engine_with_rows(tmp_path)
-    store = ReviewStore(engine)
-    assert store.record_label("e1", 1, "alice", FeedbackLabel.UNSAFE, "hate_abuse", None, 10).value == "recorded"
+    assert (
+        ReviewQueue(engine).record_label("e1", 1, "alice", FeedbackLabel.UNSAFE, "hate_abuse", None, 10).value
+        == "recorded"
+    )
     assert ReviewStoreLabels(engine).labelled_records() == []  # not published to the topic yet
     records = ReviewStoreLabels(engine, only_published=False).labelled_records()
     assert [(r.id, r.label, r.category_name) for r in records] == [("fb-e1", "不安全", "辱骂仇恨")]

@@ -1,0 +1,46 @@
+"""How the review app's stores and the feedback outbox reach the audit database.
+
+Every call of theirs is one transaction. Losing the database is a
+:class:`~guardstream.errors.RetriableError` (the caller backs off and tries again); an
+IntegrityError is left as it is, for the caller that expects it (a label written twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from guardstream.errors import RetriableError
+
+DialectInsert = Callable[[Any], postgresql.Insert | sqlite.Insert]
+"""An INSERT with ON CONFLICT, which both PostgreSQL and SQLite have."""
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session in one transaction, committed when the block ends; rows stay readable after it."""
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except DBAPIError as exc:
+        if isinstance(exc, IntegrityError):
+            raise
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise RetriableError(f"audit store unavailable: {exc.orig!r}") from exc
+        raise
+
+
+def dialect_insert(engine: Engine) -> DialectInsert:
+    """The INSERT of the engine's dialect, for its ON CONFLICT clauses."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A mapped row as {column name: value}."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
