@@ -14,7 +14,6 @@ import pytest
 
 from tests.support.stack_watch import StackWatch
 
-
 RUN_APART = ("exclusive", "sustained_rate")
 
 
