@@ -106,6 +106,10 @@ class Policy:
         return label is not VerdictLabel.SAFE
 
 
+FLAGGED_LABELS: tuple[str, ...] = tuple(label.value for label in VerdictLabel if Policy.needs_person(label))
+"""The labels whose verdicts go to human review ("unsafe", "review")."""
+
+
 def load_policy_file(path: Path) -> Policy:
     """Read and validate a policy file; errors name the file and the offending entry."""
     try:

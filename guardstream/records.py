@@ -23,6 +23,17 @@ class ChatRole(StrEnum):
     ASSISTANT = "assistant"
 
 
+def guard_pair(role: str, question: str | None, text: str) -> tuple[str, str]:
+    """The (question, response) pair the guard model judges for a message ``role`` wrote.
+
+    A user message is judged as a question with an empty response; an assistant reply is judged
+    together with the question it answers.
+    """
+    if role == ChatRole.USER:
+        return text, ""
+    return question or "", text
+
+
 class VerdictLabel(StrEnum):
     """Decision after applying the policy thresholds."""
 
@@ -86,9 +97,7 @@ class ChatEvent:
         A user message is judged as a question with an empty response; an assistant reply is
         judged together with the question it answers.
         """
-        if self.role is ChatRole.USER:
-            return self.text, ""
-        return self.question or "", self.text
+        return guard_pair(self.role, self.question, self.text)
 
     def to_avro(self) -> dict[str, Any]:
         return {

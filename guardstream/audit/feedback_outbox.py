@@ -20,7 +20,7 @@ from sqlalchemy.engine import CursorResult
 from guardstream.audit.review_db import transaction
 from guardstream.audit.review_tables import ReviewLabelRow
 from guardstream.audit.tables import VerdictRow
-from guardstream.records import Feedback, FeedbackLabel
+from guardstream.records import Feedback, FeedbackLabel, guard_pair
 
 FEEDBACK_NAMESPACE = uuid.UUID("6f1d3a52-9c1e-4b8e-9a59-2d3c4e5f6a7b")
 
@@ -43,10 +43,8 @@ class LabelledFeedback:
     published: bool
 
     def guard_pair(self) -> tuple[str, str]:
-        """The (question, response) pair as the guard model sees it (see ChatEvent.guard_pair)."""
-        if self.role == "user":
-            return self.text, ""
-        return self.question or "", self.text
+        """The (question, response) pair as the guard model sees it."""
+        return guard_pair(self.role, self.question, self.text)
 
 
 class FeedbackOutbox:

@@ -39,8 +39,3 @@ def transaction(engine: Engine) -> Iterator[Session]:
 def dialect_insert(engine: Engine) -> DialectInsert:
     """The INSERT of the engine's dialect, for its ON CONFLICT clauses."""
     return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-
-
-def row_dict(row: Any) -> dict[str, Any]:
-    """A mapped row as {column name: value}."""
-    return {column.key: getattr(row, column.key) for column in row.__table__.columns}

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlalchemy.orm import Session
 
 from guardstream.audit.duplicates import Duplicate, Position, duplicate_row, find_duplicates, source_position
-from guardstream.audit.tables import AnalysisRow, Base, DeadLetterRow, DuplicateRow, VerdictRow
+from guardstream.audit.tables import AnalysisRow, DeadLetterRow, DuplicateRow, VerdictRow, row_dict
 from guardstream.errors import PoisonInputError, RetriableError
 from guardstream.records import Analysis, ChatEvent, ChatRole, DeadLetter, Verdict
 
@@ -114,7 +114,7 @@ class AuditStore:
                 .where(DuplicateRow.event_id == event_id)
                 .order_by(DuplicateRow.source_topic, DuplicateRow.source_partition, DuplicateRow.source_offset)
             )
-            return [_as_dict(row) for row in rows]
+            return [row_dict(row) for row in rows]
 
     def duplicate_count(self) -> int:
         with self._session() as session:
@@ -123,7 +123,7 @@ class AuditStore:
     def verdict(self, event_id: str) -> dict[str, Any] | None:
         with self._session() as session:
             row = session.get(VerdictRow, event_id)
-            return None if row is None else _as_dict(row)
+            return None if row is None else row_dict(row)
 
     def record_analysis(self, event_id: str, analysis: str) -> bool:
         """Keep an explanation fetched on demand with the verdict; False if there is no verdict."""
@@ -155,7 +155,7 @@ class AuditStore:
             return {}
         with self._session() as session:
             rows = session.scalars(select(AnalysisRow).where(AnalysisRow.event_id.in_(list(event_ids))))
-            return {row.event_id: _as_dict(row) for row in rows}
+            return {row.event_id: row_dict(row) for row in rows}
 
     def verdict_count(self) -> int:
         with self._session() as session:
@@ -379,10 +379,6 @@ def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
         "failed_at_ms": letter.failed_at_ms,
         "worker_id": letter.worker_id,
     }
-
-
-def _as_dict(row: Base) -> dict[str, Any]:
-    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
 def _counts(session: Session, column: Any) -> dict[str, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -10,6 +12,11 @@ from guardstream.limits import ID_CHARS, POLICY_VERSION_CHARS, WORKER_ID_CHARS
 
 class Base(DeclarativeBase):
     pass
+
+
+def row_dict(row: Base) -> dict[str, Any]:
+    """A mapped row as {column name: value}."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
 class VerdictRow(Base):

@@ -17,9 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from guardstream.audit.engine import build_engine
+from guardstream.policy import FLAGGED_LABELS
 from workers.chaos.stream import Position
-
-FLAGGED_LABELS = ("unsafe", "review")
 
 
 @dataclass(frozen=True, slots=True)

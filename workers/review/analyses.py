@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from guardstream.audit.review_db import dialect_insert, row_dict, transaction
+from guardstream.audit.review_db import dialect_insert, transaction
 from guardstream.audit.review_tables import ReviewExplanationRow
-from guardstream.audit.tables import AnalysisRow
+from guardstream.audit.tables import AnalysisRow, row_dict
 
 
 class AnalysisStore:

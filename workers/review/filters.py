@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from guardstream.guard.categories import HarmCategory
-from workers.review.queue import FLAGGED_LABELS, QueueFilters
+from guardstream.policy import FLAGGED_LABELS
+from workers.review.queue import QueueFilters
 
 STATUSES = ("pending", "labelled", "all")
 ORDERS = ("oldest", "risk")

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import Text
 
 from guardstream.audit.feedback_outbox import feedback_id
-from guardstream.audit.review_db import dialect_insert, row_dict, transaction
+from guardstream.audit.review_db import dialect_insert, transaction
 from guardstream.audit.review_tables import ReviewLabelRow, ReviewLeaseRow
-from guardstream.audit.tables import VerdictRow
+from guardstream.audit.tables import VerdictRow, row_dict
+from guardstream.policy import FLAGGED_LABELS
 from guardstream.records import FeedbackLabel
 from workers.review.trail import action_row
 
-FLAGGED_LABELS = ("unsafe", "review")
 """Verdict labels that need a person: the review queue holds exactly these."""
 
 

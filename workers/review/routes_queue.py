@@ -11,13 +11,14 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from guardstream.guard.categories import HarmCategory
+from guardstream.policy import FLAGGED_LABELS
 from guardstream.records import FeedbackLabel
 from workers.review.auth import User
 from workers.review.display import PARTS, chunks, excerpt, excerpt_turns, whole_field
 from workers.review.explain import ExplanationUnavailable
 from workers.review.filters import format_local_time, parse_filters, to_query
 from workers.review.item_ids import item_event_id, to_segment
-from workers.review.queue import FLAGGED_LABELS, LabelOutcome, QueueFilters, QueueItem
+from workers.review.queue import LabelOutcome, QueueFilters, QueueItem
 from workers.review.request_guard import any_control
 from workers.review.security import client_ip, csrf_form, current_user, services
 from workers.review.services import ReviewServices

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from guardstream.audit.review_db import row_dict, transaction
+from guardstream.audit.review_db import transaction
 from guardstream.audit.review_tables import ReviewActionRow
+from guardstream.audit.tables import row_dict
 
 
 def action_row(
