@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from devtools.demo.replay import WorkerProcess, worker_environment
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.tables import AnalysisRow
 from guardstream.records import Analysis, AnalysisStatus, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.settings import Settings, TopicSettings
 from tests.support.run_events import run_events
-from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer, build_reader
 
 pytestmark = pytest.mark.integration

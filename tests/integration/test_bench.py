@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.bench.figures import parse_line
 from guardstream.settings import Settings
-from workers.bench.figures import parse_line
 
 pytestmark = pytest.mark.integration
 

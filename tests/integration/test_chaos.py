@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.chaos.options import ChaosOptions
+from devtools.chaos.runner import run_scenario
+from devtools.chaos.scenarios import SCRIPTS
+from devtools.devstack.processes import tail_bytes
+from devtools.devstack.settings import DevStackSettings
 from guardstream.settings import Settings
 from tests.support.stack import unavailable
-from workers.chaos.options import ChaosOptions
-from workers.chaos.runner import run_scenario
-from workers.chaos.scenarios import SCRIPTS
-from workers.devstack.processes import tail_bytes
-from workers.devstack.settings import DevStackSettings
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
+from devtools.devstack import stack
+from devtools.devstack.settings import DevStackSettings
 from guardstream.settings import KafkaSettings, TritonSettings
 from tests.support.stack import unavailable
-from workers.devstack import stack
-from workers.devstack.settings import DevStackSettings
 from workers.kafka_clients import build_admin_client, build_transactional_producer
 
 pytestmark = pytest.mark.integration

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from devtools.demo.replay import WorkerProcess, worker_environment
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.tables import VerdictRow
 from guardstream.records import Verdict
@@ -27,7 +28,6 @@ from guardstream.settings import Settings, TopicSettings
 from tests.support.fault_point_worker import POINTS
 from tests.support.run_events import run_events
 from tests.support.topic_reading import read_values
-from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer
 
 pytestmark = pytest.mark.integration

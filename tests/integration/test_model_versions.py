@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
+from devtools.demo.replay import WorkerProcess, worker_environment
+from devtools.loadgen.chat_stream import generate_chat_events
 from guardstream.paths import repository_root
 from guardstream.records import ChatEvent
 from guardstream.serde.codec import encode_record
 from guardstream.settings import Settings, TopicSettings
 from tests.integration.test_worker_end_to_end import read_outputs
-from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer
-from workers.loadgen.chat_stream import generate_chat_events
 from workers.model_versions import ModelVersions
 from workers.triton_client import build_grpc_client
 

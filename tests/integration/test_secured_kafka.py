@@ -27,15 +27,15 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
+from devtools.devstack.kafka import KafkaBroker, java_executable, libs_dir
+from devtools.devstack.processes import ProcessSupervisor
+from devtools.devstack.settings import DevStackSettings
 from guardstream.errors import ConfigurationError
 from guardstream.serde import decode_record, encode_record
 from guardstream.settings import KafkaSettings
 from tests.support.stack import unavailable
 from tests.support.tls import TlsFiles, make_tls_files
 from tests.unit.escalation.factory import RULES_YAML, make_verdict
-from workers.devstack.kafka import KafkaBroker, java_executable, libs_dir
-from workers.devstack.processes import ProcessSupervisor
-from workers.devstack.settings import DevStackSettings
 from workers.escalation.sink import read_actions
 from workers.kafka_clients import (
     build_moderation_consumer,

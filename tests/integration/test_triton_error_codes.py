@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.demo.replay import WorkerProcess, worker_environment
 from guardstream.paths import repository_root
 from guardstream.serde.codec import encode_record
 from guardstream.settings import Settings, TopicSettings
 from tests.integration.test_worker_end_to_end import read_outputs
 from tests.integration.test_worker_telemetry import free_port, get, samples
 from tests.support.run_events import run_events
-from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer
 from workers.triton_client import build_grpc_client
 

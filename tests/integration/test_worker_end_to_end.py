@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from devtools.demo.replay import WorkerProcess, worker_environment
+from devtools.loadgen.chat_stream import poison_payloads
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.tables import VerdictRow
 from guardstream.records import ChatEvent, DeadLetter, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.settings import Settings, TopicSettings
 from tests.support.run_events import run_events
-from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer, build_reader
-from workers.loadgen.chat_stream import poison_payloads
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from devtools.demo.replay import WorkerProcess, worker_environment
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.tables import DeadLetterRow, VerdictRow
 from guardstream.limits import KEY_BYTES
@@ -23,7 +24,6 @@ from guardstream.settings import Settings, TopicSettings
 from tests.integration.test_worker_end_to_end import read_outputs
 from tests.support.run_events import run_events
 from tests.support.stack import postgres_schema
-from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer
 
 pytestmark = pytest.mark.integration

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from devtools.demo.replay import WorkerProcess, worker_environment
+from devtools.loadgen.chat_stream import generate_chat_events
 from guardstream.records import ChatEvent, Verdict
 from guardstream.serde.codec import AvroDecoder, encode_record
 from guardstream.settings import Settings, TopicSettings
@@ -29,9 +31,7 @@ from guardstream.telemetry import format_traceparent
 from tests.support.otlp_receiver import otlp_receiver
 from tests.support.stack import postgres_schema
 from tests.support.tcp_proxy import tcp_proxy
-from workers.demo.replay import WorkerProcess, worker_environment
 from workers.kafka_clients import build_producer, build_reader
-from workers.loadgen.chat_stream import generate_chat_events
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from devtools.loadgen.chat_stream import generate_chat_events
 from guardstream.records import ChatEvent
-from workers.loadgen.chat_stream import generate_chat_events
 
 
 def run_events(run: str, count: int, seed: int) -> list[ChatEvent]:

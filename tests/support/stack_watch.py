@@ -18,9 +18,9 @@ from pathlib import Path
 
 import psutil
 
-from workers.devstack import stack
-from workers.devstack.errors import DevStackError
-from workers.devstack.settings import DevStackSettings
+from devtools.devstack import stack
+from devtools.devstack.errors import DevStackError
+from devtools.devstack.settings import DevStackSettings
 
 SHARED_MEMORY = Path("/dev/shm")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.devstack.settings import DevStackSettings
 from guardstream.paths import repository_root
 from guardstream.settings import load_settings
-from workers.devstack.settings import DevStackSettings
 
 ROOT = repository_root()
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))

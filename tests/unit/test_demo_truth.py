@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.demo.summary import against_truth
 from guardstream.records import Verdict, VerdictLabel
-from workers.demo.summary import against_truth
 
 
 def verdict(event_id: str, label: VerdictLabel) -> Verdict:

@@ -1,6 +1,7 @@
 """``guardstream``: the command line of the whole system.
 
-Heavy imports happen inside the commands, so ``--help`` answers at once.
+Heavy imports happen inside the commands, so ``--help`` answers at once. The dev tooling's commands
+(``dev``, ``bench``, ``chaos``, ``demo``, ``guard``) come from ``devtools`` as entry points (plugins.py).
 """
 
 from __future__ import annotations
@@ -10,13 +11,8 @@ import typer
 from workers.cli import (
     analysis,
     audit,
-    bench,
-    chaos,
-    demo,
-    dev,
     escalate,
     explain,
-    guard,
     model,
     model_versions,
     review,
@@ -24,6 +20,7 @@ from workers.cli import (
     worker,
 )
 from workers.cli import eval as eval_cli
+from workers.cli.plugins import CommandLine, add_plugin_commands
 
 app = typer.Typer(
     name="guardstream",
@@ -32,8 +29,8 @@ app = typer.Typer(
     "by GUARDSTREAM_CONFIG; defaults fit the local stack of `guardstream dev up`.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=CommandLine,
 )
-app.add_typer(dev.app, name="dev")
 for name, command in (
     ("list", model_versions.list_versions),
     ("load", model_versions.load_version),
@@ -46,17 +43,14 @@ for name, command in (
     model.app.command(name)(command)
 app.add_typer(model.app, name="model")
 app.add_typer(audit.app, name="audit")
-app.add_typer(guard.app, name="guard")
 app.command("explain")(explain.explain_event)
 app.add_typer(review.app, name="review")
 app.add_typer(escalate.app, name="escalate")
 app.command("worker")(worker.run_worker)
 app.command("analysis")(analysis.run_analysis)
-app.command("demo")(demo.run_demo)
 app.add_typer(train.app, name="train")
 app.command("eval")(eval_cli.run_eval)
-app.add_typer(bench.app, name="bench")
-app.add_typer(chaos.app, name="chaos")
+add_plugin_commands(app)
 
 
 if __name__ == "__main__":

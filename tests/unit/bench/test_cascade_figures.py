@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from devtools.bench.cascade import CascadeResults, band_for_share, escalated_fraction
+from devtools.bench.direct import SweepPoint
+from devtools.bench.figures import parse_line
+from devtools.bench.kafka_io import VerdictSample
+from devtools.bench.load import LoadReport
+from devtools.bench.pipeline import BacklogTrials, PipelineConfig, PipelineRun
+from devtools.bench.report import write_json
+from devtools.bench.runner import BenchResults, cascade_figures
 from guardstream.records import GuardStage
-from workers.bench.cascade import CascadeResults, band_for_share, escalated_fraction
-from workers.bench.direct import SweepPoint
-from workers.bench.figures import parse_line
-from workers.bench.kafka_io import VerdictSample
-from workers.bench.load import LoadReport
-from workers.bench.pipeline import BacklogTrials, PipelineConfig, PipelineRun
-from workers.bench.report import write_json
-from workers.bench.runner import BenchResults, cascade_figures
 
 
 def test_the_band_holds_the_share_nearest_the_threshold() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from workers.bench.direct import SweepPoint, best_point, request_chunks, sweep_grid
+from devtools.bench.direct import SweepPoint, best_point, request_chunks, sweep_grid
 
 
 def point(batch: int, concurrency: int, rate: float) -> SweepPoint:
@@ -31,7 +31,7 @@ def test_grid_falls_back_to_the_model_limit() -> None:
 
 
 def test_the_pipeline_tries_the_best_direct_point_and_the_largest_batch_with_two_in_flight() -> None:
-    from workers.bench.pipeline import pipeline_shapes
+    from devtools.bench.pipeline import pipeline_shapes
 
     grid = sweep_grid([4, 16, 64], [1, 2, 4], 64)
     assert pipeline_shapes(point(16, 4, 700.0), grid) == [(16, 4), (64, 2)]

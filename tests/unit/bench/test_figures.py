@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from workers.bench.figures import Figure, parse_line
+from devtools.bench.figures import Figure, parse_line
 
 
 def test_line_has_the_exact_format() -> None:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.bench.gpu import QWEN25_0_5B, mfu, peak_flops, write_repository
+from devtools.bench.gpu import QWEN25_0_5B, mfu, peak_flops, write_repository
 
 
 def test_peak_of_known_gpus_by_name() -> None:

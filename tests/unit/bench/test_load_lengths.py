@@ -1,7 +1,7 @@
 import random
 import statistics
 
-from workers.bench.load import LONG_TAIL_MAX_CHARS, LONG_TAIL_MIN_CHARS, chat_events, long_tail_length, stretch
+from devtools.bench.load import LONG_TAIL_MAX_CHARS, LONG_TAIL_MIN_CHARS, chat_events, long_tail_length, stretch
 
 
 def test_stretch_repeats_up_to_the_length() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from workers.bench.pacing import Pacer
+from devtools.bench.pacing import Pacer
 
 
 class FakeClock:

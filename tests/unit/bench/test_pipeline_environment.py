@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.bench.pipeline import PipelineConfig
 from guardstream.guard.categories import HarmCategory
 from guardstream.policy import Policy, load_policy_file, write_policy_file
 from guardstream.settings import Settings, TopicSettings, load_settings
-from workers.bench.pipeline import PipelineConfig
 
 CATEGORIES = [None, *HarmCategory]
 

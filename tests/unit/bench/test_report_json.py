@@ -2,9 +2,9 @@ import json
 import math
 from pathlib import Path
 
-from workers.bench.direct import SweepPoint
-from workers.bench.report import plot_latency, without_nan, write_json
-from workers.bench.runner import BenchResults, figures
+from devtools.bench.direct import SweepPoint
+from devtools.bench.report import plot_latency, without_nan, write_json
+from devtools.bench.runner import BenchResults, figures
 
 
 def results() -> BenchResults:

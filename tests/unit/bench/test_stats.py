@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from workers.bench.stats import latency_summary, median_batch_ms, percentile, ratio, steady_rate
+from devtools.bench.stats import latency_summary, median_batch_ms, percentile, ratio, steady_rate
 
 
 def test_nearest_rank_percentiles_of_one_to_hundred() -> None:

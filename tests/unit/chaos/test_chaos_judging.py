@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+from devtools.chaos.audit_check import AuditCounts
+from devtools.chaos.report import ScenarioResult, judge
+from devtools.chaos.stream import Produced, mixed, poison_records, valid_records
+from devtools.chaos.tally import OutputTally
 from guardstream.records import DeadLetter
-from workers.chaos.audit_check import AuditCounts
-from workers.chaos.report import ScenarioResult, judge
-from workers.chaos.stream import Produced, mixed, poison_records, valid_records
-from workers.chaos.tally import OutputTally
 
 
 def letter(offset: int, kind: str) -> DeadLetter:

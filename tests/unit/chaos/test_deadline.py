@@ -8,9 +8,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from workers.chaos.options import ChaosOptions
-from workers.chaos.runner import ChaosContext
-from workers.chaos.tally import OutputTally
+from devtools.chaos.options import ChaosOptions
+from devtools.chaos.runner import ChaosContext
+from devtools.chaos.tally import OutputTally
 
 
 def _context(stall_s: float) -> tuple[ChaosContext, OutputTally]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from devtools.chaos.fuzz import fuzz_cases
+from devtools.chaos.fuzz_ids import reviewable_ids
 from guardstream.limits import ID_CHARS, id_violation
 from tests.support.kafka_fakes import FakeMessage
 from tests.unit.moderation.test_worker_loop import FakeModel, FakeSink, run_worker
-from workers.chaos.fuzz import fuzz_cases
-from workers.chaos.fuzz_ids import reviewable_ids
 
 CASES = fuzz_cases(seed=3, tag="t")
 

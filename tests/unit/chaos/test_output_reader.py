@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from workers.chaos.tally import behind, caught_up
+from devtools.chaos.tally import behind, caught_up
 
 
 class Reader:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from devtools.chaos.tally import OutputReader
 from guardstream.settings import KafkaSettings, TopicSettings
-from workers.chaos.tally import OutputReader
 
 
 @dataclass

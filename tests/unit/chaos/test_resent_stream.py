@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.chaos.stream import resent_stream, valid_records
+from devtools.chaos.stream import resent_stream, valid_records
 
 
 def test_a_tenth_of_the_events_is_sent_again_in_each_of_three_ways() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from workers.chaos.options import SCENARIOS, chosen_scenarios
+from devtools.chaos.options import SCENARIOS, chosen_scenarios
 from workers.cli.main import app
 
 

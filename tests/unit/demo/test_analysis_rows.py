@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from devtools.demo.summary import analysis_rows
 from guardstream.records import Analysis, AnalysisStatus
-from workers.demo.summary import analysis_rows
 
 
 def analysis(event_id: str, status: AnalysisStatus, lag_ms: int) -> Analysis:

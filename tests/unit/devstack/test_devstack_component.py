@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from workers.devstack.errors import DevStackError
-from workers.devstack.kafka import KafkaBroker
-from workers.devstack.processes import ProcessSupervisor
-from workers.devstack.settings import DevStackSettings
-from workers.devstack.triton import TritonServer
+from devtools.devstack.errors import DevStackError
+from devtools.devstack.kafka import KafkaBroker
+from devtools.devstack.processes import ProcessSupervisor
+from devtools.devstack.settings import DevStackSettings
+from devtools.devstack.triton import TritonServer
 
 
 @pytest.mark.parametrize(

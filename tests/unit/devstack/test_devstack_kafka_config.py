@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from workers.devstack.kafka import (
+from devtools.devstack.kafka import (
     broker_argv,
     ensure_topics,
     new_cluster_id,
     render_server_properties,
 )
-from workers.devstack.settings import DevStackSettings
+from devtools.devstack.settings import DevStackSettings
 
 
 def _properties(tmp_path: Path) -> dict[str, str]:

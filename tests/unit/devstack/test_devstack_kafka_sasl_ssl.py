@@ -10,16 +10,16 @@ import pytest
 from confluent_kafka.admin import ScramMechanism
 from pydantic import ValidationError
 
-from workers.devstack.errors import DevStackError
-from workers.devstack.kafka import (
+from devtools.devstack.errors import DevStackError
+from devtools.devstack.kafka import (
     SASL_SSL_TEMPLATE,
     KafkaBroker,
     parse_scram_users,
     render_server_properties,
     upsert_scram_users,
 )
-from workers.devstack.processes import ProcessSupervisor
-from workers.devstack.settings import DevStackSettings
+from devtools.devstack.processes import ProcessSupervisor
+from devtools.devstack.settings import DevStackSettings
 
 
 def _settings(tmp_path: Path, **fields: Any) -> DevStackSettings:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.devstack.probes import port_open
-from workers.devstack.processes import (
+from devtools.devstack.probes import port_open
+from devtools.devstack.processes import (
     PidRecord,
     ProcessSupervisor,
     exit_description,
@@ -137,7 +137,7 @@ def test_a_process_that_died_on_its_own_is_reported_with_its_last_words_when_sto
     _wait_for_text(supervisor, "crasher", "out of shared memory")
     while not has_exited(record):
         supervisor.running("crasher")  # reaps it
-    with caplog.at_level(logging.WARNING, logger="workers.devstack.processes"):
+    with caplog.at_level(logging.WARNING, logger="devtools.devstack.processes"):
         assert supervisor.stop("crasher", timeout_s=1) is False
     assert "crasher had exited" in caplog.text and "exit code 3" in caplog.text
     assert "out of shared memory" in caplog.text

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from devtools.devstack.settings import DevStackSettings
 from guardstream.paths import repository_root
-from workers.devstack.settings import DevStackSettings
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.devstack import stack
-from workers.devstack.postgres import PASSWORD, ROLE, provisioning_sql
-from workers.devstack.settings import DevStackSettings
+from devtools.devstack import stack
+from devtools.devstack.postgres import PASSWORD, ROLE, provisioning_sql
+from devtools.devstack.settings import DevStackSettings
 
 
 def _idle_settings(tmp_path: Path) -> DevStackSettings:

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from workers.devstack.errors import DevStackError
-from workers.devstack.settings import DevStackSettings
-from workers.devstack.triton import (
+from devtools.devstack.errors import DevStackError
+from devtools.devstack.settings import DevStackSettings
+from devtools.devstack.triton import (
     TritonDistribution,
     assemble_backends,
     load_failures,

@@ -5,9 +5,9 @@ import signal
 import sys
 from pathlib import Path
 
+from devtools.devstack.processes import ProcessSupervisor, has_exited
+from devtools.devstack.settings import DevStackSettings
 from tests.support.stack_watch import StackWatch, _kernel_time, host_state, incidents_file
-from workers.devstack.processes import ProcessSupervisor, has_exited
-from workers.devstack.settings import DevStackSettings
 
 SLEEPER = (sys.executable, "-c", "print('serving', flush=True); import time; time.sleep(60)")
 

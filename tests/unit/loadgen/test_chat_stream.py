@@ -7,12 +7,12 @@ import itertools
 
 import pytest
 
+from devtools.loadgen.chat_stream import generate_chat_events, poison_payloads
+from devtools.loadgen.corpus import HARM_CATEGORIES
 from guardstream.errors import PoisonInputError
 from guardstream.records import ChatEvent, ChatRole
 from guardstream.serde import ChatEventDecoder, encode_record
 from guardstream.serde.json_codec import chat_event_to_json
-from workers.loadgen.chat_stream import generate_chat_events, poison_payloads
-from workers.loadgen.corpus import HARM_CATEGORIES
 
 N = 3000
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.loadgen.poison import EXPECTED_KIND, poison_payloads
 from guardstream.errors import PoisonInputError
 from guardstream.records import ChatEvent, Verdict
 from guardstream.serde import AvroDecoder, ChatEventDecoder, decode_record, encode_record
-from workers.loadgen.poison import EXPECTED_KIND, poison_payloads
 
 CASES = poison_payloads(seed=11)
 

@@ -1,0 +1,1 @@
+"""The dev tooling's ``guardstream`` commands, registered as ``guardstream.commands`` entry points."""
