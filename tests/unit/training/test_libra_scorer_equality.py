@@ -246,9 +246,10 @@ def prediction_sets(draw: st.DrawFn) -> list[tuple[GuardRecord, str]]:
             max_size=40,
         )
     )
-    items[:3] = [
-        (source, gold, critic) for source, (_, gold, critic) in zip(LIBRA_SOURCES, items, strict=True)
-    ]  # every source present
+    every = len(LIBRA_SOURCES)  # every source present
+    items[:every] = [
+        (source, gold, critic) for source, (_, gold, critic) in zip(LIBRA_SOURCES, items[:every], strict=True)
+    ]
     return [(record(i, source, gold), critic) for i, (source, gold, critic) in enumerate(items)]
 
 
