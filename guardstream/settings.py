@@ -293,7 +293,9 @@ class TelemetrySettings(_Section):
         "<endpoint>/v1/traces and /v1/metrics. Unset: OTEL_EXPORTER_OTLP_ENDPOINT, else no export.",
     )
     otlp_headers: SecretStr | None = Field(
-        default=None, description="Extra OTLP request headers, 'key=value,key=value' (else OTEL_EXPORTER_OTLP_HEADERS)."
+        default=None,
+        description="Extra OTLP request headers, 'key=value,key=value', added to OTEL_EXPORTER_OTLP_HEADERS's "
+        "(these win on the same header).",
     )
     otlp_timeout_s: float = Field(default=10.0, gt=0)
     metric_export_interval_s: float = Field(default=15.0, gt=0, description="How often metrics are pushed over OTLP.")

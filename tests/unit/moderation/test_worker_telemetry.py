@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.store import AuditStore
@@ -274,11 +275,13 @@ def test_a_copy_of_a_judged_event_is_counted_as_a_duplicate_and_gets_no_verdict(
 
 
 # ── traces ───────────────────────────────────────────────────────────────────────────────────
-def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver() -> None:
+def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
     producer = format_traceparent(PRODUCER_TRACE, PRODUCER_SPAN, sampled=True)
     unsampled = format_traceparent(PRODUCER_TRACE + 1, PRODUCER_SPAN, sampled=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-from-env=1,x-tenant=env")
     with otlp_receiver() as (endpoint, received):
-        telemetry = setup_telemetry(TelemetrySettings(metrics_port=0, otlp_endpoint=endpoint), "unit")
+        settings = TelemetrySettings(metrics_port=0, otlp_endpoint=endpoint, otlp_headers=SecretStr("x-tenant=chat"))
+        telemetry = setup_telemetry(settings, "unit")
         try:
             _, sink = run(
                 [
@@ -302,6 +305,9 @@ def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver() -> None
         path in ("/v1/traces", "/v1/metrics") and kind == "application/x-protobuf" for path, kind in received.requests
     )
     assert "guardstream.verdicts" in received.metric_names
+    assert received.sums["guardstream.verdicts"] == 3  # e0, e1, e3; the garbage went to the DLQ
+    # the setting's headers go with every request, over the environment's on the same header
+    assert all(h["x-tenant"] == "chat" and h["x-from-env"] == "1" for h in received.headers)
     assert {"service.name": "guardstream-moderation", "service.instance.id": "unit"}.items() <= (
         received.resource_attributes[0].items()
     )
