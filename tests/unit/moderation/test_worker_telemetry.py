@@ -347,6 +347,27 @@ def test_without_an_exporter_no_spans_are_made_and_the_producers_trace_id_is_kep
     assert verdict.trace_id == f"{PRODUCER_TRACE:032x}" and entry.traceparent == producer
 
 
+def test_the_exporters_lines_about_an_absent_collector_come_once_a_minute(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter_log = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    monkeypatch.setattr(exporter_log, "filters", [])  # a fresh minute: no line held from another test
+    with otlp_receiver() as (endpoint, _):
+        telemetry = setup_telemetry(TelemetrySettings(metrics_port=0, otlp_endpoint=endpoint), "unit")
+        try:
+            with caplog.at_level(logging.WARNING, logger=exporter_log.name):
+                for _ in range(5):  # what the SDK's exporter logs per retry and per lost batch
+                    exporter_log.warning("Transient error %s encountered while exporting spans batch", "refused")
+                exporter_log.error("Failed to export spans batch code: %s, reason: %s", None, "refused")
+                exporter_log.warning("Exporter already shutdown, ignoring batch")
+        finally:
+            telemetry.shutdown()
+    assert [r.getMessage() for r in caplog.records if r.name == exporter_log.name] == [
+        "Transient error refused encountered while exporting spans batch",
+        "Exporter already shutdown, ignoring batch",
+    ]
+
+
 # ── settings and start-up ────────────────────────────────────────────────────────────────────
 def test_telemetry_settings_come_from_the_environment_and_bad_ports_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     from guardstream.errors import ConfigurationError
