@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from guardstream.errors import ConfigurationError
 from guardstream.limits import TEXT_CHARS, WORKER_ID_CHARS
@@ -293,7 +294,9 @@ class TelemetrySettings(_Section):
         "<endpoint>/v1/traces and /v1/metrics. Unset: OTEL_EXPORTER_OTLP_ENDPOINT, else no export.",
     )
     otlp_headers: SecretStr | None = Field(
-        default=None, description="Extra OTLP request headers, 'key=value,key=value' (else OTEL_EXPORTER_OTLP_HEADERS)."
+        default=None,
+        description="Extra OTLP request headers, 'key=value,key=value', added to OTEL_EXPORTER_OTLP_HEADERS's "
+        "(these win on the same header).",
     )
     otlp_timeout_s: float = Field(default=10.0, gt=0)
     metric_export_interval_s: float = Field(default=15.0, gt=0, description="How often metrics are pushed over OTLP.")
@@ -338,24 +341,23 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _YamlFileSource(settings_cls)
 
 
-class _YamlFileSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by ``GUARDSTREAM_CONFIG``, if any."""
+class _YamlFileSource(YamlConfigSettingsSource):
+    """The YAML file named by ``GUARDSTREAM_CONFIG``, if any. A file that is missing or unreadable,
+    or holds no mapping, stops start-up with an error that names it."""
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        path = os.environ.get(CONFIG_FILE_ENV) or None
+        if path and not Path(path).is_file():
+            raise ConfigurationError(f"{CONFIG_FILE_ENV}={path}: cannot read settings file: no such file")
+        super().__init__(settings_cls, yaml_file=path)
 
-    def __call__(self) -> dict[str, Any]:
-        path = os.environ.get(CONFIG_FILE_ENV)
-        if not path:
-            return {}
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigurationError(f"{CONFIG_FILE_ENV}={path}: cannot read settings file: {exc}") from exc
-        if loaded is None:
-            return {}
+            loaded: object = super()._read_file(file_path)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"{CONFIG_FILE_ENV}={file_path}: cannot read settings file: {exc}") from None
         if not isinstance(loaded, dict):
-            raise ConfigurationError(f"{CONFIG_FILE_ENV}={path}: expected a mapping at the top")
+            raise ConfigurationError(f"{CONFIG_FILE_ENV}={file_path}: expected a mapping at the top")
         return loaded
 
 

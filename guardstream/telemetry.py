@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from guardstream.settings import TelemetrySettings
 
 OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
-OTLP_HEADERS_ENV = "OTEL_EXPORTER_OTLP_HEADERS"
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -44,7 +43,7 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per OTLP push otherwise
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per schema registry request otherwise
 
 
 @dataclass
@@ -71,31 +70,52 @@ class Telemetry:
         self._meter_provider.shutdown()
 
 
-class _QueueFullThrottle(logging.Filter):
-    """The SDK warns once per dropped span when its export queue is full (thousands per second
-    under overload); let one such line through per minute, saying how many were dropped."""
+class _RepeatThrottle(logging.Filter):
+    """Lets one line that starts with one of ``prefixes`` through per interval, saying how many it
+    held back since the last one."""
 
-    def __init__(self, interval_s: float = 60.0) -> None:
+    def __init__(self, prefixes: tuple[str, ...], hint: str, interval_s: float = 60.0) -> None:
         super().__init__()
+        self._prefixes = prefixes
+        self._hint = hint
         self._interval_s = interval_s
         self._next_at = 0.0
         self._suppressed = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith("Queue full"):
+        if not str(record.msg).startswith(self._prefixes):
             return True
         now = time.monotonic()
         if now < self._next_at:
             self._suppressed += 1
             return False
         if self._suppressed:
-            record.msg = f"{record.msg} ({self._suppressed} more dropped since the last report; lower the sample ratio)"
+            record.msg = f"{record.msg} ({self._suppressed} more since the last report; {self._hint})"
         self._suppressed = 0
         self._next_at = now + self._interval_s
         return True
 
 
+_COLLECTOR_AWAY = (("Transient error", "Failed to export"), "is the OTLP collector reachable?")
+_THROTTLED = {
+    # one warning per dropped span when the export queue is full: thousands a second under overload
+    "opentelemetry.sdk._shared_internal": (("Queue full",), "lower the sample ratio"),
+    # a warning per retry and an error per lost batch while the collector is away
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter": _COLLECTOR_AWAY,
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter": _COLLECTOR_AWAY,
+}
+
+
+def _throttle_repeated_sdk_lines() -> None:
+    for logger_name, (prefixes, hint) in _THROTTLED.items():
+        logger = logging.getLogger(logger_name)
+        if not any(isinstance(f, _RepeatThrottle) for f in logger.filters):
+            logger.addFilter(_RepeatThrottle(prefixes, hint))
+
+
 def setup_telemetry(settings: TelemetrySettings, instance_id: str) -> Telemetry:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -103,9 +123,8 @@ def setup_telemetry(settings: TelemetrySettings, instance_id: str) -> Telemetry:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.util.re import parse_env_headers
     from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-
-    from guardstream.otlp import OtlpMetricExporter, OtlpSpanExporter, parse_headers
 
     resource = Resource.create({"service.name": settings.service_name, "service.instance.id": instance_id})
     registry = CollectorRegistry()
@@ -113,14 +132,15 @@ def setup_telemetry(settings: TelemetrySettings, instance_id: str) -> Telemetry:
         collector(registry=registry)
     readers: list[MetricReader] = [PrometheusMetricReader(registry=registry)]
     endpoint = settings.otlp_endpoint or os.environ.get(OTLP_ENDPOINT_ENV) or None
-    headers_text = (
-        settings.otlp_headers.get_secret_value() if settings.otlp_headers else os.environ.get(OTLP_HEADERS_ENV)
+    # The exporters add OTEL_EXPORTER_OTLP_HEADERS themselves; these win on the same header.
+    headers = (
+        parse_env_headers(settings.otlp_headers.get_secret_value(), liberal=True) if settings.otlp_headers else None
     )
-    headers = parse_headers(headers_text)
     if endpoint:
+        _throttle_repeated_sdk_lines()
         readers.append(
             PeriodicExportingMetricReader(
-                OtlpMetricExporter(endpoint, headers, settings.otlp_timeout_s),
+                OTLPMetricExporter(_signal_url(endpoint, "metrics"), headers=headers, timeout=settings.otlp_timeout_s),
                 export_interval_millis=settings.metric_export_interval_s * 1000,
             )
         )
@@ -128,17 +148,15 @@ def setup_telemetry(settings: TelemetrySettings, instance_id: str) -> Telemetry:
     tracer_provider = None
     tracer = None
     if endpoint:
-        shared = logging.getLogger("opentelemetry.sdk._shared_internal")
-        if not any(isinstance(f, _QueueFullThrottle) for f in shared.filters):
-            shared.addFilter(_QueueFullThrottle())
         tracer_provider = TracerProvider(
             sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
             resource=resource,
             shutdown_on_exit=False,
         )
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(OtlpSpanExporter(endpoint, headers, settings.otlp_timeout_s), max_queue_size=8192)
+        span_exporter = OTLPSpanExporter(
+            _signal_url(endpoint, "traces"), headers=headers, timeout=settings.otlp_timeout_s
         )
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter, max_queue_size=8192))
         tracer = tracer_provider.get_tracer("guardstream")
     logging.getLogger(__name__).info(
         "telemetry: metrics at /metrics%s; otlp=%s", "" if settings.metrics_port else " (server off)", endpoint or "off"
@@ -151,6 +169,11 @@ def setup_telemetry(settings: TelemetrySettings, instance_id: str) -> Telemetry:
         _tracer_provider=tracer_provider,
         _registry=registry,
     )
+
+
+def _signal_url(endpoint: str, signal: str) -> str:
+    """``<endpoint>/v1/traces`` or ``/v1/metrics``: where an OTLP/HTTP collector takes a signal."""
+    return f"{endpoint.rstrip('/')}/v1/{signal}"
 
 
 def wall_clock_ns(monotonic_s: float, now_monotonic_s: float | None = None) -> int:

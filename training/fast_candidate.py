@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +127,10 @@ def train_fast(config: TrainConfig, data: RunData, folder: Path, observer: StepO
     checkpoint = folder / "candidate"
     save_fast_guard(network, tokenizer, contract, checkpoint)
     (checkpoint / "training.json").write_text(
-        json.dumps({"start": start, "fast": asdict(fast), "stages": stages}, indent=2, ensure_ascii=False) + "\n",
+        json.dumps(
+            {"start": start, "fast": fast.model_dump(mode="json"), "stages": stages}, indent=2, ensure_ascii=False
+        )
+        + "\n",
         encoding="utf-8",
     )
     return TrainedCandidate(checkpoint, stages)

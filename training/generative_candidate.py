@@ -15,15 +15,16 @@ from training.trainer.loop import StepObserver
 logger = logging.getLogger(__name__)
 
 
-def resolve_base(config: TrainConfig) -> None:
-    """``model.base: serving`` becomes the served version's checkpoint folder."""
+def resolve_base(config: TrainConfig) -> TrainConfig:
+    """The configuration with ``model.base: serving`` replaced by the served version's checkpoint folder."""
     if config.model.base != "serving":
-        return
+        return config
     repository = Path(config.repository)
     serving = serving_version(repository, config.model_name)
     if serving is None:
         raise RuntimeError(f"model.base=serving, but {repository / config.model_name} has no version with a checkpoint")
-    config.model.base = str(checkpoint_of(repository, config.model_name, serving))
+    base = str(checkpoint_of(repository, config.model_name, serving))
+    return config.model_copy(update={"model": config.model.model_copy(update={"base": base})})
 
 
 def train_generative(

@@ -107,7 +107,7 @@ def run_training(
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.trains("generative"):
-        resolve_base(config)
+        config = resolve_base(config)
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
     )

@@ -30,8 +30,12 @@ class Received:
     spans: list[Span] = field(default_factory=list)
     resource_attributes: list[dict[str, str]] = field(default_factory=list)
     metric_names: set[str] = field(default_factory=set)
+    sums: dict[str, float] = field(default_factory=dict)
+    """The last value of each sum metric, over its data points."""
     requests: list[tuple[str, str]] = field(default_factory=list)
     """(path, content type) of every request."""
+    headers: list[dict[str, str]] = field(default_factory=list)
+    """Every request's headers, names in lower case."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait_for(self, condition: Callable[[Received], bool], timeout_s: float) -> bool:
@@ -55,6 +59,7 @@ def otlp_receiver() -> Iterator[tuple[str, Received]]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with received.lock:
                 received.requests.append((self.path, self.headers.get("Content-Type", "")))
+                received.headers.append({name.lower(): value for name, value in self.headers.items()})
                 if self.path == "/v1/traces":
                     request = ExportTraceServiceRequest.FromString(body)
                     for resource_spans in request.resource_spans:
@@ -66,7 +71,12 @@ def otlp_receiver() -> Iterator[tuple[str, Received]]:
                     metrics = ExportMetricsServiceRequest.FromString(body)
                     for resource_metrics in metrics.resource_metrics:
                         for scope_metrics in resource_metrics.scope_metrics:
-                            received.metric_names.update(metric.name for metric in scope_metrics.metrics)
+                            for metric in scope_metrics.metrics:
+                                received.metric_names.add(metric.name)
+                                if metric.HasField("sum"):
+                                    received.sums[metric.name] = sum(
+                                        point.as_int or point.as_double for point in metric.sum.data_points
+                                    )
                     reply = ExportMetricsServiceResponse().SerializeToString()
                 else:
                     self.send_response(404)

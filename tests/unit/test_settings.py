@@ -80,3 +80,43 @@ def test_unreadable_settings_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("GUARDSTREAM_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigurationError, match="GUARDSTREAM_CONFIG="):
         load_settings()
+
+
+def test_precedence_is_arguments_then_environment_then_file_then_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "guardstream.yaml"
+    config.write_text(
+        "worker:\n  batch_max_size: 8\n  max_in_flight: 7\n  commit_interval_ms: 50\ntopics:\n  dlq: file.dlq\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GUARDSTREAM_CONFIG", str(config))
+    monkeypatch.setenv("GUARDSTREAM_WORKER__BATCH_MAX_SIZE", "32")
+    monkeypatch.setenv("GUARDSTREAM_WORKER__MAX_IN_FLIGHT", "9")
+    settings = load_settings(worker={"batch_max_size": 64})
+    assert settings.worker.batch_max_size == 64  # the argument, over the environment and the file
+    assert settings.worker.max_in_flight == 9  # the environment, over the file
+    assert settings.worker.commit_interval_ms == 50.0  # the file, over the default
+    assert (settings.topics.dlq, settings.topics.verdicts) == ("file.dlq", "moderation.verdicts")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [("- a\n- b\n", "expected a mapping at the top"), ("worker: [\n", "cannot read settings file")],
+)
+def test_a_settings_file_that_cannot_be_used_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str, problem: str
+) -> None:
+    config = tmp_path / "guardstream.yaml"
+    config.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("GUARDSTREAM_CONFIG", str(config))
+    with pytest.raises(ConfigurationError, match=f"GUARDSTREAM_CONFIG={config}: {problem}"):
+        load_settings()
+
+
+def test_an_invalid_value_in_the_file_names_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "guardstream.yaml"
+    config.write_text("worker:\n  max_in_flight: 0\n", encoding="utf-8")
+    monkeypatch.setenv("GUARDSTREAM_CONFIG", str(config))
+    with pytest.raises(ConfigurationError, match=r"worker\.max_in_flight \(GUARDSTREAM_WORKER__MAX_IN_FLIGHT\)"):
+        load_settings()

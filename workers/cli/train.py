@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 app = typer.Typer(
     help="Fine-tune the guards (synthetic stage 1, real + human labels stage 2), evaluate, gate, publish.",
@@ -93,11 +96,10 @@ def run(
     model: ModelOption = None,
 ) -> None:
     """Run one training job now (under the run lock): data, stages, evaluation, gate, publish."""
-    from training.config import load_config
     from training.schedule import LockBusy, run_lock
 
     _logging()
-    cfg = load_config(config, _with_model(overrides, model))
+    cfg = _config(config, _with_model(overrides, model))
     try:
         with run_lock(Path(cfg.runs_dir)):
             _run(cfg, resume=resume, feedback_topic=feedback_topic, serving=serving, load=load)
@@ -152,16 +154,27 @@ def _with_model(overrides: list[str] | None, model: str | None) -> list[str]:
     return [*(overrides or []), f"guards={model}"]
 
 
+def _config(path: Path | None, overrides: list[str]) -> TrainConfig:
+    """The training settings, validated before anything runs; a bad one ends the command (status 2)
+    with a message that names it."""
+    from training.config import ConfigError, load_config
+
+    try:
+        return load_config(path, overrides)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 
 
 def _scheduled(config: Path | None, overrides: list[str], *, feedback_topic: bool, serving: str, load: bool) -> None:
-    from training.config import load_config
     from training.schedule import LockBusy, ScheduleState, check_due, run_lock
 
     _logging()
-    cfg = load_config(config, overrides)
+    cfg = _config(config, overrides)
     runs_dir = Path(cfg.runs_dir)
     try:
         with run_lock(runs_dir):
@@ -179,7 +192,7 @@ def _scheduled(config: Path | None, overrides: list[str], *, feedback_topic: boo
         typer.echo(f"skipped: {exc}")
 
 
-def _label_sources(cfg: Any, feedback_topic: bool) -> tuple[list[Any], Any]:
+def _label_sources(cfg: TrainConfig, feedback_topic: bool) -> tuple[list[Any], Any]:
     from guardstream.audit.engine import build_engine, migrate
     from guardstream.settings import load_settings
     from training.data.human_labels import FeedbackJoinLabels, FileLabels, MergedLabels, ReviewStoreLabels
@@ -220,7 +233,7 @@ def read_feedback_topic(settings: Any, *, timeout_s: float = 60.0) -> list[Any]:
     return sorted(records, key=lambda f: f.labelled_at_ms)
 
 
-def _serving_judges(settings: Any, mode: str, cfg: Any) -> tuple[dict[str, Any], list[Any]]:
+def _serving_judges(settings: Any, mode: str, cfg: TrainConfig) -> tuple[dict[str, Any], list[Any]]:
     """How to reach each trained guard's serving version through Triton (guard → Judge), and the
     clients to close; empty when asked for local checkpoints or Triton is not serving (auto)."""
     if mode == "local":
@@ -262,7 +275,13 @@ def _serving_judges(settings: Any, mode: str, cfg: Any) -> tuple[dict[str, Any],
 
 
 def _run(
-    cfg: Any, *, resume: Path | None, feedback_topic: bool, serving: str, load: bool, sources: list[Any] | None = None
+    cfg: TrainConfig,
+    *,
+    resume: Path | None,
+    feedback_topic: bool,
+    serving: str,
+    load: bool,
+    sources: list[Any] | None = None,
 ) -> None:
     from guardstream.settings import load_settings
     from training.job import run_training

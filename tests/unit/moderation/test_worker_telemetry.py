@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.store import AuditStore
@@ -274,11 +275,13 @@ def test_a_copy_of_a_judged_event_is_counted_as_a_duplicate_and_gets_no_verdict(
 
 
 # ── traces ───────────────────────────────────────────────────────────────────────────────────
-def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver() -> None:
+def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
     producer = format_traceparent(PRODUCER_TRACE, PRODUCER_SPAN, sampled=True)
     unsampled = format_traceparent(PRODUCER_TRACE + 1, PRODUCER_SPAN, sampled=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-from-env=1,x-tenant=env")
     with otlp_receiver() as (endpoint, received):
-        telemetry = setup_telemetry(TelemetrySettings(metrics_port=0, otlp_endpoint=endpoint), "unit")
+        settings = TelemetrySettings(metrics_port=0, otlp_endpoint=endpoint, otlp_headers=SecretStr("x-tenant=chat"))
+        telemetry = setup_telemetry(settings, "unit")
         try:
             _, sink = run(
                 [
@@ -302,6 +305,9 @@ def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver() -> None
         path in ("/v1/traces", "/v1/metrics") and kind == "application/x-protobuf" for path, kind in received.requests
     )
     assert "guardstream.verdicts" in received.metric_names
+    assert received.sums["guardstream.verdicts"] == 3  # e0, e1, e3; the garbage went to the DLQ
+    # the setting's headers go with every request, over the environment's on the same header
+    assert all(h["x-tenant"] == "chat" and h["x-from-env"] == "1" for h in received.headers)
     assert {"service.name": "guardstream-moderation", "service.instance.id": "unit"}.items() <= (
         received.resource_attributes[0].items()
     )
@@ -339,6 +345,27 @@ def test_without_an_exporter_no_spans_are_made_and_the_producers_trace_id_is_kep
         telemetry.shutdown()
     ((entry, _, verdict),) = [item for c in sink.commits for item in c.verdicts]
     assert verdict.trace_id == f"{PRODUCER_TRACE:032x}" and entry.traceparent == producer
+
+
+def test_the_exporters_lines_about_an_absent_collector_come_once_a_minute(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter_log = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    monkeypatch.setattr(exporter_log, "filters", [])  # a fresh minute: no line held from another test
+    with otlp_receiver() as (endpoint, _):
+        telemetry = setup_telemetry(TelemetrySettings(metrics_port=0, otlp_endpoint=endpoint), "unit")
+        try:
+            with caplog.at_level(logging.WARNING, logger=exporter_log.name):
+                for _ in range(5):  # what the SDK's exporter logs per retry and per lost batch
+                    exporter_log.warning("Transient error %s encountered while exporting spans batch", "refused")
+                exporter_log.error("Failed to export spans batch code: %s, reason: %s", None, "refused")
+                exporter_log.warning("Exporter already shutdown, ignoring batch")
+        finally:
+            telemetry.shutdown()
+    assert [r.getMessage() for r in caplog.records if r.name == exporter_log.name] == [
+        "Transient error refused encountered while exporting spans batch",
+        "Exporter already shutdown, ignoring batch",
+    ]
 
 
 # ── settings and start-up ────────────────────────────────────────────────────────────────────

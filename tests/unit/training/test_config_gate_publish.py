@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from training.config import ConfigError, GateConfig, load_config
 from training.gate import decide
@@ -25,8 +26,31 @@ def test_file_then_overrides(tmp_path: Path) -> None:
 def test_unknown_keys_and_bad_values_are_named() -> None:
     with pytest.raises(ConfigError, match=r"stage1\.stepz"):
         load_config(None, ["stage1.stepz=3"])
-    with pytest.raises(ConfigError, match=r"stage1\.steps: expected int"):
+    with pytest.raises(ConfigError, match=r"stage1\.steps: Input should be a valid integer.*\(given: 'many'\)"):
         load_config(None, ["stage1.steps=many"])
+    with pytest.raises(
+        ConfigError, match=r"unknown setting 'fast\.stage2\.epoch'; known: batch_size, category_weight, epochs"
+    ):
+        load_config(None, ["fast.stage2.epoch=2"])
+    with pytest.raises(ConfigError, match=r"model\.dtype: Input should be 'float32', 'bfloat16' or 'float16'"):
+        load_config(None, ["model.dtype=int8"])
+    with pytest.raises(ConfigError, match=r"dev_fraction \+ test_fraction must be below 1"):
+        load_config(None, ["data.dev_fraction=0.5", "data.test_fraction=0.5"])
+
+
+def test_several_problems_are_named_together_and_the_settings_are_frozen(tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text("gate:\n  metric: recall\nfast:\n  threshold: 1.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).splitlines()[1:] == [
+        "  fast.threshold: Input should be less than or equal to 1 (given: 1.5)",
+        "  gate.metric: Input should be 'accuracy', 'f1_safe' or 'f1_unsafe' (given: 'recall')",
+    ]
+    config = load_config(None, ["data.real_files=one.jsonl"])
+    assert config.data.real_files == ["one.jsonl"]
+    with pytest.raises(ValidationError, match="frozen"):
+        config.stage1.steps = 3  # type: ignore[misc]
 
 
 def metrics(value: float) -> dict[str, dict[str, float]]:
@@ -64,3 +88,15 @@ def test_publish_numbers_versions_and_writes_the_thin_entry_point(tmp_path: Path
     assert serving_version(repository, "guard") == 3
     (repository / "serving.json").write_text(json.dumps({"current": "2", "previous": "1", "loaded": ["1", "2"]}))
     assert serving_version(repository, "guard") == 2
+
+
+def test_the_train_command_names_a_bad_setting_before_it_runs_anything(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from workers.cli.main import app
+
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(app, ["train", "run", "--set", f"runs_dir={runs}", "--set", "stage1.steps=-1"])
+    assert result.exit_code == 2, result.output
+    assert "error: stage1.steps: Input should be greater than or equal to 0 (given: -1)" in result.output
+    assert not runs.exists()
