@@ -164,22 +164,24 @@ class ModerationWorker:
     def _read(self, message: Message, now: float) -> Consumed:
         headers, unreadable = _headers(message)
         topic, partition, offset = position_of(message)
-        entry = Consumed(
+        key, payload = message.key(), message.value()
+        event, poison = None, unreadable or _envelope_poison(headers, key)
+        if poison is None:
+            try:
+                event = self._decode(payload)
+            except PoisonInputError as refused:
+                poison = refused
+        return Consumed(
             topic=topic,
             partition=partition,
             offset=offset,
-            key=message.key(),
+            key=key,
             consumed_at=now,
-            payload=message.value(),
+            event=event,  # type: ignore[arg-type]  # the decoder is typed for any record class; this one is built for ChatEvent
+            poison=poison,
+            payload=payload,
             traceparent=_traceparent(headers),
         )
-        entry.poison = unreadable or _envelope_poison(headers, entry.key)
-        if entry.poison is None:
-            try:
-                entry.event = self._decode(entry.payload)  # type: ignore[assignment]  # the decoder is typed for any record class; this one is built for ChatEvent
-            except PoisonInputError as poison:
-                entry.poison = poison
-        return entry
 
     def _on_consumer_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
