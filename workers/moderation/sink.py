@@ -27,9 +27,9 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, Producer
 
-from guardstream.audit.store import AuditStore
 from guardstream.settings import TopicSettings
 from workers.moderation.audit_isolation import write_isolating
+from workers.moderation.collaborators import AuditWriter
 from workers.moderation.outputs import BatchOutputs, OutputStamp
 from workers.transactions import KafkaTransactions, Outgoing
 
@@ -42,7 +42,7 @@ class TransactionalSink:
         self,
         producer: Producer,
         consumer: Consumer,
-        audit: AuditStore,
+        audit: AuditWriter,
         topics: TopicSettings,
         encode: Encode,
         *,
