@@ -12,7 +12,8 @@ Kafka failures, as librdkafka classifies them:
   of the same call succeeds.
 * *abortable* (``txn_requires_abort``: a produce failed, the consumer group moved on): the
   transaction is aborted (the abort itself is retried, since it fails too while a broker restarts)
-  and :class:`RetriableError` tells the caller to produce the same outputs again in a new one.
+  and :class:`DependencyUnavailableError` (``kafka``) tells the caller to produce the same outputs
+  again in a new one.
 * *wedged*: librdkafka does not always keep its own timeout (``send_offsets_to_transaction``
   was seen blocking for minutes after a broker restart), so every blocking call runs on a helper
   thread with a deadline. A call that overstays it leaves that producer behind: a new one with
@@ -24,7 +25,8 @@ Kafka failures, as librdkafka classifies them:
   settles it, since its ``init_transactions`` returns only once the coordinator has finished the
   old transaction, committed or aborted. The group's committed offsets then tell which: offsets and
   records commit together, so offsets at ``positions`` mean the outputs are out (``commit``
-  returns); anything else means they were aborted (:class:`RetriableError`: produce them again).
+  returns); anything else means they were aborted (:class:`DependencyUnavailableError`, ``kafka``:
+  produce them again).
   Without a way to rebuild, or when the offsets cannot be read, the caller stops.
 * *fatal* (above all: fenced, because another instance started with our transactional id): this
   instance is a zombie. :class:`SinkFailedError` says so; the caller abandons its uncommitted work
@@ -44,7 +46,7 @@ from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from guardstream.errors import GuardstreamError, RetriableError
+from guardstream.errors import DependencyUnavailableError, GuardstreamError
 from workers.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -120,8 +122,8 @@ class KafkaTransactions:
     def commit(self, records: Sequence[Outgoing], positions: dict[tuple[str, int], int]) -> None:
         """Produce ``records`` and move ``positions`` forward in one transaction, all or nothing.
 
-        Raises :class:`RetriableError` when the caller should try again later with the same
-        records, :class:`SinkFailedError` when this instance must stop.
+        Raises :class:`DependencyUnavailableError` (``kafka``) when the caller should try again later
+        with the same records, :class:`SinkFailedError` when this instance must stop.
         """
         self.check()
         committing = False
@@ -146,12 +148,16 @@ class KafkaTransactions:
                 self._settle_unknown_commit(f"{wedged} did not return", offsets)
                 return
             self._replace_producer(f"{wedged} did not return in time")
-            raise RetriableError(f"{wedged} did not return; a new producer took over, will retry") from wedged
+            raise DependencyUnavailableError(
+                "kafka", f"{wedged} did not return; a new producer took over, will retry"
+            ) from wedged
         except KafkaException as exc:
             error = _error(exc)
             if error is not None and error.txn_requires_abort():
                 self._abort()
-                raise RetriableError(f"Kafka transaction aborted, will retry: {error.str()}") from exc
+                raise DependencyUnavailableError(
+                    "kafka", f"Kafka transaction aborted, will retry: {error.str()}"
+                ) from exc
             if committing and error is not None and error.retriable() and not error.fatal():
                 self._settle_unknown_commit(f"commit_transaction still failing ({error.str()})", offsets)
                 return
@@ -180,7 +186,7 @@ class KafkaTransactions:
         self._open = False
 
     def _settle_unknown_commit(self, cause: str, offsets: list[TopicPartition]) -> None:
-        """Return if the transaction committed; raise :class:`RetriableError` if it was aborted."""
+        """Return if the transaction committed; raise :class:`DependencyUnavailableError` if it was aborted."""
         # the new producer's init_transactions waits until the old transaction is finished
         self._replace_producer(f"{cause}: the transaction's outcome is unknown")
         try:
@@ -195,7 +201,9 @@ class KafkaTransactions:
         if {(tp.topic, tp.partition): tp.offset for tp in committed} == wanted:
             log.warning("%s; a new producer settled it: the transaction committed", cause)
             return
-        raise RetriableError(f"{cause}; a new producer settled it: the transaction was aborted, will retry")
+        raise DependencyUnavailableError(
+            "kafka", f"{cause}; a new producer settled it: the transaction was aborted, will retry"
+        )
 
     def _replace_producer(self, cause: str) -> None:
         """Leave a stuck producer behind; a new one with the same id fences it and aborts its work."""

@@ -4,7 +4,7 @@ Writes are idempotent upserts keyed by event_id (verdicts) and by source positio
 duplicates), so a batch replayed after a crash changes nothing. The first verdict written for an
 event_id owns it; a verdict for the same event_id from another source position is a duplicate
 (:mod:`guardstream.audit.duplicates`), recorded in the same transaction and returned to the writer. A database that cannot be reached raises
-:class:`~guardstream.errors.RetriableError`: the worker backs off and retries, never skips. A
+:class:`~guardstream.errors.DependencyUnavailableError` (``audit``): the worker backs off and retries, never skips. A
 database that refuses what the rows hold (a value too long for its column, a constraint, an
 encoding) raises :class:`AuditRejectedError`: retrying the same rows cannot help.
 """
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from guardstream.audit.duplicates import Duplicate, Position, duplicate_row, find_duplicates, source_position
 from guardstream.audit.tables import AnalysisRow, DeadLetterRow, DuplicateRow, VerdictRow, row_dict
-from guardstream.errors import PoisonInputError, RetriableError
+from guardstream.errors import DependencyUnavailableError, PoisonInputError
 from guardstream.records import Analysis, ChatEvent, ChatRole, DeadLetter, Verdict
 
 PERCENTILES = (50, 95, 99)
@@ -186,7 +186,7 @@ class AuditStore:
             if not exc.connection_invalidated and _refused_for_content(exc):
                 raise AuditRejectedError(_refusal(exc)) from exc
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise RetriableError(f"audit store unavailable: {exc.orig!r}") from exc
+                raise DependencyUnavailableError("audit", f"audit store unavailable: {exc.orig!r}") from exc
             raise
 
 

@@ -10,17 +10,17 @@ from workers.moderation.batch import Consumed
 def consumed(offset: int, partition: int = 0, poison: bool = False, topic: str = "chat.events") -> Consumed:
     """The record at ``offset``: an assistant's answer ``回答 <offset>`` to ``问题 <offset>``, or
     poison (empty text) when ``poison``."""
-    entry = Consumed(topic=topic, partition=partition, offset=offset, key=None, consumed_at=0.0)
     if poison:
-        entry.poison = PoisonInputError("empty_text", "text is empty")
-    else:
-        entry.event = ChatEvent(
-            event_id=f"e{partition}-{offset}",
-            conversation_id="c",
-            user_id="u",
-            role=ChatRole.ASSISTANT,
-            text=f"回答 {offset}",
-            question=f"问题 {offset}",
-            created_at_ms=1,
+        return Consumed(
+            topic, partition, offset, key=None, consumed_at=0.0, poison=PoisonInputError("empty_text", "text is empty")
         )
-    return entry
+    event = ChatEvent(
+        event_id=f"e{partition}-{offset}",
+        conversation_id="c",
+        user_id="u",
+        role=ChatRole.ASSISTANT,
+        text=f"回答 {offset}",
+        question=f"问题 {offset}",
+        created_at_ms=1,
+    )
+    return Consumed(topic, partition, offset, key=None, consumed_at=0.0, event=event)

@@ -18,14 +18,15 @@ import logging
 from collections.abc import Sequence
 
 from guardstream.audit.duplicates import Duplicate
-from guardstream.audit.store import AuditRejectedError, AuditStore
+from guardstream.audit.store import AuditRejectedError
 from guardstream.records import ChatEvent, Verdict
+from workers.moderation.collaborators import AuditWriter
 from workers.moderation.outputs import BatchOutputs, OutputStamp
 
 log = logging.getLogger(__name__)
 
 
-def write_isolating(audit: AuditStore, outputs: BatchOutputs, stamp: OutputStamp, now_ms: int) -> None:
+def write_isolating(audit: AuditWriter, outputs: BatchOutputs, stamp: OutputStamp, now_ms: int) -> None:
     """Write ``outputs``; verdicts the database refuses become dead letters, duplicates are set aside."""
     rows = [(event, verdict) for _, event, verdict in outputs.verdicts]
     try:
@@ -47,7 +48,7 @@ def write_isolating(audit: AuditStore, outputs: BatchOutputs, stamp: OutputStamp
 
 
 def _isolate(
-    audit: AuditStore, rows: Sequence[tuple[ChatEvent, Verdict]], offset: int, duplicates: list[Duplicate]
+    audit: AuditWriter, rows: Sequence[tuple[ChatEvent, Verdict]], offset: int, duplicates: list[Duplicate]
 ) -> dict[int, AuditRejectedError]:
     """Write ``rows`` half by half; returns the refused ones by index (``offset`` + position) and
     adds the duplicates found in the halves written to ``duplicates``."""

@@ -22,7 +22,7 @@ Part = tuple[int, int]
 
 @dataclass(slots=True)
 class Consumed:
-    """One record read from Kafka: decoded into an event, or rejected with the reason."""
+    """One record read from Kafka: decoded into an event, or rejected with the reason (both set once, when it is read)."""
 
     topic: str
     partition: int
@@ -58,6 +58,8 @@ class Batch:
     submitted_at: float | None = None
     abandoned: bool = False
     pending_parts: set[Part] = field(default_factory=set)
+    rejected: dict[int, PoisonInputError] = field(default_factory=dict)
+    """Records Triton refused on their own, by index in :attr:`entries`: dead-lettered with this reason."""
 
     def __post_init__(self) -> None:
         self.inferable = [index for index, entry in enumerate(self.entries) if entry.event is not None]
@@ -105,13 +107,16 @@ class Batch:
         self.pending_parts.discard(part)
         start, end = part
         if end - start == 1:
-            entry = self.entries[self.inferable[start]]
-            entry.poison = PoisonInputError("inference_error", reason)
+            self.rejected[self.inferable[start]] = PoisonInputError("inference_error", reason)
             return []
         middle = (start + end) // 2
         halves = [(start, middle), (middle, end)]
         self.pending_parts.update(halves)
         return halves
+
+    def poison(self, index: int) -> PoisonInputError | None:
+        """Why the record at ``index`` of :attr:`entries` gets no verdict: unreadable, or refused by Triton."""
+        return self.rejected.get(index, self.entries[index].poison)
 
     def positions(self) -> dict[tuple[str, int], int]:
         """The next offset to commit for every partition the batch read from."""

@@ -1,4 +1,8 @@
-"""Turn a finished batch into its output records: verdicts (some flagged) and dead letters."""
+"""Turn a finished batch into its output records: verdicts (some flagged) and dead letters.
+
+The policy is applied here, once: it labels each verdict and decides which need a person
+(:attr:`BatchOutputs.flagged`); the sink produces what it is given.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,15 @@ from workers.moderation.batch import Batch, Consumed
 @dataclass(slots=True)
 class BatchOutputs:
     verdicts: list[tuple[Consumed, ChatEvent, Verdict]] = field(default_factory=list)
+    flagged: list[tuple[Consumed, ChatEvent, Verdict]] = field(default_factory=list)
+    """The verdicts that need a person (unsafe or uncertain): also produced to ``moderation.flagged``."""
     dead_letters: list[tuple[Consumed, DeadLetter]] = field(default_factory=list)
     duplicates: list[tuple[Consumed, Duplicate]] = field(default_factory=list)
     """Verdicts set aside: their event already has a verdict from another source position."""
 
     def extend(self, other: BatchOutputs) -> None:
         self.verdicts.extend(other.verdicts)
+        self.flagged.extend(other.flagged)
         self.dead_letters.extend(other.dead_letters)
         self.duplicates.extend(other.duplicates)
 
@@ -38,7 +45,7 @@ class BatchOutputs:
                 kept.append((entry, event, verdict))
             else:
                 self.duplicates.append((entry, duplicate))
-        self.verdicts = kept
+        self._keep(kept)
 
     def reject(self, refused: Mapping[int, PoisonInputError], stamp: OutputStamp, now_ms: int) -> None:
         """Turn the verdicts at the indexes of ``refused`` into dead letters with those reasons."""
@@ -48,9 +55,14 @@ class BatchOutputs:
             if poison is None:
                 kept.append((entry, event, verdict))
                 continue
-            entry.poison = poison
-            self.dead_letters.append((entry, dead_letter(entry, stamp, now_ms)))
-        self.verdicts = kept
+            self.dead_letters.append((entry, dead_letter(entry, poison, stamp, now_ms)))
+        self._keep(kept)
+
+    def _keep(self, verdicts: list[tuple[Consumed, ChatEvent, Verdict]]) -> None:
+        """Keep ``verdicts`` only (a subset of :attr:`verdicts`); :attr:`flagged` follows."""
+        kept = {source_position(verdict) for _, _, verdict in verdicts}
+        self.flagged = [item for item in self.flagged if source_position(item[2]) in kept]
+        self.verdicts = verdicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +81,9 @@ def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs
     outputs = BatchOutputs()
     submitted_at = batch.submitted_at if batch.submitted_at is not None else batch.sealed_at
     for index, entry in enumerate(batch.entries):
-        if entry.poison is not None or entry.event is None:
-            outputs.dead_letters.append((entry, dead_letter(entry, stamp, now_ms)))
+        poison = batch.poison(index)
+        if poison is not None or entry.event is None:
+            outputs.dead_letters.append((entry, dead_letter(entry, poison, stamp, now_ms)))
             continue
         event = entry.event
         p_unsafe = float(batch.scores[index])
@@ -108,14 +121,17 @@ def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs
             p_unsafe_generative=judged.p_generative if judged is not None else None,
         )
         outputs.verdicts.append((entry, event, verdict))
+        if stamp.policy.needs_person(label):
+            outputs.flagged.append((entry, event, verdict))
     return outputs
 
 
-def dead_letter(entry: Consumed, stamp: OutputStamp, now_ms: int) -> DeadLetter:
+def dead_letter(entry: Consumed, poison: PoisonInputError | None, stamp: OutputStamp, now_ms: int) -> DeadLetter:
+    """The dead letter of ``entry``, refused for ``poison``."""
     payload = entry.payload or b""
     kind, reason = ("unknown", "no reason recorded")
-    if entry.poison is not None:
-        kind, reason = entry.poison.kind, entry.poison.reason
+    if poison is not None:
+        kind, reason = poison.kind, poison.reason
     return DeadLetter(
         source_topic=entry.topic,
         source_partition=entry.partition,

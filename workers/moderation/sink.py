@@ -27,10 +27,9 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, Producer
 
-from guardstream.audit.store import AuditStore
-from guardstream.policy import Policy
 from guardstream.settings import TopicSettings
 from workers.moderation.audit_isolation import write_isolating
+from workers.moderation.collaborators import AuditWriter
 from workers.moderation.outputs import BatchOutputs, OutputStamp
 from workers.transactions import KafkaTransactions, Outgoing
 
@@ -43,7 +42,7 @@ class TransactionalSink:
         self,
         producer: Producer,
         consumer: Consumer,
-        audit: AuditStore,
+        audit: AuditWriter,
         topics: TopicSettings,
         encode: Encode,
         *,
@@ -87,11 +86,10 @@ class TransactionalSink:
     def _records(self, outputs: BatchOutputs) -> list[Outgoing]:
         topics, encode = self._topics, self._encode
         records = []
-        for entry, event, verdict in outputs.verdicts:
-            key = event.conversation_id.encode("utf-8")
-            records.append(Outgoing(topics.verdicts, key, encode(verdict, topics.verdicts), entry.traceparent))
-            if Policy.needs_person(verdict.label):
-                records.append(Outgoing(topics.flagged, key, encode(verdict, topics.flagged), entry.traceparent))
+        for topic, verdicts in ((topics.verdicts, outputs.verdicts), (topics.flagged, outputs.flagged)):
+            for entry, event, verdict in verdicts:
+                key = event.conversation_id.encode("utf-8")
+                records.append(Outgoing(topic, key, encode(verdict, topic), entry.traceparent))
         for entry, letter in outputs.dead_letters:
             records.append(Outgoing(topics.dlq, letter.key, encode(letter, topics.dlq), entry.traceparent))
         return records

@@ -1,14 +1,17 @@
 """The moderation worker: a short composition of small parts.
 
-    Kafka consumer ─► decode ─► MicroBatcher ─► BatchWindow ─► GuardClient (async gRPC)
+    Kafka consumer ─► decode ─► MicroBatcher ─► BatchWindow ─► GuardModel (async gRPC)
                                                      │ finished prefix
                                                      ▼
-                                    TransactionalSink (audit upsert, then one Kafka transaction)
+                     CommitLedger ── due? commit ─► OutputSink (audit upsert, then one Kafka transaction)
 
 One thread runs the loop; inference outcomes come back on gRPC's threads through a queue. Nothing
 here blocks on a dependency: Triton or database outages are retried on a backoff schedule while
 the loop keeps polling Kafka (with partitions paused when the window is full), so the consumer is
-never evicted from its group.
+never evicted from its group. Draining (on shutdown, before partitions are revoked) turns the same
+loop without consuming until everything read so far is committed.
+
+The collaborators are the Protocols of :mod:`workers.moderation.collaborators`.
 """
 
 from __future__ import annotations
@@ -21,22 +24,23 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import cast
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
-from guardstream.errors import PoisonInputError, RetriableError
+from guardstream.errors import DependencyUnavailableError, PoisonInputError, RetriableError
 from guardstream.limits import HEADER_BYTES, KEY_BYTES
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
 from workers.kafka_clients import position_of
 from workers.moderation.batch import Batch, Consumed, Part
 from workers.moderation.batcher import MicroBatcher
+from workers.moderation.collaborators import GuardModel, InputConsumer, OutputSink
 from workers.moderation.health import Health, KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
-from workers.moderation.outputs import BatchOutputs, OutputStamp, build_outputs
-from workers.moderation.sink import TransactionalSink
+from workers.moderation.ledger import CommitLedger
+from workers.moderation.outputs import OutputStamp
 from workers.moderation.window import BatchWindow
 from workers.retry import Backoff
 from workers.transactions import SinkFailedError
-from workers.triton_client import GuardClient, InferenceOutcome, retry_reason
+from workers.triton_client import InferenceOutcome, retry_reason
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +58,9 @@ class ModerationWorker:
         triton_settings: TritonSettings,
         audit_settings: AuditSettings,
         input_topic: str,
-        consumer: Consumer,
-        sink: TransactionalSink,
-        model: GuardClient,
+        consumer: InputConsumer,
+        sink: OutputSink,
+        model: GuardModel,
         decode: Callable[[bytes | None], object],
         stamp: OutputStamp,
         clock: Callable[[], float] = time.monotonic,
@@ -72,29 +76,27 @@ class ModerationWorker:
         self._sink = sink
         self._model = model
         self._decode = decode
-        self._stamp = stamp
         self._clock = clock
         self._batcher: MicroBatcher[Consumed] = MicroBatcher(
             settings.batch_max_size, settings.batch_max_wait_ms / 1000.0, clock
         )
         self._window = BatchWindow(max_batches=2 * settings.max_in_flight, max_in_flight=settings.max_in_flight)
-        self._ready_limit = 2 * settings.max_in_flight * settings.batch_max_size
-        """Finished records waiting for a commit; past this (commits failing), the window fills and pauses."""
         self._outcomes: queue.SimpleQueue[tuple[Batch, Part, InferenceOutcome]] = queue.SimpleQueue()
-        self._ready = BatchOutputs()
-        self._ready_positions: dict[tuple[str, int], int] = {}
-        self._next_commit_at = 0.0
         self._triton_backoff = Backoff(triton_settings.retry_initial_s, triton_settings.retry_max_s)
-        self._commit_backoff = Backoff(audit_settings.retry_initial_s, audit_settings.retry_max_s)
-        self._assigned: set[tuple[str, int]] = set()
         self._paused = False
         self._stopping = False
         self._sink_failed = False
         self.health = health or Health(clock)
         self._kafka_watch = kafka_watch or KafkaWatch(self.health)
-        self._committed_positions: dict[tuple[str, int], int] = {}
+        self._ledger = CommitLedger(
+            stamp,
+            interval_s=settings.commit_interval_ms / 1000.0,
+            backoff=Backoff(audit_settings.retry_initial_s, audit_settings.retry_max_s),
+            limit=2 * settings.max_in_flight * settings.batch_max_size,
+            watch=self._kafka_watch,
+        )
         self._instruments = instruments or WorkerInstruments.disabled()
-        self._instruments.observe(lambda: self._window.in_flight, self.consumer_lag, self.health)
+        self._instruments.observe(lambda: self._window.in_flight, self._ledger.lag, self.health)
         self.counts = {"consumed": 0, "verdicts": 0, "dead_letters": 0, "duplicates": 0, "commits": 0}
 
     # ── life cycle ────────────────────────────────────────────────────────────────────────────
@@ -109,13 +111,8 @@ class ModerationWorker:
         )
         log.info("worker started topic=%s group=%s", self._input_topic, self._settings.group_id)
         try:
-            try:
-                while not self._stopping:
-                    self._step()
-            except SinkFailedError:  # fenced (a zombie) or the producer is broken: keep nothing
-                self._sink_failed = True
-                self._abandon()
-                raise
+            while not self._stopping:
+                self._turn(draining=False)
             if not self._drain(self._clock() + self._settings.drain_timeout_s):
                 log.warning("shutdown drain timed out; uncommitted work will be processed again")
                 self._abandon()  # so that the revoke on close does not wait for it a second time
@@ -124,15 +121,33 @@ class ModerationWorker:
             self._consumer.close()
             log.info("worker stopped counts=%s", self.counts)
 
-    def _step(self) -> None:
+    def _turn(self, draining: bool) -> None:
+        """One turn of the loop. ``draining``: seal what the batcher holds, and consume nothing (a
+        drain runs inside a rebalance callback, or after the last poll)."""
         self.health.beat()
         self._apply_outcomes()
-        self._seal_if_due()
+        self._seal_if_due(draining)
         self._submit_due()
         self._collect_finished()
-        self._commit_if_due()
-        self._flow_control()
-        self._consume(self._poll_timeout())
+        if self._ledger.due(self._clock(), finishing=draining and self._idle()):
+            self._commit()
+        if draining:
+            time.sleep(0.002)
+        else:
+            self._flow_control()
+            self._consume(self._poll_timeout())
+
+    def _drain(self, deadline: float) -> bool:
+        """Finish and commit everything consumed so far, unless ``deadline`` passes first."""
+        while not self._sink_failed and self._clock() < deadline:
+            if self._idle() and self._ledger.empty:
+                return True
+            self._turn(draining=True)
+        return False
+
+    def _idle(self) -> bool:
+        """Nothing is batching or in the window: all that was read is finished."""
+        return not len(self._window) and not len(self._batcher)
 
     # ── consuming ────────────────────────────────────────────────────────────────────────────
     def _poll_timeout(self) -> float:
@@ -143,8 +158,9 @@ class ModerationWorker:
         for moment in (self._batcher.deadline(), self._window.next_wakeup()):
             if moment is not None:
                 wakeups.append(moment)
-        if self._ready.verdicts or self._ready.dead_letters:
-            wakeups.append(self._next_commit_at)
+        commit_at = self._ledger.next_due()
+        if commit_at is not None:
+            wakeups.append(commit_at)
         return max(0.0, min(wakeups) - now)
 
     def _consume(self, timeout: float) -> None:
@@ -164,22 +180,24 @@ class ModerationWorker:
     def _read(self, message: Message, now: float) -> Consumed:
         headers, unreadable = _headers(message)
         topic, partition, offset = position_of(message)
-        entry = Consumed(
+        key, payload = message.key(), message.value()
+        event, poison = None, unreadable or _envelope_poison(headers, key)
+        if poison is None:
+            try:
+                event = self._decode(payload)
+            except PoisonInputError as refused:
+                poison = refused
+        return Consumed(
             topic=topic,
             partition=partition,
             offset=offset,
-            key=message.key(),
+            key=key,
             consumed_at=now,
-            payload=message.value(),
+            event=event,  # type: ignore[arg-type]  # the decoder is typed for any record class; this one is built for ChatEvent
+            poison=poison,
+            payload=payload,
             traceparent=_traceparent(headers),
         )
-        entry.poison = unreadable or _envelope_poison(headers, entry.key)
-        if entry.poison is None:
-            try:
-                entry.event = self._decode(entry.payload)  # type: ignore[assignment]  # the decoder is typed for any record class; this one is built for ChatEvent
-            except PoisonInputError as poison:
-                entry.poison = poison
-        return entry
 
     def _on_consumer_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
@@ -201,11 +219,11 @@ class ModerationWorker:
             self._paused = False
 
     def _partitions(self) -> list[TopicPartition]:
-        return [TopicPartition(topic, partition) for topic, partition in sorted(self._assigned)]
+        return [TopicPartition(topic, partition) for topic, partition in self._ledger.partitions]
 
     # ── batching and inference ───────────────────────────────────────────────────────────────
-    def _seal_if_due(self) -> None:
-        if self._batcher.is_due() or (self._stopping and len(self._batcher)):
+    def _seal_if_due(self, draining: bool) -> None:
+        if self._batcher.is_due() or (draining and len(self._batcher)):
             self._seal(self._clock())
 
     def _seal(self, now: float) -> None:
@@ -264,7 +282,7 @@ class ModerationWorker:
                     self._window.schedule(batch, half, self._clock())
 
     def _collect_finished(self) -> None:
-        if len(self._ready.verdicts) + len(self._ready.dead_letters) >= self._ready_limit:
+        if self._ledger.full:
             return  # commits are failing: finished batches stay in the window, so consumption pauses
         finished = self._window.pop_finished_prefix()
         if not finished:
@@ -272,74 +290,46 @@ class ModerationWorker:
         now_ms = int(time.time() * 1000)
         for batch in finished:
             self._instruments.batch_finished(batch)
-            self._ready.extend(build_outputs(batch, self._stamp, now_ms))
-            for key, position in batch.positions().items():
-                self._ready_positions[key] = max(self._ready_positions.get(key, 0), position)
+            self._ledger.add(batch, now_ms)
 
     # ── committing ───────────────────────────────────────────────────────────────────────────
-    def _commit_if_due(self, force: bool = False) -> bool:
-        if not self._ready_positions:
-            return True
-        now = self._clock()
-        if not force and now < self._next_commit_at:
-            return False
+    def _commit(self) -> None:
         try:
-            self._sink.commit(self._ready, self._ready_positions)
-        except RetriableError as exc:
-            delay = self._commit_backoff.next_delay()
-            self.health.degrade("kafka" if isinstance(exc.__cause__, KafkaException) else "audit", str(exc))
-            self._next_commit_at = now + delay
-            log.debug("commit failed, retry in %.2fs: %s", delay, exc)
-            return False
-        self._commit_backoff.reset()
+            outputs = self._ledger.commit(self._sink, self._clock())
+        except DependencyUnavailableError as exc:
+            self.health.degrade(exc.dependency, str(exc))
+            log.debug("commit failed, retried when due: %s", exc)
+            return
+        except SinkFailedError:  # fenced (a zombie) or the producer is broken: keep nothing
+            self._sink_failed = True
+            self._abandon()
+            raise
         self.health.recover("audit")
         self.health.recover("kafka")
-        self._instruments.committed(self._ready)
-        self._committed_positions.update(self._ready_positions)
-        self.counts["verdicts"] += len(self._ready.verdicts)
-        self.counts["dead_letters"] += len(self._ready.dead_letters)
-        self.counts["duplicates"] += len(self._ready.duplicates)
+        self._instruments.committed(outputs)
+        self.counts["verdicts"] += len(outputs.verdicts)
+        self.counts["dead_letters"] += len(outputs.dead_letters)
+        self.counts["duplicates"] += len(outputs.duplicates)
         self.counts["commits"] += 1
-        self._ready = BatchOutputs()
-        self._ready_positions = {}
-        self._next_commit_at = now + self._settings.commit_interval_ms / 1000.0
-        return True
-
-    def _drain(self, deadline: float) -> bool:
-        """Finish and commit everything consumed so far, unless ``deadline`` passes first."""
-        while self._clock() < deadline and not self._sink_failed:
-            self.health.beat()
-            self._apply_outcomes()
-            if len(self._batcher) and not self._window.full:
-                self._seal(self._clock())
-            self._submit_due()
-            self._collect_finished()
-            if not len(self._window) and not len(self._batcher) and self._commit_if_due(force=True):
-                return True
-            if self._ready_positions and self._clock() >= self._next_commit_at:
-                self._commit_if_due(force=True)
-            time.sleep(0.002)
-        return False
 
     def _abandon(self) -> None:
         """Drop all uncommitted work; it will be read again from the committed offsets."""
         for batch in self._window.clear():
             batch.abandoned = True
         self._batcher.take()
-        self._ready = BatchOutputs()
-        self._ready_positions = {}
+        self._ledger.abandon()
         self._instruments.abandoned()
 
     # ── rebalances ───────────────────────────────────────────────────────────────────────────
-    def _on_assign(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
-        self._assigned.update((tp.topic, tp.partition) for tp in partitions)
+    def _on_assign(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
+        self._ledger.assign(_keys(partitions))
         self.health.joined = True
-        self.health.partitions = len(self._assigned)
+        self.health.partitions = len(self._ledger.partitions)
         if self._paused and partitions:
             consumer.pause(list(partitions))
         log.info("assigned %s", _names(partitions))
 
-    def _on_revoke(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
+    def _on_revoke(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
         """Finish and commit in-flight work before giving partitions up; else abandon it all."""
         log.info("revoking %s: draining in-flight work", _names(partitions))
         if not self._drain(self._clock() + self._settings.drain_timeout_s):
@@ -350,7 +340,7 @@ class ModerationWorker:
             self._rewind_to_committed(consumer, kept)
         self._forget(partitions)
 
-    def _on_lost(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
+    def _on_lost(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
         log.warning("lost %s: abandoning uncommitted work", _names(partitions))
         self.health.joined = False  # not ready until the group assigns partitions again
         self._abandon()
@@ -360,29 +350,17 @@ class ModerationWorker:
     def _forget(self, partitions: Sequence[TopicPartition]) -> None:
         if self._paused and partitions:  # librdkafka keeps the pause flag: they would come back paused
             self._consumer.resume(list(partitions))
-        for tp in partitions:
-            self._assigned.discard((tp.topic, tp.partition))
-            self._committed_positions.pop((tp.topic, tp.partition), None)
-        self.health.partitions = len(self._assigned)
+        self._ledger.forget(_keys(partitions))
+        self.health.partitions = len(self._ledger.partitions)
 
     def behind(self, lag_limit: int) -> bool:
         """Whether the verdict path is behind (asked from other threads): batches queue for Triton beyond
         those in flight, partitions are paused, or more than ``lag_limit`` events lag (librdkafka's last report)."""
         queued = len(self._window) > self._settings.max_in_flight
-        return queued or self._paused or sum(self.consumer_lag().values()) > lag_limit
-
-    def consumer_lag(self) -> dict[tuple[str, int], int]:
-        """Per assigned partition: records up to the last stable offset not committed yet."""
-        lag = {}
-        for key in list(self._assigned):
-            end = self._kafka_watch.stable_ends.get(key)
-            committed = self._committed_positions.get(key, self._kafka_watch.committed.get(key))
-            if end is not None and committed is not None:
-                lag[key] = max(0, end - committed)
-        return lag
+        return queued or self._paused or sum(self._ledger.lag().values()) > lag_limit
 
     @staticmethod
-    def _rewind_to_committed(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _rewind_to_committed(consumer: InputConsumer, partitions: list[TopicPartition]) -> None:
         if not partitions:
             return
         for tp in consumer.committed(partitions, timeout=10):
@@ -425,6 +403,10 @@ def _traceparent(headers: Headers | None) -> str | None:
             if _TRACEPARENT.match(text):
                 return text
     return None
+
+
+def _keys(partitions: Sequence[TopicPartition]) -> list[tuple[str, int]]:
+    return [(tp.topic, tp.partition) for tp in partitions]
 
 
 def _names(partitions: Sequence[TopicPartition]) -> str:

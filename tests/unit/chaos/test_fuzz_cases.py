@@ -9,7 +9,7 @@ from devtools.chaos.fuzz import fuzz_cases
 from devtools.chaos.fuzz_ids import reviewable_ids
 from guardstream.limits import ID_CHARS, id_violation
 from tests.support.kafka_fakes import FakeMessage
-from tests.unit.moderation.test_worker_loop import FakeModel, FakeSink, run_worker
+from tests.support.worker_fakes import FakeConsumer, FakeModel, FakeSink, fake_worker
 
 CASES = fuzz_cases(seed=3, tag="t")
 
@@ -17,10 +17,10 @@ CASES = fuzz_cases(seed=3, tag="t")
 def test_every_case_gets_its_fate_a_verdict_or_a_dead_letter_of_its_kind() -> None:
     sink = FakeSink()
     messages = [FakeMessage(case.value, offset, case.headers, _key=case.key) for offset, case in enumerate(CASES)]
-    run_worker(messages, FakeModel(), sink)
+    fake_worker(FakeConsumer(messages), sink, FakeModel()).run()
     fates: dict[int, str | None] = {}
     verdict_ids: dict[int, str] = {}
-    for outputs, _ in sink.commits:
+    for outputs in sink.commits:
         for entry, _, verdict in outputs.verdicts:
             fates[entry.offset], verdict_ids[entry.offset] = None, verdict.event_id
         for entry, letter in outputs.dead_letters:

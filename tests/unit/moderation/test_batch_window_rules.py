@@ -104,7 +104,7 @@ def test_a_rejected_part_of_several_records_is_replaced_by_its_two_halves(
     batch.pending_parts = {part, (9, 10)}
     assert batch.reject(part, "bad input") == halves
     assert batch.pending_parts == {*halves, (9, 10)}
-    assert all(entry.poison is None for entry in batch.entries)
+    assert [batch.poison(index) for index in range(6)] == [None] * 6
 
 
 def test_a_rejected_single_record_is_poisoned_with_the_reason_and_its_part_is_gone() -> None:
@@ -112,10 +112,12 @@ def test_a_rejected_single_record_is_poisoned_with_the_reason_and_its_part_is_go
     batch.pending_parts = {(2, 3), (0, 1)}
     assert batch.reject((2, 3), "Triton: input too long") == []
     assert batch.pending_parts == {(0, 1)}
-    poison = batch.entries[3].poison  # inferable position 2 is the fourth record
+    poison = batch.poison(3)  # inferable position 2 is the fourth record
     assert isinstance(poison, PoisonInputError)
     assert (poison.kind, poison.reason) == ("inference_error", "Triton: input too long")
-    assert [entry.poison is None for entry in batch.entries] == [True, False, True, False, True]
+    assert [batch.poison(index) is None for index in range(5)] == [True, False, True, False, True]
+    assert batch.poison(1) is batch.entries[1].poison  # poison when read stays what it was
+    assert batch.entries[3].poison is None  # the record as read is not rewritten
 
 
 def test_positions_are_the_next_offset_after_the_last_record_of_each_partition() -> None:

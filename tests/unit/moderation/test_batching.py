@@ -80,8 +80,9 @@ def test_rejected_part_is_halved_until_the_poison_record_stands_alone() -> None:
     batch.complete((2, 3), np.array([0.3]), "1", 1.0)
     assert batch.reject((3, 4), "bad input") == []
     assert batch.done
-    assert batch.entries[3].poison is not None and batch.entries[3].poison.kind == "inference_error"
-    assert batch.entries[2].poison is None
+    rejected = batch.poison(3)
+    assert rejected is not None and rejected.kind == "inference_error"
+    assert batch.poison(2) is None
 
 
 def test_poison_records_need_no_inference_and_still_move_the_offset() -> None:

@@ -12,122 +12,42 @@ import logging
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pydantic import SecretStr
 
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.store import AuditStore
-from guardstream.errors import RetriableError
 from guardstream.policy import Policy
-from guardstream.records import ChatEvent, ChatRole
-from guardstream.serde.codec import ChatEventDecoder, encode_record
-from guardstream.settings import AuditSettings, TelemetrySettings, TopicSettings, TritonSettings, WorkerSettings
+from guardstream.settings import TelemetrySettings, TopicSettings
 from guardstream.telemetry import Telemetry, format_traceparent, setup_telemetry
 from tests.support.kafka_fakes import FakeGroupConsumer, ScriptedProducer
 from tests.support.kafka_fakes import FakeMessage as Message
 from tests.support.otlp_receiver import otlp_receiver
+from tests.support.worker_fakes import FakeConsumer, FakeModel, FakeSink, chat_event, fake_worker
 from workers.moderation.health import Health, KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
-from workers.moderation.outputs import BatchOutputs, OutputStamp
+from workers.moderation.outputs import OutputStamp
 from workers.moderation.sink import TransactionalSink
 from workers.moderation.status_server import StatusServer
 from workers.moderation.worker import ModerationWorker
-from workers.triton_client import InferenceOutcome
 
 PRODUCER_TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 PRODUCER_SPAN = 0x00F067AA0BA902B7
 
 
-@dataclass
-class Consumer:
-    messages: list[Message]
-    stop: Callable[[], None] = lambda: None
-    idle: int = 0
-
-    def subscribe(self, topics: list[str], **callbacks: object) -> None:
-        callbacks["on_assign"](self, [])  # type: ignore[operator]
-
-    def consume(self, num_messages: int, timeout: float) -> list[Message]:
-        if not self.messages:
-            self.idle += 1
-            if self.idle > 100:
-                self.stop()
-            return []
-        taken, self.messages = self.messages[:num_messages], self.messages[num_messages:]
-        return taken
-
-    def pause(self, partitions: object) -> None:
-        pass
-
-    def resume(self, partitions: object) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-@dataclass
-class Model:
-    """p_unsafe = len(question) / 10, after ``outages`` Triton-unavailable answers."""
-
-    outages: int = 0
-
-    def forget_version(self) -> None:
-        pass
-
-    def submit(self, pairs: Sequence[tuple[str, str]], on_done: Callable[[InferenceOutcome], None]) -> None:
-        if self.outages:
-            self.outages -= 1
-            on_done(InferenceOutcome(None, "", 1.0, RetriableError("Triton unavailable: connection refused")))
-            return
-        on_done(InferenceOutcome(np.array([min(1.0, len(q) / 10) for q, _ in pairs]), "1", 7.0, None))
-
-
-@dataclass
-class Sink:
-    commits: list[BatchOutputs] = field(default_factory=list)
-    headers: list[list[tuple[str, bytes]] | None] = field(default_factory=list)
-
-    def start(self) -> None:
-        pass
-
-    def commit(self, outputs: BatchOutputs, positions: dict[tuple[str, int], int]) -> None:
-        self.commits.append(outputs)
-
-    def abort_if_open(self) -> None:
-        pass
-
-
-def event(index: int, text: str) -> bytes:
-    return encode_record(
-        ChatEvent(
-            event_id=f"e{index}", conversation_id="c", user_id="u", role=ChatRole.USER, text=text, created_at_ms=1
-        )
-    )
-
-
 def run(
-    messages: list[Message], model: Model, telemetry: Telemetry | None, sink: Sink | TransactionalSink | None = None
-) -> tuple[ModerationWorker, Sink | TransactionalSink]:
-    consumer, sink = Consumer(messages), sink or Sink()
-    worker = ModerationWorker(
-        WorkerSettings(worker_id="w", batch_max_size=4, batch_max_wait_ms=1, commit_interval_ms=1),
-        TritonSettings(retry_initial_s=0.001, retry_max_s=0.002),
-        AuditSettings(url="sqlite://", retry_initial_s=0.001, retry_max_s=0.002),
-        "chat.events",
-        consumer,  # type: ignore[arg-type]
-        sink,  # type: ignore[arg-type]
-        model,  # type: ignore[arg-type]
-        ChatEventDecoder().decode,
-        OutputStamp("guard", Policy("p1", 0.5, 0.3), "w", 16),
-        instruments=WorkerInstruments(telemetry.meter, telemetry.tracer) if telemetry else None,
-    )
-    consumer.stop = worker.stop
+    messages: list[Message],
+    model: FakeModel,
+    telemetry: Telemetry | None,
+    sink: FakeSink | TransactionalSink | None = None,
+) -> tuple[ModerationWorker, FakeSink | TransactionalSink]:
+    """The worker over ``messages``; the model's p_unsafe is characters / 10."""
+    sink = sink or FakeSink()
+    model.per_char = 0.1
+    instruments = WorkerInstruments(telemetry.meter, telemetry.tracer) if telemetry else None
+    worker = fake_worker(FakeConsumer(messages), sink, model, instruments=instruments)
     worker.run()
     return worker, sink
 
@@ -210,7 +130,7 @@ def test_kafka_state_follows_broker_errors_and_statistics() -> None:
 
 def test_a_triton_outage_degrades_the_worker_and_a_success_recovers_it(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="workers.moderation.health"):
-        worker, sink = run([Message(event(i, "你好"), i) for i in range(6)], Model(outages=4), None)
+        worker, sink = run([Message(chat_event(i, "你好"), i) for i in range(6)], FakeModel(outages=4), None)
     transitions = [r.getMessage() for r in caplog.records]
     assert [line.split(":")[0] for line in transitions] == ["dependency degraded", "dependency recovered"]
     assert "Triton unavailable: connection refused" in transitions[0]
@@ -230,9 +150,9 @@ def sample(text: str, name: str, **labels: str) -> float:
 def test_metrics_text_counts_verdicts_by_label_batches_dead_letters_and_latencies() -> None:
     telemetry = setup_telemetry(TelemetrySettings(metrics_port=0), "unit")
     try:
-        messages = [Message(event(i, "短"), i) for i in range(5)] + [Message(event(9, "长" * 20), 5)]
+        messages = [Message(chat_event(i, "短"), i) for i in range(5)] + [Message(chat_event(9, "长" * 20), 5)]
         messages.append(Message(b"\xc3\x01garbage", 6))
-        run(messages, Model(outages=1), telemetry)
+        run(messages, FakeModel(outages=1), telemetry)
         text = telemetry.prometheus_text().decode()
     finally:
         telemetry.shutdown()
@@ -259,11 +179,11 @@ def test_a_copy_of_a_judged_event_is_counted_as_a_duplicate_and_gets_no_verdict(
     )  # fmt: skip
     telemetry = setup_telemetry(TelemetrySettings(metrics_port=0), "unit")
     try:
-        messages = [Message(event(i, "短"), i) for i in range(3)] + [
-            Message(event(1, "短"), 3),
-            Message(event(4, "短"), 4),
+        messages = [Message(chat_event(i, "短"), i) for i in range(3)] + [
+            Message(chat_event(1, "短"), 3),
+            Message(chat_event(4, "短"), 4),
         ]
-        worker, _ = run([*messages, Message(event(2, "短"), 5)], Model(), telemetry, sink)
+        worker, _ = run([*messages, Message(chat_event(2, "短"), 5)], FakeModel(), telemetry, sink)
         text = telemetry.prometheus_text().decode()
     finally:
         telemetry.shutdown()
@@ -285,12 +205,12 @@ def test_spans_continue_the_producers_trace_and_reach_an_otlp_receiver(monkeypat
         try:
             _, sink = run(
                 [
-                    Message(event(0, "你好"), 0, [("traceparent", producer.encode())]),
-                    Message(event(1, "你好"), 1),  # no trace: the worker starts one
+                    Message(chat_event(0, "你好"), 0, [("traceparent", producer.encode())]),
+                    Message(chat_event(1, "你好"), 1),  # no trace: the worker starts one
                     Message(b"\xc3\x01garbage", 2, [("traceparent", producer.encode())]),
-                    Message(event(3, "你好"), 3, [("traceparent", unsampled.encode())]),  # producer said: no
+                    Message(chat_event(3, "你好"), 3, [("traceparent", unsampled.encode())]),  # producer said: no
                 ],
-                Model(),
+                FakeModel(),
                 telemetry,
             )
         finally:
@@ -340,7 +260,7 @@ def test_without_an_exporter_no_spans_are_made_and_the_producers_trace_id_is_kep
     telemetry = setup_telemetry(TelemetrySettings(metrics_port=0), "unit")
     try:
         assert telemetry.tracer is None
-        _, sink = run([Message(event(0, "你好"), 0, [("traceparent", producer.encode())])], Model(), telemetry)
+        _, sink = run([Message(chat_event(0, "你好"), 0, [("traceparent", producer.encode())])], FakeModel(), telemetry)
     finally:
         telemetry.shutdown()
     ((entry, _, verdict),) = [item for c in sink.commits for item in c.verdicts]
