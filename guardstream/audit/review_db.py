@@ -1,8 +1,9 @@
 """How the review app's stores and the feedback outbox reach the audit database.
 
 Every call of theirs is one transaction. Losing the database is a
-:class:`~guardstream.errors.RetriableError` (the caller backs off and tries again); an
-IntegrityError is left as it is, for the caller that expects it (a label written twice).
+:class:`~guardstream.errors.DependencyUnavailableError` naming the audit store (retriable: the caller
+backs off and tries again); an IntegrityError is left as it is, for the caller that expects it (a
+label written twice).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from guardstream.errors import RetriableError
+from guardstream.errors import DependencyUnavailableError
 
 DialectInsert = Callable[[Any], postgresql.Insert | sqlite.Insert]
 """An INSERT with ON CONFLICT, which both PostgreSQL and SQLite have."""
@@ -32,7 +33,7 @@ def transaction(engine: Engine) -> Iterator[Session]:
         if isinstance(exc, IntegrityError):
             raise
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            raise RetriableError(f"audit store unavailable: {exc.orig!r}") from exc
+            raise DependencyUnavailableError("audit", f"audit store unavailable: {exc.orig!r}") from exc
         raise
 
 
