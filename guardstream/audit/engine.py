@@ -9,6 +9,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from guardstream.errors import DependencyUnavailableError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x6775617264  # "guard": the advisory lock key that serialises migrations
@@ -44,3 +47,11 @@ def migrate(engine: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def outage(exc: DBAPIError) -> DependencyUnavailableError | None:
+    """The audit store's outage behind ``exc`` (the connection failed or was lost), or None when the
+    database answered and refused the statement."""
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return DependencyUnavailableError("audit", f"audit store unavailable: {exc.orig!r}")
+    return None

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from guardstream.errors import DependencyUnavailableError
+from guardstream.audit.engine import outage
 
 DialectInsert = Callable[[Any], postgresql.Insert | sqlite.Insert]
 """An INSERT with ON CONFLICT, which both PostgreSQL and SQLite have."""
@@ -32,8 +32,8 @@ def transaction(engine: Engine) -> Iterator[Session]:
     except DBAPIError as exc:
         if isinstance(exc, IntegrityError):
             raise
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            raise DependencyUnavailableError("audit", f"audit store unavailable: {exc.orig!r}") from exc
+        if unavailable := outage(exc):
+            raise unavailable from exc
         raise
 
 

@@ -19,12 +19,13 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from guardstream.audit.duplicates import Duplicate, Position, duplicate_row, find_duplicates, source_position
+from guardstream.audit.engine import outage
 from guardstream.audit.tables import AnalysisRow, DeadLetterRow, DuplicateRow, VerdictRow, row_dict
-from guardstream.errors import DependencyUnavailableError, PoisonInputError
+from guardstream.errors import PoisonInputError
 from guardstream.records import Analysis, ChatEvent, ChatRole, DeadLetter, Verdict
 
 PERCENTILES = (50, 95, 99)
@@ -185,8 +186,8 @@ class AuditStore:
         except DBAPIError as exc:
             if not exc.connection_invalidated and _refused_for_content(exc):
                 raise AuditRejectedError(_refusal(exc)) from exc
-            if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise DependencyUnavailableError("audit", f"audit store unavailable: {exc.orig!r}") from exc
+            if unavailable := outage(exc):
+                raise unavailable from exc
             raise
 
 
