@@ -1,0 +1,1 @@
+"""Custom blocklists: terms matched with their Chinese variants, before the model judges."""
