@@ -11,10 +11,23 @@ looser ones per harm category::
     escalate_band: [0.3, 0.7]      # optional: fast-guard scores here go on to the generative guard
     categories:
       privacy_property: {unsafe_threshold: 0.4, review_threshold: 0.2}
+    blocklists: ["*"]              # the stored blocklists it applies: "*" every one (the default), [] none
+    policies:                      # optional: tenant and channel policies, chosen by event metadata
+      - id: kids-rooms
+        when: {tenant: acme, channel: kids}
+        unsafe_threshold: 0.3      # every field left out is inherited
+        review_threshold: 0.15
+
+A scoped policy inherits from the global one and from every less specific scope that covers it
+(``{tenant: acme}`` and ``{channel: kids}`` both cover ``{tenant: acme, channel: kids}``; the
+tenant's is applied after the channel's). An event is judged by the most specific scope its
+``tenant`` and ``channel`` metadata match: tenant and channel, then tenant, then channel, then the
+global policy. A scope's verdicts carry its id and version (the file's unless it sets one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,9 +62,61 @@ class Thresholds(BaseModel):
         return self
 
 
+ALL_BLOCKLISTS = "*"
+GLOBAL_POLICY_ID = "global"
+TENANT_KEY, CHANNEL_KEY = "tenant", "channel"
+"""The ChatEvent metadata keys that choose a scoped policy."""
+
+ScopeKey = tuple[str | None, str | None]
+"""(tenant, channel) of a scoped policy; None where the scope does not restrict it."""
+
+
+class ScopeMatch(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant: str | None = Field(default=None, min_length=1)
+    channel: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _restricts(self) -> ScopeMatch:
+        if self.tenant is None and self.channel is None:
+            raise ValueError("a scope names a tenant, a channel or both")
+        return self
+
+
+class ScopedPolicyFile(BaseModel):
+    """A tenant or channel policy: every field it leaves out is inherited."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=POLICY_VERSION_CHARS)
+    when: ScopeMatch
+    version: str | None = Field(default=None, min_length=1, max_length=POLICY_VERSION_CHARS)
+    unsafe_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    review_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    escalate_band: tuple[float, float] | None = None
+    categories: dict[HarmCategory, Thresholds] = Field(default_factory=dict)
+    blocklists: list[str] | None = None
+
+
 class PolicyFile(Thresholds):
     version: str = Field(min_length=1, max_length=POLICY_VERSION_CHARS)
     categories: dict[HarmCategory, Thresholds] = Field(default_factory=dict)
+    blocklists: list[str] = Field(default_factory=lambda: [ALL_BLOCKLISTS])
+    policies: list[ScopedPolicyFile] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct_scopes(self) -> PolicyFile:
+        ids, scopes = set(), set()
+        for scoped in self.policies:
+            key = (scoped.when.tenant, scoped.when.channel)
+            if scoped.id in ids or scoped.id == GLOBAL_POLICY_ID:
+                raise ValueError(f"policy id {scoped.id!r} is used twice")
+            if key in scopes:
+                raise ValueError(f"two policies have the same scope (tenant={key[0]}, channel={key[1]})")
+            ids.add(scoped.id)
+            scopes.add(key)
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +126,11 @@ class Policy:
     review_threshold: float
     by_category: dict[HarmCategory, Thresholds] = field(default_factory=dict)
     escalate_band: tuple[float, float] | None = None
+    id: str = GLOBAL_POLICY_ID
+    blocklists: frozenset[str] | None = None
+    """The names of the stored blocklists this policy applies; None: every one."""
+    scopes: dict[ScopeKey, Policy] = field(default_factory=dict)
+    """The tenant and channel policies (each already merged with what it inherits), by scope."""
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> Policy:
@@ -70,6 +140,21 @@ class Policy:
             policy = replace(policy, escalate_band=settings.escalate_band)
         return policy
 
+    def select(self, metadata: Mapping[str, str]) -> Policy:
+        """The policy that judges an event with this metadata: the most specific scope it matches
+        (tenant and channel, tenant, channel), else this one."""
+        if not self.scopes:
+            return self
+        tenant, channel = metadata.get(TENANT_KEY), metadata.get(CHANNEL_KEY)
+        for key in ((tenant, channel), (tenant, None), (None, channel)):
+            scoped = self.scopes.get(key) if key != (None, None) else None
+            if scoped is not None:
+                return scoped
+        return self
+
+    def applies(self, blocklist: str) -> bool:
+        return self.blocklists is None or blocklist in self.blocklists
+
     def without_escalation(self) -> Policy:
         """The same thresholds with no escalation band, global or per category: a cascade under this
         policy is the fast guard alone."""
@@ -77,6 +162,7 @@ class Policy:
             self,
             escalate_band=None,
             by_category={c: t.model_copy(update={"escalate_band": None}) for c, t in self.by_category.items()},
+            scopes={key: scoped.without_escalation() for key, scoped in self.scopes.items()},
         )
 
     def escalates(self, p_fast: float, category: HarmCategory | None = None) -> bool:
@@ -124,9 +210,60 @@ def load_policy_file(path: Path) -> Policy:
             f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}" for error in exc.errors()
         )
         raise ConfigurationError(f"policy file {path}: {problems}") from None
-    return Policy(
-        parsed.version, parsed.unsafe_threshold, parsed.review_threshold, dict(parsed.categories), parsed.escalate_band
+    try:
+        return _policy(parsed)
+    except ValueError as exc:
+        raise ConfigurationError(f"policy file {path}: {exc}") from None
+
+
+def _policy(parsed: PolicyFile) -> Policy:
+    root = Policy(
+        parsed.version,
+        parsed.unsafe_threshold,
+        parsed.review_threshold,
+        dict(parsed.categories),
+        parsed.escalate_band,
+        blocklists=_blocklists(parsed.blocklists),
     )
+    entries = {(scoped.when.tenant, scoped.when.channel): scoped for scoped in parsed.policies}
+    scopes = {}
+    for key, scoped in entries.items():
+        policy = root
+        for covering in _covering(key):  # least specific first: what is nearer the event wins
+            if covering in entries:
+                policy = _inherit(policy, entries[covering], covering)
+        scopes[key] = _inherit(policy, scoped, key)
+    return replace(root, scopes=scopes)
+
+
+def _covering(key: ScopeKey) -> list[ScopeKey]:
+    """The scopes a (tenant, channel) scope inherits from, least specific first."""
+    tenant, channel = key
+    return [(None, channel), (tenant, None)] if tenant is not None and channel is not None else []
+
+
+def _inherit(parent: Policy, scoped: ScopedPolicyFile, key: ScopeKey) -> Policy:
+    where = f"policy {scoped.id!r}"
+    unsafe = scoped.unsafe_threshold if scoped.unsafe_threshold is not None else parent.unsafe_threshold
+    review = scoped.review_threshold if scoped.review_threshold is not None else parent.review_threshold
+    band = scoped.escalate_band if scoped.escalate_band is not None else parent.escalate_band
+    try:
+        Thresholds(unsafe_threshold=unsafe, review_threshold=review, escalate_band=band)
+    except ValidationError as exc:
+        raise ValueError(f"{where}: {exc.errors()[0]['msg']}") from None
+    return Policy(
+        scoped.version or parent.version,
+        unsafe,
+        review,
+        parent.by_category | scoped.categories,
+        band,
+        id=scoped.id if key == (scoped.when.tenant, scoped.when.channel) else parent.id,
+        blocklists=_blocklists(scoped.blocklists) if scoped.blocklists is not None else parent.blocklists,
+    )
+
+
+def _blocklists(names: list[str]) -> frozenset[str] | None:
+    return None if ALL_BLOCKLISTS in names else frozenset(names)
 
 
 def write_policy_file(policy: Policy, path: Path) -> Path:
@@ -137,8 +274,28 @@ def write_policy_file(policy: Policy, path: Path) -> Path:
         review_threshold=policy.review_threshold,
         escalate_band=policy.escalate_band,
         categories=policy.by_category,
+        blocklists=_names(policy.blocklists),
+        policies=[
+            ScopedPolicyFile(
+                id=scoped.id,
+                when=ScopeMatch(tenant=tenant, channel=channel),
+                version=scoped.version,
+                unsafe_threshold=scoped.unsafe_threshold,
+                review_threshold=scoped.review_threshold,
+                escalate_band=scoped.escalate_band,
+                categories=scoped.by_category,
+                blocklists=_names(scoped.blocklists),
+            )
+            for (tenant, channel), scoped in policy.scopes.items()
+        ],
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), allow_unicode=True, sort_keys=False)
+    text = yaml.safe_dump(
+        document.model_dump(mode="json", exclude_none=True, exclude_defaults=True), allow_unicode=True, sort_keys=False
+    )
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _names(blocklists: frozenset[str] | None) -> list[str]:
+    return [ALL_BLOCKLISTS] if blocklists is None else sorted(blocklists)

@@ -218,3 +218,86 @@ def test_policy_files_are_utf_8_whatever_the_locale(tmp_path: Path) -> None:
         path = write_policy_file(policy, tmp_path / "policy.yaml")
         assert load_policy_file(path) == policy
     assert "策略-2" in path.read_bytes().decode("utf-8")
+
+
+SCOPED = """\
+version: v1
+unsafe_threshold: 0.5
+review_threshold: 0.35
+blocklists: [abuse, scams]
+categories:
+  hate_abuse: {unsafe_threshold: 0.45, review_threshold: 0.3}
+policies:
+  - id: acme
+    when: {tenant: acme}
+    unsafe_threshold: 0.6
+    blocklists: [abuse]
+  - id: kids
+    when: {channel: kids}
+    version: kids-7
+    unsafe_threshold: 0.3
+    review_threshold: 0.1
+  - id: acme-kids
+    when: {tenant: acme, channel: kids}
+    escalate_band: [0.2, 0.4]
+"""
+
+
+def test_an_event_is_judged_by_the_most_specific_scope_its_metadata_matches(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(SCOPED, encoding="utf-8")
+    policy = load_policy_file(path)
+    chosen = {
+        name: policy.select(metadata)
+        for name, metadata in {
+            "none": {},
+            "other tenant": {"tenant": "globex", "channel": "lobby"},
+            "acme": {"tenant": "acme", "channel": "lobby"},
+            "kids": {"tenant": "globex", "channel": "kids"},
+            "acme kids": {"tenant": "acme", "channel": "kids"},
+        }.items()
+    }
+    assert {name: (p.id, p.version) for name, p in chosen.items()} == {
+        "none": ("global", "v1"),
+        "other tenant": ("global", "v1"),
+        "acme": ("acme", "v1"),
+        "kids": ("kids", "kids-7"),
+        "acme kids": ("acme-kids", "kids-7"),
+    }
+    assert chosen["acme"].label(0.55) is VerdictLabel.REVIEW  # the tenant's threshold: 0.6
+    assert chosen["none"].label(0.55) is VerdictLabel.UNSAFE
+    assert chosen["kids"].label(0.35) is VerdictLabel.UNSAFE
+    # tenant and channel: the channel's thresholds, then the tenant's (0.6 over 0.3), then its own band
+    acme_kids = chosen["acme kids"]
+    assert (acme_kids.unsafe_threshold, acme_kids.review_threshold, acme_kids.escalate_band) == (0.6, 0.1, (0.2, 0.4))
+    assert acme_kids.escalates(0.3) and not chosen["acme"].escalates(0.3)
+    assert acme_kids.blocklists == frozenset({"abuse"}) and chosen["kids"].blocklists == frozenset({"abuse", "scams"})
+    assert acme_kids.label(0.5, HarmCategory.HATE_ABUSE) is VerdictLabel.UNSAFE  # categories are inherited
+
+
+def test_scoped_policies_survive_writing_and_reading(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(SCOPED, encoding="utf-8")
+    policy = load_policy_file(path)
+    assert load_policy_file(write_policy_file(policy, tmp_path / "again.yaml")) == policy
+    assert load_policy_file(write_policy_file(policy.without_escalation(), tmp_path / "flat.yaml")).select(
+        {"tenant": "acme", "channel": "kids"}
+    ).escalate_band is None
+
+
+@pytest.mark.parametrize(
+    ("policies", "problem"),
+    [
+        ("  - {id: a, when: {}}", "policies.0.when: Value error, a scope names a tenant, a channel or both"),
+        ("  - {id: a, when: {tenant: t}}\n  - {id: a, when: {tenant: u}}", "Value error, policy id 'a' is used twice"),
+        ("  - {id: a, when: {tenant: t}}\n  - {id: b, when: {tenant: t}}", "Value error, two policies have the same"),
+        ("  - {id: a, when: {tenant: t}, review_threshold: 0.9}", "policy 'a': Value error, review_threshold must not"),
+        ("  - {id: a, when: {tenant: t}, colour: red}", "policies.0.colour: Extra inputs are not permitted"),
+    ],
+)
+def test_scoped_policy_errors_name_the_policy(tmp_path: Path, policies: str, problem: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"version: v\nunsafe_threshold: 0.5\nreview_threshold: 0.3\npolicies:\n{policies}\n", "utf-8")
+    with pytest.raises(ConfigurationError) as error:
+        load_policy_file(path)
+    assert problem in str(error.value)
