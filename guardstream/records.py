@@ -49,6 +49,18 @@ class GuardStage(StrEnum):
     GENERATIVE = "generative"
 
 
+class Decider(StrEnum):
+    """What decided a verdict's label."""
+
+    MODEL = "model"
+    """The guard model's score, read through the policy (a blocklist may have raised it)."""
+    BLOCKLIST = "blocklist"
+    """A term of a blocklist whose hits decide; the model was not asked."""
+    FALLBACK = "fallback"
+    """The model was away past the policy's deadline: label review, blocklist hits recorded; the
+    model's verdict follows as a revision."""
+
+
 class AnalysisStatus(StrEnum):
     """Whether explain mode could explain a flagged verdict."""
 
@@ -147,6 +159,36 @@ class CategoryScore:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BlocklistHit:
+    """A listed term found in the judged text (``schemas/verdict.avsc``, BlocklistHit)."""
+
+    list_name: str
+    list_version: int
+    term: str
+    category: str
+    variant: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "list_name": self.list_name,
+            "list_version": self.list_version,
+            "term": self.term,
+            "category": self.category,
+            "variant": self.variant,
+        }
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> BlocklistHit:
+        return cls(
+            list_name=d["list_name"],
+            list_version=d["list_version"],
+            term=d["term"],
+            category=d["category"],
+            variant=d["variant"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Verdict:
     """The moderation decision for one ChatEvent (``schemas/verdict.avsc``)."""
 
@@ -174,6 +216,11 @@ class Verdict:
     stage: GuardStage | None = None
     p_unsafe_fast: float | None = None
     p_unsafe_generative: float | None = None
+    policy_id: str | None = None
+    decided_by: Decider | None = None
+    blocklist_hits: tuple[BlocklistHit, ...] = ()
+    revision: int = 0
+    """0: the event's verdict; 1: the model's verdict on an event that had a fallback verdict."""
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -199,6 +246,10 @@ class Verdict:
             "stage": self.stage.value if self.stage is not None else None,
             "p_unsafe_fast": self.p_unsafe_fast,
             "p_unsafe_generative": self.p_unsafe_generative,
+            "policy_id": self.policy_id,
+            "decided_by": self.decided_by.value if self.decided_by is not None else None,
+            "blocklist_hits": [hit.to_avro() for hit in self.blocklist_hits],
+            "revision": self.revision,
         }
 
     @classmethod
@@ -226,6 +277,10 @@ class Verdict:
             stage=GuardStage(d["stage"]) if d.get("stage") else None,
             p_unsafe_fast=d.get("p_unsafe_fast"),
             p_unsafe_generative=d.get("p_unsafe_generative"),
+            policy_id=d.get("policy_id"),
+            decided_by=Decider(d["decided_by"]) if d.get("decided_by") else None,
+            blocklist_hits=tuple(BlocklistHit.from_avro(hit) for hit in d.get("blocklist_hits") or ()),
+            revision=d.get("revision", 0),
         )
 
 

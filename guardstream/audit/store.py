@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from guardstream.audit.duplicates import Duplicate, Position, duplicate_row, find_duplicates, source_position
 from guardstream.audit.engine import outage
-from guardstream.audit.tables import AnalysisRow, DeadLetterRow, DuplicateRow, VerdictRow, row_dict
+from guardstream.audit.shadow import ShadowDecision, shadow_row
+from guardstream.audit.tables import AnalysisRow, DeadLetterRow, DuplicateRow, ShadowDecisionRow, VerdictRow, row_dict
 from guardstream.errors import PoisonInputError
 from guardstream.records import Analysis, ChatEvent, ChatRole, DeadLetter, Verdict
 
@@ -58,7 +59,12 @@ class AuditStore:
         self._postgres = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._postgres else sqlite.insert
 
-    def write(self, verdicts: Sequence[tuple[ChatEvent, Verdict]], dead: Sequence[DeadLetter]) -> list[Duplicate]:
+    def write(
+        self,
+        verdicts: Sequence[tuple[ChatEvent, Verdict]],
+        dead: Sequence[DeadLetter],
+        shadows: Sequence[ShadowDecision] = (),
+    ) -> list[Duplicate]:
         """Record a batch in one database transaction; rows already present are left as they are.
 
         Returns the verdicts that are duplicates (their event_id's verdict came from another source
@@ -88,7 +94,23 @@ class AuditStore:
             if dead:
                 rows = [dead_letter_row(letter) for letter in dead]
                 session.execute(self._insert(DeadLetterRow).on_conflict_do_nothing(), rows)
+            if shadows:
+                rows = [shadow_row(decision) for decision in shadows]
+                session.execute(self._insert(ShadowDecisionRow).on_conflict_do_nothing(), rows)
         return duplicates
+
+    def shadow_decisions(self, event_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The shadow policies' decisions on these events, by event_id."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        with self._session() as session:
+            rows = session.scalars(
+                select(ShadowDecisionRow)
+                .where(ShadowDecisionRow.event_id.in_(event_ids))
+                .order_by(ShadowDecisionRow.event_id, ShadowDecisionRow.policy_id, ShadowDecisionRow.policy_version)
+            )
+            for row in rows:
+                found.setdefault(row.event_id, []).append(row_dict(row))
+        return found
 
     def _insert_verdicts(self, session: Session, verdicts: Sequence[tuple[ChatEvent, Verdict]]) -> dict[str, Position]:
         """Insert what is new; returns the source position of each row inserted, when the path tells."""
@@ -250,6 +272,9 @@ def verdict_row(event: ChatEvent, verdict: Verdict) -> dict[str, Any]:
         "source_topic": verdict.source_topic,
         "source_partition": verdict.source_partition,
         "source_offset": verdict.source_offset,
+        "policy_id": verdict.policy_id,
+        "decided_by": verdict.decided_by.value if verdict.decided_by is not None else None,
+        "blocklist_hits": [hit.to_avro() for hit in verdict.blocklist_hits],
     }
 
 
@@ -278,6 +303,9 @@ VERDICT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("source_topic", "text"),
     ("source_partition", "int4"),
     ("source_offset", "int8"),
+    ("policy_id", "text"),
+    ("decided_by", "text"),
+    ("blocklist_hits", "json"),
 )
 _NAMES = ", ".join(name for name, _ in VERDICT_COLUMNS)
 _PG_INSERT_VERDICTS = (
@@ -337,6 +365,9 @@ def verdict_values(event: ChatEvent, verdict: Verdict) -> tuple[Any, ...]:
         verdict.source_topic,
         verdict.source_partition,
         verdict.source_offset,
+        verdict.policy_id,
+        verdict.decided_by.value if verdict.decided_by is not None else None,
+        [hit.to_avro() for hit in verdict.blocklist_hits],
     )
 
 

@@ -47,6 +47,9 @@ class VerdictRow(Base):
     source_topic: Mapped[str] = mapped_column(String(249))
     source_partition: Mapped[int] = mapped_column(Integer)
     source_offset: Mapped[int] = mapped_column(BigInteger)
+    policy_id: Mapped[str | None] = mapped_column(String(POLICY_VERSION_CHARS))
+    decided_by: Mapped[str | None] = mapped_column(String(16))
+    blocklist_hits: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
 
 
 class DeadLetterRow(Base):
@@ -103,3 +106,23 @@ class AnalysisRow(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     analysed_at_ms: Mapped[int] = mapped_column(BigInteger)
     explain_ms: Mapped[float] = mapped_column(Float)
+
+
+class ShadowDecisionRow(Base):
+    """What an observe-only (shadow) policy would have decided for an event; never published.
+
+    Keyed by event and shadow policy version, so a batch replayed after a crash changes nothing.
+    """
+
+    __tablename__ = "shadow_decisions"
+
+    event_id: Mapped[str] = mapped_column(String(ID_CHARS), primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(POLICY_VERSION_CHARS), primary_key=True)
+    policy_version: Mapped[str] = mapped_column(String(POLICY_VERSION_CHARS), primary_key=True)
+    label: Mapped[str] = mapped_column(String(16))
+    p_unsafe: Mapped[float] = mapped_column(Float)
+    decided_by: Mapped[str] = mapped_column(String(16))
+    blocklist_hits: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    acting_policy_id: Mapped[str] = mapped_column(String(POLICY_VERSION_CHARS))
+    acting_label: Mapped[str] = mapped_column(String(16))
+    decided_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -14,7 +14,17 @@ from sqlalchemy import Engine, select, text
 from guardstream.audit.duplicates import Duplicate
 from guardstream.audit.store import AuditStats, AuditStore
 from guardstream.audit.tables import DeadLetterRow
-from guardstream.records import Analysis, AnalysisStatus, CategoryScore, ChatEvent, ChatRole, Verdict, VerdictLabel
+from guardstream.records import (
+    Analysis,
+    AnalysisStatus,
+    BlocklistHit,
+    CategoryScore,
+    ChatEvent,
+    ChatRole,
+    Decider,
+    Verdict,
+    VerdictLabel,
+)
 from tests.support.audit_records import dead_letter, event_and_verdict
 
 
@@ -50,6 +60,11 @@ def full_verdict(end_to_end_ms: float) -> tuple[ChatEvent, Verdict]:
         source_topic="chat.events.eu",
         source_partition=3,
         source_offset=4_000_000_000,
+        policy_id="kids-rooms",
+        decided_by=Decider.BLOCKLIST,
+        blocklist_hits=(
+            BlocklistHit(list_name="abuse", list_version=2, term="傻逼", category="hate_abuse", variant="pinyin"),
+        ),
     )
     return event, verdict
 
@@ -63,6 +78,9 @@ def stored_row(end_to_end_ms: float) -> dict[str, Any]:
         "event_created_at_ms": 1_700_000_000_123, "verdict_at_ms": 1_700_000_000_456, "queue_ms": 1.5,
         "inference_ms": 2.25, "end_to_end_ms": end_to_end_ms, "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
         "source_topic": "chat.events.eu", "source_partition": 3, "source_offset": 4_000_000_000,
+        "policy_id": "kids-rooms", "decided_by": "blocklist", "blocklist_hits": [
+            {"list_name": "abuse", "list_version": 2, "term": "傻逼", "category": "hate_abuse", "variant": "pinyin"}
+        ],
     }  # fmt: skip
 
 
