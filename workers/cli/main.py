@@ -15,6 +15,7 @@ from workers.cli import (
     explain,
     model,
     model_versions,
+    policy,
     review,
     train,
     worker,
@@ -49,6 +50,7 @@ app.add_typer(escalate.app, name="escalate")
 app.command("worker")(worker.run_worker)
 app.command("analysis")(analysis.run_analysis)
 app.add_typer(train.app, name="train")
+app.add_typer(policy.app, name="policy")
 app.command("eval")(eval_cli.run_eval)
 add_plugin_commands(app)
 
