@@ -162,6 +162,12 @@ class TopicSettings(_Section):
     feedback: str = "moderation.feedback"
     actions: str = "moderation.actions"
     analyses: str = "moderation.analyses"
+    rejudge: str = Field(
+        default="moderation.rejudge",
+        description="Events that got a fallback verdict while the model was away, read again by the workers "
+        "to be judged by the model (its verdict is published as revision 1). Used only by a policy with "
+        "model_unavailable: fallback.",
+    )
 
 
 class TritonSettings(_Section):
@@ -221,6 +227,18 @@ class PolicySettings(_Section):
         default=None,
         description="Overrides the policy file's global escalate_band ([low, high) of fast-guard scores that go "
         "on to the generative guard); unset: the file's.",
+    )
+    shadow_file: Path | None = Field(
+        default=None,
+        description="A second policy file judged beside the acting one, observe-only: its decisions go to the "
+        "audit store (shadow_decisions) and the guardstream_shadow_decisions_total metric, never to a verdict "
+        "topic. Unset: no shadow policy.",
+    )
+    blocklist_refresh_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        description="How often a worker asks the audit store whether a blocklist changed (and reloads them all if "
+        "one did): a change reaches running workers within this many seconds.",
     )
 
     @model_validator(mode="after")

@@ -102,6 +102,10 @@ def current_version(client: grpcclient.InferenceServerClient, model_name: str) -
     return str(max(ready)) if ready else ""
 
 
+Escalates = Callable[[float, HarmCategory | None], bool]
+"""The policy's question: is this fast-guard score (for this category) uncertain?"""
+
+
 class GuardModelClient:
     def __init__(self, settings: TritonSettings) -> None:
         self._settings = settings
@@ -166,8 +170,14 @@ class GuardModelClient:
             raise ConfigurationError(f"served model {name!r} breaks the guard contract: " + "; ".join(problems))
         return ServedModel(name, tuple(metadata.get("versions", ())), max_batch_size)
 
-    def submit(self, pairs: Sequence[tuple[str, str]], on_done: Callable[[InferenceOutcome], None]) -> None:
-        """Send one batch; ``on_done`` is called once, from another thread, with the outcome."""
+    def submit(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        on_done: Callable[[InferenceOutcome], None],
+        escalates: Sequence[Escalates] | None = None,
+    ) -> None:
+        """Send one batch; ``on_done`` is called once, from another thread, with the outcome.
+        ``escalates`` is for a cascade; one model has nothing to escalate to."""
         started = time.perf_counter()
         inputs = [
             bytes_input(INPUT_QUESTION, [question for question, _ in pairs]),
@@ -223,10 +233,6 @@ class GuardModelClient:
         self._client.close()
 
 
-Escalates = Callable[[float, HarmCategory | None], bool]
-"""The policy's question: is this fast-guard score (for this category) uncertain?"""
-
-
 class CascadeClient:
     """The guard cascade: the fast guard scores every pair; the pairs the policy finds uncertain
     go on to the generative guard's score mode within the same request cycle, and its score decides.
@@ -256,7 +262,13 @@ class CascadeClient:
         self.generative.check_contract(batch_size)
         return self.fast.check_contract(batch_size)
 
-    def submit(self, pairs: Sequence[tuple[str, str]], on_done: Callable[[InferenceOutcome], None]) -> None:
+    def submit(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        on_done: Callable[[InferenceOutcome], None],
+        escalates: Sequence[Escalates] | None = None,
+    ) -> None:
+        """``escalates``: each pair's band (the policy its event is judged by); None: the cascade's own."""
         started = time.perf_counter()
 
         def fast_done(fast: InferenceOutcome) -> None:
@@ -265,10 +277,11 @@ class CascadeClient:
                 return
             fast_scores = fast.p_unsafe
             categories = fast.categories or [None] * len(pairs)
+            bands = escalates or [self._escalates] * len(pairs)
             escalated = [
                 index
-                for index, (score, named) in enumerate(zip(fast_scores, categories, strict=True))
-                if self._escalates(float(score), HarmCategory(named[0]) if named else None)
+                for index, (score, named, band) in enumerate(zip(fast_scores, categories, bands, strict=True))
+                if band(float(score), HarmCategory(named[0]) if named else None)
             ]
             if not escalated:
                 cascade = [CascadeScore(GuardStage.FAST, float(score), None) for score in fast_scores]

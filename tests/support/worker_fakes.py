@@ -23,9 +23,10 @@ from tests.support.kafka_fakes import FakeMessage
 from workers.moderation.collaborators import Rebalance
 from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.outputs import BatchOutputs, OutputStamp
+from workers.moderation.screening import Screener
 from workers.moderation.worker import ModerationWorker
 from workers.transactions import ProducerFencedError
-from workers.triton_client import InferenceOutcome
+from workers.triton_client import Escalates, InferenceOutcome
 
 TOPIC = "chat.events"
 
@@ -85,12 +86,23 @@ class FakeModel:
     category: tuple[str, float] | None = None
     version: str = "3"
     calls: int = 0
+    questions: list[str] = field(default_factory=list)
+    """Every question sent, in order."""
+    bands: list[Escalates] = field(default_factory=list)
+    """Every pair's escalation band, when the worker sent them."""
 
     def forget_version(self) -> None:
         pass
 
-    def submit(self, pairs: Sequence[tuple[str, str]], on_done: Callable[[InferenceOutcome], None]) -> None:
+    def submit(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        on_done: Callable[[InferenceOutcome], None],
+        escalates: Sequence[Escalates] | None = None,
+    ) -> None:
         self.calls += 1
+        self.questions.extend(question for question, _ in pairs)
+        self.bands.extend(escalates or ())
         if self.outages:
             self.outages -= 1
             on_done(InferenceOutcome(None, "", 1.0, RetriableError("Triton unavailable: connection refused")))
@@ -133,13 +145,14 @@ class FakeSink:
         pass
 
 
-def chat_event(index: int, text: str = "你好") -> bytes:
+def chat_event(index: int, text: str = "你好", metadata: dict[str, str] | None = None) -> bytes:
     """The encoded user message ``e<index>`` of conversation ``c``."""
     return encode_record(
         ChatEvent(
-            event_id=f"e{index}", conversation_id="c", user_id="u", role=ChatRole.USER, text=text, created_at_ms=1
+            event_id=f"e{index}", conversation_id="c", user_id="u", role=ChatRole.USER, text=text, created_at_ms=1,
+            metadata=metadata or {},
         )
-    )
+    )  # fmt: skip
 
 
 def fake_worker(
@@ -149,6 +162,9 @@ def fake_worker(
     *,
     policy: Policy | None = None,
     instruments: WorkerInstruments | None = None,
+    screener: Screener | None = None,
+    shadow: Policy | None = None,
+    rejudge_topic: str | None = None,
     **settings: Any,
 ) -> ModerationWorker:
     """A worker on the fakes: batches of 4, 1 ms batch wait and commit interval, millisecond retries, a
@@ -165,8 +181,10 @@ def fake_worker(
         sink,
         model,
         ChatEventDecoder().decode,
-        OutputStamp("guard", policy or Policy("p1", 0.5, 0.3), "w", 16),
+        OutputStamp("guard", policy or Policy("p1", 0.5, 0.3), "w", 16, shadow=shadow),
         instruments=instruments,
+        screener=screener,
+        rejudge_topic=rejudge_topic,
     )
     consumer.on_idle = instance.stop
     return instance

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
+from guardstream.audit.blocklist_store import BlocklistStore
 from guardstream.audit.engine import build_engine, migrate
 from guardstream.audit.store import AuditStore
+from guardstream.blocklist.matcher import BlocklistMatcher
 from guardstream.errors import RetriableError
-from guardstream.policy import Policy
+from guardstream.policy import Policy, load_policy_file
 from guardstream.records import ChatEvent
 from guardstream.serde.codec import AvroEncoder, ChatEventDecoder
 from guardstream.serde.confluent import ConfluentSerde
@@ -16,9 +18,11 @@ from guardstream.serde.schemas import default_schema_set
 from guardstream.settings import Settings
 from guardstream.telemetry import Telemetry
 from workers.kafka_clients import build_moderation_consumer, build_transactional_producer, check_connection
+from workers.moderation.blocklists import LiveBlocklists
 from workers.moderation.health import Health, KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.outputs import OutputStamp
+from workers.moderation.screening import Screener
 from workers.moderation.sink import TransactionalSink
 from workers.moderation.status_server import StatusServer
 from workers.moderation.worker import ModerationWorker
@@ -70,7 +74,12 @@ def build_worker(
         worker_id=worker_settings.worker_id,
         dlq_payload_max_bytes=worker_settings.dlq_payload_max_bytes,
         fast_model_name=settings.triton.fast_model_name or None,
+        shadow=load_policy_file(settings.policy.shadow_file) if settings.policy.shadow_file else None,
     )
+    blocklists = LiveBlocklists(
+        BlocklistStore(engine), BlocklistMatcher.build, settings.policy.blocklist_refresh_s, time.monotonic
+    )
+    blocklists.refresh()  # the lists in force from the first event on
     transactional_id = f"{worker_settings.transactional_id_prefix}-{worker_settings.worker_id}"
     sink = TransactionalSink(
         producer, consumer, AuditStore(engine), settings.topics, encoder.encode, stamp=stamp,
@@ -93,6 +102,8 @@ def build_worker(
         health=health,
         kafka_watch=kafka_watch,
         instruments=WorkerInstruments(telemetry.meter, telemetry.tracer) if telemetry else None,
+        screener=Screener(policy, stamp.shadow, blocklists),
+        rejudge_topic=settings.topics.rejudge if policy.falls_back else None,
     )
 
 

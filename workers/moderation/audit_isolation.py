@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from guardstream.audit.duplicates import Duplicate
 from guardstream.audit.store import AuditRejectedError
-from guardstream.records import ChatEvent, Verdict
+from guardstream.records import ChatEvent, DeadLetter, Verdict
 from workers.moderation.collaborators import AuditWriter
 from workers.moderation.outputs import BatchOutputs, OutputStamp
 
@@ -30,7 +30,7 @@ def write_isolating(audit: AuditWriter, outputs: BatchOutputs, stamp: OutputStam
     """Write ``outputs``; verdicts the database refuses become dead letters, duplicates are set aside."""
     rows = [(event, verdict) for _, event, verdict in outputs.verdicts]
     try:
-        outputs.set_aside(audit.write(rows, [letter for _, letter in outputs.dead_letters]))
+        outputs.set_aside(audit.write(rows, _letters(outputs), outputs.shadows, _revisions(outputs)))
         return
     except AuditRejectedError as refused:
         log.warning("audit store refused a batch of %d verdicts, isolating the cause: %s", len(rows), refused.reason)
@@ -44,7 +44,15 @@ def write_isolating(audit: AuditWriter, outputs: BatchOutputs, stamp: OutputStam
         )  # fmt: skip
     outputs.reject(refusals, stamp, now_ms)
     outputs.set_aside(duplicates)
-    audit.write([], [letter for _, letter in outputs.dead_letters])
+    audit.write([], _letters(outputs), outputs.shadows, _revisions(outputs))
+
+
+def _letters(outputs: BatchOutputs) -> list[DeadLetter]:
+    return [letter for _, letter in outputs.dead_letters]
+
+
+def _revisions(outputs: BatchOutputs) -> list[Verdict]:
+    return [verdict for _, _, verdict in outputs.revisions]
 
 
 def _isolate(

@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 
 from guardstream.errors import PoisonInputError
+from guardstream.policy import ModelUnavailable
 from guardstream.records import ChatEvent
-from workers.triton_client import CascadeScore
+from workers.moderation.screening import Screens
+from workers.triton_client import CascadeScore, Escalates
 
 Part = tuple[int, int]
 """A half-open range [start, end) of positions in :attr:`Batch.inferable`."""
@@ -48,6 +50,8 @@ class Batch:
     seq: int
     entries: list[Consumed]
     sealed_at: float
+    screens: dict[int, Screens] = field(default_factory=dict)
+    """The events' blocklist screening by index in :attr:`entries` (none: no blocklist is in force)."""
     inferable: list[int] = field(init=False)
     scores: np.ndarray[Any, Any] = field(init=False)
     categories: dict[int, tuple[str, float]] = field(default_factory=dict)
@@ -60,9 +64,15 @@ class Batch:
     pending_parts: set[Part] = field(default_factory=set)
     rejected: dict[int, PoisonInputError] = field(default_factory=dict)
     """Records Triton refused on their own, by index in :attr:`entries`: dead-lettered with this reason."""
+    fallen: set[int] = field(default_factory=set)
+    """Events whose policy gave up waiting for the model, by index: a fallback verdict, judged again later."""
 
     def __post_init__(self) -> None:
-        self.inferable = [index for index, entry in enumerate(self.entries) if entry.event is not None]
+        self.inferable = [
+            index
+            for index, entry in enumerate(self.entries)
+            if entry.event is not None and (index not in self.screens or self.screens[index].needs_model)
+        ]
         self.scores = np.full(len(self.entries), np.nan)
         if self.inferable:
             self.pending_parts.add((0, len(self.inferable)))
@@ -79,6 +89,13 @@ class Batch:
             assert event is not None
             pairs.append(event.guard_pair())
         return pairs
+
+    def escalations(self, part: Part) -> list[Escalates] | None:
+        """Each pair's escalation band, from the policy its event is judged by (None: the default's)."""
+        if not self.screens:
+            return None
+        start, end = part
+        return [self.screens[index].acting.policy.escalates for index in self.inferable[start:end]]
 
     def complete(
         self,
@@ -101,6 +118,32 @@ class Batch:
         self.generative_version = self.generative_version or generative_version
         self.inference_ms = max(self.inference_ms, elapsed_ms)
         self.pending_parts.discard(part)
+
+    def fall_back(self, part: Part, now: float) -> list[Part] | None:
+        """The model failed ``part`` again: the events whose policy falls back and whose deadline has
+        passed leave it (:attr:`fallen`). Returns the parts left to retry, or None when none fell back."""
+        start, end = part
+        due = {
+            index
+            for index in self.inferable[start:end]
+            if (screens := self.screens.get(index)) is not None
+            and screens.acting.policy.model_unavailable is ModelUnavailable.FALLBACK
+            and now >= self.sealed_at + screens.acting.policy.fallback_after_s
+        }
+        if not due:
+            return None
+        self.pending_parts.discard(part)
+        self.fallen |= due
+        left: list[Part] = []
+        for position in range(start, end):
+            if self.inferable[position] in due:
+                continue
+            if left and left[-1][1] == position:
+                left[-1] = (left[-1][0], position + 1)
+            else:
+                left.append((position, position + 1))
+        self.pending_parts.update(left)
+        return left
 
     def reject(self, part: Part, reason: str) -> list[Part]:
         """Triton refused ``part``: halve it, or dead-letter its single record. Returns new parts."""

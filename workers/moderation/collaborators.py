@@ -13,9 +13,10 @@ from typing import Protocol
 from confluent_kafka import Message, TopicPartition
 
 from guardstream.audit.duplicates import Duplicate
+from guardstream.audit.shadow import ShadowDecision
 from guardstream.records import ChatEvent, DeadLetter, Verdict
 from workers.moderation.outputs import BatchOutputs
-from workers.triton_client import InferenceOutcome
+from workers.triton_client import Escalates, InferenceOutcome
 
 Rebalance = Callable[["InputConsumer", list[TopicPartition]], None]
 """A rebalance callback: the consumer and the partitions assigned, revoked or lost."""
@@ -61,7 +62,12 @@ class OutputSink(Protocol):
 class GuardModel(Protocol):
     """The guard model behind Triton, asked asynchronously."""
 
-    def submit(self, pairs: Sequence[tuple[str, str]], on_done: Callable[[InferenceOutcome], None]) -> None:
+    def submit(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        on_done: Callable[[InferenceOutcome], None],
+        escalates: Sequence[Escalates] | None = None,
+    ) -> None:
         """``on_done`` is called once, from another thread, with the outcome."""
         ...
 
@@ -71,4 +77,10 @@ class GuardModel(Protocol):
 class AuditWriter(Protocol):
     """The audit store's write of a batch; returns the verdicts it found to be duplicates."""
 
-    def write(self, verdicts: Sequence[tuple[ChatEvent, Verdict]], dead: Sequence[DeadLetter]) -> list[Duplicate]: ...
+    def write(
+        self,
+        verdicts: Sequence[tuple[ChatEvent, Verdict]],
+        dead: Sequence[DeadLetter],
+        shadows: Sequence[ShadowDecision] = (),
+        revisions: Sequence[Verdict] = (),
+    ) -> list[Duplicate]: ...

@@ -13,6 +13,10 @@ Metrics (Prometheus names in brackets, as /metrics shows them):
 - ``guardstream.dlq`` [guardstream_dlq_total]: committed dead letters by ``kind``;
 - ``guardstream.duplicates`` [guardstream_duplicates_total]: events whose event_id already had a
   verdict from another source position, committed with no verdict of their own;
+- ``guardstream.verdicts.decided`` [guardstream_verdicts_decided_total]: committed verdicts by
+  ``decided_by`` (model, blocklist) and ``policy`` (the id of the policy that judged);
+- ``guardstream.shadow.decisions`` [guardstream_shadow_decisions_total]: a shadow policy's
+  decisions by ``policy`` and ``agrees`` (true when its label equals the acting verdict's);
 - ``guardstream.dependency.degraded``: 1 while a dependency is degraded, per ``dependency``.
 
 Spans (only when a tracer is configured): one ``moderate <topic>`` span per event, the child of
@@ -84,6 +88,16 @@ class WorkerInstruments:
         )
         self._dlq = meter.create_counter(
             "guardstream.dlq", unit="{record}", description="Inputs dead-lettered, by kind."
+        )
+        self._decided = meter.create_counter(
+            "guardstream.verdicts.decided",
+            unit="{verdict}",
+            description="Verdicts committed, by what decided them (model, blocklist) and the policy that judged.",
+        )
+        self._shadow = meter.create_counter(
+            "guardstream.shadow.decisions",
+            unit="{decision}",
+            description="Decisions of an observe-only policy, by policy and whether they agree with the acting verdict.",
         )
         self._duplicates = meter.create_counter(
             "guardstream.duplicates",
@@ -179,6 +193,12 @@ class WorkerInstruments:
             self._dlq.add(count, {"kind": kind})
         for _, _, verdict in outputs.verdicts:
             self._end_to_end.record(verdict.end_to_end_ms)
+        decided = Counter((str(v.decided_by), str(v.policy_id)) for _, _, v in outputs.verdicts)
+        for (decider, policy), count in decided.items():
+            self._decided.add(count, {"decided_by": decider, "policy": policy})
+        shadows = Counter((d.policy_id, str(not d.disagrees).lower()) for d in outputs.shadows)
+        for (policy, agrees), count in shadows.items():
+            self._shadow.add(count, {"policy": policy, "agrees": agrees})
         if outputs.duplicates:
             self._duplicates.add(len(outputs.duplicates))
         if self._spans:

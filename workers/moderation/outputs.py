@@ -10,12 +10,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from guardstream.audit.duplicates import Duplicate, source_position
+from guardstream.audit.shadow import ShadowDecision
+from guardstream.blocklist.screening import (
+    BLOCKLIST_MODEL_NAME,
+    FALLBACK_MODEL_NAME,
+    Screening,
+    fall_back,
+    judge,
+    screen,
+)
 from guardstream.errors import PoisonInputError
-from guardstream.guard.categories import HarmCategory
 from guardstream.limits import KEY_BYTES, REASON_CHARS
 from guardstream.policy import Policy
-from guardstream.records import CategoryScore, ChatEvent, DeadLetter, GuardStage, Verdict
+from guardstream.records import CategoryScore, ChatEvent, DeadLetter, Decider, GuardStage, Verdict
 from workers.moderation.batch import Batch, Consumed
+from workers.moderation.screening import Screens
 
 
 @dataclass(slots=True)
@@ -26,12 +35,21 @@ class BatchOutputs:
     dead_letters: list[tuple[Consumed, DeadLetter]] = field(default_factory=list)
     duplicates: list[tuple[Consumed, Duplicate]] = field(default_factory=list)
     """Verdicts set aside: their event already has a verdict from another source position."""
+    shadows: list[ShadowDecision] = field(default_factory=list)
+    """The shadow policy's decisions on the verdicts' events: for the audit store only."""
+    revisions: list[tuple[Consumed, ChatEvent, Verdict]] = field(default_factory=list)
+    """The model's verdicts (revision 1) on events read from the rejudge topic."""
+    rejudge: list[tuple[Consumed, ChatEvent]] = field(default_factory=list)
+    """Events to judge again when the model returns: produced to the rejudge topic."""
 
     def extend(self, other: BatchOutputs) -> None:
         self.verdicts.extend(other.verdicts)
         self.flagged.extend(other.flagged)
         self.dead_letters.extend(other.dead_letters)
         self.duplicates.extend(other.duplicates)
+        self.shadows.extend(other.shadows)
+        self.revisions.extend(other.revisions)
+        self.rejudge.extend(other.rejudge)
 
     def set_aside(self, duplicates: Sequence[Duplicate]) -> None:
         """Move the verdicts read at the positions of ``duplicates`` out of :attr:`verdicts`."""
@@ -61,7 +79,13 @@ class BatchOutputs:
     def _keep(self, verdicts: list[tuple[Consumed, ChatEvent, Verdict]]) -> None:
         """Keep ``verdicts`` only (a subset of :attr:`verdicts`); :attr:`flagged` follows."""
         kept = {source_position(verdict) for _, _, verdict in verdicts}
+        dropped = {source_position(verdict) for _, _, verdict in self.verdicts} - kept
         self.flagged = [item for item in self.flagged if source_position(item[2]) in kept]
+        events = {verdict.event_id for _, _, verdict in verdicts}
+        self.shadows = [decision for decision in self.shadows if decision.event_id in events]
+        self.rejudge = [
+            item for item in self.rejudge if (item[0].topic, item[0].partition, item[0].offset) not in dropped
+        ]
         self.verdicts = verdicts
 
 
@@ -75,55 +99,103 @@ class OutputStamp:
     dlq_payload_max_bytes: int
     fast_model_name: str | None = None
     """The cascade's first stage, when a cascade judges (``model_name`` is then the generative guard)."""
+    shadow: Policy | None = None
+    """An observe-only policy judged beside ``policy``: its decisions go to the audit store only."""
 
 
 def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs:
     outputs = BatchOutputs()
     submitted_at = batch.submitted_at if batch.submitted_at is not None else batch.sealed_at
+    scored = set(batch.inferable)
     for index, entry in enumerate(batch.entries):
         poison = batch.poison(index)
         if poison is not None or entry.event is None:
             outputs.dead_letters.append((entry, dead_letter(entry, poison, stamp, now_ms)))
             continue
         event = entry.event
-        p_unsafe = float(batch.scores[index])
+        screens = batch.screens.get(index) or _unscreened(stamp, event)
+        if index in batch.fallen and screens.revising:
+            outputs.rejudge.append((entry, event))  # still no model: its fallback verdict stands, try again
+            continue
+        p_model = float(batch.scores[index]) if index in scored and index not in batch.fallen else None
         named = batch.categories.get(index)
-        category = HarmCategory(named[0]) if named else None
-        label = stamp.policy.label(p_unsafe, category)
-        judged = batch.cascade.get(index)
+        judged = fall_back(screens.acting) if index in batch.fallen else judge(screens.acting, p_model, named)
+        cascade = batch.cascade.get(index) if judged.decided_by is Decider.MODEL else None
         model_name, model_version = stamp.model_name, batch.model_version
-        if judged is not None and judged.stage is GuardStage.FAST and stamp.fast_model_name:
+        if judged.deciding is not None:
+            model_name = BLOCKLIST_MODEL_NAME
+            model_version = f"{judged.deciding.list_name}@{judged.deciding.list_version}"
+        elif judged.decided_by is Decider.FALLBACK:
+            model_name, model_version = FALLBACK_MODEL_NAME, ""
+        elif cascade is not None and cascade.stage is GuardStage.FAST and stamp.fast_model_name:
             model_name = stamp.fast_model_name
-        elif judged is not None:
+        elif cascade is not None:
             model_version = batch.generative_version
         verdict = Verdict(
             event_id=event.event_id,
             conversation_id=event.conversation_id,
             user_id=event.user_id,
-            label=label,
-            p_unsafe=p_unsafe,
-            categories=(CategoryScore(category=named[0], score=named[1]),) if named else (),
+            label=judged.label,
+            p_unsafe=judged.p_unsafe,
+            categories=(CategoryScore(category=judged.category[0], score=judged.category[1]),)
+            if judged.category
+            else (),
             analysis=None,
             model_name=model_name,
             model_version=model_version,
-            policy_version=stamp.policy.version,
+            policy_version=screens.acting.policy.version,
             event_created_at_ms=event.created_at_ms,
             verdict_at_ms=now_ms,
             queue_ms=max(0.0, (submitted_at - entry.consumed_at) * 1000.0),
-            inference_ms=batch.inference_ms,
+            inference_ms=batch.inference_ms if judged.decided_by is Decider.MODEL else 0.0,
             end_to_end_ms=float(now_ms - event.created_at_ms),
             trace_id=entry.trace_id,
             source_topic=entry.topic,
             source_partition=entry.partition,
             source_offset=entry.offset,
-            stage=judged.stage if judged is not None else None,
-            p_unsafe_fast=judged.p_fast if judged is not None else None,
-            p_unsafe_generative=judged.p_generative if judged is not None else None,
+            stage=cascade.stage if cascade is not None else None,
+            p_unsafe_fast=cascade.p_fast if cascade is not None else None,
+            p_unsafe_generative=cascade.p_generative if cascade is not None else None,
+            policy_id=screens.acting.policy.id,
+            decided_by=judged.decided_by,
+            blocklist_hits=judged.hits,
+            revision=1 if screens.revising else 0,
         )
+        if screens.revising:
+            outputs.revisions.append((entry, event, verdict))
+            continue
         outputs.verdicts.append((entry, event, verdict))
-        if stamp.policy.needs_person(label):
+        if stamp.policy.needs_person(judged.label):
             outputs.flagged.append((entry, event, verdict))
+        if judged.decided_by is Decider.FALLBACK:
+            outputs.rejudge.append((entry, event))
+        elif screens.shadow is not None and (p_model is not None or not screens.shadow.needs_model):
+            outputs.shadows.append(_shadow_decision(screens.shadow, p_model, named, verdict, now_ms))
     return outputs
+
+
+def _unscreened(stamp: OutputStamp, event: ChatEvent) -> Screens:
+    """The screens of a batch sealed while no blocklist was in force: the policies, no hits."""
+    shadow = screen([], stamp.shadow.select(event.metadata)) if stamp.shadow is not None else None
+    return Screens(screen([], stamp.policy.select(event.metadata)), shadow)
+
+
+def _shadow_decision(
+    screening: Screening, p_model: float | None, named: tuple[str, float] | None, acting: Verdict, now_ms: int
+) -> ShadowDecision:
+    judged = judge(screening, p_model, named)
+    return ShadowDecision(
+        event_id=acting.event_id,
+        policy_id=screening.policy.id,
+        policy_version=screening.policy.version,
+        label=judged.label,
+        p_unsafe=judged.p_unsafe,
+        decided_by=judged.decided_by,
+        blocklist_hits=judged.hits,
+        acting_policy_id=str(acting.policy_id),
+        acting_label=acting.label,
+        decided_at_ms=now_ms,
+    )
 
 
 def dead_letter(entry: Consumed, poison: PoisonInputError | None, stamp: OutputStamp, now_ms: int) -> DeadLetter:

@@ -2,14 +2,15 @@
 
 Commit order, and why:
 
-1. upsert the audit rows (verdicts and dead letters), keyed so that a replay changes nothing; a
+1. upsert the audit rows (verdicts, dead letters, revisions, shadow decisions), keyed so that a replay changes nothing; a
    verdict the database refuses for what it holds becomes a dead letter here (see
    :mod:`~workers.moderation.audit_isolation`); a verdict whose event_id already has one from
    another source position is recorded as a duplicate and set aside (the first position's
    verdict stands; a replay from that same position is no duplicate, so it is produced again);
 2. begin the Kafka transaction;
-3. produce verdicts to ``moderation.verdicts``, unsafe/uncertain ones also to
-   ``moderation.flagged``, rejected inputs to ``moderation.dlq``;
+3. produce verdicts (and revisions) to ``moderation.verdicts``, unsafe/uncertain ones also to
+   ``moderation.flagged``, rejected inputs to ``moderation.dlq``, events that got a fallback
+   verdict (or are still waiting for the model) to ``moderation.rejudge``;
 4. add the consumed offsets to the same transaction;
 5. commit.
 
@@ -86,10 +87,17 @@ class TransactionalSink:
     def _records(self, outputs: BatchOutputs) -> list[Outgoing]:
         topics, encode = self._topics, self._encode
         records = []
-        for topic, verdicts in ((topics.verdicts, outputs.verdicts), (topics.flagged, outputs.flagged)):
+        flagged_revisions = [item for item in outputs.revisions if self._stamp.policy.needs_person(item[2].label)]
+        for topic, verdicts in (
+            (topics.verdicts, [*outputs.verdicts, *outputs.revisions]),
+            (topics.flagged, [*outputs.flagged, *flagged_revisions]),
+        ):
             for entry, event, verdict in verdicts:
                 key = event.conversation_id.encode("utf-8")
                 records.append(Outgoing(topic, key, encode(verdict, topic), entry.traceparent))
+        for entry, event in outputs.rejudge:
+            key = event.conversation_id.encode("utf-8")
+            records.append(Outgoing(topics.rejudge, key, encode(event, topics.rejudge), entry.traceparent))
         for entry, letter in outputs.dead_letters:
             records.append(Outgoing(topics.dlq, letter.key, encode(letter, topics.dlq), entry.traceparent))
         return records

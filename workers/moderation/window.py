@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from workers.moderation.batch import Batch, Consumed, Part
+from workers.moderation.screening import Screens
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,8 @@ class BatchWindow:
     def full(self) -> bool:
         return len(self._batches) >= self._max_batches
 
-    def seal(self, entries: list[Consumed], now: float) -> Batch:
-        batch = Batch(self._next_seq, entries, now)
+    def seal(self, entries: list[Consumed], now: float, screens: dict[int, Screens] | None = None) -> Batch:
+        batch = Batch(self._next_seq, entries, now, screens or {})
         self._next_seq += 1
         self._batches.append(batch)
         self._waiting.extend(PartRequest(batch, part, now) for part in sorted(batch.pending_parts))

@@ -37,6 +37,7 @@ from workers.moderation.health import Health, KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.ledger import CommitLedger
 from workers.moderation.outputs import OutputStamp
+from workers.moderation.screening import Screener
 from workers.moderation.window import BatchWindow
 from workers.retry import Backoff
 from workers.transactions import SinkFailedError
@@ -68,8 +69,12 @@ class ModerationWorker:
         health: Health | None = None,
         kafka_watch: KafkaWatch | None = None,
         instruments: WorkerInstruments | None = None,
+        screener: Screener | None = None,
+        rejudge_topic: str | None = None,
     ) -> None:
-        """``health`` and ``kafka_watch`` come from the caller when the consumer reports to them."""
+        """``health`` and ``kafka_watch`` come from the caller when the consumer reports to them;
+        ``screener`` screens each sealed batch with the blocklists and picks each event's policy;
+        ``rejudge_topic`` (read too, when a policy falls back) holds the events that had a fallback verdict."""
         self._settings = settings
         self._input_topic = input_topic
         self._consumer = consumer
@@ -77,6 +82,8 @@ class ModerationWorker:
         self._model = model
         self._decode = decode
         self._clock = clock
+        self._screener = screener
+        self._rejudge_topic = rejudge_topic
         self._batcher: MicroBatcher[Consumed] = MicroBatcher(
             settings.batch_max_size, settings.batch_max_wait_ms / 1000.0, clock
         )
@@ -106,9 +113,8 @@ class ModerationWorker:
 
     def run(self) -> None:
         self._sink.start()
-        self._consumer.subscribe(
-            [self._input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
-        )
+        topics = [self._input_topic, *([self._rejudge_topic] if self._rejudge_topic else [])]
+        self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         log.info("worker started topic=%s group=%s", self._input_topic, self._settings.group_id)
         try:
             while not self._stopping:
@@ -231,7 +237,11 @@ class ModerationWorker:
             return
         entries = self._batcher.take()
         if entries:
-            self._window.seal(entries, now)
+            screens = None
+            if self._screener is not None:
+                texts = [(e.event.text, dict(e.event.metadata)) if e.event is not None else None for e in entries]
+                screens = self._screener.screen(texts, [e.topic == self._rejudge_topic for e in entries])
+            self._window.seal(entries, now, screens)
             self._instruments.batch_sealed(len(entries))
 
     def _answered(self, batch: Batch, part: Part, outcome: InferenceOutcome) -> None:
@@ -244,7 +254,7 @@ class ModerationWorker:
             batch, part = request.batch, request.part
             if batch.submitted_at is None:
                 batch.submitted_at = now
-            self._model.submit(batch.pairs(part), partial(self._answered, batch, part))
+            self._model.submit(batch.pairs(part), partial(self._answered, batch, part), batch.escalations(part))
 
     def _apply_outcomes(self) -> None:
         while True:
@@ -274,7 +284,12 @@ class ModerationWorker:
                 self.health.degrade("triton", str(outcome.error))
                 self._instruments.inference_retried(retry_reason(outcome.error))
                 log.debug("inference retry in %.2fs batch=%d: %s", delay, batch.seq, outcome.error)
-                self._window.schedule(batch, part, self._clock() + delay)
+                left = batch.fall_back(part, self._clock())
+                if left is not None:
+                    log.warning("model away past the fallback deadline: %d events of batch %d fall back",
+                                len(batch.fallen), batch.seq)  # fmt: skip
+                for retried in [part] if left is None else left:
+                    self._window.schedule(batch, retried, self._clock() + delay)
             else:
                 self._instruments.inference_retried("rejected")
                 log.warning("inference rejected part %s of batch %d: %s", part, batch.seq, outcome.error)

@@ -34,9 +34,9 @@ class CountingStore(AuditStore):
         super().__init__(engine)
         self.writes = 0
 
-    def write(self, verdicts, dead):  # type: ignore[no-untyped-def]
+    def write(self, verdicts, dead, shadows=(), revisions=()):  # type: ignore[no-untyped-def]
         self.writes += 1
-        return super().write(verdicts, dead)
+        return super().write(verdicts, dead, shadows, revisions)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])

@@ -26,7 +26,7 @@ class FakeAudit:
     def __init__(self) -> None:
         self.writes = 0
 
-    def write(self, verdicts: object, dead: object) -> list[object]:
+    def write(self, verdicts: object, dead: object, shadows: object = (), revisions: object = ()) -> list[object]:
         self.writes += 1
         return []
 
