@@ -12,6 +12,8 @@ looser ones per harm category::
     categories:
       privacy_property: {unsafe_threshold: 0.4, review_threshold: 0.2}
     blocklists: ["*"]              # the stored blocklists it applies: "*" every one (the default), [] none
+    model_unavailable: wait        # or fallback: review verdicts from the blocklists while the model is away,
+    fallback_after_s: 30           #   after this long, and the model's verdict as a revision when it returns
     policies:                      # optional: tenant and channel policies, chosen by event metadata
       - id: kids-rooms
         when: {tenant: acme, channel: kids}
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 
 import yaml
@@ -60,6 +63,16 @@ class Thresholds(BaseModel):
             raise ValueError("review_threshold must not exceed unsafe_threshold")
         check_band(self.escalate_band)
         return self
+
+
+class ModelUnavailable(StrEnum):
+    """What a policy does while the guard model cannot be reached."""
+
+    WAIT = "wait"
+    """Verdicts wait for the model (nothing is judged without it)."""
+    FALLBACK = "fallback"
+    """After ``fallback_after_s``, a review verdict from the blocklists (``decided_by=fallback``); the
+    model judges the event again when it returns and its verdict is published as a revision."""
 
 
 ALL_BLOCKLISTS = "*"
@@ -97,12 +110,16 @@ class ScopedPolicyFile(BaseModel):
     escalate_band: tuple[float, float] | None = None
     categories: dict[HarmCategory, Thresholds] = Field(default_factory=dict)
     blocklists: list[str] | None = None
+    model_unavailable: ModelUnavailable | None = None
+    fallback_after_s: float | None = Field(default=None, gt=0.0)
 
 
 class PolicyFile(Thresholds):
     version: str = Field(min_length=1, max_length=POLICY_VERSION_CHARS)
     categories: dict[HarmCategory, Thresholds] = Field(default_factory=dict)
     blocklists: list[str] = Field(default_factory=lambda: [ALL_BLOCKLISTS])
+    model_unavailable: ModelUnavailable = ModelUnavailable.WAIT
+    fallback_after_s: float = Field(default=30.0, gt=0.0)
     policies: list[ScopedPolicyFile] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -131,6 +148,9 @@ class Policy:
     """The names of the stored blocklists this policy applies; None: every one."""
     scopes: dict[ScopeKey, Policy] = field(default_factory=dict)
     """The tenant and channel policies (each already merged with what it inherits), by scope."""
+    model_unavailable: ModelUnavailable = ModelUnavailable.WAIT
+    fallback_after_s: float = 30.0
+    """With ``model_unavailable=fallback``: how long an event waits for the model before its fallback verdict."""
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> Policy:
@@ -151,6 +171,13 @@ class Policy:
             if scoped is not None:
                 return scoped
         return self
+
+    @property
+    def falls_back(self) -> bool:
+        """Whether this policy, or one of its scopes, gives fallback verdicts while the model is away."""
+        return self.model_unavailable is ModelUnavailable.FALLBACK or any(
+            scoped.model_unavailable is ModelUnavailable.FALLBACK for scoped in self.scopes.values()
+        )
 
     def applies(self, blocklist: str) -> bool:
         return self.blocklists is None or blocklist in self.blocklists
@@ -224,6 +251,8 @@ def _policy(parsed: PolicyFile) -> Policy:
         dict(parsed.categories),
         parsed.escalate_band,
         blocklists=_blocklists(parsed.blocklists),
+        model_unavailable=parsed.model_unavailable,
+        fallback_after_s=parsed.fallback_after_s,
     )
     entries = {(scoped.when.tenant, scoped.when.channel): scoped for scoped in parsed.policies}
     scopes = {}
@@ -259,6 +288,8 @@ def _inherit(parent: Policy, scoped: ScopedPolicyFile, key: ScopeKey) -> Policy:
         band,
         id=scoped.id if key == (scoped.when.tenant, scoped.when.channel) else parent.id,
         blocklists=_blocklists(scoped.blocklists) if scoped.blocklists is not None else parent.blocklists,
+        model_unavailable=scoped.model_unavailable or parent.model_unavailable,
+        fallback_after_s=scoped.fallback_after_s or parent.fallback_after_s,
     )
 
 
@@ -275,6 +306,8 @@ def write_policy_file(policy: Policy, path: Path) -> Path:
         escalate_band=policy.escalate_band,
         categories=policy.by_category,
         blocklists=_names(policy.blocklists),
+        model_unavailable=policy.model_unavailable,
+        fallback_after_s=policy.fallback_after_s,
         policies=[
             ScopedPolicyFile(
                 id=scoped.id,
@@ -285,6 +318,8 @@ def write_policy_file(policy: Policy, path: Path) -> Path:
                 escalate_band=scoped.escalate_band,
                 categories=scoped.by_category,
                 blocklists=_names(scoped.blocklists),
+                model_unavailable=scoped.model_unavailable,
+                fallback_after_s=scoped.fallback_after_s,
             )
             for (tenant, channel), scoped in policy.scopes.items()
         ],

@@ -85,6 +85,8 @@ class DevStackSettings(BaseSettings):
     actions_partitions: int = Field(default=3, ge=1)
     analyses_topic: str = "moderation.analyses"
     analyses_partitions: int = Field(default=3, ge=1)
+    rejudge_topic: str = "moderation.rejudge"
+    rejudge_partitions: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _distinct_ports_and_topics(self) -> Self:
@@ -103,7 +105,7 @@ class DevStackSettings(BaseSettings):
         if len(set(ports)) != len(ports):
             raise ValueError(f"the dev stack's ports must all differ, got {ports}")
         names = list(self.topics)
-        if len(self.topics) != 7:
+        if len(self.topics) != 8:
             raise ValueError(f"the dev stack's topic names must all differ, got {names}")
         return self
 
@@ -119,6 +121,7 @@ class DevStackSettings(BaseSettings):
             self.dlq_topic: self.dlq_partitions,
             self.feedback_topic: self.feedback_partitions,
             self.actions_topic: self.actions_partitions,
+            self.rejudge_topic: self.rejudge_partitions,
         }
 
     @property

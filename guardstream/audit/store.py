@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from guardstream.audit.duplicates import Duplicate, Position, duplicate_row, find_duplicates, source_position
 from guardstream.audit.engine import outage
 from guardstream.audit.shadow import ShadowDecision, shadow_row
-from guardstream.audit.tables import AnalysisRow, DeadLetterRow, DuplicateRow, ShadowDecisionRow, VerdictRow, row_dict
+from guardstream.audit.tables import (
+    AnalysisRow,
+    DeadLetterRow,
+    DuplicateRow,
+    ShadowDecisionRow,
+    VerdictRevisionRow,
+    VerdictRow,
+    row_dict,
+)
 from guardstream.errors import PoisonInputError
 from guardstream.records import Analysis, ChatEvent, ChatRole, DeadLetter, Verdict
 
@@ -64,8 +72,12 @@ class AuditStore:
         verdicts: Sequence[tuple[ChatEvent, Verdict]],
         dead: Sequence[DeadLetter],
         shadows: Sequence[ShadowDecision] = (),
+        revisions: Sequence[Verdict] = (),
     ) -> list[Duplicate]:
         """Record a batch in one database transaction; rows already present are left as they are.
+
+        ``shadows`` are a shadow policy's decisions, ``revisions`` later verdicts on events that have
+        one (keyed by event_id and revision: a replay changes nothing).
 
         Returns the verdicts that are duplicates (their event_id's verdict came from another source
         position, earlier or earlier in this batch), recorded in the duplicates table: the caller
@@ -97,7 +109,23 @@ class AuditStore:
             if shadows:
                 rows = [shadow_row(decision) for decision in shadows]
                 session.execute(self._insert(ShadowDecisionRow).on_conflict_do_nothing(), rows)
+            if revisions:
+                rows = [revision_row(verdict) for verdict in revisions]
+                session.execute(self._insert(VerdictRevisionRow).on_conflict_do_nothing(), rows)
         return duplicates
+
+    def revisions(self, event_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The later verdicts on these events (revision 1: the model's, after a fallback verdict), by event_id."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        with self._session() as session:
+            rows = session.scalars(
+                select(VerdictRevisionRow)
+                .where(VerdictRevisionRow.event_id.in_(event_ids))
+                .order_by(VerdictRevisionRow.event_id, VerdictRevisionRow.revision)
+            )
+            for row in rows:
+                found.setdefault(row.event_id, []).append(row_dict(row))
+        return found
 
     def shadow_decisions(self, event_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """The shadow policies' decisions on these events, by event_id."""
@@ -369,6 +397,26 @@ def verdict_values(event: ChatEvent, verdict: Verdict) -> tuple[Any, ...]:
         verdict.decided_by.value if verdict.decided_by is not None else None,
         [hit.to_avro() for hit in verdict.blocklist_hits],
     )
+
+
+def revision_row(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "event_id": verdict.event_id,
+        "revision": verdict.revision,
+        "label": verdict.label.value,
+        "p_unsafe": verdict.p_unsafe,
+        "categories": [{"category": c.category, "score": c.score} for c in verdict.categories],
+        "model_name": verdict.model_name,
+        "model_version": verdict.model_version,
+        "policy_id": verdict.policy_id,
+        "policy_version": verdict.policy_version,
+        "decided_by": verdict.decided_by.value if verdict.decided_by is not None else None,
+        "blocklist_hits": [hit.to_avro() for hit in verdict.blocklist_hits],
+        "verdict_at_ms": verdict.verdict_at_ms,
+        "source_topic": verdict.source_topic,
+        "source_partition": verdict.source_partition,
+        "source_offset": verdict.source_offset,
+    }
 
 
 def analysis_row(analysis: Analysis) -> dict[str, Any]:

@@ -126,3 +126,26 @@ class ShadowDecisionRow(Base):
     acting_policy_id: Mapped[str] = mapped_column(String(POLICY_VERSION_CHARS))
     acting_label: Mapped[str] = mapped_column(String(16))
     decided_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class VerdictRevisionRow(Base):
+    """A later verdict on an event: the model's (revision 1), replacing a fallback verdict made while
+    the model was away. The verdicts row keeps what was decided first; this row what superseded it."""
+
+    __tablename__ = "verdict_revisions"
+
+    event_id: Mapped[str] = mapped_column(String(ID_CHARS), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), index=True)
+    p_unsafe: Mapped[float] = mapped_column(Float)
+    categories: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(64))
+    policy_id: Mapped[str | None] = mapped_column(String(POLICY_VERSION_CHARS))
+    policy_version: Mapped[str] = mapped_column(String(POLICY_VERSION_CHARS))
+    decided_by: Mapped[str | None] = mapped_column(String(16))
+    blocklist_hits: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    verdict_at_ms: Mapped[int] = mapped_column(BigInteger)
+    source_topic: Mapped[str] = mapped_column(String(249))
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)

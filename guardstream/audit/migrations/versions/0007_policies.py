@@ -1,4 +1,4 @@
-"""Policies for many teams: stored blocklists, shadow decisions, and what decided each verdict.
+"""Policies for many teams: stored blocklists, shadow decisions, verdict revisions, and what decided each verdict.
 
 Revision ID: 0007
 Revises: 0006
@@ -62,9 +62,30 @@ def upgrade() -> None:
         sa.Column("decided_at_ms", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_shadow_decisions_decided_at_ms", "shadow_decisions", ["decided_at_ms"])
+    op.create_table(
+        "verdict_revisions",
+        sa.Column("event_id", sa.String(256), primary_key=True),
+        sa.Column("revision", sa.Integer(), primary_key=True),
+        sa.Column("label", sa.String(16), nullable=False),
+        sa.Column("p_unsafe", sa.Float(), nullable=False),
+        sa.Column("categories", sa.JSON(), nullable=False),
+        sa.Column("model_name", sa.String(200), nullable=False),
+        sa.Column("model_version", sa.String(64), nullable=False),
+        sa.Column("policy_id", sa.String(64), nullable=True),
+        sa.Column("policy_version", sa.String(64), nullable=False),
+        sa.Column("decided_by", sa.String(16), nullable=True),
+        sa.Column("blocklist_hits", sa.JSON(), nullable=False),
+        sa.Column("verdict_at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("source_topic", sa.String(249), nullable=False),
+        sa.Column("source_partition", sa.Integer(), nullable=False),
+        sa.Column("source_offset", sa.BigInteger(), nullable=False),
+    )
+    op.create_index("ix_verdict_revisions_label", "verdict_revisions", ["label"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_verdict_revisions_label", table_name="verdict_revisions")
+    op.drop_table("verdict_revisions")
     op.drop_index("ix_shadow_decisions_decided_at_ms", table_name="shadow_decisions")
     op.drop_table("shadow_decisions")
     op.drop_index("ix_blocklist_changes_list_name", table_name="blocklist_changes")
