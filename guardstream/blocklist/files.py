@@ -96,11 +96,11 @@ def load_plain_terms(
 ) -> Blocklist:
     """A list from a text file of one term a line; the name defaults to the file's stem."""
     entries = [
-        {"term": line.strip(), "category": category, "action": action, "match": match}
+        {"term": line.strip(), "category": category.value, "action": action.value, "match": match.value}
         for line in _read(path).splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    document: dict[str, Any] = {"name": name or path.stem.lower(), "effect": effect, "terms": entries}
+    document: dict[str, Any] = {"name": name or path.stem.lower(), "effect": effect.value, "terms": entries}
     if raise_to is not None:
         document["raise_to"] = raise_to
     return parse_blocklist(yaml.safe_dump(document, allow_unicode=True), source=str(path))

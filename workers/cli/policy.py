@@ -14,7 +14,10 @@ import typer
 if TYPE_CHECKING:
     from guardstream.blocklist.check import CheckReport, KindResult
 
+from workers.cli import blocklist
+
 app = typer.Typer(help="Moderation policy: blocklists and how well they match.", no_args_is_help=True)
+app.add_typer(blocklist.app, name="blocklist")
 
 
 @app.command("check-variants")
