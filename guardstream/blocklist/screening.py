@@ -33,7 +33,8 @@ class Screening:
         """The hit that decides the verdict (the first unsafe one, else the first review one), if any."""
         deciding = [hit for hit in self.hits if hit.effect is ListEffect.DECIDE]
         unsafe = [hit for hit in deciding if hit.term.action is TermAction.UNSAFE]
-        return (unsafe or deciding or [None])[0]
+        first = unsafe or deciding
+        return first[0] if first else None
 
     @property
     def floor(self) -> Hit | None:

@@ -280,9 +280,12 @@ def test_scoped_policies_survive_writing_and_reading(tmp_path: Path) -> None:
     path.write_text(SCOPED, encoding="utf-8")
     policy = load_policy_file(path)
     assert load_policy_file(write_policy_file(policy, tmp_path / "again.yaml")) == policy
-    assert load_policy_file(write_policy_file(policy.without_escalation(), tmp_path / "flat.yaml")).select(
-        {"tenant": "acme", "channel": "kids"}
-    ).escalate_band is None
+    assert (
+        load_policy_file(write_policy_file(policy.without_escalation(), tmp_path / "flat.yaml"))
+        .select({"tenant": "acme", "channel": "kids"})
+        .escalate_band
+        is None
+    )
 
 
 @pytest.mark.parametrize(
