@@ -68,9 +68,14 @@ def parse_blocklist(text: str, *, source: str) -> Blocklist:
     """Parse the YAML of a blocklist file; ``source`` names it in errors."""
     try:
         raw = yaml.safe_load(text)
-        parsed = BlocklistFile.model_validate(raw if raw is not None else {})
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"blocklist file {source}: not valid YAML: {exc}") from None
+    return _blocklist(raw if raw is not None else {}, source)
+
+
+def _blocklist(raw: Any, source: str) -> Blocklist:
+    try:
+        parsed = BlocklistFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigurationError(f"blocklist file {source}: {_describe(exc, raw)}") from None
     terms = tuple(BlocklistTerm(e.term, e.category, e.action, e.match) for e in parsed.terms)
@@ -103,7 +108,7 @@ def load_plain_terms(
     document: dict[str, Any] = {"name": name or path.stem.lower(), "effect": effect.value, "terms": entries}
     if raise_to is not None:
         document["raise_to"] = raise_to
-    return parse_blocklist(yaml.safe_dump(document, allow_unicode=True), source=str(path))
+    return _blocklist(document, str(path))
 
 
 def dump_blocklist(blocklist: Blocklist, *, with_version: bool = False) -> str:
