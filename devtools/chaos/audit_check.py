@@ -33,6 +33,10 @@ class AuditCounts:
     """Rows of the duplicates table of the run's input topic: position → (event_id, first position)."""
     resent_repeated: int = 0
     """Positions with more than one duplicates row."""
+    revised_ids: frozenset[str] = frozenset()
+    """Events with a revision row (the model's verdict after a fallback verdict)."""
+    fallback_ids: frozenset[str] = frozenset()
+    """Events whose verdict row is a fallback verdict."""
 
 
 @contextmanager
@@ -86,6 +90,10 @@ def count_audit(url: str, topic: str) -> AuditCounts:
             rows = connection.execute(
                 text("SELECT event_id, count(*), min(label) FROM verdicts GROUP BY event_id")
             ).all()
+            revised = connection.execute(text("SELECT event_id FROM verdict_revisions")).scalars().all()
+            fallen = (
+                connection.execute(text("SELECT event_id FROM verdicts WHERE decided_by = 'fallback'")).scalars().all()
+            )
             letters = connection.execute(
                 text(
                     "SELECT source_topic, source_partition, source_offset, count(*) FROM dead_letters "
@@ -103,4 +111,6 @@ def count_audit(url: str, topic: str) -> AuditCounts:
         duplicate_positions=sum(1 for row in letters if row[3] > 1),
         resent={(int(row[0]), int(row[1])): (str(row[2]), (int(row[3]), int(row[4]))) for row in resent},
         resent_repeated=sum(1 for row in resent if row[5] > 1),
+        revised_ids=frozenset(str(event_id) for event_id in revised),
+        fallback_ids=frozenset(str(event_id) for event_id in fallen),
     )

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCENARIOS = (
-    "kill9", "triton_restart", "db_outage", "broker_restart", "rebalance", "poison", "fuzz", "duplicates", "overload",
+    "kill9", "triton_restart", "db_outage", "broker_restart", "rebalance", "poison", "fuzz", "duplicates", "fallback",
+    "overload",
 )  # fmt: skip
 RSS_LIMIT_MB = 1024.0
 

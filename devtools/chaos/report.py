@@ -22,6 +22,9 @@ class ScenarioResult:
     dup_topic: int = 0
     dup_audit: int = 0
     peak_rss_mb: float = 0.0
+    fallback: int | None = None
+    """Fallback verdicts (the model was away), when the scenario gives some; each needs one revision."""
+    revisions: int = 0
     details: dict[str, object] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -34,6 +37,7 @@ class ScenarioResult:
         return (
             f"CHAOS scenario={self.scenario} sent={self.sent} verdicts={self.verdicts} dlq={self.dlq} "
             f"lost={self.lost} dup_topic={self.dup_topic} dup_audit={self.dup_audit} peak_rss_mb={self.peak_rss_mb:.1f}"
+            + (f" fallback={self.fallback} revisions={self.revisions}" if self.fallback is not None else "")
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -117,8 +121,27 @@ def judge(
         failures.append(f"{len(wrong_poison)} poison records not accounted for: {wrong_poison[:5]}")
     if expect_poison and len({record.case for record in poison.values()}) < 20:
         failures.append("fewer than 20 kinds of bad input were sent")
+    _judge_revisions(result, tally, audit)
     if result.peak_rss_mb >= RSS_LIMIT_MB:
         failures.append(f"peak RSS {result.peak_rss_mb:.0f} MB >= {RSS_LIMIT_MB:.0f} MB")
+
+
+def _judge_revisions(result: ScenarioResult, tally: OutputTally, audit: AuditCounts) -> None:
+    """Every fallback verdict gets exactly one revision, on the topic and in the audit store; no other event gets one."""
+    if not tally.fallback_ids and not tally.revisions and not audit.revised_ids:
+        return
+    fallen = tally.fallback_ids
+    result.fallback, result.revisions = len(fallen), sum(tally.revisions.values())
+    details = {
+        "revisions_missing": sorted(fallen - set(tally.revisions))[:5],
+        "revisions_repeated": sorted(e for e, count in tally.revisions.items() if count > 1)[:5],
+        "revisions_unasked": sorted(set(tally.revisions) - fallen)[:5],
+        "flagged_revisions_repeated": sorted(e for e, count in tally.flagged_revisions.items() if count > 1)[:5],
+        "audit_fallback_mismatch": sorted(fallen ^ audit.fallback_ids)[:5],
+        "audit_revisions_mismatch": sorted(set(tally.revisions) ^ audit.revised_ids)[:5],
+    }
+    result.details.update(details)
+    result.failures.extend(f"{name}: {events}" for name, events in details.items() if events)
 
 
 def _events(produced: dict[Position, Produced], valid: list[Position]) -> dict[object, list[Position]]:

@@ -241,12 +241,13 @@ def check_same_stack(settings: Settings, devstack: DevStackSettings) -> None:
 
 @contextmanager
 def fresh_topics(admin: AdminClient, prefix: str) -> Iterator[TopicSettings]:
-    names = {part: f"{prefix}.{part}" for part in ("events", "verdicts", "flagged", "dlq", "feedback", "actions")}
+    parts = ("events", "verdicts", "flagged", "dlq", "feedback", "actions", "rejudge")
+    names = {part: f"{prefix}.{part}" for part in parts}
     topics = TopicSettings(
         chat_events=names["events"], verdicts=names["verdicts"], flagged=names["flagged"], dlq=names["dlq"],
-        feedback=names["feedback"], actions=names["actions"],
+        feedback=names["feedback"], actions=names["actions"], rejudge=names["rejudge"],
     )  # fmt: skip
-    partitions = {topics.chat_events: 6, topics.verdicts: 6, topics.flagged: 3, topics.dlq: 1}
+    partitions = {topics.chat_events: 6, topics.verdicts: 6, topics.flagged: 3, topics.dlq: 1, topics.rejudge: 3}
     config = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
     futures = admin.create_topics(
         [

@@ -21,6 +21,9 @@ from devtools.chaos.stream import (
     valid_records,
 )
 from devtools.devstack import stack
+from guardstream.audit.blocklist_store import BlocklistStore
+from guardstream.audit.engine import build_engine, migrate
+from guardstream.blocklist.files import shipped_lists
 
 
 def _valid(ctx: ChaosContext, count: int, seed_offset: int = 0) -> Iterator[Record]:
@@ -65,6 +68,45 @@ def triton_restart(ctx: ChaosContext) -> None:
 def db_outage(ctx: ChaosContext) -> None:
     """Stop the audit store's PostgreSQL for ``outage_s``; the worker retries and resumes by itself."""
     _restart_component(ctx, "postgres", ctx.options.outage_s)
+
+
+FALLBACK_POLICY = """\
+version: chaos-fallback
+unsafe_threshold: 0.5
+review_threshold: 0.35
+model_unavailable: fallback
+fallback_after_s: 2
+"""
+
+
+def fallback(ctx: ChaosContext) -> None:
+    """Stop Triton for ``outage_s`` under a fallback policy with the shipped blocklists: events past
+    the 2 s deadline get review verdicts from the blocklists, then the model's revision once it is back."""
+    policy = ctx.options.output_dir / ctx.group / "fallback-policy.yaml"
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(FALLBACK_POLICY, encoding="utf-8")
+    engine = build_engine(ctx.audit_url)
+    migrate(engine)
+    store = BlocklistStore(engine)
+    for blocklist in shipped_lists():
+        store.replace(blocklist, by="chaos")
+    ctx.fleet.env |= {"GUARDSTREAM_POLICY__FILE": str(policy), "GUARDSTREAM_TOPICS__REJUDGE": ctx.topics.rejudge}
+    ctx.start_worker(1)
+    events = ctx.options.events
+    ctx.produce(_valid(ctx, events), events, rate=max(5.0, events / 20))  # still arriving while Triton is away
+    ctx.wait_fraction(0.2, "triton outage at 20%")
+    ctx.say("triton down")
+    ctx.notes["triton_unavailable_s"] = round(stack.restart("triton", ctx.devstack, down_s=ctx.options.outage_s), 1)
+    if not ctx.wait_all():
+        return  # the runner reports what has no output
+    ctx.say("waiting for the model's revisions")
+    tally = ctx.reader.tally
+    while not set(tally.revisions) >= tally.fallback_ids:
+        ctx.fleet.check_alive()
+        if ctx.expired():
+            raise ChaosFailure(f"{len(tally.fallback_ids - set(tally.revisions))} fallback verdicts got no revision")
+        time.sleep(0.25)
+    ctx.notes["fallback_verdicts"] = len(tally.fallback_ids)
 
 
 def broker_restart(ctx: ChaosContext) -> None:
@@ -183,5 +225,6 @@ SCRIPTS: dict[str, Script] = {
     "poison": poison,
     "fuzz": fuzz,
     "duplicates": duplicates,
+    "fallback": fallback,
     "overload": overload,
 }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from devtools.chaos.stream import QUIET, Position
-from guardstream.records import DeadLetter, Verdict
+from guardstream.records import DeadLetter, Decider, Verdict
 from guardstream.serde.codec import AvroDecoder
 from guardstream.settings import KafkaSettings, TopicSettings
 from workers.kafka_clients import build_reader
@@ -32,6 +32,11 @@ class OutputTally:
     flagged: Counter[str] = field(default_factory=Counter)
     foreign: int = 0
     """Records naming another input topic (must stay 0: topics are fresh per run)."""
+    fallback_ids: set[str] = field(default_factory=set)
+    """Events whose verdict was a fallback verdict (the model was away)."""
+    revisions: Counter[str] = field(default_factory=Counter)
+    """Revisions (the model's verdicts after a fallback verdict) on the verdicts topic, by event_id."""
+    flagged_revisions: Counter[str] = field(default_factory=Counter)
 
     def positions(self) -> set[Position]:
         """The input positions with an output."""
@@ -137,11 +142,18 @@ class OutputReader:
                 elif message.topic() == topics.verdicts:
                     self._count_verdict(self._decoder.decode(Verdict, message.value()))
                 else:
-                    self.tally.flagged[self._decoder.decode(Verdict, message.value()).event_id] += 1
+                    flagged = self._decoder.decode(Verdict, message.value())
+                    counts = self.tally.flagged_revisions if flagged.revision else self.tally.flagged
+                    counts[flagged.event_id] += 1
             if not messages:
                 time.sleep(0.05)
 
     def _count_verdict(self, verdict: Verdict) -> None:
+        if verdict.revision and verdict.source_topic == self._topics.rejudge:
+            self.tally.revisions[verdict.event_id] += 1
+            return
+        if verdict.decided_by is Decider.FALLBACK:
+            self.tally.fallback_ids.add(verdict.event_id)
         if verdict.source_topic != self._topics.chat_events:
             self.tally.foreign += 1
             return

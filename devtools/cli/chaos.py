@@ -31,7 +31,9 @@ def run_chaos(
     ] = None,
     events: Annotated[int, typer.Option(min=1, help="Valid chat events per scenario.")] = 20_000,
     kills: Annotated[int, typer.Option(min=1, help="kill -9 count of the kill9 scenario.")] = 5,
-    outage: Annotated[float, typer.Option(min=1.0, help="Seconds the database stays down in db_outage.")] = 25.0,
+    outage: Annotated[
+        float, typer.Option(min=1.0, help="Seconds the database (db_outage) or Triton (fallback) stays down.")
+    ] = 25.0,
     resend_after: Annotated[
         float, typer.Option(min=0.0, help="Seconds before the duplicates scenario sends its late copies.")
     ] = 60.0,

@@ -30,6 +30,7 @@ SHORT: dict[str, dict[str, object]] = {
     "poison": {"events": 200},
     "fuzz": {"events": 200},
     "duplicates": {"events": 200, "resend_after_s": 1.0},
+    "fallback": {"events": 300, "outage_s": 8.0},
     "overload": {"overload_s": 5.0, "overload_factor": 7.0, "calibration_events": 500},
 }
 
@@ -44,7 +45,7 @@ ON_THE_CASCADE = {"triton_restart", "poison", "fuzz"}
 # 6-times load fell short of 5 times that rate), so it runs with nothing beside it at all. The others
 # share the stack peacefully, one at a time in one lane (their workers would otherwise compete with
 # each other for the two cores more than with the lighter tests).
-NEEDS_THE_STACK_ALONE = {"triton_restart", "db_outage", "broker_restart", "overload"}
+NEEDS_THE_STACK_ALONE = {"triton_restart", "db_outage", "broker_restart", "overload", "fallback"}
 MEASURES_THE_MACHINE = {"overload"}
 
 
