@@ -28,6 +28,7 @@ def test_topics_map_names_to_partition_counts_in_data_flow_order() -> None:
         "moderation.dlq": 1,
         "moderation.feedback": 1,
         "moderation.actions": 3,
+        "moderation.rejudge": 3,
     }
 
 
