@@ -160,8 +160,10 @@ def _draw(rng: random.Random, pool: Sequence[str], count: int) -> list[str]:
 
 
 def _sharing_words(term: str) -> list[str]:
+    """Common words that hold one of the term's characters, in word-list order."""
     chars = {ch for ch in norm.normalise(term).text if norm.char_syllable(ch)}
-    return [word for word in _common_words() if any(ch in chars for ch in word)]
+    words, by_char = _common_words(), _words_by_char()
+    return [words[index] for index in sorted({index for ch in chars for index in by_char.get(ch, ())})]
 
 
 def _sounding_words(term: str) -> list[str]:
@@ -183,6 +185,16 @@ def _sounding_words(term: str) -> list[str]:
 @functools.cache
 def _common_words() -> tuple[str, ...]:
     return tuple(word for word, count in word_counts() if 2 <= len(word) <= 4 and count >= COMMON_WORD_COUNT)
+
+
+@functools.cache
+def _words_by_char() -> dict[str, list[int]]:
+    """Character → the positions in :func:`_common_words` of the words that hold it."""
+    table: dict[str, list[int]] = {}
+    for index, word in enumerate(_common_words()):
+        for ch in set(word):
+            table.setdefault(ch, []).append(index)
+    return table
 
 
 @functools.cache
