@@ -29,18 +29,31 @@ def _store() -> AuditStore:
 
 @app.command("show")
 def show(event_id: str = typer.Argument(..., help="The chat event's event_id."), as_json: bool = JSON_OPTION) -> None:
-    """Show the recorded verdict of one chat event, with its text and latencies."""
-    row = _store().verdict(event_id)
+    """Show the recorded verdict of one chat event, with its text and latencies, its revisions (the
+    model's verdict after a fallback verdict) and what a shadow policy decided."""
+    store = _store()
+    row = store.verdict(event_id)
     if row is None:
         typer.echo(f"no verdict recorded for event_id {event_id!r}", err=True)
         raise typer.Exit(1)
+    later = {
+        "revisions": store.revisions([event_id]).get(event_id, []),
+        "shadow_decisions": store.shadow_decisions([event_id]).get(event_id, []),
+    }
     if as_json:
-        typer.echo(json.dumps(row, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({**row, **later}, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"verdict for {event_id}", show_header=False)
     for key, value in row.items():
         table.add_row(key, str(value))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for title, rows in later.items():
+        for number, found in enumerate(rows, start=1):
+            extra = Table(title=f"{title.replace('_', ' ')} {number}", show_header=False)
+            for key, value in found.items():
+                extra.add_row(key, str(value))
+            console.print(extra)
 
 
 @app.command("stats")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.shadow import ShadowDecision
 from guardstream.audit.store import AuditStore
+from guardstream.records import Decider, VerdictLabel
 from tests.support.audit_records import dead_letter, event_and_verdict
 from workers.cli.main import app
 
@@ -57,3 +60,23 @@ def test_stats_as_tables(audit_url: str) -> None:
     result = CliRunner().invoke(app, ["audit", "stats"])
     assert result.exit_code == 0
     assert "4 verdicts" in result.output and "invalid_utf8" in result.output and "event → verdict" in result.output
+
+
+def test_show_adds_the_revisions_and_the_shadow_decisions(audit_url: str) -> None:
+    _, verdict = event_and_verdict(3)
+    revision = dataclasses.replace(verdict, revision=1, label=VerdictLabel.SAFE, decided_by=Decider.MODEL)
+    shadow = ShadowDecision(
+        event_id=verdict.event_id, policy_id="global", policy_version="s-2", label=VerdictLabel.SAFE, p_unsafe=0.2,
+        decided_by=Decider.MODEL, blocklist_hits=(), acting_policy_id="global", acting_label=verdict.label,
+        decided_at_ms=5,
+    )  # fmt: skip
+    AuditStore(build_engine(audit_url)).write([], [], [shadow], [revision])
+    result = CliRunner().invoke(app, ["audit", "show", "event-3", "--json"])
+    document = json.loads(result.output)
+    assert [(r["revision"], r["label"]) for r in document["revisions"]] == [(1, "safe")]
+    assert [(d["policy_version"], d["label"], d["acting_label"]) for d in document["shadow_decisions"]] == [
+        ("s-2", "safe", "unsafe")
+    ]
+    table = CliRunner().invoke(app, ["audit", "show", "event-3"]).output
+    assert "revisions 1" in table and "shadow decisions 1" in table
+    assert json.loads(CliRunner().invoke(app, ["audit", "show", "event-1", "--json"]).output)["revisions"] == []
