@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from confluent_kafka import TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaError, TopicPartition
 
 from guardstream.errors import DependencyUnavailableError, RetriableError
 from guardstream.policy import Policy
@@ -31,11 +31,28 @@ from workers.triton_client import Escalates, InferenceOutcome
 TOPIC = "chat.events"
 
 
+@dataclass(frozen=True, slots=True)
+class CommittedOffset:
+    """A partition's committed offset as confluent-kafka's ``Consumer.committed`` reports it (whose
+    ``TopicPartition.error`` cannot be set from Python)."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: KafkaError | None = None
+
+
 @dataclass
 class FakeConsumer:
     """Hands out ``messages``; keeps librdkafka's per-partition pause flags; assigns ``assignment`` on
     subscribe and revokes it on close, as the real one does. After 200 empty polls it calls ``on_idle``
-    (the worker's stop); polls while paused do not count."""
+    (the worker's stop); polls while paused do not count.
+
+    ``messages`` are what librdkafka fetches when it picks each partition's start itself; a partition
+    the worker assigns at an explicit offset (``incremental_assign``) skips those before it.
+    ``committed`` reports ``committed_offsets`` (none: OFFSET_INVALID), after ``unstable_lookups``
+    lookups that report UNSTABLE_OFFSET_COMMIT, as the group coordinator does while another member's
+    transaction holding offsets for the partition is open."""
 
     messages: list[FakeMessage] = field(default_factory=list)
     assignment: list[TopicPartition] = field(default_factory=lambda: [TopicPartition(TOPIC, 0)])
@@ -44,6 +61,11 @@ class FakeConsumer:
     sought: list[TopicPartition] = field(default_factory=list)
     on_idle: Callable[[], None] | None = None
     idle_polls: int = 0
+    committed_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    unstable_lookups: int = 0
+    lookups: int = 0
+    starts: dict[tuple[str, int], int] = field(default_factory=dict)
+    """The offsets the worker assigned each partition at."""
 
     def subscribe(self, topics: list[str], **callbacks: Rebalance) -> None:
         self.callbacks = callbacks
@@ -57,8 +79,16 @@ class FakeConsumer:
             if self.idle_polls > 200 and self.on_idle is not None:
                 self.on_idle()
             return []
+        self.messages = [message for message in self.messages if message.offset() >= self._start(message)]
         taken, self.messages = self.messages[:num_messages], self.messages[num_messages:]
         return taken
+
+    def _start(self, message: FakeMessage) -> int:
+        start = self.starts.get((message.topic(), message.partition()), OFFSET_BEGINNING)
+        return 0 if start == OFFSET_BEGINNING else start
+
+    def incremental_assign(self, partitions: Sequence[TopicPartition]) -> None:
+        self.starts.update(((tp.topic, tp.partition), tp.offset) for tp in partitions)
 
     def pause(self, partitions: Sequence[TopicPartition]) -> None:
         self.paused.update((tp.topic, tp.partition) for tp in partitions)
@@ -66,8 +96,17 @@ class FakeConsumer:
     def resume(self, partitions: Sequence[TopicPartition]) -> None:
         self.paused.difference_update((tp.topic, tp.partition) for tp in partitions)
 
-    def committed(self, partitions: Sequence[TopicPartition], timeout: float) -> list[TopicPartition]:
-        return list(partitions)
+    def committed(self, partitions: Sequence[TopicPartition], timeout: float) -> list[CommittedOffset]:
+        self.lookups += 1
+        if self.lookups <= self.unstable_lookups:
+            unstable = KafkaError(KafkaError.UNSTABLE_OFFSET_COMMIT)
+            return [CommittedOffset(tp.topic, tp.partition, OFFSET_INVALID, unstable) for tp in partitions]
+        return [
+            CommittedOffset(
+                tp.topic, tp.partition, self.committed_offsets.get((tp.topic, tp.partition), OFFSET_INVALID)
+            )
+            for tp in partitions
+        ]
 
     def seek(self, partition: TopicPartition) -> None:
         self.sought.append(partition)

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _MAX_POLL_BATCH = 500
+_COMMITTED_WAIT_S = 150.0
+"""How long an assignment waits for the committed offsets: past the transaction timeout (60 s, see
+:func:`~workers.kafka_clients.build_transactional_producer`) after which the group coordinator settles
+an open transaction that hides them."""
 
 
 __all__ = ["Health", "ModerationWorker"]
@@ -337,6 +341,18 @@ class ModerationWorker:
 
     # ── rebalances ───────────────────────────────────────────────────────────────────────────
     def _on_assign(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
+        """Start each partition at its committed offset, looked up here rather than left to librdkafka.
+
+        librdkafka's own lookup starts a partition at ``auto.offset.reset`` (the beginning) when the
+        group coordinator cannot tell the committed offset yet, because another member's transaction
+        holding offsets for it is still open (a worker killed mid-commit leaves one open until
+        ``transaction.timeout.ms``), and the assignment changes while it waits: the new owner then
+        judged everything the killed worker had committed a second time. (The consumer is
+        cooperative, see :func:`~workers.kafka_clients.build_moderation_consumer`: this assigns the
+        added partitions, and confluent-kafka assigns nothing more itself.)
+        """
+        if partitions:
+            consumer.incremental_assign(self._committed_starts(consumer, list(partitions)))
         self._ledger.assign(_keys(partitions))
         self.health.joined = True
         self.health.partitions = len(self._ledger.partitions)
@@ -374,16 +390,45 @@ class ModerationWorker:
         queued = len(self._window) > self._settings.max_in_flight
         return queued or self._paused or sum(self._ledger.lag().values()) > lag_limit
 
-    @staticmethod
-    def _rewind_to_committed(consumer: InputConsumer, partitions: list[TopicPartition]) -> None:
+    def _rewind_to_committed(self, consumer: InputConsumer, partitions: list[TopicPartition]) -> None:
         if not partitions:
             return
-        for tp in consumer.committed(partitions, timeout=10):
-            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+        for tp in self._committed_starts(consumer, partitions):
             try:
-                consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+                consumer.seek(tp)
             except KafkaException as exc:  # not fetching yet: it starts from the committed offset anyway
                 log.debug("seek %s[%d] skipped: %s", tp.topic, tp.partition, exc)
+
+    def _committed_starts(self, consumer: InputConsumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """Each partition at its committed offset, or at the beginning where none was ever committed.
+
+        A lookup that fails, or that reports an error for a partition (above all
+        UNSTABLE_OFFSET_COMMIT: another member's transaction holding offsets for it is still open),
+        is asked again until it answers for every partition: an error is not "nothing committed",
+        and reading from the beginning would judge committed records again. Past
+        ``_COMMITTED_WAIT_S`` the worker stops rather than guess.
+        """
+        deadline = self._clock() + _COMMITTED_WAIT_S
+        backoff = Backoff(0.05, 2.0)
+        while True:
+            try:
+                found = consumer.committed(partitions, timeout=10)
+                failed = [f"{tp.topic}[{tp.partition}]: {tp.error.str()}" for tp in found if tp.error is not None]
+            except KafkaException as exc:
+                failed = [f"{_names(partitions)}: {exc}"]
+            if not failed:
+                return [
+                    TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+                    for tp in found
+                ]
+            if self._clock() >= deadline:
+                raise RuntimeError(
+                    f"committed offsets still unknown after {_COMMITTED_WAIT_S:.0f}s: {'; '.join(failed)}"
+                )
+            delay = backoff.next_delay()
+            log.info("committed offsets not known yet, asking again in %.2fs: %s", delay, "; ".join(failed))
+            self.health.beat()
+            time.sleep(delay)
 
 
 Headers = list[tuple[str, bytes | None]]

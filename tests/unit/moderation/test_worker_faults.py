@@ -4,7 +4,7 @@ sink during shutdown, and records whose headers alone are poison."""
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from tests.support.kafka_fakes import FakeMessage as Message
 from tests.support.worker_fakes import TOPIC, FakeConsumer, FakeModel, FakeSink, chat_event, fake_worker
@@ -57,3 +57,28 @@ def test_a_long_database_outage_holds_no_more_than_the_window_in_memory(
     assert len(verdicts) == 400  # nothing lost once it is back
     window = 2 * 4 * 4  # batches of 4, 2 × max_in_flight (4) of them
     assert sink.largest <= 2 * window  # what is waiting plus one window's finished prefix, not the backlog
+
+
+def test_a_partition_whose_committed_offset_an_open_transaction_hides_resumes_there_not_at_the_beginning(
+    fake_consumer: FakeConsumer, fake_sink: FakeSink, fake_model: FakeModel
+) -> None:
+    # The chaos rebalance scenario: a worker killed -9 mid-transaction had committed up to offset 3; its
+    # open transaction hides that offset (UNSTABLE_OFFSET_COMMIT) until it times out, and librdkafka,
+    # left to look it up itself, may start the partition's new owner at auto.offset.reset instead
+    # (the beginning: `messages` from offset 0), which judged 0-2 a second time.
+    fake_consumer.messages = [Message(chat_event(i), i) for i in range(6)]
+    fake_consumer.committed_offsets = {(TOPIC, 0): 3}
+    fake_consumer.unstable_lookups = 2
+    fake_worker(fake_consumer, fake_sink, fake_model).run()
+    verdicts = [verdict.event_id for outputs in fake_sink.commits for _, _, verdict in outputs.verdicts]
+    assert verdicts == ["e3", "e4", "e5"]
+    assert fake_consumer.starts == {(TOPIC, 0): 3} and fake_sink.positions[-1] == {(TOPIC, 0): 6}
+
+
+def test_a_partition_without_a_committed_offset_starts_at_the_beginning(
+    fake_consumer: FakeConsumer, fake_sink: FakeSink, fake_model: FakeModel
+) -> None:
+    fake_consumer.messages = [Message(chat_event(i), i) for i in range(3)]
+    fake_worker(fake_consumer, fake_sink, fake_model).run()
+    verdicts = [verdict.event_id for outputs in fake_sink.commits for _, _, verdict in outputs.verdicts]
+    assert verdicts == ["e0", "e1", "e2"] and fake_consumer.starts == {(TOPIC, 0): OFFSET_BEGINNING}
