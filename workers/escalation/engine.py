@@ -23,7 +23,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from guardstream.records import Action, Verdict
+from guardstream.policy import GLOBAL_POLICY_ID
+from guardstream.records import Action, Decider, Verdict
 from workers.escalation.rules import UNCATEGORIZED, Rule, RuleSet, normalize_category
 from workers.escalation.windows import Window, window_at, windows_containing
 
@@ -41,13 +42,18 @@ class Observation:
     counterpart: str
     label: str
     categories: dict[str, float]
+    policy: str
+    """The id of the policy that judged the verdict (tenant and channel policies: guardstream.policy)."""
     event_time_ms: int
     source_partition: int
     source_offset: int
 
 
 def observations(verdict: Verdict, source_partition: int, source_offset: int) -> list[Observation]:
-    """The verdict as seen by the user scope and by the conversation scope."""
+    """The verdict as seen by the user scope and by the conversation scope; none for a fallback
+    verdict (made while the model was away: the model's revision of it is what counts)."""
+    if verdict.decided_by is Decider.FALLBACK:
+        return []
     categories: dict[str, float] = {}
     for item in verdict.categories:
         name = normalize_category(item.category)
@@ -56,6 +62,7 @@ def observations(verdict: Verdict, source_partition: int, source_offset: int) ->
         "event_id": verdict.event_id,
         "label": verdict.label.value,
         "categories": categories,
+        "policy": verdict.policy_id or GLOBAL_POLICY_ID,
         "event_time_ms": verdict.event_created_at_ms,
         "source_partition": source_partition,
         "source_offset": source_offset,
@@ -172,7 +179,7 @@ def observe(state: KeyState, obs: Observation, ruleset: RuleSet, stream_time_ms:
     for rule in ruleset.rules:
         if rule.scope != obs.scope:
             continue
-        matched = rule.matches(obs.label, obs.categories)
+        matched = rule.matches(obs.label, obs.categories, obs.policy)
         for window in windows_containing(obs.event_time_ms, rule.window):
             if window.is_closed(now, ruleset.grace_ms):
                 late += 1

@@ -11,8 +11,10 @@ Three rule types, each evaluated per key (a user or a conversation) and per even
   with at least ``min_events`` matching ones (``sustained review rate → flag the conversation``).
   Evaluated once, when the window closes, so it judges the whole window.
 
-A verdict *matches* a rule when its label is in ``labels`` and, if the rule names categories,
-one of its categories (scored at least ``min_category_score``) is named. Verdicts whose model
+A verdict *matches* a rule when its label is in ``labels``, if the rule names categories, one of
+its categories (scored at least ``min_category_score``) is named, and, if the rule names
+``policies``, the verdict was judged by one of them (a tenant's or channel's policy id, or
+``global``): a children's room can act on one unsafe verdict where a game lobby waits for three. Verdicts whose model
 names no category (today's default model) carry the pseudo-category ``uncategorized``, which a
 rule may name too. Category names are Libra-Test's scenario slugs (or their Chinese names).
 """
@@ -28,6 +30,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
+from guardstream.policy import GLOBAL_POLICY_ID
 
 UNCATEGORIZED = "uncategorized"
 """Pseudo-category of a verdict that names no category."""
@@ -111,6 +114,8 @@ class Rule(_Model):
     labels: tuple[Literal["unsafe", "review", "safe"], ...] = ("unsafe",)
     categories: tuple[str, ...] = ()
     min_category_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    policies: tuple[str, ...] = ()
+    """Ids of the policies whose verdicts the rule counts; empty: every policy's."""
     window: WindowSpec
     threshold: int | None = Field(default=None, ge=1)
     min_events: int | None = Field(default=None, ge=1)
@@ -155,9 +160,9 @@ class Rule(_Model):
             return 1
         return 50
 
-    def matches(self, label: str, categories: dict[str, float]) -> bool:
-        """Whether a verdict with this label and these {category: score} counts for the rule."""
-        if label not in self.labels:
+    def matches(self, label: str, categories: dict[str, float], policy: str = GLOBAL_POLICY_ID) -> bool:
+        """Whether a verdict with this label and these {category: score}, judged by ``policy``, counts for the rule."""
+        if label not in self.labels or (self.policies and policy not in self.policies):
             return False
         if not self.categories:
             return True

@@ -3,6 +3,7 @@ windows (exact window edges, lateness, redelivery) and the JSON form the table s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guardstream.records import Decider
 from tests.unit.escalation.factory import MINUTE, RULES_YAML, T0, make_verdict
 from workers.escalation.engine import (
     KeyState,
@@ -48,12 +50,20 @@ def test_a_verdict_is_seen_by_the_user_and_the_conversation_scope_with_the_other
         "event_id": "e1",
         "label": "review",
         "categories": {},
+        "policy": "global",
         "event_time_ms": T0 + 5,
         "source_partition": 3,
         "source_offset": 17,
     }
     assert user == Observation(scope="user", key="u7", counterpart="c9", **common)  # type: ignore[arg-type]
     assert conversation == Observation(scope="conversation", key="c9", counterpart="u7", **common)  # type: ignore[arg-type]
+
+
+def test_a_fallback_verdict_is_not_observed_and_a_verdict_names_its_policy() -> None:
+    verdict = make_verdict("e1", label="review", at_ms=T0)
+    assert observations(dataclasses.replace(verdict, decided_by=Decider.FALLBACK), 0, 1) == []
+    revised = dataclasses.replace(verdict, revision=1, decided_by=Decider.MODEL, policy_id="kids-rooms")
+    assert {obs.policy for obs in observations(revised, 0, 2)} == {"kids-rooms"}
 
 
 def test_categories_are_normalised_and_a_category_named_twice_keeps_its_highest_score() -> None:

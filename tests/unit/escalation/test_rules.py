@@ -92,6 +92,19 @@ def test_rule_matching_by_label_and_category() -> None:
     assert not uncategorized.matches("unsafe", {"hate_abuse": 0.9})
 
 
+def test_a_rule_naming_policies_counts_only_their_verdicts() -> None:
+    scoped = parse_rules(
+        RULES_YAML.replace(
+            "categories: [illegal_activities]", "categories: [illegal_activities]\n    policies: [kids-rooms]"
+        )
+    )
+    crime = scoped.rule("crime")
+    assert crime is not None and crime.policies == ("kids-rooms",)
+    assert crime.matches("unsafe", {"illegal_activities": 0.8}, "kids-rooms")
+    assert not crime.matches("unsafe", {"illegal_activities": 0.8}, "global")
+    assert not crime.matches("unsafe", {"illegal_activities": 0.8})  # a verdict without a policy id: global
+
+
 def test_a_boolean_is_refused_as_a_duration_with_the_value_named() -> None:
     with pytest.raises(ValueError, match=r"^not a duration: True$"):
         parse_duration_ms(True)
