@@ -7,17 +7,21 @@ never logged.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from guardstream.errors import ConfigurationError, GuardstreamError, RetriableError
 from guardstream.settings import KafkaSettings
+from workers.retry import Backoff
+
+log = logging.getLogger(__name__)
 
 
 def connection_config(kafka: KafkaSettings) -> dict[str, Any]:
@@ -274,3 +278,55 @@ def read_to_end(
         return records
     finally:
         reader.close()
+
+
+COMMITTED_WAIT_S = 150.0
+"""How long an assignment waits for the committed offsets: past the transaction timeout (60 s, see
+:func:`build_transactional_producer`) after which the group coordinator settles an open transaction
+that hides them."""
+
+
+class OffsetLookup(Protocol):
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]: ...
+
+
+def committed_starts(
+    consumer: OffsetLookup,
+    partitions: list[TopicPartition],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    beat: Callable[[], None] = lambda: None,
+    wait_s: float = COMMITTED_WAIT_S,
+) -> list[TopicPartition]:
+    """Each partition at its committed offset, or at the beginning where none was ever committed.
+
+    Consumers of transactional pipelines assign their partitions at these offsets themselves rather
+    than leave the lookup to librdkafka: while another member's transaction holding offsets for a
+    partition is still open (a worker killed mid-commit leaves one open until
+    ``transaction.timeout.ms``) the coordinator answers UNSTABLE_OFFSET_COMMIT, and when the
+    assignment changes meanwhile librdkafka starts the partition at ``auto.offset.reset`` (the
+    beginning): everything the killed member had committed would be processed a second time.
+
+    A lookup that fails, or that reports an error for a partition, is asked again (``beat`` is
+    called between tries, for a liveness clock) until it answers for every partition: an error is
+    not "nothing committed". Past ``wait_s`` it raises RuntimeError rather than guess.
+    """
+    deadline = clock() + wait_s
+    backoff = Backoff(0.05, 2.0)
+    while True:
+        try:
+            found = consumer.committed(partitions, timeout=10)
+            failed = [f"{tp.topic}[{tp.partition}]: {tp.error.str()}" for tp in found if tp.error is not None]
+        except KafkaException as exc:
+            failed = [f"{', '.join(f'{tp.topic}[{tp.partition}]' for tp in partitions)}: {exc}"]
+        if not failed:
+            return [
+                TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+                for tp in found
+            ]
+        if clock() >= deadline:
+            raise RuntimeError(f"committed offsets still unknown after {wait_s:.0f}s: {'; '.join(failed)}")
+        delay = backoff.next_delay()
+        log.info("committed offsets not known yet, asking again in %.2fs: %s", delay, "; ".join(failed))
+        beat()
+        time.sleep(delay)

@@ -27,7 +27,7 @@ from guardstream.records import Analysis, DeadLetter, Verdict
 from guardstream.settings import AnalysisSettings
 from workers.analysis.analyst import Analyst, FlaggedSource
 from workers.analysis.sink import AnalysisSink
-from workers.kafka_clients import position_of
+from workers.kafka_clients import committed_starts, position_of
 from workers.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,10 @@ class AnalysisLoop:
 
     # ── rebalances ───────────────────────────────────────────────────────────────────────────
     def _on_assign(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
+        """Start each partition at its committed offset, looked up here (see committed_starts: left to
+        librdkafka, a killed member's open transaction could start it at the beginning)."""
+        if partitions:
+            consumer.incremental_assign(committed_starts(consumer, list(partitions), clock=self._clock))
         self._assigned.update((tp.topic, tp.partition) for tp in partitions)
         if self._paused and partitions:
             consumer.pause(list(partitions))

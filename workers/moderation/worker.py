@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import cast
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from guardstream.errors import DependencyUnavailableError, PoisonInputError, RetriableError
 from guardstream.limits import HEADER_BYTES, KEY_BYTES
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
-from workers.kafka_clients import position_of
+from workers.kafka_clients import committed_starts, position_of
 from workers.moderation.batch import Batch, Consumed, Part
 from workers.moderation.batcher import MicroBatcher
 from workers.moderation.collaborators import GuardModel, InputConsumer, OutputSink
@@ -47,10 +47,6 @@ log = logging.getLogger(__name__)
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _MAX_POLL_BATCH = 500
-_COMMITTED_WAIT_S = 150.0
-"""How long an assignment waits for the committed offsets: past the transaction timeout (60 s, see
-:func:`~workers.kafka_clients.build_transactional_producer`) after which the group coordinator settles
-an open transaction that hides them."""
 
 
 __all__ = ["Health", "ModerationWorker"]
@@ -400,35 +396,7 @@ class ModerationWorker:
                 log.debug("seek %s[%d] skipped: %s", tp.topic, tp.partition, exc)
 
     def _committed_starts(self, consumer: InputConsumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        """Each partition at its committed offset, or at the beginning where none was ever committed.
-
-        A lookup that fails, or that reports an error for a partition (above all
-        UNSTABLE_OFFSET_COMMIT: another member's transaction holding offsets for it is still open),
-        is asked again until it answers for every partition: an error is not "nothing committed",
-        and reading from the beginning would judge committed records again. Past
-        ``_COMMITTED_WAIT_S`` the worker stops rather than guess.
-        """
-        deadline = self._clock() + _COMMITTED_WAIT_S
-        backoff = Backoff(0.05, 2.0)
-        while True:
-            try:
-                found = consumer.committed(partitions, timeout=10)
-                failed = [f"{tp.topic}[{tp.partition}]: {tp.error.str()}" for tp in found if tp.error is not None]
-            except KafkaException as exc:
-                failed = [f"{_names(partitions)}: {exc}"]
-            if not failed:
-                return [
-                    TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
-                    for tp in found
-                ]
-            if self._clock() >= deadline:
-                raise RuntimeError(
-                    f"committed offsets still unknown after {_COMMITTED_WAIT_S:.0f}s: {'; '.join(failed)}"
-                )
-            delay = backoff.next_delay()
-            log.info("committed offsets not known yet, asking again in %.2fs: %s", delay, "; ".join(failed))
-            self.health.beat()
-            time.sleep(delay)
+        return committed_starts(consumer, partitions, clock=self._clock, beat=self.health.beat)
 
 
 Headers = list[tuple[str, bytes | None]]

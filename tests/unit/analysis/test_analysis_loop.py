@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
 
 from guardstream.audit.store import AuditStore
 from guardstream.records import Analysis, AnalysisStatus, DeadLetter, Verdict
 from guardstream.serde.codec import AvroDecoder, AvroEncoder, encode_record
 from guardstream.settings import AnalysisSettings, TopicSettings
 from tests.support.kafka_fakes import FakeGroupConsumer, FakeMessage, ScriptedProducer
+from tests.support.worker_fakes import CommittedOffset
 from tests.unit.analysis.scripted import ScriptedExplainer
 from workers.analysis.analyst import Analyst
 from workers.analysis.loop import AnalysisLoop, LoopIdentity
@@ -34,6 +35,22 @@ class ScriptedConsumer:
     paused_ever: bool = False
     paused: set[int] = field(default_factory=set)
     callbacks: dict[str, Callable] = field(default_factory=dict)
+    committed_offsets: dict[int, int] = field(default_factory=dict)
+    unstable_lookups: int = 0
+    """How many committed-offset lookups answer UNSTABLE_OFFSET_COMMIT (a killed member's open transaction)."""
+    lookups: int = 0
+    starts: dict[int, int] = field(default_factory=dict)
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[CommittedOffset]:
+        self.lookups += 1
+        error = KafkaError(KafkaError.UNSTABLE_OFFSET_COMMIT) if self.lookups <= self.unstable_lookups else None
+        return [
+            CommittedOffset(tp.topic, tp.partition, self.committed_offsets.get(tp.partition, OFFSET_INVALID), error)
+            for tp in partitions
+        ]
+
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None:
+        self.starts.update((tp.partition, tp.offset) for tp in partitions)
 
     def subscribe(self, topics: list[str], **callbacks: Callable) -> None:
         self.callbacks = callbacks
@@ -223,3 +240,14 @@ def test_explain_requests_wait_while_the_verdict_path_is_behind(
     assert asked_while_behind == [0, 0, 0]  # no explain request went out while the verdict path was behind
     assert loop.counts["yields"] == 3 and consumer.paused_ever
     assert len(committed(producer, TOPICS.analyses)) == 2
+
+
+def test_an_assigned_partition_starts_at_its_committed_offset_once_the_coordinator_can_tell_it(
+    audit: AuditStore, flagged: Callable[[int], list[Verdict]]
+) -> None:
+    """A killed member's open transaction makes the lookup unstable for a while: the loop asks again
+    rather than start at the beginning (which would explain committed records a second time)."""
+    consumer = ScriptedConsumer([], partitions=[0, 1], committed_offsets={0: 3}, unstable_lookups=2)
+    run_loop(consumer, audit, ScriptedExplainer(), ScriptedProducer())
+    assert consumer.lookups == 3
+    assert consumer.starts == {0: 3, 1: OFFSET_BEGINNING}
