@@ -23,7 +23,7 @@ from sqlalchemy.types import Text
 from guardstream.audit.feedback_outbox import feedback_id
 from guardstream.audit.review_db import dialect_insert, transaction
 from guardstream.audit.review_tables import ReviewLabelRow, ReviewLeaseRow
-from guardstream.audit.tables import VerdictRow, row_dict
+from guardstream.audit.tables import VerdictRevisionRow, VerdictRow, row_dict
 from guardstream.policy import FLAGGED_LABELS
 from guardstream.records import FeedbackLabel
 from workers.review.trail import action_row
@@ -135,6 +135,18 @@ class ReviewQueue:
                 .limit(limit)
             ).all()
             return [row_dict(row) for row in [*reversed(before), *after]]
+
+    def revision(self, event_id: str) -> dict[str, Any] | None:
+        """The latest revision of the event's verdict (the model's, after a fallback verdict), if any."""
+        query = (
+            select(VerdictRevisionRow)
+            .where(VerdictRevisionRow.event_id == event_id)
+            .order_by(VerdictRevisionRow.revision.desc())
+            .limit(1)
+        )
+        with transaction(self._engine) as session:
+            row = session.scalars(query).first()
+            return None if row is None else row_dict(row)
 
     def model_versions(self) -> list[str]:
         query = select(VerdictRow.model_version).where(VerdictRow.label.in_(FLAGGED_LABELS)).distinct()

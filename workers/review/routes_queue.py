@@ -131,6 +131,7 @@ def build_router(renderer: Renderer) -> APIRouter:
                 "context": excerpt_turns(context, limit),
             },
             conversation=svc.queue.conversation(verdict["conversation_id"], verdict["event_created_at_ms"]),
+            revision=svc.queue.revision(event_id),
             warnings=warnings(verdict["question"], verdict["text"], analysis, *context),
             mine=item.lease_holder == user.username,
             filters_query=to_query(filters, svc.zone),

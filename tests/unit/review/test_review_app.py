@@ -193,3 +193,30 @@ def test_the_analysis_made_after_the_verdict_shows_without_a_click(tmp_path: Pat
     unavailable = client.get("/review/event-2")
     assert "explanation unavailable: Triton rejected the request" in unavailable.text
     assert 'id="explain-form"' in unavailable.text  # a reviewer can still ask
+
+
+def test_an_item_says_what_decided_it_its_blocklist_hits_and_the_models_later_revision(tmp_path: Path) -> None:
+    import dataclasses
+
+    from guardstream.records import BlocklistHit, Decider, VerdictLabel
+    from tests.support.audit_records import event_and_verdict
+
+    client, _ = sqlite_client(tmp_path)
+    log_in(client)
+    audit = AuditStore(build_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+    event, verdict = event_and_verdict(7)
+    hit = BlocklistHit(list_name="scams", list_version=3, term="刷单", category="illegal_activities", variant="pinyin")
+    fallback = dataclasses.replace(
+        verdict, label=VerdictLabel.REVIEW, decided_by=Decider.FALLBACK, policy_id="kids", blocklist_hits=(hit,)
+    )
+    audit.write([(event, fallback)], [])
+    waiting = client.get(f"/review/{verdict.event_id}")
+    assert "decided by fallback · 策略 policy kids" in waiting.text
+    assert "<code>刷单</code> (scams v3, pinyin)" in waiting.text
+    assert "the model has not judged it yet" in waiting.text
+    revision = dataclasses.replace(
+        fallback, revision=1, label=VerdictLabel.SAFE, decided_by=Decider.MODEL, p_unsafe=0.125
+    )
+    audit.write([], [], revisions=[revision])
+    revised = client.get(f"/review/{verdict.event_id}")
+    assert 'The model judged it later: <span class="badge safe">safe</span>' in revised.text and "0.125" in revised.text
