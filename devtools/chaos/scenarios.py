@@ -101,6 +101,8 @@ def fallback(ctx: ChaosContext) -> None:
         return  # the runner reports what has no output
     ctx.say("waiting for the model's revisions")
     tally = ctx.reader.tally
+    if not tally.fallback_ids:
+        raise ChaosFailure("Triton was away past the 2 s deadline, yet no event got a fallback verdict")
     while not set(tally.revisions) >= tally.fallback_ids:
         ctx.fleet.check_alive()
         if ctx.expired():
