@@ -20,7 +20,7 @@ STACK_TESTS := tests/integration tests/e2e
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos mutation
+.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos mutation asyncapi-spec
 
 run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
 	@$(GS) dev up; \
@@ -39,7 +39,7 @@ test: ## install everything, start Kafka, Triton and PostgreSQL, run every test,
 
 # make test's second half: the Debian packages (downloads, dpkg) went in while uv installed and the
 # models built (the CPU); test-model is not asked again here (its up-to-date check imports torch: 10 s)
-test-suite: venv system-deps test-deps
+test-suite: venv system-deps test-deps asyncapi-spec
 	@$(GS) dev up --postgres; \
 	export GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
 	rm -f .run/logs/incidents.log; \
@@ -77,7 +77,7 @@ mutation: venv system-deps test-model ## mutation testing of the modules whose a
 	else tail -c 3000 .run/logs/mutmut.log; status=1; fi; \
 	$(GS) dev down; exit $$status
 
-unit: venv ## fast tests that need nothing running
+unit: venv asyncapi-spec ## fast tests that need nothing running
 	$(PY) -m pytest tests/unit
 
 lint: venv ## lint and format (ruff), import directions (DESIGN.md), types (mypy); all configured in pyproject.toml
@@ -133,6 +133,25 @@ system-deps: ## Debian packages the stack uses (Java and Maven for the broker, k
 
 test-deps: ## Debian packages the tests use beyond Java and Maven (kcat, PostgreSQL, Chromium and CJK fonts for the review app)
 	@$(call apt_install,$(STACK_DEBS) $(BROWSER_DEBS))
+
+# The official AsyncAPI JSON Schemas (npm package @asyncapi/specs), against which
+# tests/unit/docs/test_consumer_contract.py validates docs/asyncapi.yaml: fetched once with npm into the
+# ignored cache, pinned by version and by the tarball's sha256 (npm checks its sha512 integrity too),
+# never committed. The test reads the version from this line.
+ASYNCAPI_SPECS_VERSION := 6.11.1
+ASYNCAPI_SPECS_SHA256 := 01af8744dc33c0c7eb2e908f6a955319ee58b70ecadc9387d1aeb16c0cd28928
+ASYNCAPI_SPECS_DIR := .cache/asyncapi-specs/$(ASYNCAPI_SPECS_VERSION)
+NODE_DEBS := npm:npm
+
+asyncapi-spec: $(ASYNCAPI_SPECS_DIR)/package/schemas/3.0.0.json ## the AsyncAPI 3.0.0 JSON Schema the contract test validates against (cached)
+
+$(ASYNCAPI_SPECS_DIR)/package/schemas/3.0.0.json:
+	@$(call apt_install,$(NODE_DEBS))
+	rm -rf $(ASYNCAPI_SPECS_DIR) && mkdir -p $(ASYNCAPI_SPECS_DIR)
+	cd $(ASYNCAPI_SPECS_DIR) && npm pack --silent @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION) >/dev/null
+	echo "$(ASYNCAPI_SPECS_SHA256)  $(ASYNCAPI_SPECS_DIR)/asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz" | sha256sum --check --quiet
+	tar -xzf $(ASYNCAPI_SPECS_DIR)/asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz -C $(ASYNCAPI_SPECS_DIR) package/schemas/3.0.0.json package/LICENSE
+	touch $@
 
 clean: down
 	rm -rf .run
