@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -299,37 +300,31 @@ def _blocklists(names: list[str]) -> frozenset[str] | None:
 
 def write_policy_file(policy: Policy, path: Path) -> Path:
     """Write ``policy`` as a file that :func:`load_policy_file` reads back equal; returns ``path``."""
-    document = PolicyFile(
-        version=policy.version,
-        unsafe_threshold=policy.unsafe_threshold,
-        review_threshold=policy.review_threshold,
-        escalate_band=policy.escalate_band,
-        categories=policy.by_category,
-        blocklists=_names(policy.blocklists),
-        model_unavailable=policy.model_unavailable,
-        fallback_after_s=policy.fallback_after_s,
-        policies=[
-            ScopedPolicyFile(
-                id=scoped.id,
-                when=ScopeMatch(tenant=tenant, channel=channel),
-                version=scoped.version,
-                unsafe_threshold=scoped.unsafe_threshold,
-                review_threshold=scoped.review_threshold,
-                escalate_band=scoped.escalate_band,
-                categories=scoped.by_category,
-                blocklists=_names(scoped.blocklists),
-                model_unavailable=scoped.model_unavailable,
-                fallback_after_s=scoped.fallback_after_s,
-            )
-            for (tenant, channel), scoped in policy.scopes.items()
-        ],
-    )
+    scoped = [
+        ScopedPolicyFile(id=child.id, when=ScopeMatch(tenant=tenant, channel=channel), **_written(child))
+        for (tenant, channel), child in policy.scopes.items()
+    ]
+    document = PolicyFile(**_written(policy), policies=scoped)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(
         document.model_dump(mode="json", exclude_none=True, exclude_defaults=True), allow_unicode=True, sort_keys=False
     )
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _written(policy: Policy) -> dict[str, Any]:
+    """The fields a policy and a scoped policy both write (every one explicit: a scope reads back equal)."""
+    return {
+        "version": policy.version,
+        "unsafe_threshold": policy.unsafe_threshold,
+        "review_threshold": policy.review_threshold,
+        "escalate_band": policy.escalate_band,
+        "categories": policy.by_category,
+        "blocklists": _names(policy.blocklists),
+        "model_unavailable": policy.model_unavailable,
+        "fallback_after_s": policy.fallback_after_s,
+    }
 
 
 def _names(blocklists: frozenset[str] | None) -> list[str]:
