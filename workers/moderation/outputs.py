@@ -17,14 +17,13 @@ from guardstream.blocklist.screening import (
     Screening,
     fall_back,
     judge,
-    screen,
 )
 from guardstream.errors import PoisonInputError
 from guardstream.limits import KEY_BYTES, REASON_CHARS
 from guardstream.policy import Policy
 from guardstream.records import CategoryScore, ChatEvent, DeadLetter, Decider, GuardStage, Verdict
 from workers.moderation.batch import Batch, Consumed
-from workers.moderation.screening import Screens
+from workers.moderation.screening import screens_for
 
 
 @dataclass(slots=True)
@@ -113,7 +112,7 @@ def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs
             outputs.dead_letters.append((entry, dead_letter(entry, poison, stamp, now_ms)))
             continue
         event = entry.event
-        screens = batch.screens.get(index) or _unscreened(stamp, event)
+        screens = batch.screens.get(index) or screens_for([], event.metadata, stamp.policy, stamp.shadow)
         if index in batch.fallen and screens.revising:
             outputs.rejudge.append((entry, event))  # still no model: its fallback verdict stands, try again
             continue
@@ -172,12 +171,6 @@ def build_outputs(batch: Batch, stamp: OutputStamp, now_ms: int) -> BatchOutputs
         elif screens.shadow is not None and (p_model is not None or not screens.shadow.needs_model):
             outputs.shadows.append(_shadow_decision(screens.shadow, p_model, named, verdict, now_ms))
     return outputs
-
-
-def _unscreened(stamp: OutputStamp, event: ChatEvent) -> Screens:
-    """The screens of a batch sealed while no blocklist was in force: the policies, no hits."""
-    shadow = screen([], stamp.shadow.select(event.metadata)) if stamp.shadow is not None else None
-    return Screens(screen([], stamp.policy.select(event.metadata)), shadow)
 
 
 def _shadow_decision(

@@ -239,7 +239,7 @@ class ModerationWorker:
         if entries:
             screens = None
             if self._screener is not None:
-                texts = [(e.event.text, dict(e.event.metadata)) if e.event is not None else None for e in entries]
+                texts = [(e.event.text, e.event.metadata) if e.event is not None else None for e in entries]
                 screens = self._screener.screen(texts, [e.topic == self._rejudge_topic for e in entries])
             self._window.seal(entries, now, screens)
             self._instruments.batch_sealed(len(entries))
