@@ -277,32 +277,43 @@ def _refusal(exc: DBAPIError) -> str:
 
 def verdict_row(event: ChatEvent, verdict: Verdict) -> dict[str, Any]:
     return {
-        "event_id": verdict.event_id,
         "conversation_id": verdict.conversation_id,
         "user_id": verdict.user_id,
         "role": event.role.value,
         "question": event.question,
         "text": event.text,
         "context": list(event.context),
-        "label": verdict.label.value,
-        "p_unsafe": verdict.p_unsafe,
-        "categories": [{"category": c.category, "score": c.score} for c in verdict.categories],
         "analysis": verdict.analysis,
-        "model_name": verdict.model_name,
-        "model_version": verdict.model_version,
-        "policy_version": verdict.policy_version,
         "event_created_at_ms": verdict.event_created_at_ms,
-        "verdict_at_ms": verdict.verdict_at_ms,
         "queue_ms": verdict.queue_ms,
         "inference_ms": verdict.inference_ms,
         "end_to_end_ms": verdict.end_to_end_ms,
         "trace_id": verdict.trace_id,
+        **_decision(verdict),
+    }
+
+
+def revision_row(verdict: Verdict) -> dict[str, Any]:
+    return {"revision": verdict.revision, **_decision(verdict)}
+
+
+def _decision(verdict: Verdict) -> dict[str, Any]:
+    """The columns a verdict row and a revision row share: what was decided, by what, read where."""
+    return {
+        "event_id": verdict.event_id,
+        "label": verdict.label.value,
+        "p_unsafe": verdict.p_unsafe,
+        "categories": [{"category": c.category, "score": c.score} for c in verdict.categories],
+        "model_name": verdict.model_name,
+        "model_version": verdict.model_version,
+        "policy_id": verdict.policy_id,
+        "policy_version": verdict.policy_version,
+        "decided_by": verdict.decided_by.value if verdict.decided_by is not None else None,
+        "blocklist_hits": [hit.to_avro() for hit in verdict.blocklist_hits],
+        "verdict_at_ms": verdict.verdict_at_ms,
         "source_topic": verdict.source_topic,
         "source_partition": verdict.source_partition,
         "source_offset": verdict.source_offset,
-        "policy_id": verdict.policy_id,
-        "decided_by": verdict.decided_by.value if verdict.decided_by is not None else None,
-        "blocklist_hits": [hit.to_avro() for hit in verdict.blocklist_hits],
     }
 
 
@@ -397,26 +408,6 @@ def verdict_values(event: ChatEvent, verdict: Verdict) -> tuple[Any, ...]:
         verdict.decided_by.value if verdict.decided_by is not None else None,
         [hit.to_avro() for hit in verdict.blocklist_hits],
     )
-
-
-def revision_row(verdict: Verdict) -> dict[str, Any]:
-    return {
-        "event_id": verdict.event_id,
-        "revision": verdict.revision,
-        "label": verdict.label.value,
-        "p_unsafe": verdict.p_unsafe,
-        "categories": [{"category": c.category, "score": c.score} for c in verdict.categories],
-        "model_name": verdict.model_name,
-        "model_version": verdict.model_version,
-        "policy_id": verdict.policy_id,
-        "policy_version": verdict.policy_version,
-        "decided_by": verdict.decided_by.value if verdict.decided_by is not None else None,
-        "blocklist_hits": [hit.to_avro() for hit in verdict.blocklist_hits],
-        "verdict_at_ms": verdict.verdict_at_ms,
-        "source_topic": verdict.source_topic,
-        "source_partition": verdict.source_partition,
-        "source_offset": verdict.source_offset,
-    }
 
 
 def analysis_row(analysis: Analysis) -> dict[str, Any]:
