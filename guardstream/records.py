@@ -78,7 +78,7 @@ class FeedbackLabel(StrEnum):
 _ROLES = {role.value: role for role in ChatRole}
 
 
-def _millis(value: Any) -> int:
+def millis(value: Any) -> int:
     # The hot path reads timestamp-millis as a plain long; a reader that applies the logical type
     # (e.g. confluent-kafka's AvroDeserializer) hands back an aware datetime instead.
     if isinstance(value, _dt.datetime):
@@ -135,7 +135,7 @@ class ChatEvent:
             text=d["text"],
             question=d.get("question"),
             context=tuple(d.get("context") or ()),
-            created_at_ms=_millis(d["created_at_ms"]),
+            created_at_ms=millis(d["created_at_ms"]),
             locale=d.get("locale"),
             metadata=dict(d.get("metadata") or {}),
         )

@@ -168,6 +168,19 @@ class TopicSettings(_Section):
         "to be judged by the model (its verdict is published as revision 1). Used only by a policy with "
         "model_unavailable: fallback.",
     )
+    reply_chunks: str = Field(
+        default="moderation.reply-chunks",
+        description="Streamed LLM replies, chunk by chunk, keyed by stream_id (read by guardstream stream-worker).",
+    )
+    stream_verdicts: str = Field(
+        default="moderation.stream-verdicts",
+        description="A provisional decision per reply chunk and the retractions, keyed by stream_id.",
+    )
+    stream_state: str = Field(
+        default="moderation.stream-state",
+        description="The stream workers' changelog (compacted, one record per open stream, partitioned like "
+        "reply_chunks): created by the stream worker when missing.",
+    )
 
 
 class TritonSettings(_Section):
@@ -268,6 +281,32 @@ class WorkerSettings(_Section):
     drain_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class StreamSettings(_Section):
+    """The stream worker (guardstream stream-worker): streamed LLM replies, moderated chunk by chunk."""
+
+    group_id: str = "guardstream-streams"
+    transactional_id_prefix: str = "guardstream-streams"
+    fast_model_name: str = Field(
+        default="guard_fast_stream",
+        description="Triton model that scores streams for policies with streaming.model: fast.",
+    )
+    generative_model_name: str = Field(
+        default="guard_stream",
+        description="Triton model that scores streams for policies with streaming.model: generative.",
+    )
+    max_poll_records: int = Field(default=500, ge=1, le=10_000, description="Chunks read per cycle at most.")
+    max_reply_chars: int = Field(
+        default=20_000, ge=1, description="A reply longer than this is stopped (its state would grow without bound)."
+    )
+    retry_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=240,
+        description="How long a cycle is retried while Triton or Kafka fails before the worker exits (a restart "
+        "resumes from the changelog); below Kafka's max.poll.interval.ms.",
+    )
+
+
 class AnalysisSettings(_Section):
     """Verdict first, analysis after: explain mode for every flagged verdict, off the critical path.
 
@@ -345,6 +384,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     analysis: AnalysisSettings = AnalysisSettings()
+    streams: StreamSettings = StreamSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod

@@ -87,6 +87,10 @@ class DevStackSettings(BaseSettings):
     analyses_partitions: int = Field(default=3, ge=1)
     rejudge_topic: str = "moderation.rejudge"
     rejudge_partitions: int = Field(default=3, ge=1)
+    reply_chunks_topic: str = "moderation.reply-chunks"
+    reply_chunks_partitions: int = Field(default=3, ge=1)
+    stream_verdicts_topic: str = "moderation.stream-verdicts"
+    stream_verdicts_partitions: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _distinct_ports_and_topics(self) -> Self:
@@ -105,7 +109,7 @@ class DevStackSettings(BaseSettings):
         if len(set(ports)) != len(ports):
             raise ValueError(f"the dev stack's ports must all differ, got {ports}")
         names = list(self.topics)
-        if len(self.topics) != 8:
+        if len(self.topics) != 10:
             raise ValueError(f"the dev stack's topic names must all differ, got {names}")
         return self
 
@@ -122,6 +126,8 @@ class DevStackSettings(BaseSettings):
             self.feedback_topic: self.feedback_partitions,
             self.actions_topic: self.actions_partitions,
             self.rejudge_topic: self.rejudge_partitions,
+            self.reply_chunks_topic: self.reply_chunks_partitions,
+            self.stream_verdicts_topic: self.stream_verdicts_partitions,
         }
 
     @property

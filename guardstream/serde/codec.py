@@ -23,6 +23,7 @@ from guardstream.serde import single_object
 from guardstream.serde.json_codec import chat_event_from_json, parse_json_object
 from guardstream.serde.schemas import SchemaSet, SchemaVersion, default_schema_set
 from guardstream.serde.validation import check_encodable, check_event
+from guardstream.streaming.records import ReplyChunk, StreamRetraction, StreamVerdict
 
 RegistryDeserializer = Callable[[bytes], dict[str, Any]]
 """Reads a Confluent-framed payload into a record dict (see ``ConfluentSerde.deserializer``)."""
@@ -32,7 +33,9 @@ DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 _JSON_START = frozenset(b"{[")
 _WHITESPACE = b" \t\r\n"
 
-R = TypeVar("R", ChatEvent, Verdict, DeadLetter, Feedback, Action, Analysis)
+R = TypeVar(
+    "R", ChatEvent, Verdict, DeadLetter, Feedback, Action, Analysis, ReplyChunk, StreamVerdict, StreamRetraction
+)
 
 
 class ChatEventDecoder:

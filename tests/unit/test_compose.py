@@ -34,7 +34,7 @@ def test_dependencies_name_defined_services() -> None:
 
 def test_topics_and_partitions_match_the_local_stack() -> None:
     script = COMPOSE["services"]["topics"]["command"][0]
-    declared = {name: int(count) for name, count in re.findall(r"([\w.]+):(\d+)", script.split(";")[0])}
+    declared = {name: int(count) for name, count in re.findall(r"([\w.-]+):(\d+)", script.split(";")[0])}
     assert declared == DevStackSettings().topics
 
 

@@ -29,6 +29,8 @@ def test_topics_map_names_to_partition_counts_in_data_flow_order() -> None:
         "moderation.feedback": 1,
         "moderation.actions": 3,
         "moderation.rejudge": 3,
+        "moderation.reply-chunks": 3,
+        "moderation.stream-verdicts": 3,
     }
 
 

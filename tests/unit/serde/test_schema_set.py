@@ -13,8 +13,10 @@ from guardstream.paths import repository_root
 from guardstream.records import RECORD_TYPES, ChatEvent, ChatRole
 from guardstream.serde import ChatEventDecoder, default_schema_set, load_schema_set, single_object
 from guardstream.serde.schemas import make_version
+from guardstream.streaming.records import STREAM_RECORD_TYPES
 
 SCHEMA_DIR = repository_root() / "schemas"
+CONTRACTS = RECORD_TYPES + STREAM_RECORD_TYPES
 
 
 def _named_types(schema):
@@ -30,7 +32,7 @@ def _named_types(schema):
 
 def test_one_schema_file_per_record_in_namespace_guardstream():
     schemas = default_schema_set()
-    assert set(schemas.current) == {cls.AVRO_NAME for cls in RECORD_TYPES}
+    assert set(schemas.current) == {cls.AVRO_NAME for cls in CONTRACTS}
     for path in SCHEMA_DIR.glob("*.avsc"):
         assert json.loads(path.read_text())["namespace"] == "guardstream"
 
@@ -47,7 +49,7 @@ def test_every_field_and_named_type_has_a_doc(path):
 def test_dataclass_fields_mirror_schema_fields():
     import dataclasses
 
-    for cls in RECORD_TYPES:
+    for cls in CONTRACTS:
         version = default_schema_set().get(cls.AVRO_NAME)
         schema_fields = [f["name"] for f in version.source["fields"]]
         assert [f.name for f in dataclasses.fields(cls)] == schema_fields
