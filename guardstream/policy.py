@@ -14,6 +14,7 @@ looser ones per harm category::
     blocklists: ["*"]              # the stored blocklists it applies: "*" every one (the default), [] none
     model_unavailable: wait        # or fallback: review verdicts from the blocklists while the model is away,
     fallback_after_s: 30           #   after this long, and the model's verdict as a revision when it returns
+    streaming: {debounce_chunks: 2} # streamed LLM replies (guardstream.streaming.rules)
     policies:                      # optional: tenant and channel policies, chosen by event metadata
       - id: kids-rooms
         when: {tenant: acme, channel: kids}
@@ -43,6 +44,7 @@ from guardstream.guard.categories import HarmCategory
 from guardstream.limits import POLICY_VERSION_CHARS
 from guardstream.records import VerdictLabel
 from guardstream.settings import PolicySettings, check_band
+from guardstream.streaming.rules import StreamingRules
 
 
 class Thresholds(BaseModel):
@@ -113,6 +115,7 @@ class ScopedPolicyFile(BaseModel):
     blocklists: list[str] | None = None
     model_unavailable: ModelUnavailable | None = None
     fallback_after_s: float | None = Field(default=None, gt=0.0)
+    streaming: StreamingRules | None = None
 
 
 class PolicyFile(Thresholds):
@@ -121,6 +124,7 @@ class PolicyFile(Thresholds):
     blocklists: list[str] = Field(default_factory=lambda: [ALL_BLOCKLISTS])
     model_unavailable: ModelUnavailable = ModelUnavailable.WAIT
     fallback_after_s: float = Field(default=30.0, gt=0.0)
+    streaming: StreamingRules = Field(default_factory=StreamingRules)
     policies: list[ScopedPolicyFile] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -152,6 +156,8 @@ class Policy:
     model_unavailable: ModelUnavailable = ModelUnavailable.WAIT
     fallback_after_s: float = 30.0
     """With ``model_unavailable=fallback``: how long an event waits for the model before its fallback verdict."""
+    streaming: StreamingRules = field(default_factory=StreamingRules)
+    """How streamed replies are moderated (:mod:`guardstream.streaming.rules`)."""
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> Policy:
@@ -254,6 +260,7 @@ def _policy(parsed: PolicyFile) -> Policy:
         blocklists=_blocklists(parsed.blocklists),
         model_unavailable=parsed.model_unavailable,
         fallback_after_s=parsed.fallback_after_s,
+        streaming=parsed.streaming,
     )
     entries = {(scoped.when.tenant, scoped.when.channel): scoped for scoped in parsed.policies}
     scopes = {}
@@ -291,6 +298,7 @@ def _inherit(parent: Policy, scoped: ScopedPolicyFile, key: ScopeKey) -> Policy:
         blocklists=_blocklists(scoped.blocklists) if scoped.blocklists is not None else parent.blocklists,
         model_unavailable=scoped.model_unavailable or parent.model_unavailable,
         fallback_after_s=scoped.fallback_after_s or parent.fallback_after_s,
+        streaming=scoped.streaming or parent.streaming,
     )
 
 
@@ -324,6 +332,7 @@ def _written(policy: Policy) -> dict[str, Any]:
         "blocklists": _names(policy.blocklists),
         "model_unavailable": policy.model_unavailable,
         "fallback_after_s": policy.fallback_after_s,
+        "streaming": policy.streaming,
     }
 
 
