@@ -11,7 +11,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -224,10 +224,15 @@ def one_off_reader(kafka: KafkaSettings, purpose: str) -> Callable[[], Consumer]
 
 
 def read_to_end(
-    new_reader: Callable[[], Consumer], topic: str, since_ms: int | None = None, timeout_s: float = 60.0
+    new_reader: Callable[[], Consumer],
+    topic: str,
+    since_ms: int | None = None,
+    timeout_s: float = 60.0,
+    only: Collection[int] | None = None,
 ) -> list[tuple[bytes | None, bytes | None]]:
     """(key, value) of every committed record of ``topic`` from ``since_ms`` (None: the beginning)
-    to its end, partition by partition in offset order, with a reader from ``new_reader``.
+    to its end, partition by partition in offset order, with a reader from ``new_reader``; ``only``
+    names the partitions to read (None: every one).
 
     "The end" is each partition's high watermark when the call starts; a missing topic, or no record
     at or after ``since_ms``, reads as empty. Raises :class:`RetriableError` if the end is not reached
@@ -238,7 +243,9 @@ def read_to_end(
         metadata = reader.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if metadata is None or metadata.error is not None or not metadata.partitions:
             return []
-        partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+        partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions) if only is None or p in only]
+        if not partitions:
+            return []
         if since_ms is None:
             starts = [TopicPartition(topic, p.partition, OFFSET_BEGINNING) for p in partitions]
         else:

@@ -74,9 +74,12 @@ class Outgoing:
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
+    """None: a tombstone (a compacted topic forgets the key)."""
     traceparent: str | None = None
     """The W3C trace context travels on from the input record to its outputs, as a header."""
+    partition: int | None = None
+    """Where it must go (a changelog partitioned like its input); None: the key decides."""
 
     @property
     def headers(self) -> list[tuple[str, str | bytes | None]] | None:
@@ -273,7 +276,16 @@ class KafkaTransactions:
     def _send(self, record: Outgoing) -> None:
         while True:
             try:
-                self._producer.produce(record.topic, value=record.value, key=record.key, headers=record.headers)
+                if record.partition is None:
+                    self._producer.produce(record.topic, value=record.value, key=record.key, headers=record.headers)
+                else:
+                    self._producer.produce(
+                        record.topic,
+                        value=record.value,
+                        key=record.key,
+                        headers=record.headers,
+                        partition=record.partition,
+                    )
                 return
             except BufferError:
                 self._producer.poll(0.05)

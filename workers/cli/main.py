@@ -17,6 +17,7 @@ from workers.cli import (
     model_versions,
     policy,
     review,
+    stream_worker,
     train,
     worker,
 )
@@ -48,6 +49,7 @@ app.command("explain")(explain.explain_event)
 app.add_typer(review.app, name="review")
 app.add_typer(escalate.app, name="escalate")
 app.command("worker")(worker.run_worker)
+app.command("stream-worker")(stream_worker.run_stream_worker)
 app.command("analysis")(analysis.run_analysis)
 app.add_typer(train.app, name="train")
 app.add_typer(policy.app, name="policy")

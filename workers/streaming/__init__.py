@@ -1,0 +1,1 @@
+"""The stream worker: streamed LLM replies moderated chunk by chunk, exactly once."""
