@@ -42,6 +42,12 @@ class BenchConfig:
     latency_shares: tuple[float, ...] = LATENCY_SHARES
     batch_max_wait_ms: float = 20.0
     phase_timeout_s: float = 600.0
+    stream_replies: int = 200
+    """Streamed replies of the streaming phase (about half unsafe)."""
+    stream_open: int = 16
+    """Replies streaming at once in the streaming phase."""
+    stream_cost_chunks: int = 30
+    """Chunks timed per prefix length when measuring what a chunk costs."""
 
     @classmethod
     def quick(cls) -> BenchConfig:
@@ -65,4 +71,7 @@ class BenchConfig:
             latency_seconds=2.0,
             latency_shares=(0.5, 0.7),
             phase_timeout_s=180.0,
+            stream_replies=24,
+            stream_open=8,
+            stream_cost_chunks=5,
         )

@@ -8,7 +8,9 @@ Phases, in order (each on topics and a consumer group of its own):
 4. ``pipeline`` — real workers drain a backlog, batched at the best point of the sweep;
    then the fast guard alone and the guard cascade the same way (:mod:`devtools.bench.cascade`);
 5. ``overhead`` — the same with the constant-output model (the pipeline's own cost);
-6. ``latency`` — workers under fixed offered rates; p50/p95/p99 produce → verdict at each.
+6. ``latency`` — workers under fixed offered rates; p50/p95/p99 produce → verdict at each;
+7. ``streams`` — streamed replies through a stream worker, and a chunk's cost at a long and a short
+   prefix (:mod:`devtools.bench.streams`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from devtools.bench.pipeline import (
     run_latency,
 )
 from devtools.bench.stats import percentile, ratio
+from devtools.bench.streams import StreamBenchResults, run_streams
 from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE, OUTPUT_VERDICT_JSON
 from guardstream.records import ChatEvent
 from guardstream.settings import Settings
@@ -68,6 +71,7 @@ class BenchResults:
     overhead: dict[str, Any] = field(default_factory=dict)
     constant_direct_eps: float = math.nan
     latency: list[dict[str, Any]] = field(default_factory=list)
+    streams: StreamBenchResults | None = None
     figures: list[Figure] = field(default_factory=list)
 
     @property
@@ -94,6 +98,7 @@ class BenchResults:
             "overhead": self.overhead,
             "constant_direct_eps": self.constant_direct_eps,
             "latency": self.latency,
+            "streams": self.streams.as_dict() if self.streams else None,
             "figures": [f.as_dict() for f in self.figures],
         }
 
@@ -243,6 +248,19 @@ def run_bench(
         for row in results.latency:
             say(f"  {row['offered_rate']:,.0f}/s: p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms")
 
+        say("streams: streamed replies through a stream worker; a chunk's cost at a long and a short prefix")
+        results.streams = run_streams(
+            settings,
+            config.stream_replies,
+            config.stream_open,
+            config.stream_cost_chunks,
+            config.seed,
+            audit_url,
+            log_dir,
+            config.phase_timeout_s,
+            say,
+        )
+
     results.figures = figures(results, pipeline_config.batch_max_wait_ms)
     return results
 
@@ -311,6 +329,71 @@ def figures(results: BenchResults, batch_max_wait_ms: float) -> list[Figure]:
         Figure("p99_ms", p99, "ms", bound, goal="at_most", note="produce → verdict at 70% of peak"),
         Figure("p99_bound_ms", bound, "ms", note="max batch wait + 3 × median batch inference"),
         *cascade_figures(results.cascade),
+        *stream_figures(results.streams),
+    ]
+
+
+def stream_figures(streams: StreamBenchResults | None) -> list[Figure]:
+    """The streaming phase's figures (NaN when it did not run)."""
+    nan = math.nan
+    quality = streams.quality if streams else None
+    kind = streams.policy_kind if streams else ""
+    others = [other for other in (streams.cost_ms if streams else {}) if other != kind]
+    return [
+        Figure(
+            "stream_chunks_per_s",
+            streams.chunks_per_s if streams else nan,
+            "chunks/s",
+            note="one stream worker, first chunk produced → last final verdict committed",
+        ),
+        Figure(
+            "stream_detect_delay_chars_p50",
+            quality.delay_p50 if quality else nan,
+            "chars",
+            note="unsafe replies stopped: characters received past the harmful span's start",
+        ),
+        Figure("stream_detect_delay_chars_p95", quality.delay_p95 if quality else nan, "chars", note="as p50"),
+        Figure(
+            "stream_recall",
+            quality.recall if quality else nan,
+            "ratio",
+            note="unsafe replies stopped by a provisional decision",
+        ),
+        Figure(
+            "stream_false_stop_rate",
+            quality.false_stop_rate if quality else nan,
+            "ratio",
+            0.02,
+            goal="at_most",
+            note="safe replies (many on sensitive subjects) stopped by a provisional decision",
+        ),
+        Figure(
+            "stream_cost_ratio_long_short",
+            streams.cost_ratio(kind) if streams else nan,
+            "ratio",
+            1.5,
+            goal="at_most",
+            note=f"the policy's stream model ({kind or 'none'}): ms per chunk after 2,000 chars ÷ after 200",
+        ),
+        *(
+            Figure(
+                f"stream_cost_ratio_long_short_{other}",
+                streams.cost_ratio(other) if streams else nan,
+                "ratio",
+                1.5,
+                goal="at_most",
+                note=f"the {other} stream model: ms per chunk after 2,000 chars ÷ after 200",
+            )
+            for other in others
+        ),
+        Figure(
+            "stream_contract_breaches",
+            float(len(streams.problems)) if streams else nan,
+            "count",
+            0.0,
+            goal="at_most",
+            note="streams whose outputs break the contract (order, one final, no silent change)",
+        ),
     ]
 
 

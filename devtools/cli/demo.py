@@ -17,6 +17,16 @@ def run_demo(
         300.0, min=0.0, help="Seconds to wait, after the last verdict, for the analyses of flagged verdicts (0: none)."
     ),
     summary_file: Path = typer.Option(None, help="Also write the SUMMARY line to this file."),
+    streaming: bool = typer.Option(
+        False,
+        "--streaming",
+        help="Instead: stream a few generated LLM replies through a stream worker and show each one's "
+        "provisional decisions live (continue, hold, stop) as its chunks arrive.",
+    ),
+    streams: int = typer.Option(6, min=1, max=40, help="With --streaming: how many replies stream at once."),
+    chunk_interval_ms: float = typer.Option(
+        150.0, min=0.0, help="With --streaming: milliseconds between two chunks of one reply (an LLM's pace)."
+    ),
 ) -> None:
     """Replay a generated Chinese chat stream through a real worker and print a SUMMARY line.
 
@@ -26,7 +36,13 @@ def run_demo(
     worker, and prints as its last line:
 
     SUMMARY events=<int> verdicts=<int> dlq=<int> safe=<int> unsafe=<int> review=<int> eps=<float> p50_ms=<float> p99_ms=<float>
+
+    With --streaming it streams generated LLM replies instead (moderation.reply-chunks, through
+    `guardstream stream-worker`) and shows them live with their decisions.
     """
+    if streaming:
+        _run_streaming(streams, seed, chunk_interval_ms, timeout)
+        return
     import uuid
     from collections import Counter
 
@@ -121,4 +137,20 @@ def run_demo(
         summary_file.write_text(line + "\n", encoding="utf-8")
     print(line)
     if outcome.pending:
+        raise typer.Exit(1)
+
+
+def _run_streaming(streams: int, seed: int, chunk_interval_ms: float, timeout: float) -> None:
+    from rich.console import Console
+
+    from devtools.demo.streaming import run_streaming_demo
+    from guardstream.paths import runtime_dir
+    from guardstream.settings import load_settings
+    from guardstream.telemetry import configure_logging
+
+    configure_logging("WARNING")
+    console = Console()
+    settings = load_settings()
+    if not run_streaming_demo(settings, streams, seed, chunk_interval_ms, timeout, runtime_dir() / "logs", console):
+        console.print("[red]not every stream got its final verdict in time; see the stream worker's log in .run/logs")
         raise typer.Exit(1)

@@ -63,23 +63,22 @@ class WorkerProcess:
     """
 
     def __init__(
-        self, worker_id: str, log_path: Path, env: dict[str, str] | None = None, metrics_port: int = 0
+        self,
+        worker_id: str,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        metrics_port: int = 0,
+        *,
+        command: str = "worker",
     ) -> None:
+        """``command``: ``worker`` (chat events) or ``stream-worker`` (streamed replies; no metrics server)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self.metrics_port = metrics_port
         self._log = log_path.open("ab")
+        metrics = ["--metrics-port", str(metrics_port)] if command == "worker" else []
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "workers.cli.main",
-                "worker",
-                "--worker-id",
-                worker_id,
-                "--metrics-port",
-                str(metrics_port),
-            ],
+            [sys.executable, "-m", "workers.cli.main", command, "--worker-id", worker_id, *metrics],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -82,6 +82,7 @@ class StreamWorker:
                     self._process(reads)
         finally:
             self._transactions.abort_if_open()
+            self._consumer.close()
 
     def _poll(self) -> list[Read]:
         reads = []

@@ -1,0 +1,1 @@
+"""Streamed LLM replies for the stream worker's benchmark, tests and demo: generated, produced, read back."""
