@@ -295,8 +295,11 @@ class StreamSettings(_Section):
         description="Triton model that scores streams for policies with streaming.model: generative.",
     )
     max_poll_records: int = Field(default=500, ge=1, le=10_000, description="Chunks read per cycle at most.")
-    max_reply_chars: int = Field(
-        default=20_000, ge=1, description="A reply longer than this is stopped (its state would grow without bound)."
+    finished_retention_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long a finished stream's marker is kept (in memory and in the changelog): a chunk of it "
+        "that arrives this late is skipped as a duplicate; later it would open a new stream.",
     )
     retry_timeout_s: float = Field(
         default=120.0,

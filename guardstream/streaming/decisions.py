@@ -7,8 +7,8 @@ unsafe ends the run and **continues** (all but the last ``hold_back_chars`` char
 shown). A stop is final for the provisional decisions: later chunks repeat it.
 
 At the reply's last chunk the whole reply gets its verdict (:func:`finish`). When that verdict and
-the last provisional action disagree (stopped but the whole reply is safe; never stopped but the
-whole reply is unsafe) the provisional action is **retracted** openly, never changed in silence.
+the last published provisional action disagree (stopped but the whole reply is safe; never stopped
+but the whole reply is unsafe) that action is **retracted** openly, never changed in silence.
 """
 
 from __future__ import annotations
@@ -73,20 +73,27 @@ def decide(
     return progress, Decision(label, StreamAction.CONTINUE, visible, None)
 
 
-def finish(progress: StreamProgress, final_label: VerdictLabel) -> tuple[StreamProgress, Retraction | None]:
-    """The last chunk's progress given the whole reply's verdict, and the retraction it needs, if any.
+def finish(
+    published: StreamProgress, decided: StreamProgress, final_label: VerdictLabel
+) -> tuple[StreamProgress, Retraction | None]:
+    """The last chunk's progress given the whole reply's verdict, and the retraction it needs.
 
-    A reply that ends shows in full unless it was stopped."""
-    if progress.stopped and final_label is VerdictLabel.SAFE:
-        retraction = Retraction(
-            StreamAction.STOP, StreamAction.CONTINUE, "the verdict on the whole reply is safe: the stop is withdrawn"
-        )
-        return replace(progress, action=StreamAction.CONTINUE, visible_chars=progress.chars), retraction
-    if not progress.stopped and final_label is VerdictLabel.UNSAFE:
-        retraction = Retraction(
-            progress.action, StreamAction.STOP, "the verdict on the whole reply is unsafe: the reply is stopped"
-        )
-        return replace(progress, action=StreamAction.STOP), retraction
-    if progress.stopped:
-        return progress, None
-    return replace(progress, action=StreamAction.CONTINUE, visible_chars=progress.chars), None
+    ``published`` is the stream as its last provisional decision left it (what clients were told),
+    ``decided`` the same after the last chunk's own decision. A reply the whole verdict calls
+    unsafe ends stopped; one it calls safe ends shown in full, even if the last chunk stopped it;
+    under review a stop stands and anything else is shown. A stop that was published and is
+    withdrawn, or published decisions that let an unsafe reply through, are retracted openly.
+    """
+    if final_label is VerdictLabel.UNSAFE or (decided.stopped and final_label is not VerdictLabel.SAFE):
+        finished = replace(decided, action=StreamAction.STOP)
+    else:
+        finished = replace(decided, action=StreamAction.CONTINUE, visible_chars=decided.chars)
+    if published.seq < 0:
+        return finished, None  # nothing was published before the last chunk
+    if published.stopped and finished.action is StreamAction.CONTINUE:
+        reason = "the verdict on the whole reply is safe: the stop is withdrawn"
+    elif not published.stopped and final_label is VerdictLabel.UNSAFE:
+        reason = "the verdict on the whole reply is unsafe: what was let through is retracted"
+    else:
+        return finished, None
+    return finished, Retraction(published.action, finished.action, reason)

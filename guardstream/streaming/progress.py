@@ -40,6 +40,9 @@ class StreamProgress:
     """Characters a client may show (it never shrinks)."""
     first_unsafe_offset: int | None = None
     """Where the run that stopped the stream began (kept after the stop)."""
+    finished_at_ms: int | None = None
+    """When the stream got its final verdict: the progress is then only a marker (its text dropped)
+    that makes a late or repeated chunk of the stream a duplicate, until it expires."""
 
     @classmethod
     def start(cls, chunk: ReplyChunk) -> StreamProgress:
@@ -62,8 +65,13 @@ class StreamProgress:
         return self.action is StreamAction.STOP
 
     def seen(self, chunk: ReplyChunk) -> bool:
-        """Whether ``chunk`` was processed already (a producer's retry or a replay)."""
-        return chunk.seq <= self.seq
+        """Whether ``chunk`` was processed already (a producer's retry or a replay), or came after
+        its stream's final verdict."""
+        return chunk.seq <= self.seq or self.finished_at_ms is not None
+
+    def finished(self, at_ms: int) -> StreamProgress:
+        """The marker a finished stream leaves behind."""
+        return replace(self, question="", text="", finished_at_ms=at_ms)
 
     def extended(self, chunk: ReplyChunk) -> StreamProgress:
         return replace(self, seq=chunk.seq, text=self.text + chunk.delta)

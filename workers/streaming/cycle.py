@@ -75,7 +75,8 @@ class CycleOutputs:
     finals: list[tuple[ChatEvent, Verdict]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     progress: dict[tuple[int, str], StreamProgress | None] = field(default_factory=dict)
-    """(partition, stream_id) → the stream's progress after the cycle; None: finished (a tombstone)."""
+    """(partition, stream_id) → the stream's progress after the cycle (a finished stream's marker);
+    None: forget the stream (a tombstone)."""
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
     """The next offset to read, per (topic, partition)."""
 
@@ -151,7 +152,7 @@ class Cycle:
                     decided, decision = decide(before, after, score, self._policy_of(before))
                     if pending.chunk.final:
                         endings.append(_Ending(before, decided, decision, score, pending, (model_name, model_version)))
-                        progress[pending.chunk.stream_id] = decided
+                        progress[pending.chunk.stream_id] = decided.finished(self._clock_ms())
                         continue
                     progress[pending.chunk.stream_id] = decided
                     out.stream_records.append(
@@ -188,7 +189,7 @@ class Cycle:
             for ending, whole in zip(group, wholes, strict=True):
                 policy = self._policy_of(ending.after)
                 label = policy.label(whole.p_unsafe, whole.category)
-                finished, retraction = finish(ending.after, label)
+                finished, retraction = finish(ending.before, ending.after, label)
                 now = self._clock_ms()
                 read = ending.pending.read
                 if retraction is not None:
@@ -214,7 +215,7 @@ class Cycle:
                     self._stream_verdict(finished, decision, ending.score, ending.pending, ending.model)
                 )
                 out.finals.append(self._final_verdict(finished, kind, whole, label, read, now))
-                out.progress[(read.partition, finished.stream_id)] = None
+                out.progress[(read.partition, finished.stream_id)] = finished.finished(now)
 
     def _policy_of(self, progress: StreamProgress) -> Policy:
         return self._policy.select(progress.metadata)

@@ -104,6 +104,7 @@ class StreamWorker:
         while True:
             try:
                 outputs = self._cycle.run(reads, self._streams)
+                self._expire_markers(outputs)
                 self._commit(outputs)
                 break
             except RetriableError as exc:
@@ -115,11 +116,20 @@ class StreamWorker:
         for (partition, stream_id), progress in outputs.progress.items():
             if progress is None:
                 self._streams.pop(stream_id, None)
-                self._partitions.get(partition, set()).discard(stream_id)
+                self._partitions[partition].discard(stream_id)
             else:
                 self._streams[stream_id] = progress
                 self._partitions.setdefault(partition, set()).add(stream_id)
         self.cycles += 1
+
+    def _expire_markers(self, outputs: CycleOutputs) -> None:
+        """Forget finished streams whose marker is older than ``finished_retention_s`` (a tombstone each)."""
+        oldest = int(time.time() * 1000) - int(self._settings.finished_retention_s * 1000)
+        for partition, stream_ids in self._partitions.items():
+            for stream_id in stream_ids:
+                finished_at = self._streams[stream_id].finished_at_ms
+                if finished_at is not None and finished_at < oldest:
+                    outputs.progress.setdefault((partition, stream_id), None)
 
     def _commit(self, outputs: CycleOutputs) -> None:
         self._transactions.check()

@@ -80,7 +80,7 @@ def test_duplicates_and_chunks_the_progress_holds_are_skipped() -> None:
     assert again.progress[(0, "a")].text == "一二三"  # type: ignore[union-attr]
 
 
-def test_a_stop_is_followed_by_a_final_verdict_and_a_tombstone() -> None:
+def test_a_stop_is_followed_by_a_final_verdict_and_a_marker() -> None:
     models = Models(whole=0.95)
     reads = [read(0, "a", 0, "好"), read(1, "a", 1, "毒"), read(2, "a", 2, "药"), read(3, "a", 3, "", final=True)]
     out = cycle(models).run(reads, {})
@@ -91,7 +91,8 @@ def test_a_stop_is_followed_by_a_final_verdict_and_a_tombstone() -> None:
         ("a", 3, StreamAction.STOP),
     ]
     assert not any(isinstance(r, StreamRetraction) for r in out.stream_records)
-    assert out.progress == {(0, "a"): None}
+    marker = out.progress[(0, "a")]
+    assert marker is not None and marker.finished_at_ms is not None and marker.text == ""
     [(event, verdict)] = out.finals
     assert (event.event_id, event.text, event.question) == ("a", "好毒药", "问")
     assert verdict.label is VerdictLabel.UNSAFE and verdict.source_offset == 3
@@ -132,3 +133,14 @@ def test_poison_goes_to_the_dead_letters_and_its_offset_moves_on() -> None:
     [letter] = out.dead_letters
     assert (letter.kind, letter.source_offset, letter.payload) == ("malformed_avro", 7, b"junk")
     assert out.positions == {(TOPIC, 1): 8}
+
+
+def test_chunks_after_the_final_one_are_duplicates_in_the_same_cycle_and_later() -> None:
+    models = Models()
+    first = cycle(models).run([read(0, "a", 0, "好", final=True), read(1, "a", 0, "好", final=True)], {})
+    assert len(first.finals) == 1 and len(models.rounds) == 1
+    marker = first.progress[(0, "a")]
+    assert marker is not None
+    later = cycle(models).run([read(2, "a", 1, "迟到")], {"a": marker})
+    assert (later.stream_records, later.finals, later.progress) == ([], [], {})
+    assert later.positions == {(TOPIC, 0): 3}

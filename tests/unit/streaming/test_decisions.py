@@ -87,27 +87,42 @@ def test_the_visible_frontier_never_shrinks() -> None:
 @pytest.mark.parametrize(
     ("scores", "final", "retracted", "action", "visible"),
     [
-        ([UNSAFE, UNSAFE], VerdictLabel.SAFE, (StreamAction.STOP, StreamAction.CONTINUE), StreamAction.CONTINUE, 20),
-        ([SAFE, SAFE], VerdictLabel.UNSAFE, (StreamAction.CONTINUE, StreamAction.STOP), StreamAction.STOP, 15),
-        ([SAFE, UNSAFE], VerdictLabel.UNSAFE, (StreamAction.HOLD, StreamAction.STOP), StreamAction.STOP, 10),
-        ([UNSAFE, UNSAFE], VerdictLabel.UNSAFE, None, StreamAction.STOP, 0),
-        ([UNSAFE, UNSAFE], VerdictLabel.REVIEW, None, StreamAction.STOP, 0),
-        ([SAFE, UNSAFE], VerdictLabel.REVIEW, None, StreamAction.CONTINUE, 20),
+        (
+            [UNSAFE, UNSAFE, SAFE],
+            VerdictLabel.SAFE,
+            (StreamAction.STOP, StreamAction.CONTINUE),
+            StreamAction.CONTINUE,
+            30,
+        ),
+        ([SAFE, SAFE, SAFE], VerdictLabel.UNSAFE, (StreamAction.CONTINUE, StreamAction.STOP), StreamAction.STOP, 25),
+        ([SAFE, UNSAFE, SAFE], VerdictLabel.UNSAFE, (StreamAction.HOLD, StreamAction.STOP), StreamAction.STOP, 25),
+        ([UNSAFE, UNSAFE, SAFE], VerdictLabel.UNSAFE, None, StreamAction.STOP, 0),
+        ([UNSAFE, UNSAFE, SAFE], VerdictLabel.REVIEW, None, StreamAction.STOP, 0),
+        ([SAFE, UNSAFE, SAFE], VerdictLabel.REVIEW, None, StreamAction.CONTINUE, 30),
+        # the last chunk's own stop was never published: the whole reply decides without a retraction
+        ([SAFE, UNSAFE, UNSAFE], VerdictLabel.SAFE, None, StreamAction.CONTINUE, 30),
+        ([SAFE, UNSAFE, UNSAFE], VerdictLabel.REVIEW, None, StreamAction.STOP, 10),
     ],
 )
-def test_the_final_verdict_retracts_the_provisional_action_only_where_they_disagree(
+def test_the_final_verdict_retracts_the_published_action_only_where_they_disagree(
     scores: list[ChunkScore],
     final: VerdictLabel,
     retracted: tuple[StreamAction, StreamAction] | None,
     action: StreamAction,
     visible: int,
 ) -> None:
-    progress = run(scores)[-1][0]
-    finished, retraction = finish(progress, final)
+    seen = run(scores)
+    finished, retraction = finish(seen[-2][0], seen[-1][0], final)
     found = (retraction.retracted_action, retraction.action) if retraction is not None else None
     assert found == retracted
     assert finished.action is action
     assert finished.visible_chars == visible
+
+
+def test_a_single_chunk_reply_has_nothing_published_to_retract() -> None:
+    [(decided, _, _)] = run([SAFE])
+    finished, retraction = finish(StreamProgress.start(chunk(0, "")), decided, VerdictLabel.UNSAFE)
+    assert retraction is None and finished.action is StreamAction.STOP
 
 
 def test_progress_survives_its_changelog_encoding() -> None:
@@ -116,6 +131,8 @@ def test_progress_survives_its_changelog_encoding() -> None:
     assert StreamProgress.decode(progress.encode()) == progress
 
 
-def test_a_duplicate_chunk_is_seen() -> None:
+def test_a_duplicate_chunk_is_seen_and_so_is_any_after_the_stream_finished() -> None:
     progress = run([SAFE, SAFE])[-1][0]
     assert progress.seen(chunk(1, "x")) and not progress.seen(chunk(2, "x"))
+    marker = progress.finished(at_ms=5)
+    assert marker.seen(chunk(7, "x")) and marker.text == "" and marker.seq == progress.seq
