@@ -1,7 +1,8 @@
 """docs/asyncapi.yaml and docs/consumers.md cannot fall behind the code: the AsyncAPI document is valid
 against the official AsyncAPI 3.0.0 JSON Schema (npm @asyncapi/specs, fetched by `make asyncapi-spec`),
-names every topic of TopicSettings with its default, carries the record each topic holds as a resolvable
-Avro schema, and the consumer page describes every verdict field and every value of decided_by.
+names every topic of TopicSettings with its default, carries the records each topic holds as resolvable
+Avro schemas (or, for an internal changelog, the JSON it holds), and the consumer page describes every
+verdict field and every value of decided_by.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ from fastavro import parse_schema
 from guardstream.paths import repository_root
 from guardstream.records import Action, Analysis, ChatEvent, DeadLetter, Decider, Feedback, Verdict
 from guardstream.settings import TopicSettings
+from guardstream.streaming.progress import StreamProgress
+from guardstream.streaming.records import ReplyChunk, StreamRetraction, StreamVerdict
 
 ROOT = repository_root()
 DOCS = ROOT / "docs"
 ASYNCAPI = DOCS / "asyncapi.yaml"
 CONSUMERS = DOCS / "consumers.md"
 
-# What each topic holds, as the workers produce it (workers/moderation/sink.py, analysis, escalation, review)
-RECORD_OF_TOPIC = {
+# What each topic holds, as the workers produce it (workers/moderation/sink.py, analysis, escalation, review,
+# workers/streaming/worker.py): one record, or a tuple of the records a topic carries side by side
+RECORD_OF_TOPIC: dict[str, type | tuple[type, ...]] = {
     "chat_events": ChatEvent,
     "verdicts": Verdict,
     "flagged": Verdict,
@@ -36,6 +40,15 @@ RECORD_OF_TOPIC = {
     "actions": Action,
     "feedback": Feedback,
     "rejudge": ChatEvent,
+    "reply_chunks": ReplyChunk,
+    "stream_verdicts": (StreamVerdict, StreamRetraction),
+}
+# Topics that hold no Avro contract: the stream workers' changelog is JSON (StreamProgress.encode) that
+# only the workers read. Its channel must say it is internal (x-guardstream-internal) and describe the
+# JSON it holds, key for key (here: of a sample record), so that it neither passes for a consumer contract
+# nor falls behind the code.
+INTERNAL_TOPICS = {
+    "stream_state": StreamProgress(stream_id="s", conversation_id="c", user_id="u", question="q", started_at_ms=0),
 }
 AVRO_FORMAT = "application/vnd.apache.avro;version=1.9.0"
 
@@ -61,6 +74,10 @@ def _pointer(document: dict[str, Any], ref: str) -> Any:
     return node
 
 
+def _messages(document: dict[str, Any], channel: dict[str, Any]) -> list[dict[str, Any]]:
+    return [_pointer(document, m["$ref"]) if "$ref" in m else m for m in channel["messages"].values()]
+
+
 def _validation_errors(document: dict[str, Any]) -> list[str]:
     validator = jsonschema.Draft7Validator(_asyncapi_json_schema())
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in validator.iter_errors(document)]
@@ -84,7 +101,10 @@ def test_every_topic_of_the_settings_is_a_channel_with_its_default_address_and_v
     channels = _document()["channels"]
     by_env = {channel["x-guardstream-env"]: channel for channel in channels.values()}
     defaults = TopicSettings()
-    assert set(RECORD_OF_TOPIC) == set(TopicSettings.model_fields), "a topic was added: say what it holds here"
+    assert not set(RECORD_OF_TOPIC) & set(INTERNAL_TOPICS)
+    assert set(RECORD_OF_TOPIC) | set(INTERNAL_TOPICS) == set(TopicSettings.model_fields), (
+        "a topic was added: say what it holds here"
+    )
     for field in TopicSettings.model_fields:
         env = f"GUARDSTREAM_TOPICS__{field.upper()}"
         assert env in by_env, f"no channel for {field} ({env})"
@@ -98,18 +118,39 @@ def test_each_channel_carries_the_record_its_topic_holds_as_a_resolvable_avro_sc
     document = _document()
     by_env = {channel["x-guardstream-env"]: channel for channel in document["channels"].values()}
     referenced = set()
-    for field, record in RECORD_OF_TOPIC.items():
+    for field, held in RECORD_OF_TOPIC.items():
+        records = held if isinstance(held, tuple) else (held,)
         channel = by_env[f"GUARDSTREAM_TOPICS__{field.upper()}"]
-        messages = [_pointer(document, m["$ref"]) if "$ref" in m else m for m in channel["messages"].values()]
-        assert [m["name"] for m in messages] == [record.AVRO_NAME], field
-        payload = messages[0]["payload"]
-        assert payload["schemaFormat"] == AVRO_FORMAT
-        path = (ASYNCAPI.parent / payload["schema"]["$ref"]).resolve()
-        assert path.is_file(), f"{payload['schema']['$ref']} does not exist"
-        parsed = parse_schema(json.loads(path.read_text()))
-        assert parsed["name"] == record.AVRO_NAME, f"{path.name} holds {parsed['name']}, not {record.AVRO_NAME}"
-        referenced.add(path)
+        messages = _messages(document, channel)
+        assert [m["name"] for m in messages] == [record.AVRO_NAME for record in records], field
+        for record, message in zip(records, messages, strict=True):
+            payload = message["payload"]
+            assert payload["schemaFormat"] == AVRO_FORMAT
+            path = (ASYNCAPI.parent / payload["schema"]["$ref"]).resolve()
+            assert path.is_file(), f"{payload['schema']['$ref']} does not exist"
+            parsed = parse_schema(json.loads(path.read_text()))
+            assert parsed["name"] == record.AVRO_NAME, f"{path.name} holds {parsed['name']}, not {record.AVRO_NAME}"
+            referenced.add(path)
     assert referenced == {p.resolve() for p in (ROOT / "schemas").glob("*.avsc")}
+
+
+def test_an_internal_changelog_is_marked_internal_and_describes_its_json_key_for_key() -> None:
+    document = _document()
+    by_env = {channel["x-guardstream-env"]: channel for channel in document["channels"].values()}
+    marked = {env for env, channel in by_env.items() if "x-guardstream-internal" in channel}
+    assert marked == {f"GUARDSTREAM_TOPICS__{field.upper()}" for field in INTERNAL_TOPICS}
+    for field, sample in INTERNAL_TOPICS.items():
+        encoded = json.loads(sample.encode())
+        channel = by_env[f"GUARDSTREAM_TOPICS__{field.upper()}"]
+        assert channel.get("x-guardstream-internal") is True, field
+        assert channel["description"].startswith("Internal."), field
+        [message] = _messages(document, channel)
+        assert message["contentType"] == "application/json"
+        payload = message["payload"]
+        assert payload["schemaFormat"] == "application/schema+json;version=draft-07"
+        jsonschema.Draft7Validator.check_schema(payload["schema"])
+        jsonschema.validate(encoded, payload["schema"])
+        assert set(payload["schema"]["properties"]) == set(encoded), f"{field}: the JSON schema fell behind"
 
 
 def test_every_internal_reference_of_the_asyncapi_document_resolves() -> None:
