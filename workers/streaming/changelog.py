@@ -4,7 +4,8 @@ The changelog has as many partitions as the reply-chunks topic and a stream's pr
 partition its chunks come from, so a worker assigned reply-chunks partition *p* restores exactly the
 streams of *p* by reading changelog partition *p* to its end (``read_committed``: an aborted
 attempt's progress is never seen). Progress is written in the same Kafka transaction as the stream
-verdicts and the input offsets, so the two always agree. A finished stream's key gets a tombstone.
+verdicts and the input offsets, so the two always agree. A finished stream leaves a marker
+(late chunks of it are duplicates), tombstoned once older than finished_retention_s.
 """
 
 from __future__ import annotations
