@@ -14,9 +14,12 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from guardstream.errors import ConfigurationError
-from guardstream.guard.stream_scoring import StreamState
+
+if TYPE_CHECKING:  # the contract imports torch; the Triton glue imports this before torch may load
+    from guardstream.guard.stream_scoring import StreamState
 
 
 @dataclass
