@@ -18,11 +18,11 @@ OUTPUT_P_UNSAFE = "P_UNSAFE"
 OUTPUT_VERDICT_JSON = "VERDICT_JSON"
 OUTPUT_CATEGORY = "CATEGORY"
 OUTPUT_CATEGORY_SCORE = "CATEGORY_SCORE"
-# The stream models' (guardstream.guard.stream_backend): the sequence batcher's controls, a chunk of
-# the reply with its place in it, and whether the model needs the reply so far to rebuild the stream.
+# The stream models' (guardstream.guard.stream_backend): the sequence batcher's controls (the stream
+# id is the request's correlation id), a chunk of the reply with its place in it, and whether the
+# model needs the reply so far to rebuild the stream.
 CONTROL_START = "START"
 CONTROL_END = "END"
-CONTROL_CORRID = "CORRID"
 INPUT_DELTA = "DELTA"
 INPUT_PREFIX_CHARS = "PREFIX_CHARS"
 INPUT_TEXT = "TEXT"

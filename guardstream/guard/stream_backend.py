@@ -3,8 +3,11 @@
 ``triton_models/guard_fast_stream/<N>/model.py`` (mode ``stream_fast``) and
 ``triton_models/guard_stream/<N>/model.py`` (mode ``stream_generative``) re-export
 :class:`TritonPythonModel` from here. Triton's sequence batcher routes every chunk of a stream,
-named by its string correlation id (control CORRID), to the one model instance that holds the
-stream's state, with START on its first chunk and END on its last. Each ``execute`` call reads its
+named by its string correlation id, to the one model instance that holds the stream's state, with
+START on its first chunk and END on its last. The id is read from the request
+(``request.correlation_id()``), not from a CORRID control tensor: Triton 2.51 pads a string CORRID
+tensor to 128 bytes and the Python backend then refuses every request ("unexpected number of string
+elements 2 for inference input 'CORRID', expecting 1"). Each ``execute`` call reads its
 requests, lets :class:`~guardstream.guard.stream_steps.StreamSteps` find or rebuild their states
 and advance them in **one** scorer call, and answers each request with P_UNSAFE, CATEGORY,
 CATEGORY_SCORE, NEEDS_TEXT and STREAM_CHARS (shape ``[1, 1]`` each). A malformed request gets
@@ -21,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from guardstream.guard.backend_settings import (
-    CONTROL_CORRID,
     CONTROL_END,
     CONTROL_START,
     INPUT_DELTA,
@@ -92,7 +94,7 @@ def read_request(pb_utils: ModuleType, request: Any) -> StreamRequest:
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"input {INPUT_PREFIX_CHARS} must be an integer: {exc}") from None
     return StreamRequest(
-        stream_id=decode_text(_one(pb_utils, request, CONTROL_CORRID)),
+        stream_id=str(request.correlation_id()),
         start=bool(_one(pb_utils, request, CONTROL_START)),
         end=bool(_one(pb_utils, request, CONTROL_END)),
         question=decode_text(_one(pb_utils, request, INPUT_QUESTION)),

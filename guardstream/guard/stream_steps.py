@@ -51,7 +51,7 @@ class StreamRequest:
 
     def __post_init__(self) -> None:
         if not self.stream_id:
-            raise ValueError("the stream id (CORRID) is empty")
+            raise ValueError("the stream id (the request's correlation id) is empty")
         if self.prefix_chars < 0:
             raise ValueError(f"PREFIX_CHARS must be at least 0, got {self.prefix_chars}")
         if self.text is not None and len(self.text) != self.prefix_chars:

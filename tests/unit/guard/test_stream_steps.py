@@ -166,7 +166,7 @@ def test_two_chunks_of_one_stream_in_one_batch_apply_in_order(steps: StreamSteps
     [
         ({"prefix_chars": -1}, "PREFIX_CHARS must be at least 0"),
         ({"prefix_chars": 3, "text": "ab"}, "TEXT has 2 characters but PREFIX_CHARS is 3"),
-        ({"stream_id": ""}, "CORRID"),
+        ({"stream_id": ""}, "correlation id"),
     ],
 )
 def test_a_malformed_request_is_refused_with_what_is_wrong(request_fields: dict[str, object], message: str) -> None:

@@ -38,6 +38,11 @@ class FakeResponse:
 @dataclass
 class FakeRequest:
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    correlation: int | str = 0
+    """The sequence id a client sent (0: none), as ``InferenceRequest.correlation_id()`` returns it."""
+
+    def correlation_id(self) -> int | str:
+        return self.correlation
 
 
 def fake_pb_utils() -> types.ModuleType:
