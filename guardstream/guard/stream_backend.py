@@ -89,8 +89,9 @@ def _one(pb_utils: ModuleType, request: Any, name: str, *, required: bool = True
 def read_request(pb_utils: ModuleType, request: Any) -> StreamRequest:
     """The stream request Triton handed over; ValueError names what is malformed."""
     text = _one(pb_utils, request, INPUT_TEXT, required=False)
+    prefix = _one(pb_utils, request, INPUT_PREFIX_CHARS)
     try:
-        prefix_chars = int(_one(pb_utils, request, INPUT_PREFIX_CHARS))
+        prefix_chars = int(prefix)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"input {INPUT_PREFIX_CHARS} must be an integer: {exc}") from None
     return StreamRequest(

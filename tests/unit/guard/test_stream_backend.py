@@ -167,7 +167,7 @@ def test_a_malformed_request_fails_alone(model: Any) -> None:
     responses = model.execute([no_prefix, good, wrong_text, two_rows])
     assert [r.error is None for r in responses] == [False, True, False, False]
     assert [r.error.code for r in responses if r.error] == ["INVALID_ARG"] * 3
-    assert "PREFIX_CHARS is missing" in responses[0].error.message
+    assert responses[0].error.message == "input PREFIX_CHARS is missing"
     assert "TEXT has 2 characters but PREFIX_CHARS is 3" in responses[2].error.message
     assert "DELTA must hold one row" in responses[3].error.message
     assert _outputs(responses[1])["STREAM_CHARS"] == 2
