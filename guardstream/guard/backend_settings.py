@@ -18,7 +18,18 @@ OUTPUT_P_UNSAFE = "P_UNSAFE"
 OUTPUT_VERDICT_JSON = "VERDICT_JSON"
 OUTPUT_CATEGORY = "CATEGORY"
 OUTPUT_CATEGORY_SCORE = "CATEGORY_SCORE"
-MODES = ("score", "explain", "fast")
+# The stream models' (guardstream.guard.stream_backend): the sequence batcher's controls (the stream
+# id is the request's correlation id), a chunk of the reply with its place in it, and whether the
+# model needs the reply so far to rebuild the stream.
+CONTROL_START = "START"
+CONTROL_END = "END"
+INPUT_DELTA = "DELTA"
+INPUT_PREFIX_CHARS = "PREFIX_CHARS"
+INPUT_TEXT = "TEXT"
+OUTPUT_NEEDS_TEXT = "NEEDS_TEXT"
+OUTPUT_STREAM_CHARS = "STREAM_CHARS"
+STREAM_MODES = ("stream_fast", "stream_generative")
+MODES = ("score", "explain", "fast", *STREAM_MODES)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,14 @@ class BackendSettings:
     max_input_tokens: int = 512
     max_batch_size: int = 64
     max_new_tokens: int = 96
+    max_streams: int = 1024
+    """Stream modes: most streams whose state is held (the least recently used is evicted)."""
+    idle_timeout_s: float = 600.0
+    """Stream modes: a stream idle longer loses its state (its client rebuilds it from the text)."""
+    max_state_bytes: int | None = None
+    """Stream modes: most bytes of state held in all; None bounds by count and idle time only."""
+    window_chars: int | None = None
+    """Mode stream_fast: the reply's last characters each chunk is scored on; None: the scorer's default."""
 
 
 def _parameter(model_config: dict[str, Any], name: str) -> str | None:
@@ -55,6 +74,19 @@ def _positive_int(model_config: dict[str, Any], name: str, default: int | None) 
         raise ConfigurationError(f"parameter {name} must be an integer, got {raw!r}") from None
     if value < 1:
         raise ConfigurationError(f"parameter {name} must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(model_config: dict[str, Any], name: str, default: float) -> float:
+    raw = _parameter(model_config, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"parameter {name} must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigurationError(f"parameter {name} must be above 0, got {value}")
     return value
 
 
@@ -84,6 +116,10 @@ def settings_from_model_config(model_config: dict[str, Any], version_dir: Path) 
         max_input_tokens=_positive_int(model_config, "max_input_tokens", 512) or 512,
         max_batch_size=max(max_batch, 1),
         max_new_tokens=_positive_int(model_config, "max_new_tokens", 96) or 96,
+        max_streams=_positive_int(model_config, "max_streams", 1024) or 1024,
+        idle_timeout_s=_positive_float(model_config, "idle_timeout_s", 600.0),
+        max_state_bytes=_positive_int(model_config, "max_state_bytes", None),
+        window_chars=_positive_int(model_config, "window_chars", None),
     )
 
 

@@ -16,6 +16,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from guardstream.guard.categories import HarmCategory
 from guardstream.guard.encoding import common_prefix_length
 from guardstream.guard.prompt import ANSWER_PREFIX, UNSAFE_WORD
@@ -25,6 +28,16 @@ from guardstream.records import VerdictLabel
 logger = logging.getLogger(__name__)
 
 CATEGORIES: tuple[HarmCategory, ...] = tuple(HarmCategory)
+NO_CATEGORY = -1
+"""The category index of a score that names none (a checkpoint that cannot name categories)."""
+
+
+def category_slugs(category: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """Each category index as its slug in UTF-8, as the models' CATEGORY output carries it; empty
+    for ``NO_CATEGORY``."""
+    slugs = np.array([c.value.encode() for c in CATEGORIES] + [b""], dtype=np.object_)
+    named: npt.NDArray[np.object_] = slugs[np.where(category == NO_CATEGORY, len(CATEGORIES), category)]
+    return named
 
 
 def category_bridge() -> str:

@@ -52,6 +52,8 @@ FORMAT = "guardstream.fast_guard/1"
 CATEGORIES: tuple[HarmCategory, ...] = tuple(HarmCategory)
 DEFAULT_MAX_INPUT_TOKENS = 256
 POOLINGS = ("mean", "mean_max")
+PAIR_TEMPLATE_TOKENS = 3
+"""Tokens the pair template adds around the two texts: ``[CLS] question [SEP] response [SEP]``."""
 PADDED_TOKEN_BUDGET = 2048
 """Most padded tokens one forward pass of the scorer holds (characters stand in for tokens)."""
 
@@ -337,7 +339,8 @@ class FastGuardScorer:
         tokens: one long message no longer pads a whole batch of short ones to its length (on a
         CPU a batch of 64 had scored half as fast as a batch of 4). Each row's answer is its own."""
         lengths = [
-            min(len(question) + len(response) + 3, self.contract.max_input_tokens) for question, response in pairs
+            min(len(question) + len(response) + PAIR_TEMPLATE_TOKENS, self.contract.max_input_tokens)
+            for question, response in pairs
         ]
         chunks: list[list[int]] = []
         current: list[int] = []

@@ -25,16 +25,13 @@ import numpy.typing as npt
 import torch
 
 from guardstream.errors import ConfigurationError
-from guardstream.guard.category_layout import measure_category_layout
+from guardstream.guard.category_layout import NO_CATEGORY, measure_category_layout
 from guardstream.guard.checkpoint import load_checkpoint, names_categories, pad_token_id
 from guardstream.guard.encoding import ContinuationLayout, PromptEncoder
 from guardstream.guard.prefix_cache import BOUNDARY_PROBES, PrefixCache, RowRunner, shared_prefix
 from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD
 
 logger = logging.getLogger(__name__)
-
-
-NO_CATEGORY = -1
 
 
 @dataclass(frozen=True)

@@ -25,36 +25,80 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from guardstream.errors import ConfigurationError
 from guardstream.guard.backend_settings import (
     INPUT_QUESTION,
     INPUT_RESPONSE,
+    MODES,
     OUTPUT_CATEGORY,
     OUTPUT_CATEGORY_SCORE,
     OUTPUT_P_UNSAFE,
     OUTPUT_VERDICT_JSON,
+    STREAM_MODES,
     BackendSettings,
     output_data_type,
     settings_from_model_config,
 )
+from guardstream.guard.category_layout import category_slugs
 from guardstream.guard.triton_errors import bad_request, model_failure
 
 logger = logging.getLogger(__name__)
 
+BATCH_MODES = tuple(mode for mode in MODES if mode not in STREAM_MODES)
+"""The modes this backend serves; the stream modes are :mod:`guardstream.guard.stream_backend`'s."""
 
-def _decode(value: object) -> str:
+
+def decode_text(value: object) -> str:
+    """A string tensor's element as text (invalid UTF-8 replaced, never fatal)."""
     if isinstance(value, bytes | bytearray | np.bytes_):
         return bytes(value).decode("utf-8", errors="replace")
     return str(value)
 
 
-def _texts(pb_utils: ModuleType, request: Any, name: str) -> list[str]:
+def input_column(pb_utils: ModuleType, request: Any, name: str) -> npt.NDArray[Any] | None:
+    """Input ``name`` of the request as one value per row (its shape must be ``[batch, 1]``), or
+    None when the request does not carry it."""
     tensor = pb_utils.get_input_tensor_by_name(request, name)
     if tensor is None:
-        raise ValueError(f"input {name} is missing")
+        return None
     array = tensor.as_numpy()
     if array.ndim != 2 or array.shape[1] != 1:
         raise ValueError(f"input {name} must have shape [batch, 1], got {list(array.shape)}")
-    return [_decode(v) for v in array[:, 0]]
+    column: npt.NDArray[Any] = array[:, 0]
+    return column
+
+
+def _texts(pb_utils: ModuleType, request: Any, name: str) -> list[str]:
+    column = input_column(pb_utils, request, name)
+    if column is None:
+        raise ValueError(f"input {name} is missing")
+    return [decode_text(v) for v in column]
+
+
+def initialise_backend(
+    args: dict[str, str], modes: tuple[str, ...]
+) -> tuple[ModuleType, dict[str, Any], BackendSettings]:
+    """What every guard model does first: triton_python_backend_utils, its config, its settings
+    (one of ``modes``), and torch's threads."""
+    # Idle OpenMP threads sleep instead of spinning. The guard shares its cores with the worker and
+    # Kafka, and spinning threads of busy neighbours starve each other: 2 torch threads on a loaded
+    # 2-core machine scored ~35 items/s spinning, 300-500 passive. OpenMP reads this when torch
+    # loads it, so it is set before the stub's first `import torch`; an operator's own value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+    import triton_python_backend_utils as pb_utils
+
+    model_config = json.loads(args["model_config"])
+    version_dir = Path(args["model_repository"]) / args["model_version"]
+    settings = settings_from_model_config(model_config, version_dir)
+    if settings.mode not in modes:
+        raise ConfigurationError(
+            f"parameter mode of model {args.get('model_name')} must be one of {', '.join(modes)} for "
+            f"the backend it imports, got {settings.mode!r}"
+        )
+    if settings.torch_threads is not None:
+        torch.set_num_threads(settings.torch_threads)
+    return pb_utils, model_config, settings
 
 
 Outputs = dict[str, npt.NDArray[Any]]
@@ -65,7 +109,6 @@ def _runner(settings: BackendSettings, declared: set[str]) -> Callable[[list[tup
     fast mode: the same outputs from the fast guard (a pretrained encoder with heads);
     explain mode: the generated verdict text (UTF-8) per pair."""
     if settings.mode == "fast":
-        from guardstream.guard.category_layout import CATEGORIES
         from guardstream.guard.fast_guard import FastGuardScorer
 
         fast = FastGuardScorer(
@@ -74,20 +117,18 @@ def _runner(settings: BackendSettings, declared: set[str]) -> Callable[[list[tup
             dtype=settings.dtype,
             max_batch_size=settings.max_batch_size,
         )
-        slugs = np.array([c.value.encode() for c in CATEGORIES], dtype=np.object_)
 
         def score_fast(pairs: list[tuple[str, str]]) -> Outputs:
             scores = fast.score_with_categories(pairs)
             return {
                 OUTPUT_P_UNSAFE: scores.p_unsafe,
-                OUTPUT_CATEGORY: slugs[scores.category],
+                OUTPUT_CATEGORY: category_slugs(scores.category),
                 OUTPUT_CATEGORY_SCORE: scores.category_score,
             }
 
         return score_fast
     if settings.mode == "score":
-        from guardstream.guard.category_layout import CATEGORIES
-        from guardstream.guard.scoring import NO_CATEGORY, GuardScorer
+        from guardstream.guard.scoring import GuardScorer
 
         scorer = GuardScorer(
             settings.checkpoint_path,
@@ -97,14 +138,12 @@ def _runner(settings: BackendSettings, declared: set[str]) -> Callable[[list[tup
             max_batch_size=settings.max_batch_size,
             categories=None if OUTPUT_CATEGORY in declared else False,
         )
-        slugs = np.array([c.value.encode() for c in CATEGORIES] + [b""], dtype=np.object_)
 
         def score(pairs: list[tuple[str, str]]) -> Outputs:
             scores = scorer.score_with_categories(pairs)
-            category = np.where(scores.category == NO_CATEGORY, len(CATEGORIES), scores.category)
             return {
                 OUTPUT_P_UNSAFE: scores.p_unsafe,
-                OUTPUT_CATEGORY: slugs[category],
+                OUTPUT_CATEGORY: category_slugs(scores.category),
                 OUTPUT_CATEGORY_SCORE: scores.category_score,
             }
 
@@ -128,20 +167,8 @@ class TritonPythonModel:
     """The guard model as Triton's Python backend sees it."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        # Idle OpenMP threads sleep instead of spinning. The guard shares its cores with the worker and
-        # Kafka, and spinning threads of busy neighbours starve each other: 2 torch threads on a loaded
-        # 2-core machine scored ~35 items/s spinning, 300-500 passive. OpenMP reads this when torch
-        # loads it, so it is set before the stub's first `import torch`; an operator's own value wins.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        import torch
-        import triton_python_backend_utils as pb_utils
-
+        pb_utils, model_config, settings = initialise_backend(args, BATCH_MODES)
         self._pb = pb_utils
-        model_config = json.loads(args["model_config"])
-        version_dir = Path(args["model_repository"]) / args["model_version"]
-        settings = settings_from_model_config(model_config, version_dir)
-        if settings.torch_threads is not None:
-            torch.set_num_threads(settings.torch_threads)
         declared = {output["name"] for output in model_config.get("output", [])}
         self._outputs = {
             name: pb_utils.triton_string_to_numpy(output_data_type(model_config, name)) for name in declared

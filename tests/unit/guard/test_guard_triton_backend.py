@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-import types
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,55 +14,9 @@ import torch
 
 from guardstream.errors import ConfigurationError
 from guardstream.guard.backend_settings import settings_from_model_config
+from tests.unit.guard.triton_fakes import FakeRequest, fake_pb_utils
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@dataclass
-class FakeTensor:
-    name: str
-    array: np.ndarray
-
-    def as_numpy(self) -> np.ndarray:
-        return self.array
-
-
-@dataclass
-class FakeError:
-    """pb_utils.TritonError: a message and a code (its codes are class attributes, as in the stub)."""
-
-    message: str
-    code: str = "INTERNAL"
-    INVALID_ARG: ClassVar[str] = "INVALID_ARG"
-    UNAVAILABLE: ClassVar[str] = "UNAVAILABLE"
-    INTERNAL: ClassVar[str] = "INTERNAL"
-
-
-@dataclass
-class FakeResponse:
-    output_tensors: list[FakeTensor]
-    error: FakeError | None = None
-
-
-@dataclass
-class FakeRequest:
-    inputs: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def _fake_pb_utils() -> types.ModuleType:
-    module = types.ModuleType("triton_python_backend_utils")
-    module.Tensor = FakeTensor  # type: ignore[attr-defined]
-    module.TritonError = FakeError  # type: ignore[attr-defined]
-    module.InferenceResponse = FakeResponse  # type: ignore[attr-defined]
-
-    def get_input_tensor_by_name(request: FakeRequest, name: str) -> FakeTensor | None:
-        array = request.inputs.get(name)
-        return None if array is None else FakeTensor(name, array)
-
-    module.get_input_tensor_by_name = get_input_tensor_by_name  # type: ignore[attr-defined]
-    numpy_types = {"TYPE_FP32": np.float32, "TYPE_STRING": np.object_}
-    module.triton_string_to_numpy = numpy_types.__getitem__  # type: ignore[attr-defined]
-    return module
 
 
 def _model_config(checkpoint: str) -> dict[str, Any]:
@@ -98,7 +50,7 @@ def _request(questions: list[str], responses: list[str]) -> FakeRequest:
 
 @pytest.fixture()
 def backend(monkeypatch: pytest.MonkeyPatch, default_checkpoint: Path) -> Any:
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake_pb_utils())
     from guardstream.guard.triton_backend import TritonPythonModel
 
     model = TritonPythonModel()
@@ -174,7 +126,7 @@ def test_a_model_failure_answers_every_request_with_a_retriable_code(
 def test_explain_mode_answers_each_request_with_generated_verdict_text(
     monkeypatch: pytest.MonkeyPatch, default_checkpoint: Path
 ) -> None:
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake_pb_utils())
     from guardstream.guard.triton_backend import TritonPythonModel
 
     config = _model_config(default_checkpoint.name)
@@ -251,7 +203,7 @@ def test_idle_openmp_threads_sleep_unless_the_operator_chose_otherwise(
 ) -> None:
     import os
 
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake_pb_utils())
     from guardstream.guard.triton_backend import TritonPythonModel
 
     version_dir = default_checkpoint.parent
