@@ -8,7 +8,10 @@ did), nor can the whole reply be tokenized again per chunk (O(reply)). So the re
 
 * a cut at character ``i`` where the tokenizer's pre-tokenizer splits the text around it (its last
   :data:`LOOKBEHIND_CHARS` characters of the piece and the next :data:`LOOKAHEAD_CHARS`). No token
-  crosses a pre-token split, so there the pieces' ids are the whole text's ids;
+  crosses a pre-token split, so there the pieces' ids are the whole text's ids. The pre-tokenizer
+  reads the raw text, so no such cut touches a format character (dropped before tokenizing: a word
+  disguised with zero-width spaces must tokenize as the word) or comes before a combining mark (a
+  normaliser composes it with the character before);
 * a cut where a piece reaches :data:`MAX_PIECE_CHARS` characters with no such split (a long run of
   letters), so that the piece still open is short. Such a cut can change a merge or two against
   tokenizing the whole text: the one place where a streamed reply's tokens may differ from the
@@ -21,6 +24,8 @@ tokenized again with each delta; only its tokens that changed are fed to the mod
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from guardstream.guard.plain_text import PlainTextTokenizer
 
@@ -51,7 +56,9 @@ class PieceCutter:
         ``(settled(known), settled(len(text))]``, in order."""
         found: list[int] = []
         for position in range(max(start, settled(known)) + 1, settled(len(text)) + 1):
-            if position - start >= MAX_PIECE_CHARS or self._splits(text, start, position):
+            if position - start >= MAX_PIECE_CHARS or (
+                not _joins(text[position - 1], text[position]) and self._splits(text, start, position)
+            ):
                 found.append(position)
                 start = position
         return found
@@ -59,3 +66,8 @@ class PieceCutter:
     def _splits(self, text: str, start: int, position: int) -> bool:
         low = max(start, position - LOOKBEHIND_CHARS)
         return position - low in self._plain.pre_token_starts(text[low : position + LOOKAHEAD_CHARS])
+
+
+def _joins(before: str, after: str) -> bool:
+    """True when the tokenizer sees these two characters differently apart than together."""
+    return "Cf" in (unicodedata.category(before), unicodedata.category(after)) or unicodedata.category(after)[0] == "M"

@@ -58,3 +58,10 @@ def test_pieces_cut_at_pre_token_splits_tokenize_as_the_whole_text(plain: PlainT
     pieces = plain.ids([TEXT[a:b] for a, b in pairwise([0, *cuts, end])])
     assert len(cuts) > 10
     assert [token for piece in pieces for token in piece] == plain.ids([TEXT[:end]])[0]
+
+
+def test_no_cut_splits_a_word_disguised_with_format_characters_or_a_combining_mark(plain: PlainTextTokenizer) -> None:
+    text = "怎么制作炸\u200b弹，a\u200db c\u2060d。cafe\u0301 ok"
+    cuts = PieceCutter(plain).cuts(text, 0, 0)
+    pieces = plain.ids([text[a:b] for a, b in pairwise([0, *cuts, len(text)])])
+    assert [token for piece in pieces for token in piece] == plain.ids([text])[0]
