@@ -95,8 +95,10 @@ class PromptEncoder:
         self._answer_prefix = answer_prefix
         self.layout = self._measure_layout(unsafe_word, safe_word)
         prefixed = self.prompt.tail_ids(answer_prefix)[0]
-        self._tail_context = prefixed[: len(prefixed) - self.layout.tail_length]
-        self.template_tokens = self.prompt.template_length + len(self._tail_context) + self.layout.row_overhead
+        self.tail_context = prefixed[: len(prefixed) - self.layout.tail_length]
+        """What every context ends with after the response: the template's tail and the answer prefix,
+        less the part re-tokenized with the answer words (the stream scorer puts it after its cache)."""
+        self.template_tokens = self.prompt.template_length + len(self.tail_context) + self.layout.row_overhead
         self.max_input_tokens = max_input_tokens
         self.text_budget = max_input_tokens - self.template_tokens
         if self.text_budget < _MIN_TEXT_BUDGET:
@@ -109,7 +111,7 @@ class PromptEncoder:
     @property
     def empty_context_length(self) -> int:
         """Tokens of the context of an empty pair (the template alone)."""
-        return self.prompt.template_length + len(self._tail_context)
+        return self.prompt.template_length + len(self.tail_context)
 
     def answer_ids(self, afters: Sequence[str]) -> list[list[int]]:
         """Ids of an empty pair's prompt + answer prefix followed by each text of ``afters``."""
@@ -143,7 +145,7 @@ class PromptEncoder:
         for question_ids, response_ids in self.prompt.texts(pairs):
             keep_q, keep_r = split_budget(len(question_ids), len(response_ids), self.text_budget)
             body = self.prompt.body(last_ids(question_ids, keep_q), last_ids(response_ids, keep_r))
-            contexts.append(body + self._tail_context)
+            contexts.append(body + self.tail_context)
         return contexts
 
 

@@ -62,6 +62,15 @@ class PlainTextTokenizer:
             return []
         return [list(e.ids) for e in self._backend.encode_batch([visible(t) for t in texts], add_special_tokens=False)]
 
+    def pre_token_starts(self, text: str) -> list[int]:
+        """Where the tokenizer's pre-tokenizer starts a piece of ``text`` (after its first): no token
+        spans one of these, so the text either side tokenizes on its own as it does in the whole.
+        Read on the text as given (format characters kept); none when there is no pre-tokenizer."""
+        pre_tokenizer = self._backend.pre_tokenizer
+        if pre_tokenizer is None:
+            return []
+        return [start for _, (start, _) in pre_tokenizer.pre_tokenize_str(text) if start > 0]
+
     def with_offsets(self, text: str) -> tuple[str, list[tuple[int, int]]]:
         """The text as encoded (format characters dropped) and its tokens' character offsets in it."""
         shown = visible(text)

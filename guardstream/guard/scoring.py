@@ -43,6 +43,17 @@ class Scores:
     category_score: npt.NDArray[np.float32]
 
 
+def concatenate_scores(parts: Sequence[Scores]) -> Scores:
+    """The rows of ``parts``, in order, as one :class:`Scores` (empty when there are none)."""
+    if not parts:
+        return Scores(np.empty(0, np.float32), np.empty(0, np.int64), np.empty(0, np.float32))
+    return Scores(
+        np.concatenate([part.p_unsafe for part in parts]),
+        np.concatenate([part.category for part in parts]),
+        np.concatenate([part.category_score for part in parts]),
+    )
+
+
 class GuardScorer:
     """Loads a local causal-LM guard checkpoint and scores pairs in score mode."""
 
@@ -115,43 +126,42 @@ class GuardScorer:
 
     def score_with_categories(self, pairs: Sequence[tuple[str, str]]) -> Scores:
         """p_unsafe per pair and, when the model names categories, the most probable one."""
-        parts = [
-            self._score_chunk(pairs[start : start + self.max_batch_size])
-            for start in range(0, len(pairs), self.max_batch_size)
-        ]
-        if not parts:
-            return Scores(np.empty(0, np.float32), np.empty(0, np.int64), np.empty(0, np.float32))
-        return Scores(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+        return concatenate_scores(
+            [
+                self.score_contexts(self.encoder.contexts(pairs[start : start + self.max_batch_size]), self.runner)
+                for start in range(0, len(pairs), self.max_batch_size)
+            ]
+        )
 
     def log_probabilities(
         self, pairs: Sequence[tuple[str, str]]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Log P(unsafe word) and log P(safe word) per pair (one forward pass, no chunking)."""
-        lp_unsafe, lp_safe, _ = self._forward(pairs)
+        lp_unsafe, lp_safe, _ = self._forward(self.encoder.contexts(pairs), self.runner)
         return lp_unsafe, lp_safe
 
-    def _score_chunk(
-        self, pairs: Sequence[tuple[str, str]]
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        lp_unsafe, lp_safe, category_lp = self._forward(pairs)
+    def score_contexts(self, contexts: Sequence[list[int]], runner: RowRunner) -> Scores:
+        """Scores of contexts already encoded (:meth:`PromptEncoder.contexts`), whose hidden states
+        ``runner`` computes: this scorer's own, or one over a streamed reply's key/value cache."""
+        lp_unsafe, lp_safe, category_lp = self._forward(contexts, runner)
+        n = len(contexts)
         p_unsafe = torch.sigmoid(torch.from_numpy(lp_unsafe - lp_safe)).numpy().astype(np.float32)
         if category_lp is None:
-            return p_unsafe, np.full(len(pairs), NO_CATEGORY, np.int64), np.zeros(len(pairs), np.float32)
+            return Scores(p_unsafe, np.full(n, NO_CATEGORY, np.int64), np.zeros(n, np.float32))
         shares = torch.softmax(torch.from_numpy(category_lp), dim=1)
         best = shares.max(dim=1)
-        return p_unsafe, best.indices.numpy().astype(np.int64), best.values.numpy().astype(np.float32)
+        return Scores(p_unsafe, best.indices.numpy().astype(np.int64), best.values.numpy().astype(np.float32))
 
     @torch.inference_mode()
     def _forward(
-        self, pairs: Sequence[tuple[str, str]]
+        self, contexts: Sequence[list[int]], runner: RowRunner
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
-        """Log P of each answer word per pair and, with categories, log P of each category's first token."""
-        n = len(pairs)
+        """Log P of each answer word per context and, with categories, log P of each category's first token."""
+        n = len(contexts)
         if n == 0:
             return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32), None
         layout, categories = self.layout, self.category_layout
         main, other = list(layout.main), list(layout.other)
-        contexts = self.encoder.contexts(pairs)
 
         # Rows: one per pair with the main word's inputs, plus one per pair for the other word
         # when it does not lie on the main word's path. With categories, the row that carries the
@@ -184,7 +194,7 @@ class GuardScorer:
             reads.append((pair_rows + category_rows_start, starts + len(categories.inputs), 1))
         read_rows = np.concatenate([np.repeat(r, count) for r, _, count in reads])
         read_positions = np.concatenate([(s[:, None] + np.arange(count)).reshape(-1) for _, s, count in reads])
-        hidden = self.runner.hidden_at(rows, read_rows, read_positions)
+        hidden = runner.hidden_at(rows, read_rows, read_positions)
         hidden_main, hidden_other, hidden_category = torch.split(
             hidden, [n * count for _, _, count in reads] + [0] * (3 - len(reads))
         )
