@@ -127,18 +127,24 @@ def run_streams(
 
 
 def chunk_cost(settings: Settings, model: str, chunks: int) -> tuple[float, float]:
-    """Median ms per chunk of one stream at a short and at a long prefix, through Triton, alternating."""
+    """Median ms per chunk of one stream at a short and at a long prefix, through Triton, alternating.
+
+    The long prefix ends with the short one and both streams then get the same deltas, so the two
+    differ only in how much reply came before: what the model reads of the newest text is the same."""
     client = StreamModelClient(settings.triton, model)
-    text = "".join(SENSITIVE_SAFE) * (LONG_PREFIX // len("".join(SENSITIVE_SAFE)) + 1)
-    delta = text[:COST_DELTA_CHARS]
-    times: dict[int, list[float]] = {SHORT_PREFIX: [], LONG_PREFIX: []}
+    sentences = "".join(SENSITIVE_SAFE)
+    material = sentences * ((LONG_PREFIX + chunks * COST_DELTA_CHARS) // len(sentences) + 2)
+    common = material[:SHORT_PREFIX]
+    prefixes = {SHORT_PREFIX: common, LONG_PREFIX: material[::-1][: LONG_PREFIX - SHORT_PREFIX] + common}
+    deltas = [material[SHORT_PREFIX + i * COST_DELTA_CHARS :][:COST_DELTA_CHARS] for i in range(chunks)]
+    times: dict[int, list[float]] = {size: [] for size in prefixes}
     run = uuid.uuid4().hex[:8]
     try:
-        streams = {size: f"cost-{run}-{size}" for size in times}
-        so_far = {size: text[:size] for size in times}
+        streams = {size: f"cost-{run}-{size}" for size in prefixes}
+        so_far = dict(prefixes)
         for size, stream_id in streams.items():  # open each stream at its prefix (a rebuild: not timed)
             client.score([ChunkRequest(stream_id, "问题", so_far[size], "", start=True, end=False)])
-        for index in range(chunks):
+        for index, delta in enumerate(deltas):
             for size, stream_id in streams.items():
                 request = ChunkRequest(stream_id, "问题", delta, so_far[size], start=False, end=index == chunks - 1)
                 began = time.perf_counter()

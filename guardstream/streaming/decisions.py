@@ -1,10 +1,12 @@
 """The decision after each chunk of a streamed reply, and the final one: pure functions.
 
-After a chunk the stream model's score for the reply so far is read through the policy: an unsafe
-score opens (or lengthens) a run; the run's first chunk puts the stream on **hold** (a client shows
-nothing past where the run began), ``debounce_chunks`` in a row **stop** it, and a score that is not
-unsafe ends the run and **continues** (all but the last ``hold_back_chars`` characters may be
-shown). A stop is final for the provisional decisions: later chunks repeat it.
+After a chunk the stream model's score for the reply so far is read through the policy
+(:mod:`guardstream.streaming.rules`): a score the policy calls unsafe opens (or goes on with) a
+*suspicion*, and the stream is on **hold** (a client shows nothing past where the suspicion
+began); ``debounce_chunks`` scores in a row at or above the stop threshold **stop** it; a score the
+policy does not call unsafe ends the suspicion and the stream **continues** (all but the last
+``hold_back_chars`` characters may be shown). A stop is final for the provisional decisions: later
+chunks repeat it.
 
 At the reply's last chunk the whole reply gets its verdict (:func:`finish`). When that verdict and
 the last published provisional action disagree (stopped but the whole reply is safe; never stopped
@@ -55,7 +57,7 @@ def decide(
         decision = Decision(label, StreamAction.STOP, before.visible_chars, before.first_unsafe_offset)
         return after, decision
     if label is VerdictLabel.UNSAFE:
-        run = before.run + 1
+        run = before.run + 1 if score.p_unsafe >= rules.stop(score.category) else 0
         run_start = before.run_start if before.run_start is not None else before.chars
         visible = max(before.visible_chars, min(run_start, after.chars - rules.hold_back(score.category)))
         action = StreamAction.STOP if run >= rules.debounce(score.category) else StreamAction.HOLD

@@ -31,9 +31,9 @@ class StreamProgress:
     text: str = ""
     """The reply so far."""
     run: int = 0
-    """Unsafe chunk scores in a row, up to the last chunk."""
+    """Chunk scores in a row at or above the stop threshold, up to the last chunk."""
     run_start: int | None = None
-    """Offset where the current run of unsafe chunks began."""
+    """Offset where the current suspicion (chunk scores the policy calls unsafe) began."""
     action: StreamAction = StreamAction.CONTINUE
     """The last decision's action (stop is kept until a retraction)."""
     visible_chars: int = 0

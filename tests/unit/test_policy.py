@@ -304,3 +304,21 @@ def test_scoped_policy_errors_name_the_policy(tmp_path: Path, policies: str, pro
     with pytest.raises(ConfigurationError) as error:
         load_policy_file(path)
     assert problem in str(error.value)
+
+
+def test_a_policy_file_sets_streaming_rules_and_a_scope_replaces_them(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        'version: "s1"\nunsafe_threshold: 0.5\nreview_threshold: 0.3\n'
+        "streaming: {model: generative, stop_threshold: 0.9, categories: {hate_abuse: {debounce_chunks: 1}}}\n"
+        "policies:\n  - {id: kids, when: {channel: kids}, streaming: {stop_threshold: 0.6}}\n",
+        encoding="utf-8",
+    )
+    policy = load_policy_file(path)
+    assert policy.streaming.model.value == "generative" and policy.streaming.stop(None) == 0.9
+    assert policy.streaming.debounce(HarmCategory.HATE_ABUSE) == 1 and policy.streaming.debounce(None) == 2
+    assert policy.select({"channel": "kids"}).streaming.stop(None) == 0.6
+    assert load_policy_file(write_policy_file(policy, tmp_path / "again.yaml")) == policy
+    path.write_text('version: "s2"\nunsafe_threshold: 0.5\nreview_threshold: 0.3\nstreaming: {debounce_chunks: 0}\n')
+    with pytest.raises(ConfigurationError, match="streaming.debounce_chunks"):
+        load_policy_file(path)

@@ -19,12 +19,13 @@ POLICY = Policy(
     unsafe_threshold=0.5,
     review_threshold=0.3,
     streaming=StreamingRules(
+        stop_threshold=0.8,
         debounce_chunks=2,
         hold_back_chars=5,
         categories={HarmCategory.PHYSICAL_MENTAL_HEALTH: StreamCategoryRules(debounce_chunks=1, hold_back_chars=9)},
     ),
 )
-SAFE, UNSAFE = ChunkScore(0.1, None), ChunkScore(0.9, None)
+SAFE, UNSAFE, SUSPECT = ChunkScore(0.1, None), ChunkScore(0.9, None), ChunkScore(0.6, None)
 
 
 def chunk(seq: int, delta: str) -> ReplyChunk:
@@ -70,6 +71,13 @@ def test_a_stop_is_kept_by_later_chunks_whatever_they_score() -> None:
     seen = run([UNSAFE, UNSAFE, SAFE, SAFE])
     assert [action for _, action, _ in seen] == [StreamAction.HOLD] + [StreamAction.STOP] * 3
     assert {visible for _, _, visible in seen[1:]} == {0}
+
+
+def test_scores_unsafe_by_the_policy_but_below_the_stop_threshold_hold_and_never_stop() -> None:
+    seen = run([SAFE, SUSPECT, SUSPECT, SUSPECT, UNSAFE, SUSPECT, UNSAFE])
+    assert [action for _, action, _ in seen] == [StreamAction.CONTINUE] + [StreamAction.HOLD] * 6
+    assert {visible for _, _, visible in seen[1:]} == {10}  # held from where the suspicion began
+    assert seen[-1][0].run == 1  # the suspect score broke the run of stop-worthy ones
 
 
 def test_a_category_with_debounce_1_stops_at_its_first_unsafe_chunk() -> None:
