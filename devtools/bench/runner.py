@@ -360,6 +360,18 @@ def stream_figures(streams: StreamBenchResults | None) -> list[Figure]:
             note="unsafe replies stopped by a provisional decision",
         ),
         Figure(
+            "stream_final_recall",
+            quality.final_recall if quality else nan,
+            "ratio",
+            note="unsafe replies whose final verdict (the whole reply, plain guard) is unsafe",
+        ),
+        Figure(
+            "stream_final_false_unsafe_rate",
+            quality.final_false_unsafe_rate if quality else nan,
+            "ratio",
+            note="safe replies whose final verdict is unsafe (a retraction stops them at the end)",
+        ),
+        Figure(
             "stream_false_stop_rate",
             quality.false_stop_rate if quality else nan,
             "ratio",

@@ -94,8 +94,8 @@ def run_streams(
     results = StreamBenchResults()
     models = {"fast": settings.streams.fast_model_name, "generative": settings.streams.generative_model_name}
     results.policy_kind = Policy.from_settings(settings.policy).streaming.model.value
-    replies = list(generate_replies(replies_count, seed))
     run = uuid.uuid4().hex[:8]
+    replies = list(generate_replies(replies_count, seed, run_id=f"bench-{run}"))
     topics = create_stream_topics(settings.kafka, f"bench.streams.{run}")
     group = f"bench-streams-{run}"
     worker = start_stream_worker(stream_worker_environment(settings, topics, audit_url, group), log_dir)

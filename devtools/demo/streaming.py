@@ -56,10 +56,14 @@ class _View:
         return text
 
 
+def _short(stream_id: str) -> str:
+    return stream_id.rsplit("-", 1)[-1]
+
+
 def _table(views: list[_View], done: int) -> Table:
     table = Table(title=f"streamed replies, decisions as they arrive ({done}/{len(views)} final)", expand=True)
     table.add_column("stream", no_wrap=True)
-    table.add_column("reply so far (plain: shown · yellow: held back · red: stopped)", ratio=1)
+    table.add_column("reply so far (plain: shown · yellow: held back · red: stopped)", ratio=1, overflow="fold")
     table.add_column("seq", justify="right")
     table.add_column("p_unsafe", justify="right")
     table.add_column("action")
@@ -73,7 +77,7 @@ def _table(views: list[_View], done: int) -> Table:
         )
         truth = f"harm at {view.reply.harmful_offset}" if view.reply.unsafe else "safe"
         table.add_row(
-            view.reply.stream_id[-8:],
+            _short(view.reply.stream_id),
             view.text(),
             str(last.seq) if last else "",
             f"{last.p_unsafe:.2f}" if last else "",
@@ -93,9 +97,9 @@ def run_streaming_demo(
     console: Console,
 ) -> bool:
     """Stream ``streams`` replies and show the decisions live; True when every stream got its final verdict."""
-    replies = list(generate_replies(streams, seed))
-    views = {reply.stream_id: _View(reply) for reply in replies}
     run = uuid.uuid4().hex[:8]
+    replies = list(generate_replies(streams, seed, run_id=f"demo-{run}"))
+    views = {reply.stream_id: _View(reply) for reply in replies}
     topics = create_stream_topics(settings.kafka, f"demo.streams.{run}")
     group = f"demo-streams-{run}"
     worker = start_stream_worker(stream_worker_environment(settings, topics, settings.audit.url, group), log_dir)
@@ -127,7 +131,7 @@ def run_streaming_demo(
                     if isinstance(record, StreamRetraction):
                         view.retractions.append(record)
                         retracted.append(
-                            f"{record.stream_id[-8:]}: {record.retracted_action.value} → {record.action.value} ({record.reason})"
+                            f"{record.stream_id.rsplit('-', 1)[-1]}: {record.retracted_action.value} → {record.action.value} ({record.reason})"
                         )
                         continue
                     view.last = record

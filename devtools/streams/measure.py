@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from devtools.bench.stats import percentile
 from devtools.streams.replies import StreamedReply
 from devtools.streams.session import StreamOutputs, StreamRecord
+from guardstream.records import VerdictLabel
 from guardstream.streaming.records import StreamAction, StreamRetraction, StreamVerdict
 
 
@@ -21,6 +22,10 @@ class StreamQuality:
     safe: int
     false_stops: int
     """Safe replies that a provisional decision stopped."""
+    final_unsafe_of_unsafe: int = 0
+    """Unsafe replies whose final verdict (the whole reply, by the plain guard) is unsafe."""
+    final_unsafe_of_safe: int = 0
+    """Safe replies whose final verdict is unsafe."""
 
     @property
     def delay_p50(self) -> float:
@@ -37,6 +42,14 @@ class StreamQuality:
     @property
     def recall(self) -> float:
         return self.detected / self.unsafe if self.unsafe else float("nan")
+
+    @property
+    def final_recall(self) -> float:
+        return self.final_unsafe_of_unsafe / self.unsafe if self.unsafe else float("nan")
+
+    @property
+    def final_false_unsafe_rate(self) -> float:
+        return self.final_unsafe_of_safe / self.safe if self.safe else float("nan")
 
 
 def _first_stop(records: Sequence[StreamRecord]) -> StreamVerdict | None:
@@ -56,7 +69,16 @@ def measure_quality(replies: Sequence[StreamedReply], outputs: StreamOutputs) ->
         elif stop is not None:
             delays.append(max(0, stop.chars - reply.harmful_offset))
     unsafe = sum(reply.unsafe for reply in replies)
-    return StreamQuality(unsafe, len(delays), tuple(delays), len(replies) - unsafe, false_stops)
+    final_unsafe = {final.event_id for final in outputs.finals if final.label is VerdictLabel.UNSAFE}
+    return StreamQuality(
+        unsafe,
+        len(delays),
+        tuple(delays),
+        len(replies) - unsafe,
+        false_stops,
+        final_unsafe_of_unsafe=sum(r.unsafe and r.stream_id in final_unsafe for r in replies),
+        final_unsafe_of_safe=sum(not r.unsafe and r.stream_id in final_unsafe for r in replies),
+    )
 
 
 def contract_problems(replies: Sequence[StreamedReply], outputs: StreamOutputs) -> list[str]:

@@ -78,9 +78,12 @@ def _chunks(text: str, rng: random.Random, smallest: int, largest: int) -> tuple
 
 
 def generate_replies(
-    n: int, seed: int, unsafe_share: float = 0.5, chunk_chars: tuple[int, int] = (1, 20)
+    n: int, seed: int, run_id: str, unsafe_share: float = 0.5, chunk_chars: tuple[int, int] = (1, 20)
 ) -> Iterator[StreamedReply]:
-    """``n`` replies, about ``unsafe_share`` of them unsafe, chunked in ``chunk_chars`` (inclusive)."""
+    """``n`` replies, about ``unsafe_share`` of them unsafe, chunked in ``chunk_chars`` (inclusive).
+
+    The texts depend on ``seed`` alone; the stream ids also name ``run_id``, since a stream id is the
+    final verdict's event id and an audit store keeps one verdict per event id."""
     rng = random.Random(seed)
     for index in range(n):
         opener = rng.choice(corpus.ASSISTANT_OPENERS)
@@ -97,7 +100,7 @@ def generate_replies(
             topic = corpus.TOPICS[rng.choice(sorted(corpus.TOPICS))]
             question = rng.choice(topic["questions"])
         yield StreamedReply(
-            stream_id=f"s{seed}-{index:05d}-{rng.getrandbits(32):08x}",
+            stream_id=f"{run_id}-s{seed}-{index:05d}",
             question=question,
             text=text,
             harmful_offset=offset,

@@ -143,12 +143,14 @@ def read_outputs(kafka: KafkaSettings, topics: TopicSettings) -> StreamOutputs:
     reader = one_off_reader(kafka, "stream-outputs")
     decoder = AvroDecoder()
     outputs = StreamOutputs()
-    for _, value in read_to_end(reader, topics.stream_verdicts):
-        if value is not None:
-            outputs.records.append(decode_stream_record(decoder, value))
+    # Finals first: a final verdict commits with its stream's records, so every final read here
+    # has its records on the stream-verdicts topic by the time that is read.
     for _, value in read_to_end(reader, topics.verdicts):
         if value is not None:
             outputs.finals.append(decoder.decode(Verdict, value))
+    for _, value in read_to_end(reader, topics.stream_verdicts):
+        if value is not None:
+            outputs.records.append(decode_stream_record(decoder, value))
     return outputs
 
 

@@ -320,5 +320,5 @@ def test_a_policy_file_sets_streaming_rules_and_a_scope_replaces_them(tmp_path: 
     assert policy.select({"channel": "kids"}).streaming.stop(None) == 0.6
     assert load_policy_file(write_policy_file(policy, tmp_path / "again.yaml")) == policy
     path.write_text('version: "s2"\nunsafe_threshold: 0.5\nreview_threshold: 0.3\nstreaming: {debounce_chunks: 0}\n')
-    with pytest.raises(ConfigurationError, match="streaming.debounce_chunks"):
+    with pytest.raises(ConfigurationError, match=r"streaming\.debounce_chunks"):
         load_policy_file(path)

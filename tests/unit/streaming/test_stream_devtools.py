@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from devtools.streams.measure import contract_problems, measure_quality
 from devtools.streams.replies import SENSITIVE_SAFE, generate_replies
 from devtools.streams.session import StreamOutputs, chunk_records
@@ -10,7 +12,7 @@ from guardstream.streaming.records import StreamAction, StreamRetraction, Stream
 
 
 def test_replies_are_their_chunks_and_the_harm_starts_where_they_say() -> None:
-    replies = list(generate_replies(300, seed=3))
+    replies = list(generate_replies(300, seed=3, run_id="t"))
     assert 0.35 < sum(r.unsafe for r in replies) / len(replies) < 0.65
     for reply in replies:
         assert "".join(reply.chunks) == reply.text
@@ -20,11 +22,11 @@ def test_replies_are_their_chunks_and_the_harm_starts_where_they_say() -> None:
             assert not any(sentence in reply.text[reply.harmful_offset :] for sentence in SENSITIVE_SAFE)
         else:
             assert any(sentence in reply.text for sentence in SENSITIVE_SAFE)
-    assert [r.text for r in generate_replies(5, seed=3)] == [r.text for r in replies[:5]]
+    assert [r.text for r in generate_replies(5, seed=3, run_id="t")] == [r.text for r in replies[:5]]
 
 
 def test_chunks_interleave_the_open_streams_each_in_order_with_one_final() -> None:
-    replies = list(generate_replies(7, seed=1))
+    replies = list(generate_replies(7, seed=1, run_id="t"))
     chunks = chunk_records(replies, open_streams=3, now_ms=0)
     assert {c.stream_id for c in chunks[:3]} == {r.stream_id for r in replies[:3]}
     for reply in replies:
@@ -59,8 +61,8 @@ def _retraction(stream: str, action: StreamAction) -> StreamRetraction:
 
 def test_quality_counts_delays_past_the_harm_and_stops_of_safe_replies() -> None:
     unsafe, safe = (
-        [r for r in generate_replies(40, seed=2) if r.unsafe][:2],
-        [r for r in generate_replies(40, seed=2) if not r.unsafe][:2],
+        [r for r in generate_replies(40, seed=2, run_id="t") if r.unsafe][:2],
+        [r for r in generate_replies(40, seed=2, run_id="t") if not r.unsafe][:2],
     )
     offset = unsafe[0].harmful_offset or 0
     outputs = StreamOutputs(
@@ -72,13 +74,16 @@ def test_quality_counts_delays_past_the_harm_and_stops_of_safe_replies() -> None
             _verdict(safe[1].stream_id, 0, StreamAction.CONTINUE, 10),
         ]
     )
+    outputs.finals = [replace(_final(unsafe[1].stream_id), label=VerdictLabel.UNSAFE), _final(unsafe[0].stream_id)]
+    outputs.finals += [replace(_final(safe[0].stream_id), label=VerdictLabel.UNSAFE), _final(safe[1].stream_id)]
     quality = measure_quality(unsafe + safe, outputs)
+    assert (quality.final_recall, quality.final_false_unsafe_rate) == (0.5, 0.5)
     assert (quality.detected, quality.delays, quality.false_stops, quality.safe) == (1, (9,), 1, 2)
     assert quality.false_stop_rate == 0.5 and quality.recall == 0.5
 
 
 def test_contract_problems_name_gaps_doubles_and_silent_changes() -> None:
-    [reply] = [r for r in generate_replies(1, seed=4)]
+    [reply] = [r for r in generate_replies(1, seed=4, run_id="t")]
     n, sid = len(reply.chunks), reply.stream_id
     good: list[StreamVerdict | StreamRetraction] = [
         _verdict(sid, seq, StreamAction.CONTINUE, seq) for seq in range(n - 1)
