@@ -17,6 +17,13 @@ pytestmark = pytest.mark.integration
 
 REQUIRED = {"efficiency", "vs_naive", "overhead_eps", "modes_ratio", "p99_ms", "p99_bound_ms"}
 CASCADE = {"fast_direct_eps", "fast_eps", "cascade_eps", "escalated_fraction"}
+STREAMS = {
+    "stream_chunks_per_s",
+    "stream_detect_delay_chars_p95",
+    "stream_false_stop_rate",
+    "stream_cost_ratio_long_short",
+    "stream_cost_ratio_long_short_generative",
+}
 
 
 @pytest.mark.timeout(900)  # every phase, the fast guard's too, on a shared 2-core machine
@@ -52,7 +59,7 @@ def test_quick_bench_prints_every_figure_and_writes_its_files(
     assert completed.returncode == 0, completed.stderr[-3000:]
     lines = [line for line in completed.stdout.splitlines() if line.startswith("BENCH ")]
     figures = {fields["name"]: fields for fields in map(parse_line, lines)}
-    assert set(figures) >= REQUIRED | CASCADE, completed.stdout
+    assert set(figures) >= REQUIRED | CASCADE | STREAMS, completed.stdout
     assert figures["efficiency"]["target"] == "0.900" and figures["overhead_eps"]["target"] == "15000.000"
     assert figures["p99_ms"]["target"] == figures["p99_bound_ms"]["value"]
 
@@ -76,3 +83,10 @@ def test_quick_bench_prints_every_figure_and_writes_its_files(
     assert 0 < measured < 1, cascade
     assert float(figures["escalated_fraction"]["value"]) == pytest.approx(measured, abs=1e-3)
     assert float(figures["fast_eps"]["value"]) > 0 and float(figures["cascade_eps"]["value"]) > 0
+
+    # the streaming phase: every reply ended with one final verdict and the contract held
+    streams = results["streams"]
+    assert streams["replies"] == 24 and streams["problems"] == [], streams["problems"]
+    assert float(figures["stream_chunks_per_s"]["value"]) > 0
+    assert figures["stream_false_stop_rate"]["target"] == "0.020"
+    assert figures["stream_contract_breaches"]["value"] == "0.000"
