@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from guardstream.limits import KEY_BYTES, REASON_CHARS
+
 
 class ChatRole(StrEnum):
     """Who wrote a chat message."""
@@ -76,6 +78,12 @@ class FeedbackLabel(StrEnum):
 
 
 _ROLES = {role.value: role for role in ChatRole}
+
+
+def storable(reason: str) -> str:
+    """``reason`` as every store takes it: no NUL, no lone surrogate, bounded (it may quote input)."""
+    escaped = reason.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return escaped if len(escaped) <= REASON_CHARS else escaped[: REASON_CHARS - 1] + "…"
 
 
 def millis(value: Any) -> int:
@@ -302,6 +310,38 @@ class DeadLetter:
     event_id: str | None = None
     failed_at_ms: int
     worker_id: str
+
+    @classmethod
+    def refused(
+        cls,
+        position: tuple[str, int, int],
+        key: bytes | None,
+        payload: bytes,
+        kind: str,
+        reason: str,
+        *,
+        max_payload_bytes: int,
+        failed_at_ms: int,
+        worker_id: str,
+        event_id: str | None = None,
+    ) -> DeadLetter:
+        """The dead letter of the record at ``position`` (topic, partition, offset): its key and payload
+        cut to what a dead letter keeps, the reason made storable (it may quote the input)."""
+        topic, partition, offset = position
+        return cls(
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            key=key[:KEY_BYTES] if key is not None else None,
+            payload=payload[:max_payload_bytes],
+            payload_size=len(payload),
+            payload_truncated=len(payload) > max_payload_bytes,
+            kind=kind,
+            reason=storable(reason),
+            event_id=event_id,
+            failed_at_ms=failed_at_ms,
+            worker_id=worker_id,
+        )
 
     def to_avro(self) -> dict[str, Any]:
         return {

@@ -200,17 +200,13 @@ class AnalysisLoop:
         self._batch_started = self._clock()
 
     def _dead_letter(self, entry: Flagged, poison: PoisonInputError) -> DeadLetter:
-        limit = self._identity.dlq_payload_max_bytes
-        return DeadLetter(
-            source_topic=entry.source.topic,
-            source_partition=entry.source.partition,
-            source_offset=entry.source.offset,
-            key=entry.key,
-            payload=entry.payload[:limit],
-            payload_size=len(entry.payload),
-            payload_truncated=len(entry.payload) > limit,
-            kind=poison.kind,
-            reason=f"not a Verdict, cannot be analysed: {poison.reason}",
+        return DeadLetter.refused(
+            (entry.source.topic, entry.source.partition, entry.source.offset),
+            entry.key,
+            entry.payload,
+            poison.kind,
+            f"not a Verdict, cannot be analysed: {poison.reason}",
+            max_payload_bytes=self._identity.dlq_payload_max_bytes,
             failed_at_ms=int(time.time() * 1000),
             worker_id=self._identity.worker_id,
         )

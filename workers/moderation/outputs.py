@@ -19,7 +19,6 @@ from guardstream.blocklist.screening import (
     judge,
 )
 from guardstream.errors import PoisonInputError
-from guardstream.limits import KEY_BYTES, REASON_CHARS
 from guardstream.policy import Policy
 from guardstream.records import CategoryScore, ChatEvent, DeadLetter, Decider, GuardStage, Verdict
 from workers.moderation.batch import Batch, Consumed
@@ -193,27 +192,15 @@ def _shadow_decision(
 
 def dead_letter(entry: Consumed, poison: PoisonInputError | None, stamp: OutputStamp, now_ms: int) -> DeadLetter:
     """The dead letter of ``entry``, refused for ``poison``."""
-    payload = entry.payload or b""
-    kind, reason = ("unknown", "no reason recorded")
-    if poison is not None:
-        kind, reason = poison.kind, poison.reason
-    return DeadLetter(
-        source_topic=entry.topic,
-        source_partition=entry.partition,
-        source_offset=entry.offset,
-        key=entry.key[:KEY_BYTES] if entry.key is not None else None,
-        payload=payload[: stamp.dlq_payload_max_bytes],
-        payload_size=len(payload),
-        payload_truncated=len(payload) > stamp.dlq_payload_max_bytes,
-        kind=kind,
-        reason=_storable(reason),
-        event_id=entry.event.event_id if entry.event is not None else None,
+    kind, reason = ("unknown", "no reason recorded") if poison is None else (poison.kind, poison.reason)
+    return DeadLetter.refused(
+        (entry.topic, entry.partition, entry.offset),
+        entry.key,
+        entry.payload or b"",
+        kind,
+        reason,
+        max_payload_bytes=stamp.dlq_payload_max_bytes,
         failed_at_ms=now_ms,
         worker_id=stamp.worker_id,
+        event_id=entry.event.event_id if entry.event is not None else None,
     )
-
-
-def _storable(reason: str) -> str:
-    """``reason`` as every store takes it: no NUL, no lone surrogate, bounded (it may quote input)."""
-    escaped = reason.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
-    return escaped if len(escaped) <= REASON_CHARS else escaped[: REASON_CHARS - 1] + "…"

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 from guardstream.errors import PoisonInputError
 from guardstream.guard.categories import HarmCategory
-from guardstream.limits import KEY_BYTES
 from guardstream.policy import Policy
 from guardstream.records import (
     CategoryScore,
@@ -295,17 +294,13 @@ class Cycle:
         return event, verdict
 
     def _dead_letter(self, read: Read, poison: PoisonInputError) -> DeadLetter:
-        payload = read.value or b""
-        return DeadLetter(
-            source_topic=read.topic,
-            source_partition=read.partition,
-            source_offset=read.offset,
-            key=read.key[:KEY_BYTES] if read.key is not None else None,
-            payload=payload[: self._dlq_payload_max_bytes],
-            payload_size=len(payload),
-            payload_truncated=len(payload) > self._dlq_payload_max_bytes,
-            kind=poison.kind,
-            reason=str(poison)[:1000],
+        return DeadLetter.refused(
+            (read.topic, read.partition, read.offset),
+            read.key,
+            read.value or b"",
+            poison.kind,
+            poison.reason,
+            max_payload_bytes=self._dlq_payload_max_bytes,
             failed_at_ms=self._clock_ms(),
             worker_id=self._worker_id,
         )
