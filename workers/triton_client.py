@@ -339,14 +339,22 @@ def _since(started: float) -> float:
 
 
 def _wait(client: GuardModelClient | CascadeClient, pairs: Sequence[tuple[str, str]], timeout_s: float) -> np.ndarray:
-    """Submit and wait for the answer (tools; the worker uses ``submit``)."""
+    """Submit and wait for the p_unsafe per pair (tools; the worker uses ``submit``)."""
+    outcome = wait_for_outcome(client, pairs, timeout_s)
+    assert outcome.p_unsafe is not None
+    return outcome.p_unsafe
+
+
+def wait_for_outcome(
+    client: GuardModelClient | CascadeClient, pairs: Sequence[tuple[str, str]], timeout_s: float
+) -> InferenceOutcome:
+    """Submit and wait for the whole outcome (scores, categories, version); its error is raised."""
     answers: queue.SimpleQueue[InferenceOutcome] = queue.SimpleQueue()
     client.submit(pairs, answers.put)
     outcome = answers.get(timeout=timeout_s + 5)
     if outcome.error is not None:
         raise outcome.error
-    assert outcome.p_unsafe is not None
-    return outcome.p_unsafe
+    return outcome
 
 
 class InferenceFailed(RetriableError):

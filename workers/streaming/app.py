@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Sequence
 
 from guardstream.audit.engine import build_engine, migrate
@@ -26,9 +25,7 @@ from workers.streaming.cycle import Cycle, WholeScore
 from workers.streaming.stream_client import ChunkAnswer, ChunkRequest, StreamModelClient
 from workers.streaming.worker import StreamWorker
 from workers.transactions import KafkaTransactions
-from workers.triton_client import GuardModelClient, InferenceOutcome
-
-_SLUGS = {category.value: category for category in HarmCategory}
+from workers.triton_client import GuardModelClient, wait_for_outcome
 
 
 class StreamModels:
@@ -60,18 +57,14 @@ class StreamModels:
         if kind not in self._checked:
             client.check_contract(1)  # asks for the category outputs too
             self._checked.add(kind)
-        answers: queue.SimpleQueue[InferenceOutcome] = queue.SimpleQueue()
-        client.submit(pairs, answers.put)
-        outcome = answers.get(timeout=self._timeout_s + 5)
-        if outcome.error is not None:
-            raise outcome.error
+        outcome = wait_for_outcome(client, pairs, self._timeout_s)
         if outcome.p_unsafe is None:
             raise RetriableError("the guard answered without scores")
         named = outcome.categories or [None] * len(pairs)
         return [
             WholeScore(
                 float(p),
-                _SLUGS.get(category[0]) if category else None,
+                HarmCategory(category[0]) if category else None,
                 category[1] if category else 0.0,
                 self._whole_names[kind],
                 outcome.model_version,

@@ -31,7 +31,6 @@ INPUT_TEXT = "TEXT"
 OUTPUT_NEEDS_TEXT = "NEEDS_TEXT"
 _OUTPUTS = ("P_UNSAFE", "CATEGORY", "CATEGORY_SCORE", OUTPUT_NEEDS_TEXT)
 _NO_START = "must specify the START flag"
-_SLUGS = {category.value: category for category in HarmCategory}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +144,7 @@ def _answer(result: grpcclient.InferResult, *, rebuilt: bool) -> ChunkAnswer | N
     p_unsafe = float(result.as_numpy("P_UNSAFE").reshape(-1)[0])
     slug = result.as_numpy("CATEGORY").reshape(-1)[0]
     slug = slug.decode("utf-8") if isinstance(slug, bytes) else str(slug)
-    return ChunkAnswer(p_unsafe, _SLUGS.get(slug), rebuilt)
+    return ChunkAnswer(p_unsafe, HarmCategory(slug) if slug else None, rebuilt)
 
 
 def _int64_input(name: str, value: int) -> grpcclient.InferInput:
