@@ -39,6 +39,9 @@ test: ## install everything, start Kafka, Triton and PostgreSQL, run every test,
 
 # make test's second half: the Debian packages (downloads, dpkg) went in while uv installed and the
 # models built (the CPU); test-model is not asked again here (its up-to-date check imports torch: 10 s)
+# Triton starts with the models most tests use; the stream tests and the bench load the rest on first use,
+# so that each of the tests' Triton restarts loads three models, not six.
+test-suite: export GUARDSTREAM_DEV_TRITON_MODELS := guard,guard_fast,guard_explain
 test-suite: venv system-deps test-deps asyncapi-spec
 	@$(GS) dev up --postgres; \
 	export GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -77,6 +77,17 @@ class InferenceOutcome:
 
 def build_grpc_client(settings: TritonSettings) -> grpcclient.InferenceServerClient:
     return grpcclient.InferenceServerClient(url=settings.grpc_url)
+
+
+def ensure_loaded(settings: TritonSettings, model_names: Iterable[str]) -> None:
+    """Loads, through Triton's explicit model control, each model that is not ready (a no-op for the rest)."""
+    client = build_grpc_client(settings)
+    try:
+        for name in model_names:
+            if not client.is_model_ready(name):
+                client.load_model(name)
+    finally:
+        client.close()
 
 
 def build_aio_grpc_client(settings: TritonSettings) -> Any:

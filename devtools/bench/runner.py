@@ -45,7 +45,7 @@ from guardstream.guard.backend_settings import OUTPUT_P_UNSAFE, OUTPUT_VERDICT_J
 from guardstream.records import ChatEvent
 from guardstream.settings import Settings
 from workers.kafka_clients import build_producer
-from workers.triton_client import build_grpc_client
+from workers.triton_client import build_grpc_client, ensure_loaded
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +103,6 @@ class BenchResults:
         }
 
 
-def ensure_models(settings: Settings) -> None:
-    """Load the constant model through Triton's explicit model control (a no-op when loaded)."""
-    client = build_grpc_client(settings.triton)
-    try:
-        if not client.is_model_ready(CONSTANT_MODEL):
-            client.load_model(CONSTANT_MODEL)
-    finally:
-        client.close()
-
-
 def max_batch_size(settings: Settings, model: str) -> int:
     client = build_grpc_client(settings.triton)
     try:
@@ -135,7 +125,8 @@ def run_bench(
     pool = chat_events(config.pool_size, config.seed)
     pairs = [event.guard_pair() for event in pool]
     triton = settings.triton
-    ensure_models(settings)
+    # the dev stack may start Triton with only some of its models (GUARDSTREAM_DEV_TRITON_MODELS)
+    ensure_loaded(triton, [CONSTANT_MODEL])
 
     say("triton_direct: sweeping batch size × concurrency on the score model")
     grid = sweep_grid(config.sweep_batches, config.sweep_concurrency, max_batch_size(settings, triton.model_name))
@@ -249,6 +240,7 @@ def run_bench(
             say(f"  {row['offered_rate']:,.0f}/s: p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms")
 
         say("streams: streamed replies through a stream worker; a chunk's cost at a long and a short prefix")
+        ensure_loaded(triton, [settings.streams.fast_model_name, settings.streams.generative_model_name])
         results.streams = run_streams(
             settings,
             config.stream_replies,

@@ -61,6 +61,12 @@ class DevStackSettings(BaseSettings):
     runtime_dir: Path = Field(default_factory=lambda: _repo_path(".run"))
     cache_dir: Path = Field(default_factory=lambda: _repo_path(".cache"))
     model_repository: Path = Field(default_factory=lambda: _repo_path("triton_models"))
+    triton_models: str = Field(
+        default="*",
+        pattern=r"^(\*|[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*)$",
+        description="models Triton loads at start: * for every model of the repository, or a comma-separated "
+        "list (the others can be loaded later through the repository API, as the stream tests do)",
+    )
     kafka_infra_dir: Path = Field(default_factory=lambda: _repo_path("infra/local/kafka"))
 
     # --- resources and deadlines ---

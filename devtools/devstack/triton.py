@@ -10,8 +10,9 @@ built for this interpreter's Python), and start the server with:
   relative RPATH to the bundled libraries;
 * ``PATH`` with the virtualenv's ``bin`` first, so the stub's interpreter sees the project's
   packages;
-* explicit model control with every model loaded at start (``--load-model=*``), so that later a
-  new model version can be loaded and unloaded through the repository API.
+* explicit model control with every model loaded at start (``--load-model=*``, or the models
+  ``GUARDSTREAM_DEV_TRITON_MODELS`` lists), so that later a new model version, or a model left out,
+  can be loaded and unloaded through the repository API.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def server_argv(settings: DevStackSettings, dist: TritonDistribution) -> list[st
         "--allow-metrics=true",
         "--exit-timeout-secs=5",
         "--model-control-mode=explicit",
-        "--load-model=*",
+        *(f"--load-model={name}" for name in settings.triton_models.split(",")),
         "--strict-readiness=true",
         "--exit-on-error=true",
         "--log-verbose=0",

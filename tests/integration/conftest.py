@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import NewTopic
+from tritonclient.utils import InferenceServerException
 
 from guardstream.errors import GuardstreamError
 from guardstream.settings import Settings, TopicSettings
 from tests.support.stack import postgres_base_url, stack_settings, unavailable
 from workers.kafka_clients import build_settings_admin_client
-from workers.triton_client import GuardModelClient
+from workers.triton_client import GuardModelClient, ensure_loaded
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +35,16 @@ def triton_ready(base_settings: Settings) -> None:
         unavailable(f"Triton guard model not ready: {exc}")
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def stream_models_ready(base_settings: Settings) -> None:
+    """The stream models, loaded on first use: make test's Triton starts without them (GUARDSTREAM_DEV_TRITON_MODELS)."""
+    streams = base_settings.streams
+    try:
+        ensure_loaded(base_settings.triton, [streams.fast_model_name, streams.generative_model_name])
+    except InferenceServerException as exc:
+        unavailable(f"Triton stream models not loaded: {exc}")
 
 
 @pytest.fixture(scope="session")

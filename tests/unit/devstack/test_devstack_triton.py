@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from devtools.devstack.errors import DevStackError
 from devtools.devstack.settings import DevStackSettings
@@ -83,3 +84,18 @@ def test_server_runs_in_explicit_mode_loading_every_model_on_loopback(tmp_path: 
         "--metrics-port=18002",
     ):
         assert flag in argv
+
+
+def test_server_loads_only_the_models_the_settings_list(tmp_path: Path) -> None:
+    settings = DevStackSettings(runtime_dir=tmp_path / "run", triton_models="guard,guard_fast")
+    argv = server_argv(settings, _fake_distribution(tmp_path))
+    assert [flag for flag in argv if flag.startswith("--load-model")] == [
+        "--load-model=guard",
+        "--load-model=guard_fast",
+    ]
+
+
+@pytest.mark.parametrize("listed", ["", "guard,", "guard fast", "*,guard"])
+def test_a_malformed_model_list_is_refused_naming_the_setting(listed: str) -> None:
+    with pytest.raises(ValidationError, match="triton_models"):
+        DevStackSettings(triton_models=listed)
