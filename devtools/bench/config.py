@@ -71,7 +71,7 @@ class BenchConfig:
             latency_seconds=2.0,
             latency_shares=(0.5, 0.7),
             phase_timeout_s=180.0,
-            stream_replies=24,
-            stream_open=8,
-            stream_cost_chunks=5,
+            stream_replies=8,
+            stream_open=4,
+            stream_cost_chunks=3,
         )

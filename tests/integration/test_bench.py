@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.bench.config import BenchConfig
 from devtools.bench.figures import parse_line
 from guardstream.settings import Settings
 
@@ -86,7 +87,7 @@ def test_quick_bench_prints_every_figure_and_writes_its_files(
 
     # the streaming phase: every reply ended with one final verdict and the contract held
     streams = results["streams"]
-    assert streams["replies"] == 24 and streams["problems"] == [], streams["problems"]
+    assert streams["replies"] == BenchConfig.quick().stream_replies and streams["problems"] == [], streams["problems"]
     assert float(figures["stream_chunks_per_s"]["value"]) > 0
     assert figures["stream_false_stop_rate"]["target"] == "0.020"
     assert figures["stream_contract_breaches"]["value"] == "0.000"

@@ -33,15 +33,15 @@ from guardstream.streaming.records import StreamVerdict
 
 pytestmark = pytest.mark.integration
 
-STREAMS = 24
+STREAMS = 12
 
 
 def test_a_stream_worker_killed_while_streams_are_open_loses_and_doubles_nothing(
-    base_settings: Settings, triton_ready: None, postgres_url: str, tmp_path: Path
+    base_settings: Settings, triton_ready: None, stream_models_ready: None, postgres_url: str, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
     replies = list(generate_replies(STREAMS, seed=7, run_id=run))
-    chunks = chunk_records(replies, open_streams=8, now_ms=int(time.time() * 1000))
+    chunks = chunk_records(replies, open_streams=6, now_ms=int(time.time() * 1000))
     topics = create_stream_topics(base_settings.kafka, f"test.streams.{run}")
     env = stream_worker_environment(base_settings, topics, postgres_url, f"test-streams-{run}")
     worker_id = f"streams-{run}"
