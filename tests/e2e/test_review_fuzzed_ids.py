@@ -82,6 +82,9 @@ def open_from_queue(page: Any, base_url: str, event_id: str, status: str = "pend
         assert clicked, f"no queue row for {event_id!r}"
 
 
+# The browser pass runs on the production store only: tests/unit/review/test_review_item_ids.py puts the
+# same hostile ids through the app on both stores, without a browser.
+@pytest.mark.parametrize("audit_url", ["postgresql"], indirect=True)
 def test_fuzzed_event_ids_are_opened_claimed_skipped_and_labelled(
     start_app: Callable[..., RunningApp], browser: Any
 ) -> None:
