@@ -99,7 +99,7 @@ model: venv system-deps ## the default cascade: fast guard (pretrained encoder, 
 	$(GS) model build-default --out $(DEFAULT_CHECKPOINT)
 
 test-model: venv java-deps ## the same cascade with the fast guard's short test build (what make test serves)
-	$(GS) model build-default --out $(DEFAULT_CHECKPOINT) --fast-profile test
+	$(GS) model build-default --out $(DEFAULT_CHECKPOINT) --fast-profile test --jobs 2
 
 venv: $(VENV)/.installed
 

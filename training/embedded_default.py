@@ -22,7 +22,7 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,14 @@ def code_digest() -> str:
 
 
 def _identity(spec: TrainedDefaultSpec) -> dict[str, Any]:
-    return {"builder": BUILDER, "format_version": FORMAT_VERSION, "spec": asdict(spec), "code": code_digest()}
+    from training.data.files import build_spec_identity
+
+    return {
+        "builder": BUILDER,
+        "format_version": FORMAT_VERSION,
+        "spec": build_spec_identity(spec),
+        "code": code_digest(),
+    }
 
 
 def is_complete(out_dir: Path, spec: TrainedDefaultSpec) -> bool:

@@ -126,13 +126,13 @@ def real_data_files(real_data_dir: Path | None) -> tuple[list[Path], list[Path]]
 
 
 def _identity(spec: FastDefaultSpec, train_files: Sequence[Path], dev_files: Sequence[Path]) -> dict[str, Any]:
-    from training.data.files import file_digest
+    from training.data.files import build_spec_identity, file_digest
     from training.pretrained.bge_small_zh import JAR
 
     return {
         "builder": BUILDER,
         "format_version": FORMAT_VERSION,
-        "spec": asdict(spec),
+        "spec": build_spec_identity(spec),
         "code": code_digest(),
         "base": JAR.coordinates,
         "real_data": {p.name: file_digest(p) for p in train_files},

@@ -184,3 +184,11 @@ def code_files_digest(root: Path, names: Iterable[str]) -> str:
         digest.update(name.encode())
         digest.update((root / name).read_bytes())
     return digest.hexdigest()
+
+
+def build_spec_identity(spec: Any) -> dict[str, Any]:
+    """A build spec's fields that decide what a cached build is: all but ``threads``, which decides only
+    how fast it is built (``guardstream model build-default --jobs 2`` builds with one thread each)."""
+    from dataclasses import asdict
+
+    return {name: value for name, value in asdict(spec).items() if name != "threads"}

@@ -28,3 +28,18 @@ def test_build_writes_a_checkpoint_its_evaluation_and_a_manifest_then_is_cached(
     assert (out / "model.safetensors").stat().st_mtime_ns == weights
     assert not is_complete(out, TrainedDefaultSpec(synthetic_count=120, heldout_count=20, steps=4, batch_size=8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_the_thread_count_is_not_part_of_what_a_build_is() -> None:
+    from dataclasses import replace
+
+    from training.embedded_default import _identity as generative_identity
+    from training.embedded_fast_guard import _identity as fast_identity
+    from training.embedded_fast_guard import profile
+
+    generative = TrainedDefaultSpec()
+    assert generative_identity(replace(generative, threads=1)) == generative_identity(generative)
+    assert generative_identity(replace(generative, steps=generative.steps + 1)) != generative_identity(generative)
+    fast = profile("test")
+    assert fast_identity(replace(fast, threads=1), [], []) == fast_identity(fast, [], [])
+    assert fast_identity(replace(fast, seed=fast.seed + 1), [], []) != fast_identity(fast, [], [])
