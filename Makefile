@@ -42,17 +42,19 @@ test: ## install everything, start Kafka, Triton and PostgreSQL, run every test,
 # Triton starts with the models most tests use; the stream tests and the bench load the rest on first use,
 # so that each of the tests' Triton restarts loads three models, not six.
 test-suite: export GUARDSTREAM_DEV_TRITON_MODELS := guard,guard_fast,guard_explain
+# Lint (mypy: about 45 CPU-s cold) runs beside the stack's start and the parallel lanes, which leave a core idle.
 test-suite: venv system-deps test-deps asyncapi-spec
-	@$(GS) dev up --postgres; \
+	@mkdir -p .run/logs; $(MAKE) --no-print-directory lint > .run/logs/lint.log 2>&1 & lint=$$!; \
+	$(GS) dev up --postgres; \
 	export GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
 	rm -f .run/logs/incidents.log; \
-	$(MAKE) --no-print-directory lint && \
 	{ $(PY) -m pytest tests -m "not exclusive and not standalone" -n $(TEST_LANES) --dist loadgroup; lanes=$$?; \
+	  wait $$lint; linted=$$?; echo "== lint (ruff, import-linter, mypy), run beside them:"; cat .run/logs/lint.log; \
 	  $(PY) -m pytest $(UNIT_TESTS) -m standalone > .run/logs/standalone-tests.log 2>&1 & standalone=$$!; \
 	  $(PY) -m pytest $(STACK_TESTS) -m "exclusive and not sustained_rate"; exclusive=$$?; \
 	  wait $$standalone; beside=$$?; echo "== the standalone unit tests, run beside them:"; tail -n 150 .run/logs/standalone-tests.log; \
 	  $(PY) -m pytest $(STACK_TESTS) -m sustained_rate; alone=$$?; \
-	  [ $$lanes -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$beside -eq 0 ] && [ $$alone -eq 0 ]; }; status=$$?; \
+	  [ $$linted -eq 0 ] && [ $$lanes -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$beside -eq 0 ] && [ $$alone -eq 0 ]; }; status=$$?; \
 	$(GS) dev down; \
 	if [ -s .run/logs/incidents.log ]; then \
 		echo "== the dev stack lost a component during the tests (.run/logs/incidents.log; the first comes first):"; \
