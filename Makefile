@@ -177,8 +177,10 @@ CRD_PINS := \
 
 helm-chart-tools: $(HELM) $(CRDS_DIR)/.fetched ## helm and the CRDs the chart test validates against (cached)
 
+# the build cache (some 700 MB) serves no later build: another HELM_VERSION compiles anew
 $(HELM):
 	$(GO_ENV) GOBIN=$(CURDIR)/$(@D) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	rm -rf .cache/go/build
 
 $(CRDS_DIR)/.fetched:
 	$(GO_ENV) go mod download github.com/kedacore/keda/v2@$(KEDA_VERSION) github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)

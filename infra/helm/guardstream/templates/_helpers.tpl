@@ -168,7 +168,7 @@ containers:
     {{- $mounts := include "guardstream.kafkaVolumeMounts" . }}
     {{- if or $mounts .volumeMounts }}
     volumeMounts:
-      {{- $mounts | nindent 6 }}
+      {{- if $mounts }}{{ $mounts | trim | nindent 6 }}{{ end }}
       {{- with .volumeMounts }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -176,7 +176,7 @@ containers:
 {{- $volumes := include "guardstream.kafkaVolumes" . }}
 {{- if or $volumes .volumes }}
 volumes:
-  {{- $volumes | nindent 2 }}
+  {{- if $volumes }}{{ $volumes | trim | nindent 2 }}{{ end }}
   {{- with .volumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
