@@ -20,7 +20,7 @@ STACK_TESTS := tests/integration tests/e2e
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos mutation asyncapi-spec
+.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos mutation asyncapi-spec helm-chart-tools
 
 run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
 	@$(GS) dev up; \
@@ -42,19 +42,22 @@ test: ## install everything, start Kafka, Triton and PostgreSQL, run every test,
 # Triton starts with the models most tests use; the stream tests and the bench load the rest on first use,
 # so that each of the tests' Triton restarts loads three models, not six.
 test-suite: export GUARDSTREAM_DEV_TRITON_MODELS := guard,guard_fast,guard_explain
-# Lint (mypy: about 45 CPU-s cold) runs beside the stack's start and the parallel lanes, which leave a core idle.
+# Lint (mypy: about 45 CPU-s cold) and, niced, a cold build of helm (about 300 CPU-s) run beside the stack's
+# start and the parallel lanes, which leave a core idle; the standalone tests (the chart's among them) wait for helm.
 test-suite: venv system-deps test-deps asyncapi-spec
 	@mkdir -p .run/logs; $(MAKE) --no-print-directory lint > .run/logs/lint.log 2>&1 & lint=$$!; \
+	nice -n 10 $(MAKE) --no-print-directory helm-chart-tools > .run/logs/helm-chart-tools.log 2>&1 & helm=$$!; \
 	$(GS) dev up --postgres; \
 	export GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
 	rm -f .run/logs/incidents.log; \
 	{ $(PY) -m pytest tests -m "not exclusive and not standalone" -n $(TEST_LANES) --dist loadgroup; lanes=$$?; \
 	  wait $$lint; linted=$$?; echo "== lint (ruff, import-linter, mypy), run beside them:"; cat .run/logs/lint.log; \
+	  wait $$helm; charted=$$?; echo "== helm and the CRDs (make helm-chart-tools), built beside them:"; tail -n 20 .run/logs/helm-chart-tools.log; \
 	  $(PY) -m pytest $(UNIT_TESTS) -m standalone > .run/logs/standalone-tests.log 2>&1 & standalone=$$!; \
 	  $(PY) -m pytest $(STACK_TESTS) -m "exclusive and not sustained_rate"; exclusive=$$?; \
 	  wait $$standalone; beside=$$?; echo "== the standalone unit tests, run beside them:"; tail -n 150 .run/logs/standalone-tests.log; \
 	  $(PY) -m pytest $(STACK_TESTS) -m sustained_rate; alone=$$?; \
-	  [ $$linted -eq 0 ] && [ $$lanes -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$beside -eq 0 ] && [ $$alone -eq 0 ]; }; status=$$?; \
+	  [ $$linted -eq 0 ] && [ $$charted -eq 0 ] && [ $$lanes -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$beside -eq 0 ] && [ $$alone -eq 0 ]; }; status=$$?; \
 	$(GS) dev down; \
 	if [ -s .run/logs/incidents.log ]; then \
 		echo "== the dev stack lost a component during the tests (.run/logs/incidents.log; the first comes first):"; \
@@ -82,7 +85,7 @@ mutation: venv system-deps test-model ## mutation testing of the modules whose a
 	else tail -c 3000 .run/logs/mutmut.log; status=1; fi; \
 	$(GS) dev down; exit $$status
 
-unit: venv asyncapi-spec ## fast tests that need nothing running
+unit: venv asyncapi-spec helm-chart-tools ## fast tests that need nothing running
 	$(PY) -m pytest tests/unit
 
 lint: venv ## lint and format (ruff), import directions (DESIGN.md), types (mypy); all configured in pyproject.toml
@@ -156,6 +159,40 @@ $(ASYNCAPI_SPECS_DIR)/package/schemas/3.0.0.json:
 	cd $(ASYNCAPI_SPECS_DIR) && npm pack --silent @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION) >/dev/null
 	echo "$(ASYNCAPI_SPECS_SHA256)  $(ASYNCAPI_SPECS_DIR)/asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz" | sha256sum --check --quiet
 	tar -xzf $(ASYNCAPI_SPECS_DIR)/asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz -C $(ASYNCAPI_SPECS_DIR) package/schemas/3.0.0.json package/LICENSE
+	touch $@
+
+# Helm, built from its Go module (`go install pkg@version` checks it against the Go checksum database), and
+# the KEDA and Prometheus-operator CRDs, taken from those projects' Go module zips (checked the same way) and
+# pinned by sha256: tests/unit/deploy/test_helm_chart.py renders infra/helm/guardstream with them and validates
+# the custom resources against the CRDs' schemas. Cached in the ignored .cache, never committed; the test
+# reads the versions from these lines. A cold helm build is minutes of CPU: make test runs it niced, in the
+# background, beside the stack tests (test-suite).
+HELM_VERSION := v3.22.0
+KEDA_VERSION := v2.21.0
+PROMETHEUS_OPERATOR_VERSION := v0.85.0
+HELM := .cache/helm/$(HELM_VERSION)/helm
+GO_ENV := PATH="$$PATH:/usr/local/go/bin" GOMODCACHE=$(CURDIR)/.cache/go/mod GOCACHE=$(CURDIR)/.cache/go/build GOFLAGS=-modcacherw GOTOOLCHAIN=local
+CRDS_DIR := .cache/crds/keda-$(KEDA_VERSION)_prometheus-operator-$(PROMETHEUS_OPERATOR_VERSION)
+KEDA_CRDS := $(CURDIR)/.cache/go/mod/github.com/kedacore/keda/v2@$(KEDA_VERSION)/config/crd/bases
+PROMETHEUS_OPERATOR_CRDS := $(CURDIR)/.cache/go/mod/github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)/example/prometheus-operator-crd
+CRD_PINS := \
+	af35555862a83933b074af14ad439c4b4ceabaf4daa3e9338e9b23e36d308d80:$(KEDA_CRDS)/keda.sh_scaledobjects.yaml \
+	ed59ab37b2fa9a18119484a3dbd849b0b18ed25e1aea91d9f1305d4da2215bd8:$(KEDA_CRDS)/keda.sh_triggerauthentications.yaml \
+	98fd16c9ab79fba8dcd6ef62c957c98cd6546ab74ce0a4ecf09ddf2fda03020e:$(PROMETHEUS_OPERATOR_CRDS)/monitoring.coreos.com_prometheusrules.yaml \
+	1dae27b7189b5ce7b9ab764656c18b4c75a45cde1e6f3af6a5e84c4317628919:$(PROMETHEUS_OPERATOR_CRDS)/monitoring.coreos.com_servicemonitors.yaml
+
+helm-chart-tools: $(HELM) $(CRDS_DIR)/.fetched ## helm and the CRDs the chart test validates against (cached)
+
+# the build cache (some 700 MB) serves no later build: another HELM_VERSION compiles anew
+$(HELM):
+	$(GO_ENV) GOBIN=$(CURDIR)/$(@D) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	rm -rf .cache/go/build
+
+$(CRDS_DIR)/.fetched:
+	$(GO_ENV) go mod download github.com/kedacore/keda/v2@$(KEDA_VERSION) github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)
+	rm -rf $(CRDS_DIR) && mkdir -p $(CRDS_DIR)
+	@for pin in $(CRD_PINS); do echo "$${pin%%:*}  $${pin#*:}"; done | sha256sum --check --quiet
+	@for pin in $(CRD_PINS); do cp "$${pin#*:}" $(CRDS_DIR)/; done
 	touch $@
 
 clean: down

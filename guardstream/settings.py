@@ -211,6 +211,12 @@ class AuditSettings(_Section):
     """The SQL audit store: SQLite by default, PostgreSQL in production."""
 
     url: str = Field(default_factory=lambda: f"sqlite:///{runtime_dir() / 'audit.db'}")
+    migrate_on_start: bool = Field(
+        default=True,
+        description="The services (worker, analysis, stream worker, review app) bring the schema to the newest "
+        "migration when they start; false: they only check it is current and stop otherwise, as where a "
+        "deployment runs `guardstream audit migrate` apart (the Helm chart's migration job).",
+    )
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=10.0, gt=0)
 

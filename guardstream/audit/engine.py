@@ -7,11 +7,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from guardstream.errors import DependencyUnavailableError
+from guardstream.errors import ConfigurationError, DependencyUnavailableError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x6775617264  # "guard": the advisory lock key that serialises migrations
@@ -36,10 +38,37 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def migrate(engine: Engine) -> None:
-    """Apply every pending Alembic migration (idempotent)."""
+def alembic_config() -> Config:
+    """Alembic's configuration of the audit store's migrations (the connection is added by the caller)."""
     config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def prepare_schema(engine: Engine, migrate_on_start: bool) -> None:
+    """What a service does with the schema when it starts: migrate it, or, where the migrations run apart
+    (``audit.migrate_on_start`` false: a deployment's migration job), only check that it is current."""
+    if migrate_on_start:
+        migrate(engine)
+    else:
+        check_current(engine)
+
+
+def check_current(engine: Engine) -> None:
+    """Stop with a ConfigurationError unless the schema is at the newest migration."""
+    newest = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current != newest:
+        raise ConfigurationError(
+            f"the audit store's schema is at {sorted(current) or 'no migration'}, not the newest {sorted(newest)}: "
+            "run `guardstream audit migrate` first (GUARDSTREAM_AUDIT__MIGRATE_ON_START is false)"
+        )
+
+
+def migrate(engine: Engine) -> None:
+    """Apply every pending Alembic migration (idempotent)."""
+    config = alembic_config()
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # Workers that start together would race to create the same tables; one migrates at a

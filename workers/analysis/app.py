@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.engine import build_engine, prepare_schema
 from guardstream.audit.store import AuditStore
 from guardstream.errors import ConfigurationError
 from guardstream.records import Verdict
@@ -35,7 +35,7 @@ def build_analysis_loop(settings: Settings, yield_to_verdicts: Callable[[], bool
     """
     worker = settings.worker
     engine = build_engine(settings.audit.url)
-    migrate(engine)
+    prepare_schema(engine, settings.audit.migrate_on_start)
     audit = AuditStore(engine)
     consumer = build_moderation_consumer(settings.kafka, analysis_group(settings), f"{worker.worker_id}-analysis")
     transactional_id = f"{worker.transactional_id_prefix}-analysis-{worker.worker_id}"

@@ -6,7 +6,7 @@ import logging
 import time
 
 from guardstream.audit.blocklist_store import BlocklistStore
-from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.engine import build_engine, prepare_schema
 from guardstream.audit.store import AuditStore
 from guardstream.blocklist.matcher import BlocklistMatcher
 from guardstream.errors import RetriableError
@@ -38,7 +38,7 @@ def build_worker(
     telemetry: Telemetry | None = None,
     health: Health | None = None,
 ) -> ModerationWorker:
-    """Check the served model's contract, migrate the audit store, and assemble the worker."""
+    """Check the served model's contract, migrate the audit store (or check its schema), and assemble the worker."""
     worker_settings = settings.worker
     health = health or Health()
     policy = Policy.from_settings(settings.policy)
@@ -51,7 +51,7 @@ def build_worker(
     except RetriableError as exc:
         log.warning("no Kafka broker answers yet (the clients keep trying): %s", exc)
     engine = build_engine(settings.audit.url)
-    migrate(engine)
+    prepare_schema(engine, settings.audit.migrate_on_start)
     kafka_watch = KafkaWatch(health)
     consumer = build_moderation_consumer(
         settings.kafka,

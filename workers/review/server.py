@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.engine import build_engine, prepare_schema
 from guardstream.audit.feedback_outbox import FeedbackOutbox
 from guardstream.records import Feedback
 from guardstream.serde.codec import AvroDecoder, AvroEncoder
@@ -58,7 +58,7 @@ def build_services(
     settings: Settings, review: ReviewSettings, *, with_relay: bool = True, explainer: Explainer | None = None
 ) -> ReviewServices:
     engine = build_engine(settings.audit.url)
-    migrate(engine)
+    prepare_schema(engine, settings.audit.migrate_on_start)
     if review.secret_key is None:
         log.warning("GUARDSTREAM_REVIEW__SECRET_KEY is not set: sessions end when this process stops")
         key = secrets.token_urlsafe(48)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from guardstream.audit.engine import build_engine, migrate
+from guardstream.audit.engine import build_engine, prepare_schema
 from guardstream.audit.store import AuditStore
 from guardstream.errors import PoisonInputError, RetriableError
 from guardstream.guard.categories import HarmCategory
@@ -74,12 +74,12 @@ class StreamModels:
 
 
 def build_stream_worker(settings: Settings) -> StreamWorker:
-    """Check the changelog topic (created when missing), migrate the audit store, assemble the worker."""
+    """Check the changelog topic (created when missing), migrate the audit store (or check its schema), assemble the worker."""
     ensure_changelog(
         build_settings_admin_client(settings.kafka), settings.topics.stream_state, settings.topics.reply_chunks
     )
     engine = build_engine(settings.audit.url)
-    migrate(engine)
+    prepare_schema(engine, settings.audit.migrate_on_start)
     worker_id = settings.worker.worker_id
     transactional_id = f"{settings.streams.transactional_id_prefix}-{worker_id}"
     consumer = build_moderation_consumer(settings.kafka, settings.streams.group_id, worker_id)
