@@ -20,7 +20,7 @@ STACK_TESTS := tests/integration tests/e2e
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos mutation asyncapi-spec helm-chart-tools
+.PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos mutation asyncapi-spec helm-chart-tools java-consumer
 
 run: venv system-deps model ## replay a generated chat stream end to end; last line is SUMMARY
 	@$(GS) dev up; \
@@ -32,13 +32,14 @@ run: venv system-deps model ## replay a generated chat stream end to end; last l
 test: ## install everything, start Kafka, Triton and PostgreSQL, run every test, stop them
 	@mkdir -p .run/logs; \
 	$(MAKE) --no-print-directory java-deps || exit 1; \
-	$(MAKE) --no-print-directory test-deps > .run/logs/test-deps.log 2>&1 & debs=$$!; \
+	{ $(MAKE) --no-print-directory test-deps && $(MAKE) --no-print-directory java-consumer; } > .run/logs/test-deps.log 2>&1 & debs=$$!; \
 	$(MAKE) --no-print-directory test-model; built=$$?; \
 	wait $$debs; installed=$$?; cat .run/logs/test-deps.log; \
 	[ $$built -eq 0 ] && [ $$installed -eq 0 ] && $(MAKE) --no-print-directory test-suite
 
-# make test's second half: the Debian packages (downloads, dpkg) went in while uv installed and the
-# models built (the CPU); test-model is not asked again here (its up-to-date check imports torch: 10 s)
+# make test's second half: the Debian packages (downloads, dpkg) went in, and the Java consumer was
+# built, while uv installed and the models built (the CPU); test-model is not asked again here (its
+# up-to-date check imports torch: 10 s)
 # Triton starts with the models most tests use; the stream tests and the bench load the rest on first use,
 # so that each of the tests' Triton restarts loads three models, not six.
 test-suite: export GUARDSTREAM_DEV_TRITON_MODELS := guard,guard_fast,guard_explain
@@ -141,6 +142,21 @@ system-deps: ## Debian packages the stack uses (Java and Maven for the broker, k
 
 test-deps: ## Debian packages the tests use beyond Java and Maven (kcat, PostgreSQL, Chromium and CJK fonts for the review app)
 	@$(call apt_install,$(STACK_DEBS) $(BROWSER_DEBS))
+
+# The Java verdict consumer (examples/java-consumer, run by tests/integration/test_java_consumer.py):
+# compiled with its runtime jars copied beside it, into its ignored target/; rebuilt when its sources
+# change. make test builds it in the background beside test-model (Maven's downloads, one javac).
+# compile, not package: `java -cp` needs no jar, and the surefire and jar plugins would be more downloads.
+JAVA_CONSUMER := examples/java-consumer
+JAVAC_DEBS := javac:openjdk-17-jdk-headless mvn:maven
+
+java-consumer: $(JAVA_CONSUMER)/target/.built ## the Java verdict consumer (Avro BinaryMessageDecoder, kafka-clients), built with Maven
+
+$(JAVA_CONSUMER)/target/.built: $(JAVA_CONSUMER)/pom.xml $(shell find $(JAVA_CONSUMER)/src -type f 2>/dev/null)
+	@$(call apt_install,$(JAVAC_DEBS))
+	rm -rf $(JAVA_CONSUMER)/target
+	mvn -q -B -f $(JAVA_CONSUMER)/pom.xml compile dependency:copy-dependencies
+	touch $@
 
 # The official AsyncAPI JSON Schemas (npm package @asyncapi/specs), against which
 # tests/unit/docs/test_consumer_contract.py validates docs/asyncapi.yaml: fetched once with npm into the
