@@ -12,7 +12,7 @@ from guardstream.guard.categories import HarmCategory
 from guardstream.paths import repository_root
 from guardstream.policy import Policy, Thresholds, load_policy_file, write_policy_file
 from guardstream.records import VerdictLabel
-from guardstream.settings import SHIPPED_POLICY_FILE, PolicySettings, load_settings
+from guardstream.settings import PolicySettings, load_settings
 from tests.support.text_locale import c_locale
 
 
