@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from workers.role_check import CHECK_HELP
+
 if TYPE_CHECKING:
     from guardstream.settings import Settings
     from workers.escalation.rules import RuleSet
@@ -45,6 +47,7 @@ def _load(rules: Path | None) -> tuple[Settings, EscalationSettings, RuleSet]:
 def run(
     rules: Path = RULES_OPTION,
     log_level: str = typer.Option("INFO", help="Log level: DEBUG, INFO, WARNING or ERROR."),
+    check: bool = typer.Option(False, "--check", help=CHECK_HELP),
 ) -> None:
     """Run the agent until SIGTERM or Ctrl-C: consume verdicts, keep windowed counts, produce actions."""
     from guardstream.errors import ConfigurationError
@@ -53,6 +56,10 @@ def run(
 
     configure_logging(log_level)
     settings, escalation, ruleset = _load(rules)
+    if check:
+        from workers.role_check import check_role
+
+        check_role("escalation", lambda: settings)
     try:
         build_agent(settings, escalation, ruleset).run(loglevel=log_level)
     except ConfigurationError as exc:  # wrong credentials, certificates or key: say what to fix
