@@ -49,6 +49,29 @@ def serve(
     run(load_settings(), load_review_settings(**overrides), with_relay=relay)
 
 
+@app.command("relay")
+def relay(check: bool = typer.Option(False, "--check", help=CHECK_HELP)) -> None:
+    """Run only the relay that sends labels to moderation.feedback (when `review serve --no-relay` serves
+    the pages), until SIGTERM or Ctrl-C. Exactly once whichever runs it: one transactional id."""
+    import logging
+    import signal
+    import threading
+
+    from guardstream.settings import load_settings
+    from workers.review.server import run_relay
+    from workers.review.settings import load_review_settings
+
+    if check:
+        from workers.role_check import check_role
+
+        check_role("review", lambda: (load_review_settings(), load_settings())[1])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_relay(load_settings(), load_review_settings(), stop)
+
+
 @app.command("add-user")
 def add_user(
     username: str = typer.Argument(..., help="Login name: a-z, 0-9, dot, dash, underscore."),
