@@ -61,3 +61,11 @@ def test_an_unreachable_broker_or_database_fails_its_probe(tmp_path) -> None:
     assert not result.ok and "OperationalError" in result.detail
     [result] = run_probes({"audit store": audit_probe(AuditSettings(url=f"sqlite:///{tmp_path / 'audit.db'}"))})
     assert result.ok
+
+
+def test_a_rules_file_the_agent_cannot_read_fails_its_check(tmp_path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: [{name: x}]\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["escalate", "run", "--rules", str(rules), "--check"])
+    assert result.exit_code == 1
+    assert "FAILED settings" in result.output and str(rules) in result.output

@@ -55,11 +55,19 @@ def run(
     from workers.escalation.app import build_agent
 
     configure_logging(log_level)
-    settings, escalation, ruleset = _load(rules)
     if check:
+        from guardstream.settings import load_settings
+        from workers.escalation.rules import default_rules_path, load_rules
+        from workers.escalation.settings import load_escalation_settings
         from workers.role_check import check_role
 
-        check_role("escalation", lambda: settings)
+        def settings_and_rules() -> Settings:
+            escalation = load_escalation_settings()  # a bad agent setting or rules file fails the check too
+            load_rules(rules or escalation.rules_file or default_rules_path())
+            return load_settings()
+
+        check_role("escalation", settings_and_rules)
+    settings, escalation, ruleset = _load(rules)
     try:
         build_agent(settings, escalation, ruleset).run(loglevel=log_level)
     except ConfigurationError as exc:  # wrong credentials, certificates or key: say what to fix

@@ -57,14 +57,18 @@ def relay(check: bool = typer.Option(False, "--check", help=CHECK_HELP)) -> None
     import signal
     import threading
 
-    from guardstream.settings import load_settings
+    from guardstream.settings import Settings, load_settings
     from workers.review.server import run_relay
     from workers.review.settings import load_review_settings
 
     if check:
         from workers.role_check import check_role
 
-        check_role("review", lambda: (load_review_settings(), load_settings())[1])
+        def settings() -> Settings:
+            load_review_settings()  # a bad review setting fails the check too
+            return load_settings()
+
+        check_role("review", settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
