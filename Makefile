@@ -76,7 +76,7 @@ chaos: venv system-deps model ## start Kafka, Triton and PostgreSQL, run every c
 	$(GS) dev down; exit $$status
 
 mutation: venv system-deps test-model ## mutation testing of the modules whose answers matter (pyproject's [tool.mutmut]): MUTATION lines, .run/mutation/survivors.md; not part of make test (about 25 min on 2 cores)
-	$(UV) pip install --python $(PY) --quiet -c constraints.txt -e '.[dev,mutation]'
+	$(UV) pip install --python $(PY) --quiet -c constraints.txt --override overrides.txt -e '.[dev,mutation]'
 	@$(GS) dev up --postgres; \
 	export GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
 	export GUARDSTREAM_FUZZ_EXAMPLES=50; \
@@ -109,15 +109,13 @@ test-model: venv java-deps ## the same cascade with the fast guard's short test 
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt overrides.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	# uv installs the same pinned set as pip, downloading and unpacking in parallel: about 90 s with an
 	# empty cache here against about 5 min for pip (torch's CUDA wheels and their nvidia-* packages are 3-4 GB)
 	$(VENV)/bin/pip install --quiet -c constraints.txt uv
-	$(UV) pip install --python $(PY) --quiet -c constraints.txt -e '.[dev]'
-	# faust-streaming pins click<8.4 for its own CLI (unused here), which transformers' huggingface_hub
-	# cannot live with; its runtime dependencies are in pyproject.toml, so it goes in without its pins.
-	$(UV) pip install --python $(PY) --quiet --no-deps -c constraints.txt faust-streaming==0.15.3
+	# overrides.txt: faust-streaming's click<8.4 (its own CLI, unused) gives way to huggingface_hub's click>=8.4.2
+	$(UV) pip install --python $(PY) --quiet -c constraints.txt --override overrides.txt -e '.[dev]'
 	touch $@
 
 # Debian packages as probe:package pairs; a probe is a command or a path, the package is installed when it is missing

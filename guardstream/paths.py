@@ -15,5 +15,9 @@ def repository_root(start: Path | None = None) -> Path:
 
 
 def runtime_dir() -> Path:
-    """Git-ignored folder for run-time state: logs, pid files, the SQLite audit store."""
-    return repository_root() / ".run"
+    """Folder for run-time state (logs, pid files, the SQLite audit store): the checkout's git-ignored
+    ``.run``; for an installed package (no checkout above it), ``.run`` in the working directory."""
+    try:
+        return repository_root() / ".run"
+    except FileNotFoundError:
+        return Path.cwd() / ".run"

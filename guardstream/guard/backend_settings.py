@@ -123,6 +123,14 @@ def settings_from_model_config(model_config: dict[str, Any], version_dir: Path) 
     )
 
 
+def instance_device(device: str, args: dict[str, str]) -> str:
+    """The torch device of one model instance: ``cuda`` names the GPU Triton placed the instance on
+    (``KIND_GPU`` with several ``gpus`` gives each its own); any other device is kept as configured."""
+    if device == "cuda" and args.get("model_instance_kind") == "GPU":
+        return f"cuda:{int(args.get('model_instance_device_id') or 0)}"
+    return device
+
+
 def output_data_type(model_config: dict[str, Any], name: str) -> str:
     """The ``data_type`` string (``TYPE_FP32`` …) the config declares for output ``name``."""
     for output in model_config.get("output", []):

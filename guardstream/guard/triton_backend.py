@@ -18,6 +18,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,6 +37,7 @@ from guardstream.guard.backend_settings import (
     OUTPUT_VERDICT_JSON,
     STREAM_MODES,
     BackendSettings,
+    instance_device,
     output_data_type,
     settings_from_model_config,
 )
@@ -91,6 +93,7 @@ def initialise_backend(
     model_config = json.loads(args["model_config"])
     version_dir = Path(args["model_repository"]) / args["model_version"]
     settings = settings_from_model_config(model_config, version_dir)
+    settings = replace(settings, device=instance_device(settings.device, args))
     if settings.mode not in modes:
         raise ConfigurationError(
             f"parameter mode of model {args.get('model_name')} must be one of {', '.join(modes)} for "

@@ -4,8 +4,8 @@ Every schema is parsed with fastavro, reduced to its Parsing Canonical Form and 
 (CRC-64-AVRO). Earlier versions kept in ``schemas/history/<file stem>/*.avsc`` are loaded too, so
 data written with an older writer schema can still be read into the current reader schema.
 
-The schema folder is ``$GUARDSTREAM_SCHEMA_DIR`` when set, else ``schemas/`` in the repository root
-(the nearest folder above this file that holds ``pyproject.toml``).
+The schema folder is ``$GUARDSTREAM_SCHEMA_DIR`` when set, else the package's own ``guardstream/schemas``:
+package data in an installed wheel, a link to the repository's ``schemas/`` in a checkout.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import functools
 import json
 import os
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from fastavro import parse_schema
 from fastavro.schema import to_parsing_canonical_form
 
 from guardstream.errors import ConfigurationError
-from guardstream.paths import repository_root
 from guardstream.serde.fingerprint import fingerprint_bytes
 
 SCHEMA_DIR_ENV = "GUARDSTREAM_SCHEMA_DIR"
@@ -112,10 +112,7 @@ def default_schema_dir() -> Path:
     override = os.environ.get(SCHEMA_DIR_ENV)
     if override:
         return Path(override)
-    try:
-        return repository_root() / "schemas"
-    except FileNotFoundError as exc:
-        raise ConfigurationError(f"{exc}; set {SCHEMA_DIR_ENV} to the folder holding the .avsc files") from None
+    return Path(str(files("guardstream") / "schemas"))
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -62,3 +62,16 @@ def test_broker_listener_user_and_mechanism_match_the_clients() -> None:
     users = OVERRIDE["services"]["kafka-users"]["command"][0]
     assert re.search(rf"--entity-name {environment['GUARDSTREAM_KAFKA__SASL_USERNAME']}\b", users)
     assert f"{environment['GUARDSTREAM_KAFKA__SASL_MECHANISM']}=[password=" in users
+
+
+def test_every_kafka_client_of_the_stack_is_secured() -> None:
+    clients = {
+        name
+        for name, service in BASE["services"].items()
+        if "GUARDSTREAM_KAFKA__BOOTSTRAP_SERVERS" in (service.get("environment") or {})
+    }
+    assert clients >= {"worker", "stream-worker", "analysis", "escalation", "review", "relay", "training"}
+    for name in clients:
+        override = OVERRIDE["services"][name]
+        assert override["environment"]["GUARDSTREAM_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert set(override["secrets"]) == {"kafka_password", "kafka_ca.pem"}, name

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +12,7 @@ from guardstream.guard.categories import HarmCategory
 from guardstream.paths import repository_root
 from guardstream.policy import Policy, Thresholds, load_policy_file, write_policy_file
 from guardstream.records import VerdictLabel
-from guardstream.settings import SHIPPED_POLICY_FILE, PolicySettings, load_settings
+from guardstream.settings import PolicySettings, load_settings
 from tests.support.text_locale import c_locale
 
 
@@ -39,22 +35,6 @@ def test_by_default_a_worker_uses_the_shipped_policy_file_with_its_per_category_
     assert policy.label(0.45) is VerdictLabel.REVIEW
     assert policy.label(0.45, HarmCategory.PRIVACY_PROPERTY) is VerdictLabel.UNSAFE
     assert policy.label(0.45, HarmCategory.HATE_ABUSE) is VerdictLabel.REVIEW
-
-
-def test_the_shipped_policy_file_is_installed_with_the_package(tmp_path: Path) -> None:
-    source, root = tmp_path / "source", repository_root()  # a copy: building leaves folders behind
-    for package in ("guardstream", "workers", "training"):
-        shutil.copytree(root / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(root / name, source / name)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."],
-        cwd=source, check=True, timeout=240, capture_output=True,
-    )  # fmt: skip
-    [wheel] = tmp_path.glob("guardstream-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        shipped = archive.read(f"guardstream/{SHIPPED_POLICY_FILE.name}")
-    assert shipped == SHIPPED_POLICY_FILE.read_bytes()
 
 
 def test_settings_name_another_policy_file(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from workers.role_check import CHECK_HELP
+
 
 def run_analysis(
     worker_id: str = typer.Option(
@@ -15,6 +17,7 @@ def run_analysis(
         "Give it one no worker with an analysis thread uses.",
     ),
     log_level: str = typer.Option("INFO", help="Log level: DEBUG, INFO, WARNING or ERROR."),
+    check: bool = typer.Option(False, "--check", help=CHECK_HELP),
 ) -> None:
     """Explain every flagged verdict, after it was made, exactly once.
 
@@ -36,6 +39,10 @@ def run_analysis(
 
     configure_logging(log_level)
     overrides: dict[str, Any] = {"worker": {"worker_id": worker_id}} if worker_id else {}
+    if check:
+        from workers.role_check import check_role
+
+        check_role("analysis", lambda: load_settings(**overrides))
     try:
         settings = load_settings(**overrides)
     except GuardstreamError as exc:

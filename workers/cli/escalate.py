@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from workers.role_check import CHECK_HELP
+
 if TYPE_CHECKING:
     from guardstream.settings import Settings
     from workers.escalation.rules import RuleSet
@@ -45,6 +47,7 @@ def _load(rules: Path | None) -> tuple[Settings, EscalationSettings, RuleSet]:
 def run(
     rules: Path = RULES_OPTION,
     log_level: str = typer.Option("INFO", help="Log level: DEBUG, INFO, WARNING or ERROR."),
+    check: bool = typer.Option(False, "--check", help=CHECK_HELP),
 ) -> None:
     """Run the agent until SIGTERM or Ctrl-C: consume verdicts, keep windowed counts, produce actions."""
     from guardstream.errors import ConfigurationError
@@ -52,6 +55,18 @@ def run(
     from workers.escalation.app import build_agent
 
     configure_logging(log_level)
+    if check:
+        from guardstream.settings import load_settings
+        from workers.escalation.rules import default_rules_path, load_rules
+        from workers.escalation.settings import load_escalation_settings
+        from workers.role_check import check_role
+
+        def settings_and_rules() -> Settings:
+            escalation = load_escalation_settings()  # a bad agent setting or rules file fails the check too
+            load_rules(rules or escalation.rules_file or default_rules_path())
+            return load_settings()
+
+        check_role("escalation", settings_and_rules)
     settings, escalation, ruleset = _load(rules)
     try:
         build_agent(settings, escalation, ruleset).run(loglevel=log_level)

@@ -183,3 +183,40 @@ def _point(link: Path, target: Path) -> None:
     staged.unlink(missing_ok=True)
     staged.symlink_to(target.resolve())
     staged.replace(link)
+
+
+@app.command("render-repository")
+def render_repository(
+    out: Annotated[Path, typer.Option(help="Model repository to write (config.pbtxt and 1/model.py per model).")],
+    device: Annotated[
+        str | None, typer.Option(help="cuda (KIND_GPU) or cpu; default: GUARDSTREAM_SERVING__DEVICE, cuda.")
+    ] = None,
+    gpus: Annotated[
+        str | None, typer.Option(help="Comma-separated GPU ids for cuda; default: GUARDSTREAM_SERVING__GPUS, [0].")
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(help="float32, bfloat16 or float16; default: GUARDSTREAM_SERVING__DTYPE, else each config's."),
+    ] = None,
+) -> None:
+    """Write the Triton model repository for where it is served: the packaged configs with each network
+    model's instance kind and device set (KIND_GPU and cuda for the GPU). Checkpoints and published
+    versions already under OUT stay."""
+    from guardstream.errors import ConfigurationError
+    from guardstream.guard.model_repository import load_serving_settings
+    from guardstream.guard.model_repository import render_repository as render
+
+    overrides: dict[str, object] = {}
+    if device is not None:
+        overrides["device"] = device
+    if gpus is not None:
+        overrides["gpus"] = tuple(part.strip() for part in gpus.split(",") if part.strip())
+    if dtype is not None:
+        overrides["dtype"] = dtype
+    try:
+        models = render(out, load_serving_settings(**overrides))
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for model in models:
+        typer.echo(f"{model.name}: {'GPU' if model.on_gpu else 'CPU'} ({model.config})")

@@ -6,6 +6,8 @@ import sys
 
 import typer
 
+from workers.role_check import CHECK_HELP
+
 app = typer.Typer(help="The review web app where moderators label flagged chat.", no_args_is_help=True)
 
 
@@ -19,11 +21,12 @@ def serve(
     insecure_cookies: bool = typer.Option(
         False, "--insecure-cookies", help="Send cookies over plain http (local testing only; never in production)."
     ),
+    check: bool = typer.Option(False, "--check", help=CHECK_HELP),
 ) -> None:
     """Serve the review queue, labelling and overview pages (and relay labels to Kafka)."""
     import logging
 
-    from guardstream.settings import load_settings
+    from guardstream.settings import Settings, load_settings
     from workers.review.server import serve as run
     from workers.review.settings import load_review_settings
 
@@ -35,7 +38,42 @@ def serve(
         overrides["port"] = port
     if insecure_cookies:
         overrides["secure_cookies"] = False
+    if check:
+        from workers.role_check import check_role
+
+        def settings() -> Settings:
+            load_review_settings(**overrides)  # a bad review setting fails the check too
+            return load_settings()
+
+        check_role("review", settings)
     run(load_settings(), load_review_settings(**overrides), with_relay=relay)
+
+
+@app.command("relay")
+def relay(check: bool = typer.Option(False, "--check", help=CHECK_HELP)) -> None:
+    """Run only the relay that sends labels to moderation.feedback (when `review serve --no-relay` serves
+    the pages), until SIGTERM or Ctrl-C. Exactly once whichever runs it: one transactional id."""
+    import logging
+    import signal
+    import threading
+
+    from guardstream.settings import Settings, load_settings
+    from workers.review.server import run_relay
+    from workers.review.settings import load_review_settings
+
+    if check:
+        from workers.role_check import check_role
+
+        def settings() -> Settings:
+            load_review_settings()  # a bad review setting fails the check too
+            return load_settings()
+
+        check_role("review", settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_relay(load_settings(), load_review_settings(), stop)
 
 
 @app.command("add-user")

@@ -8,12 +8,15 @@ from typing import Any
 
 import typer
 
+from workers.role_check import CHECK_HELP
+
 
 def run_stream_worker(
     worker_id: str = typer.Option(
         None, help="Stable name of this instance (default: the host name); names its Kafka transactional id."
     ),
     log_level: str = typer.Option("INFO", help="Log level: DEBUG, INFO, WARNING or ERROR."),
+    check: bool = typer.Option(False, "--check", help=CHECK_HELP),
 ) -> None:
     """Read reply chunks (moderation.reply-chunks), give each a provisional decision, and each reply one final verdict.
 
@@ -34,6 +37,10 @@ def run_stream_worker(
 
     configure_logging(log_level)
     overrides: dict[str, Any] = {"worker": {"worker_id": worker_id}} if worker_id else {}
+    if check:
+        from workers.role_check import check_role
+
+        check_role("stream-worker", lambda: load_settings(**overrides))
     try:
         settings = load_settings(**overrides)
         worker = build_stream_worker(settings)

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from workers.role_check import CHECK_HELP
+
 
 def run_worker(
     worker_id: str = typer.Option(
@@ -20,6 +22,7 @@ def run_worker(
         "Give each worker on a host its own.",
     ),
     log_level: str = typer.Option("INFO", help="Log level: DEBUG, INFO, WARNING or ERROR."),
+    check: bool = typer.Option(False, "--check", help=CHECK_HELP),
 ) -> None:
     """Consume chat events, ask the guard model in micro-batches, produce verdicts exactly once.
 
@@ -50,6 +53,10 @@ def run_worker(
         overrides["worker"] = {"worker_id": worker_id}
     if metrics_port is not None:
         overrides["telemetry"] = {"metrics_port": metrics_port}
+    if check:
+        from workers.role_check import check_role
+
+        check_role("worker", lambda: load_settings(**overrides))
     server = None
     telemetry = None
     analysis = None

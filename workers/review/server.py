@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from typing import Any
 
 from fastapi import FastAPI
@@ -52,6 +53,20 @@ def build_relay(settings: Settings, review: ReviewSettings, outbox: FeedbackOutb
         undo_window_ms=int(review.undo_window_s * 1000),
     )
     return RelayRunner(relay, review.relay_interval_s)
+
+
+def run_relay(settings: Settings, review: ReviewSettings, stop: threading.Event) -> None:
+    """The feedback relay alone (its own process or container), until ``stop`` is set."""
+    engine = build_engine(settings.audit.url)
+    migrate(engine)
+    runner = build_relay(settings, review, FeedbackOutbox(engine))
+    runner.start()
+    log.info("relaying labels to %s every %.1fs", settings.topics.feedback, review.relay_interval_s)
+    try:
+        stop.wait()
+    finally:
+        runner.stop()
+        engine.dispose()
 
 
 def build_services(

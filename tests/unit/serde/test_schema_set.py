@@ -64,6 +64,15 @@ def test_schema_dir_can_be_overridden_by_environment(tmp_path, monkeypatch):
     assert load_schema_set().directory == tmp_path / "schemas"
 
 
+def test_by_default_the_schemas_are_the_packages_own_which_in_a_checkout_are_the_repositorys(monkeypatch):
+    import guardstream
+    from guardstream.serde.schemas import default_schema_dir
+
+    monkeypatch.delenv("GUARDSTREAM_SCHEMA_DIR", raising=False)
+    assert default_schema_dir() == Path(guardstream.__file__).parent / "schemas"
+    assert default_schema_dir().resolve() == SCHEMA_DIR.resolve()
+
+
 def test_missing_schema_dir_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError):
         load_schema_set(tmp_path / "nowhere")
