@@ -58,7 +58,7 @@ def build_relay(settings: Settings, review: ReviewSettings, outbox: FeedbackOutb
 def run_relay(settings: Settings, review: ReviewSettings, stop: threading.Event) -> None:
     """The feedback relay alone (its own process or container), until ``stop`` is set."""
     engine = build_engine(settings.audit.url)
-    migrate(engine)
+    prepare_schema(engine, settings.audit.migrate_on_start)
     runner = build_relay(settings, review, FeedbackOutbox(engine))
     runner.start()
     log.info("relaying labels to %s every %.1fs", settings.topics.feedback, review.relay_interval_s)
