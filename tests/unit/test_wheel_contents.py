@@ -29,6 +29,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     # a checkpoint beside the model sources, as `guardstream model build-default` leaves one
     (source / "triton_models" / "guard" / "1" / "checkpoint").mkdir()
     (source / "triton_models" / "guard" / "1" / "checkpoint" / "config.json").write_text("{}")
+    # and a version that training published beside it (guardstream train … --publish): runtime state too
+    (source / "triton_models" / "guard" / "2").mkdir()
+    shutil.copy(source / "triton_models" / "guard" / "1" / "model.py", source / "triton_models" / "guard" / "2")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp), "."],
         cwd=source, check=True, timeout=240, capture_output=True,
