@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -26,7 +27,7 @@ def serve(
     """Serve the review queue, labelling and overview pages (and relay labels to Kafka)."""
     import logging
 
-    from guardstream.settings import Settings, load_settings
+    from guardstream.settings import load_settings
     from workers.review.server import serve as run
     from workers.review.settings import load_review_settings
 
@@ -39,14 +40,21 @@ def serve(
     if insecure_cookies:
         overrides["secure_cookies"] = False
     if check:
-        from workers.role_check import check_role
-
-        def settings() -> Settings:
-            load_review_settings(**overrides)  # a bad review setting fails the check too
-            return load_settings()
-
-        check_role("review", settings)
+        _check_review(overrides)
     run(load_settings(), load_review_settings(**overrides), with_relay=relay)
+
+
+def _check_review(overrides: dict[str, object]) -> NoReturn:
+    """``--check`` of the review app and of its relay: a bad review setting fails it too."""
+    from guardstream.settings import Settings, load_settings
+    from workers.review.settings import load_review_settings
+    from workers.role_check import check_role
+
+    def settings() -> Settings:
+        load_review_settings(**overrides)
+        return load_settings()
+
+    check_role("review", settings)
 
 
 @app.command("relay")
@@ -57,18 +65,12 @@ def relay(check: bool = typer.Option(False, "--check", help=CHECK_HELP)) -> None
     import signal
     import threading
 
-    from guardstream.settings import Settings, load_settings
+    from guardstream.settings import load_settings
     from workers.review.server import run_relay
     from workers.review.settings import load_review_settings
 
     if check:
-        from workers.role_check import check_role
-
-        def settings() -> Settings:
-            load_review_settings()  # a bad review setting fails the check too
-            return load_settings()
-
-        check_role("review", settings)
+        _check_review({})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
