@@ -2,7 +2,7 @@
 
 Each probe reaches one dependency the role needs with its real settings, briefly, and says what it
 found or why not: Kafka (the brokers answer, and the role's topics exist), the audit store (a
-connection and ``SELECT 1``), Triton (the server is ready, and the role's models are). A deployment
+connection and ``SELECT 1``), Triton (the server is live, and the role's models are ready). A deployment
 runs it before starting the role (an init container, a compose healthcheck, by hand); it exits 0 when
 every probe passed, 1 when one failed, naming it.
 """
@@ -69,8 +69,10 @@ def triton_probe(triton: TritonSettings, models: Sequence[str]) -> Probe:
 
         client = build_grpc_client(triton)
         try:
-            if not client.is_server_ready():
-                raise GuardstreamError(f"Triton at {triton.grpc_url} is not ready")
+            # Liveness, not server readiness: under strict readiness the server reads "not ready" while
+            # any model loads or failed to, and this role needs only its own models.
+            if not client.is_server_live():
+                raise GuardstreamError(f"Triton at {triton.grpc_url} is not live")
             absent = [model for model in models if model and not client.is_model_ready(model)]
         finally:
             client.close()

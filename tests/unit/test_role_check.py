@@ -9,9 +9,9 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
-from guardstream.settings import AuditSettings, KafkaSettings, load_settings
+from guardstream.settings import AuditSettings, KafkaSettings, TritonSettings, load_settings
 from workers.cli.main import app
-from workers.role_check import audit_probe, kafka_probe, role_probes, run_probes
+from workers.role_check import audit_probe, kafka_probe, role_probes, run_probes, triton_probe
 
 
 def _closed_port() -> int:
@@ -69,3 +69,35 @@ def test_a_rules_file_the_agent_cannot_read_fails_its_check(tmp_path) -> None:
     result = CliRunner().invoke(app, ["escalate", "run", "--rules", str(rules), "--check"])
     assert result.exit_code == 1
     assert "FAILED settings" in result.output and str(rules) in result.output
+
+
+class _TritonLoadingAnotherModel:
+    """Triton under strict readiness while some other model loads: the server reads "not ready"."""
+
+    def __init__(self, ready_models: set[str]) -> None:
+        self._ready_models = ready_models
+
+    def is_server_live(self) -> bool:
+        return True
+
+    def is_server_ready(self) -> bool:
+        return False
+
+    def is_model_ready(self, name: str) -> bool:
+        return name in self._ready_models
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_triton_probe_asks_for_the_roles_models_not_for_every_model_on_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import workers.triton_client
+
+    server = _TritonLoadingAnotherModel(ready_models={"guard"})
+    monkeypatch.setattr(workers.triton_client, "build_grpc_client", lambda settings: server)
+    [result] = run_probes({"triton": triton_probe(TritonSettings(), ["guard"])})
+    assert result.ok, result.detail
+    [result] = run_probes({"triton": triton_probe(TritonSettings(), ["guard", "guard_explain"])})
+    assert not result.ok and "guard_explain" in result.detail
