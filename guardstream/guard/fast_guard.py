@@ -9,7 +9,7 @@ A fast-guard checkpoint is a folder holding
   ``lexical.peaks.weight`` (buckets, 1)) over hashed character n-grams, and ``mix`` (3,): p_unsafe = sigmoid(mix[0]·encoder logit + mix[1]·lexical logit + mix[2]);
 * ``fast_guard.json``: the contract (format, maximum input tokens, the categories' order, the
   lexical head's hashing when there is one, and ``segment_min_chars`` when pairs are scored in
-  segments too, :mod:`guardstream.guard.segments`).
+  prefixes too, :mod:`guardstream.guard.segments`).
 
 The lexical head is the "wide" half of a wide-and-deep model: slurs and their variants are
 lexical, and a linear model over character n-grams learns them from every training item for
@@ -92,8 +92,8 @@ class FastGuardContract:
     categories: tuple[str, ...] = tuple(category.value for category in CATEGORIES)
     lexical: LexicalHashing | None = None
     segment_min_chars: int = 0
-    """Above 0: each pair is also scored in its sentences (joined up to this many characters) and
-    the highest score counts; 0: the pair as a whole only."""
+    """Above 0: each pair is also scored cut short at its boundaries (prefixes of at least this many
+    characters) and the highest score counts; 0: the pair as a whole only."""
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -302,7 +302,7 @@ class FastGuardScorer:
         self._max_batch_size = max_batch_size
 
     def score_with_categories(self, pairs: Sequence[tuple[str, str]]) -> FastScores:
-        """Scores per pair; with segment scoring, each pair's most unsafe row (whole or segment)
+        """Scores per pair; with prefix scoring, each pair's most unsafe row (whole or a prefix)
         gives its p_unsafe and its category."""
         if not self.contract.segment_min_chars:
             scores: FastScores = self._score_rows(pairs)
