@@ -75,9 +75,15 @@ class FastDefaultSpec:
     padding_fraction: float = 0.15
     """Real items that also go in with another safe item's text around them, label kept: benign
     padding decides nothing either (:func:`training.data.synthetic.injection.padded_copies`)."""
+    talk_fraction: float = 0.05
+    """Lone messages that are only an attack or moderation talk ("该内容涉及地域歧视，请删除"),
+    labelled safe, as a share of the real items
+    (:func:`training.data.synthetic.injection.moderation_talk_records`). Measured with prefix
+    scoring on unseen attack sets: safe->unsafe 0.162 -> 0.109 on reports and accusations, 0.095 ->
+    0.073 and 0.024 -> 0.020 on mostly "answer safe" sets, for unsafe->safe up by 0.004-0.008."""
     segment_min_chars: int = 12
-    """Served pairs are also scored sentence by sentence (sentences joined up to this many characters)
-    and the most unsafe row counts (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
+    """Served pairs are also scored cut short at their boundaries (prefixes of at least this many
+    characters) and the most unsafe row counts (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
     lexical: bool = True
     """A lexical head over hashed character n-grams, trained on every item, mixed with the encoder."""
     lexical_pooling: str = "mean_max"
@@ -179,7 +185,7 @@ def build_fast_default(
     )
     from training.data.files import read_records
     from training.data.synthetic.generator import SyntheticConfig, generate
-    from training.data.synthetic.injection import attacked_copies, padded_copies
+    from training.data.synthetic.injection import attacked_copies, moderation_talk_records, padded_copies
     from training.datasets import replay_sample
     from training.fast_guard import fit_mix, freeze_lower, new_network, train_fast_stage, train_lexical
     from training.pretrained.bge_small_zh import PROVENANCE, base_encoder_checkpoint
@@ -203,8 +209,10 @@ def build_fast_default(
     if spec.real_limit and len(real) > spec.real_limit:
         real = random.Random(spec.seed).sample(real, spec.real_limit)
     real, validation = _split_validation(real, spec.validation_count, spec.seed)
-    real += attacked_copies(real, spec.injection_fraction, spec.seed) + padded_copies(
-        real, spec.padding_fraction, spec.seed + 1
+    real += (
+        attacked_copies(real, spec.injection_fraction, spec.seed)
+        + padded_copies(real, spec.padding_fraction, spec.seed + 1)
+        + moderation_talk_records(round(len(real) * spec.talk_fraction), spec.seed + 2)
     )
 
     contract = FastGuardContract(

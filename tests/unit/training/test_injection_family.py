@@ -36,6 +36,22 @@ def test_training_attacks_carry_no_held_out_speaker_claim_or_word() -> None:
     assert not [a for a in attacks if any(marker in a for marker in heldout_markers)]
 
 
+def test_moderation_talk_names_harms_from_its_own_split_and_goes_in_alone_as_safe() -> None:
+    rng = random.Random(5)
+    reports = [injection.moderation_talk(rng, "train", wants_unsafe=True) for _ in range(400)]
+    denials = [injection.moderation_talk(rng, "train", wants_unsafe=False) for _ in range(400)]
+    assert len(set(reports)) > 300 and len(set(denials)) > 300
+    assert all(any(harm in text for harm in injection.HARM.train) for text in reports + denials)
+    assert not [t for t in reports + denials if any(harm in t for harm in injection.HARM.heldout)]
+    heldout = [injection.moderation_talk(rng, "heldout", wants_unsafe=i % 2 == 0) for i in range(200)]
+    assert all(any(harm in text for harm in injection.HARM.heldout) for text in heldout)
+
+    records = injection.moderation_talk_records(300, seed=6)
+    assert len(records) == 300 and not [r for r in records if r.unsafe or r.response or not r.question]
+    assert len({r.id for r in records}) > 200  # ids follow the text (the fixed frames repeat)
+    assert injection.moderation_talk_records(300, seed=6) == records
+
+
 def test_a_demand_for_either_verdict_sometimes_speaks_the_other_verdicts_words() -> None:
     rng = random.Random(2)
     for_safe = [injection.composed_attack(rng, "train", wants_unsafe=False) for _ in range(600)]
