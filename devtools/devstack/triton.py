@@ -42,6 +42,16 @@ logger = logging.getLogger(__name__)
 NAME = "triton"
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 STUB = "triton_python_backend_stub"
+PYTHON_BACKEND_SHM_BYTES = 64 * 1024 * 1024
+"""Each Python-backend stub's shared-memory region, and the step it grows by. The default (1 MiB here)
+makes a batch of long texts grow the region mid-request; under load a stub then wrote past the end of
+its mapping (segfault, then ``boost::interprocess::lock_exception`` aborted the whole server, seen in
+make test's bench and chaos runs). tmpfs backs the region page by page, so unused space costs nothing."""
+SHM_REGION_PREFIX = "triton_python_backend_shm_region_"
+PYTHON_BACKEND_CONFIG = (
+    f"--backend-config=python,shm-default-byte-size={PYTHON_BACKEND_SHM_BYTES}",
+    f"--backend-config=python,shm-growth-byte-size={PYTHON_BACKEND_SHM_BYTES}",
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,40 @@ def server_env(dist: TritonDistribution, base: dict[str, str] | None = None) -> 
     return env
 
 
+def orphaned_shm_regions(shm_dir: Path = Path("/dev/shm"), proc: Path = Path("/proc")) -> list[Path]:
+    """Python-backend regions no process holds open: a killed server or stub leaves its region behind,
+    and each one is memory (tmpfs) until removed. The regions are listed before the processes' open
+    files are read, so a region created meanwhile is never among them (its creator holds it from the
+    start)."""
+    regions = sorted(shm_dir.glob(f"{SHM_REGION_PREFIX}*"))
+    if not regions:
+        return []
+    held: set[str] = set()
+    for pid in proc.iterdir():
+        if not pid.name.isdigit():
+            continue
+        try:
+            links = list((pid / "fd").iterdir())
+        except OSError:  # exited meanwhile, or another user's
+            continue
+        for link in links:
+            try:
+                held.add(os.readlink(link))
+            except OSError:
+                continue
+    return [region for region in regions if str(region) not in held]
+
+
+def remove_orphaned_shm_regions(shm_dir: Path = Path("/dev/shm"), proc: Path = Path("/proc")) -> None:
+    for region in orphaned_shm_regions(shm_dir, proc):
+        try:
+            region.unlink()
+        except OSError as exc:  # another user's, or removed meanwhile
+            logger.debug("left %s: %s", region, exc)
+            continue
+        logger.info("removed a Python-backend region no process holds path=%s", region)
+
+
 def server_argv(settings: DevStackSettings, dist: TritonDistribution) -> list[str]:
     return [
         str(dist.server_binary),
@@ -132,6 +176,7 @@ def server_argv(settings: DevStackSettings, dist: TritonDistribution) -> list[st
         "--exit-timeout-secs=5",
         "--model-control-mode=explicit",
         *(f"--load-model={name}" for name in settings.triton_models.split(",")),
+        *PYTHON_BACKEND_CONFIG,
         "--strict-readiness=true",
         "--exit-on-error=true",
         "--log-verbose=0",
@@ -188,6 +233,7 @@ class TritonServer(SupervisedComponent):
             )
         dist = locate_distribution()
         assemble_backends(dist, backend_dir(settings))
+        remove_orphaned_shm_regions()
         return self._supervisor.start(NAME, server_argv(settings, dist), env=server_env(dist), cwd=settings.runtime_dir)
 
     def wait_ready(self, record: PidRecord, deadline: float) -> None:

@@ -11,6 +11,8 @@ from devtools.devstack.triton import (
     TritonDistribution,
     assemble_backends,
     load_failures,
+    orphaned_shm_regions,
+    remove_orphaned_shm_regions,
     server_argv,
     server_env,
 )
@@ -82,6 +84,8 @@ def test_server_runs_in_explicit_mode_loading_every_model_on_loopback(tmp_path: 
         "--http-port=18000",
         "--grpc-port=18001",
         "--metrics-port=18002",
+        "--backend-config=python,shm-default-byte-size=67108864",
+        "--backend-config=python,shm-growth-byte-size=67108864",
     ):
         assert flag in argv
 
@@ -99,3 +103,21 @@ def test_server_loads_only_the_models_the_settings_list(tmp_path: Path) -> None:
 def test_a_malformed_model_list_is_refused_naming_the_setting(listed: str) -> None:
     with pytest.raises(ValidationError, match="triton_models"):
         DevStackSettings(triton_models=listed)
+
+
+def test_only_regions_no_process_holds_open_are_removed(tmp_path: Path) -> None:
+    shm, proc = tmp_path / "shm", tmp_path / "proc"
+    shm.mkdir()
+    held, orphan, other = (
+        shm / name
+        for name in ("triton_python_backend_shm_region_a", "triton_python_backend_shm_region_b", "PostgreSQL.1")
+    )
+    for path in (held, orphan, other):
+        path.write_bytes(b"")
+    (proc / "4242" / "fd").mkdir(parents=True)
+    (proc / "4242" / "fd" / "3").symlink_to(held)
+    (proc / "self").mkdir()  # not a process folder
+    (proc / "4343").mkdir()  # a process whose open files cannot be read
+    assert orphaned_shm_regions(shm, proc) == [orphan]
+    remove_orphaned_shm_regions(shm, proc)
+    assert sorted(p.name for p in shm.iterdir()) == sorted([held.name, other.name])
