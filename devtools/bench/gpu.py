@@ -185,7 +185,7 @@ class Server:
     """The bundled tritonserver on free loopback ports, serving ``repo``."""
 
     def __init__(self, repo: Path, work: Path) -> None:
-        from devtools.devstack.triton import PYTHON_BACKEND_CONFIG, assemble_backends, locate_distribution, server_env
+        from devtools.devstack.triton import assemble_backends, locate_distribution, server_env
 
         dist = locate_distribution()
         backends = assemble_backends(dist, work / "backends")
@@ -202,7 +202,6 @@ class Server:
             "--allow-metrics=false",
             "--model-control-mode=explicit",
             "--load-model=guard",
-            *PYTHON_BACKEND_CONFIG,
             "--exit-timeout-secs=5",
             "--log-verbose=0",
         ]

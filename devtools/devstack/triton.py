@@ -42,16 +42,7 @@ logger = logging.getLogger(__name__)
 NAME = "triton"
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 STUB = "triton_python_backend_stub"
-PYTHON_BACKEND_SHM_BYTES = 64 * 1024 * 1024
-"""Each Python-backend stub's shared-memory region, and the step it grows by. The default (1 MiB here)
-makes a batch of long texts grow the region mid-request; under load a stub then wrote past the end of
-its mapping (segfault, then ``boost::interprocess::lock_exception`` aborted the whole server, seen in
-make test's bench and chaos runs). tmpfs backs the region page by page, so unused space costs nothing."""
 SHM_REGION_PREFIX = "triton_python_backend_shm_region_"
-PYTHON_BACKEND_CONFIG = (
-    f"--backend-config=python,shm-default-byte-size={PYTHON_BACKEND_SHM_BYTES}",
-    f"--backend-config=python,shm-growth-byte-size={PYTHON_BACKEND_SHM_BYTES}",
-)
 
 
 @dataclass(frozen=True)
@@ -176,7 +167,6 @@ def server_argv(settings: DevStackSettings, dist: TritonDistribution) -> list[st
         "--exit-timeout-secs=5",
         "--model-control-mode=explicit",
         *(f"--load-model={name}" for name in settings.triton_models.split(",")),
-        *PYTHON_BACKEND_CONFIG,
         "--strict-readiness=true",
         "--exit-on-error=true",
         "--log-verbose=0",

@@ -76,6 +76,4 @@ RUN /opt/python/3.11/bin/python3.11 -m pip install --no-cache-dir --break-system
  && chown -R 10001:10001 /models
 # The backend's imports resolve in the stub's interpreter, not the image's Python 3.10
 RUN /opt/python/3.11/bin/python3.11 -c "import guardstream.guard.triton_backend, guardstream.guard.stream_backend, torch, transformers"
-# 64 MiB of Python-backend shared memory per model instance, growing by 64 MiB (see devtools/devstack/triton.py)
-CMD ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit", "--load-model=*", \
-     "--backend-config=python,shm-default-byte-size=67108864", "--backend-config=python,shm-growth-byte-size=67108864"]
+CMD ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit", "--load-model=*"]

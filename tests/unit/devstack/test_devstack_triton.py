@@ -84,8 +84,6 @@ def test_server_runs_in_explicit_mode_loading_every_model_on_loopback(tmp_path: 
         "--http-port=18000",
         "--grpc-port=18001",
         "--metrics-port=18002",
-        "--backend-config=python,shm-default-byte-size=67108864",
-        "--backend-config=python,shm-growth-byte-size=67108864",
     ):
         assert flag in argv
 
