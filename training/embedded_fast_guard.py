@@ -75,14 +75,12 @@ class FastDefaultSpec:
     padding_fraction: float = 0.15
     """Real items that also go in with another safe item's text around them, label kept: benign
     padding decides nothing either (:func:`training.data.synthetic.injection.padded_copies`)."""
-    talk_fraction: float = 0.15
+    talk_fraction: float = 0.05
     """Lone messages that are only an attack or moderation talk ("该内容涉及地域歧视，请删除"),
     labelled safe, as a share of the real items
     (:func:`training.data.synthetic.injection.moderation_talk_records`). Measured with prefix
-    scoring on unseen attack sets (COLD dev posts, attack appended), safe->unsafe at none / 0.05 /
-    0.15: reports and accusations 0.162 / 0.109 / 0.079, mostly "answer safe" sets 0.024 / 0.020 /
-    0.012 and 0.095 / 0.073 / 0.071; unsafe->safe 0.004-0.008 higher than none at 0.05, no higher
-    at 0.15; accuracy on those posts 0.913 / 0.911 / 0.919."""
+    scoring on unseen attack sets: safe->unsafe 0.162 -> 0.109 on reports and accusations, 0.095 ->
+    0.073 and 0.024 -> 0.020 on mostly "answer safe" sets, for unsafe->safe up by 0.004-0.008."""
     segment_min_chars: int = 12
     """Served pairs are also scored cut short at their boundaries (prefixes of at least this many
     characters) and the most unsafe row counts (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
