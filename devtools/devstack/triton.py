@@ -34,7 +34,7 @@ from pathlib import Path
 from devtools.devstack.component import SupervisedComponent
 from devtools.devstack.errors import DevStackError
 from devtools.devstack.probes import http_ok
-from devtools.devstack.processes import PidRecord
+from devtools.devstack.processes import PROC_ROOT, PidRecord
 from devtools.devstack.settings import LOOPBACK, DevStackSettings
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 NAME = "triton"
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 STUB = "triton_python_backend_stub"
+SHM_DIR = Path("/dev/shm")
 SHM_REGION_PREFIX = "triton_python_backend_shm_region_"
 
 
@@ -118,7 +119,7 @@ def server_env(dist: TritonDistribution, base: dict[str, str] | None = None) -> 
     return env
 
 
-def orphaned_shm_regions(shm_dir: Path = Path("/dev/shm"), proc: Path = Path("/proc")) -> list[Path]:
+def orphaned_shm_regions(shm_dir: Path = SHM_DIR, proc: Path = PROC_ROOT) -> list[Path]:
     """Python-backend regions no process holds open: a killed server or stub leaves its region behind,
     and each one is memory (tmpfs) until removed. The regions are listed before the processes' open
     files are read, so a region created meanwhile is never among them (its creator holds it from the
@@ -142,7 +143,7 @@ def orphaned_shm_regions(shm_dir: Path = Path("/dev/shm"), proc: Path = Path("/p
     return [region for region in regions if str(region) not in held]
 
 
-def remove_orphaned_shm_regions(shm_dir: Path = Path("/dev/shm"), proc: Path = Path("/proc")) -> None:
+def remove_orphaned_shm_regions(shm_dir: Path = SHM_DIR, proc: Path = PROC_ROOT) -> None:
     for region in orphaned_shm_regions(shm_dir, proc):
         try:
             region.unlink()
