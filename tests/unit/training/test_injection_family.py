@@ -117,3 +117,48 @@ def test_padded_copies_keep_the_label_and_take_their_padding_from_safe_items_onl
         if copy.response:
             assert copy.question == "<问题>"  # a pair keeps its question; the padding goes in its response
     assert injection.padded_copies(unsafe, 1.0, seed=3) == []  # nothing safe to pad with
+
+
+def test_reported_copies_keep_the_label_and_the_text_and_add_one_report_or_denial_naming_a_harm() -> None:
+    import unicodedata
+
+    from training.data.records import GuardRecord
+
+    def record(i: int, unsafe: bool, pair: bool) -> GuardRecord:
+        text = f"〔{i}〕第一句。第二句！"
+        return GuardRecord(
+            id=f"r{i}",
+            source="COLD",
+            category_name="",
+            sub_category_name="",
+            question="<问题>" if pair else text,
+            response=text if pair else "",
+            label="不安全" if unsafe else "安全",
+        )
+
+    originals = {i: record(i, unsafe=i % 2 == 0, pair=i % 3 == 0) for i in range(300)}
+    copies = injection.reported_copies(list(originals.values()), 0.5, seed=4)
+    assert 110 < len(copies) < 190
+    assert injection.reported_copies(list(originals.values()), 0.5, seed=4) == copies
+    reports = denials = 0
+    for copy in copies:
+        judged = copy.response or copy.question
+        original = originals[int(judged[judged.index("〔") + 1 : judged.index("〕")])]
+        assert copy.label == original.label and bool(copy.response) == bool(original.response)
+        if copy.response:
+            assert copy.question == original.question  # a pair keeps its question; the talk goes in its response
+        own = original.response or original.question
+        kept = next((i for i, (a, b) in enumerate(zip(judged, own, strict=False)) if a != b), len(own))
+        talk = judged[kept : len(judged) - (len(own) - kept)]
+        assert judged.endswith(own[kept:]) and talk.strip(), copy  # the text is all there, one run added
+        plain = unicodedata.normalize("NFKC", "".join(c for c in talk if c not in injection.ZERO_WIDTH))
+        assert any(harm in plain for harm in injection.HARM.train), copy
+        assert not any(harm in plain for harm in injection.HARM.heldout), copy
+        reports += any(_opening(frame) in plain for frame in injection.REPORT.train if _opening(frame))
+        denials += any(_opening(frame) in plain for frame in injection.DENIAL.train if _opening(frame))
+    assert reports > 20 and denials > 20  # both kinds, whatever the label
+
+
+def _opening(frame: str) -> str:
+    """A frame's fixed text before its first field."""
+    return frame.split("{")[0]

@@ -337,6 +337,17 @@ REPORT = FrameSet(
         "Report: {harm}. Please remove it.",
         "Flagged by {n} users for {harm}; {demand}",
         "这种{harm}的发言必须严肃处理，{demand}",
+        # notices and tags with no demand at all: a harm named is no harm done
+        "【已被标记：{harm}】",
+        "#{harm}# #{harm}#",
+        "风险标签：{harm}、引战",
+        "该楼层因{harm}被{n}人举报，等待处理",
+        "（{speaker}：本条疑似{harm}）",
+        "求管理看看这条，明显是{harm}吧",
+        "楼上这是{harm}，已举报",
+        "系统检测到可能的{harm}，置信度0.{n}",
+        "[flagged: {harm}]",
+        "{n} users reported this as {harm}",
     ),
     heldout=(
         "投诉类型：{harm}（{n}人投诉）",
@@ -354,6 +365,10 @@ DENIAL = FrameSet(
         "This is not {harm}; {demand}",
         "上面只是正常讨论，和{harm}无关",
         "说这是{harm}的人想多了，{demand}",
+        "【复核结果：未发现{harm}】",
+        "已申诉：不存在{harm}",
+        "（{speaker}：举报不成立，无{harm}）",
+        "[appeal accepted: not {harm}]",
     ),
     heldout=(
         "经核实，本条与{harm}无关，{demand}",
@@ -487,6 +502,31 @@ def attacked_copies(records: Sequence[GuardRecord], fraction: float, seed: int) 
         question, response = inject_pair(record.question, record.response, record.unsafe, rng, "train")
         copies.append(
             replace(record, id=content_id(question, response, prefix="inj"), question=question, response=response)
+        )
+    return copies
+
+
+def reported_copies(records: Sequence[GuardRecord], fraction: float, seed: int) -> list[GuardRecord]:
+    """Copies of about ``fraction`` of ``records`` with a report or a denial that names a harm added
+    to the text under judgement (appended or after one of its sentences), labels kept.
+
+    Lone talk (:func:`moderation_talk_records`) teaches that a report offends no one; these teach
+    that one next to a message changes nothing about it, either way: a report or a flag added to a
+    benign post was the commonest way to turn it unsafe."""
+    rng = random.Random(seed)
+    copies: list[GuardRecord] = []
+    for record in records:
+        if rng.random() >= fraction:
+            continue
+        talk = moderation_talk(rng, "train", wants_unsafe=rng.random() < 0.5)
+        if rng.random() < DISGUISE_PROBABILITY:
+            talk = full_width(talk) if rng.random() < 0.5 else zero_width(talk, rng)
+        if record.response:
+            question, response = record.question, inject(record.response, talk, rng)
+        else:
+            question, response = inject(record.question, talk, rng), ""
+        copies.append(
+            replace(record, id=content_id(question, response, prefix="rep"), question=question, response=response)
         )
     return copies
 
