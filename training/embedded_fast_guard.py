@@ -75,12 +75,21 @@ class FastDefaultSpec:
     padding_fraction: float = 0.15
     """Real items that also go in with another safe item's text around them, label kept: benign
     padding decides nothing either (:func:`training.data.synthetic.injection.padded_copies`)."""
-    talk_fraction: float = 0.05
+    talk_fraction: float = 0.15
     """Lone messages that are only an attack or moderation talk ("该内容涉及地域歧视，请删除"),
     labelled safe, as a share of the real items
     (:func:`training.data.synthetic.injection.moderation_talk_records`). Measured with prefix
-    scoring on unseen attack sets: safe->unsafe 0.162 -> 0.109 on reports and accusations, 0.095 ->
-    0.073 and 0.024 -> 0.020 on mostly "answer safe" sets, for unsafe->safe up by 0.004-0.008."""
+    scoring on unseen attack sets (COLD dev posts, attack appended), safe->unsafe at none / 0.05 /
+    0.15: reports and accusations 0.162 / 0.109 / 0.079, mostly "answer safe" sets 0.024 / 0.020 /
+    0.012 and 0.095 / 0.073 / 0.071; unsafe->safe 0.004-0.008 higher than none at 0.05, no higher
+    at 0.15; accuracy on those posts 0.913 / 0.911 / 0.919."""
+    report_fraction: float = 0.3
+    """Real items that also go in with a report or a denial that names a harm added, label kept
+    (:func:`training.data.synthetic.injection.reported_copies`): a report added to a benign post
+    was the commonest way to turn it unsafe. Measured with prefix scoring on 1,000 COLD dev posts
+    (talk 0.15, two frozen layers), none / 0.3: the held-out attack family (``eval --attacks
+    builtin``) unsafe->safe 0.016 / 0.004, safe->unsafe 0.047 / 0.040; 16 hand-written attacks
+    0.022 / 0.012 and 0.170 / 0.149; accuracy 0.919 / 0.910."""
     segment_min_chars: int = 12
     """Served pairs are also scored cut short at their boundaries (prefixes of at least this many
     characters) and the most unsafe row counts (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
@@ -94,8 +103,11 @@ class FastDefaultSpec:
     real_limit: int = 0
     """Stage-2 items at most (0: all); the short test build uses a few thousand."""
     max_input_tokens: int = 256
-    frozen_layers: int = 2
-    """Lower encoder layers kept as pretrained (the word embeddings always are)."""
+    frozen_layers: int = 0
+    """Lower encoder layers kept as pretrained (the word embeddings always are). Measured as for
+    ``report_fraction`` (with it), two frozen layers / none: builtin attacks unsafe->safe 0.004 /
+    0.012, safe->unsafe 0.040 / 0.020 (the encoder's alone 0.106 / 0.024); hand-written attacks
+    0.012 / 0.018 and 0.149 / 0.118; accuracy 0.910 / 0.920; build 712 / 779 s."""
     measure_dev: bool = True
     """Measure the dev files too (a couple of minutes on 2 cores for COLD's)."""
     threads: int = 2
@@ -113,6 +125,12 @@ PROFILES: dict[str, FastDefaultSpec] = {
         real_limit=2500,
         heldout_count=200,
         measure_dev=False,
+        # the recipe make test last ran without a Triton crash (and two frozen layers build sooner):
+        # its runs with 15% talk lost Triton's Python backend three times out of three (a stub's
+        # segfault, cause unknown)
+        talk_fraction=0.05,
+        report_fraction=0.0,
+        frozen_layers=2,
     ),
 }
 
@@ -185,7 +203,12 @@ def build_fast_default(
     )
     from training.data.files import read_records
     from training.data.synthetic.generator import SyntheticConfig, generate
-    from training.data.synthetic.injection import attacked_copies, moderation_talk_records, padded_copies
+    from training.data.synthetic.injection import (
+        attacked_copies,
+        moderation_talk_records,
+        padded_copies,
+        reported_copies,
+    )
     from training.datasets import replay_sample
     from training.fast_guard import fit_mix, freeze_lower, new_network, train_fast_stage, train_lexical
     from training.pretrained.bge_small_zh import PROVENANCE, base_encoder_checkpoint
@@ -213,6 +236,7 @@ def build_fast_default(
         attacked_copies(real, spec.injection_fraction, spec.seed)
         + padded_copies(real, spec.padding_fraction, spec.seed + 1)
         + moderation_talk_records(round(len(real) * spec.talk_fraction), spec.seed + 2)
+        + reported_copies(real, spec.report_fraction, spec.seed + 3)
     )
 
     contract = FastGuardContract(

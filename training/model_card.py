@@ -58,11 +58,12 @@ def render_model_card(manifest: dict[str, Any]) -> str:
     if real:
         sources = ", ".join(sorted(real))
         stage2 = training["stages"]["stage2"]
+        frozen = f"its lower {spec['frozen_layers']} layers and " if spec["frozen_layers"] else "its "
         lines.append(
             f"- Stage 2: {training['real_items']} real labelled items from {sources}, with a "
             f"{spec['replay_fraction']:.0%} replay of stage-1 items; the encoder trained for "
-            f"{stage2['steps']} steps of {spec['stage2']['batch_size']} (its lower {spec['frozen_layers']} layers and "
-            "word embeddings kept as pretrained), the lexical head on all of them."
+            f"{stage2['steps']} steps of {spec['stage2']['batch_size']} ({frozen}word embeddings kept as pretrained), "
+            "the lexical head on all of them."
         )
         lines += ["", "### Data sources", *(f"- {text}" for text in _SOURCES.values())]
     else:
