@@ -78,7 +78,11 @@ def reference_scores(scorer: GuardScorer, pairs: list[tuple[str, str]]) -> Score
     return Scores(np.array(p_unsafe, np.float32), np.array(category, np.int64), np.array(share, np.float32))
 
 
-def assert_scores_close(actual: Scores, expected: Scores, atol: float = 1e-4) -> None:
+SCORE_ATOL = 1e-4
+"""How far a cached score may lie from the plain forward pass's."""
+
+
+def assert_scores_close(actual: Scores, expected: Scores, atol: float = SCORE_ATOL) -> None:
     np.testing.assert_allclose(actual.p_unsafe, expected.p_unsafe, atol=atol)
     np.testing.assert_array_equal(actual.category, expected.category)
     np.testing.assert_allclose(actual.category_score, expected.category_score, atol=atol)
@@ -168,7 +172,8 @@ def test_cached_scores_equal_a_plain_forward_pass_over_each_whole_prompt(
 
 
 def test_a_wrong_prefix_cache_changes_the_scores(default_checkpoint: Path, make_pairs: MakePairs) -> None:
-    """The comparison above can fail: a cache of another prefix, or values out of place, moves the scores."""
+    """The comparison above can fail: a cache of another prefix, or values out of place, moves the scores
+    several times further than it allows (the untrained model moves them little: about 1e-3)."""
     scorer = GuardScorer(default_checkpoint)
     pairs = _pairs(make_pairs)
     expected = reference_scores(scorer, pairs).p_unsafe
@@ -178,11 +183,11 @@ def test_a_wrong_prefix_cache_changes_the_scores(default_checkpoint: Path, make_
     other = PrefixCache.build(scorer.model.get_decoder(), prefix.ids[:-1] + prefix.ids[:1], scorer.device)
     assert other is not None
     prefix.layers = other.layers  # the last prefix token's keys and values belong to another token
-    assert np.abs(scorer.score(pairs) - expected).max() > 1e-3
+    assert np.abs(scorer.score(pairs) - expected).max() > 5 * SCORE_ATOL
     prefix.layers = [(keys, values.roll(1, dims=-2)) for keys, values in right]
-    assert np.abs(scorer.score(pairs) - expected).max() > 1e-3
+    assert np.abs(scorer.score(pairs) - expected).max() > 5 * SCORE_ATOL
     prefix.layers = right
-    assert np.abs(scorer.score(pairs) - expected).max() < 1e-4
+    assert np.abs(scorer.score(pairs) - expected).max() < SCORE_ATOL
 
 
 def test_user_text_that_would_merge_with_the_template_is_encoded_on_its_own_so_every_row_uses_the_cache(
