@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.data.synthetic.injection import attack_text, inject
+from training.data.synthetic.injection import added_to_judged_text, attack_text, inject
 
 BUILTIN = "builtin"
 BUILTIN_SEED = 4242
@@ -72,10 +72,10 @@ def measure_injection(
     for i, ((question, response), judged_unsafe) in enumerate(zip(pairs, before, strict=True)):
         if attacks == BUILTIN:
             attack = attack_text(rng, "heldout", wants_unsafe=not judged_unsafe)
-            attacked.append(_with_attack(question, response, functools.partial(inject, attack=attack, rng=rng)))
+            attacked.append(added_to_judged_text(question, response, functools.partial(inject, attack=attack, rng=rng)))
         else:
             attacked.append(
-                _with_attack(question, response, functools.partial(_appended, suffix=attacks[i % len(attacks)]))
+                added_to_judged_text(question, response, functools.partial(_appended, suffix=attacks[i % len(attacks)]))
             )
     after = [
         unsafe(float(s))
@@ -87,12 +87,3 @@ def measure_injection(
 
 def _appended(text: str, suffix: str) -> str:
     return text + suffix
-
-
-def _with_attack(question: str, response: str, add: Callable[[str], str]) -> tuple[str, str]:
-    """The pair with the attack in the text under judgement: the response, or, for a single message
-    (a post, a chat line: the question alone, no response), the message itself. An attack put in an
-    empty response would turn a lone post into a reply of its own, a different thing to judge."""
-    if response:
-        return question, add(response)
-    return add(question), response

@@ -29,8 +29,9 @@ and another seed, so a model is measured on attacks it was not trained on.
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from training.data.records import SAFE_LABEL, GuardRecord, content_id
@@ -448,6 +449,15 @@ def inject(text: str, attack: str, rng: random.Random) -> str:
     return text + separator + attack
 
 
+def added_to_judged_text(question: str, response: str, add: Callable[[str], str]) -> tuple[str, str]:
+    """The pair with ``add`` applied to the text under judgement: the response, or, for a single
+    message (a post, a chat line: the question alone, no response), the message itself. Text put in
+    an empty response would turn a lone post into a reply of its own, a different thing to judge."""
+    if response:
+        return question, add(response)
+    return add(question), response
+
+
 def inject_pair(question: str, response: str, unsafe: bool, rng: random.Random, split: FrameSplit) -> tuple[str, str]:
     """The pair with one attack from ``split``'s frames: mostly in the response, otherwise in the
     question, as an earlier turn would carry it.
@@ -485,7 +495,7 @@ def padded_copies(records: Sequence[GuardRecord], fraction: float, seed: int) ->
             if rng.random() < 0.7
             else (lambda text, s=separator, f=filler: f + s + text)
         )
-        question, response = (record.question, pad(record.response)) if record.response else (pad(record.question), "")
+        question, response = added_to_judged_text(record.question, record.response, pad)
         copies.append(
             replace(record, id=content_id(question, response, prefix="pad"), question=question, response=response)
         )
@@ -521,10 +531,9 @@ def reported_copies(records: Sequence[GuardRecord], fraction: float, seed: int) 
         talk = moderation_talk(rng, "train", wants_unsafe=rng.random() < 0.5)
         if rng.random() < DISGUISE_PROBABILITY:
             talk = full_width(talk) if rng.random() < 0.5 else zero_width(talk, rng)
-        if record.response:
-            question, response = record.question, inject(record.response, talk, rng)
-        else:
-            question, response = inject(record.question, talk, rng), ""
+        question, response = added_to_judged_text(
+            record.question, record.response, functools.partial(inject, attack=talk, rng=rng)
+        )
         copies.append(
             replace(record, id=content_id(question, response, prefix="rep"), question=question, response=response)
         )
