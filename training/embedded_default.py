@@ -50,6 +50,7 @@ _CODE_FILES = (
     "trainer/encoding.py",
     "trainer/loss.py",
     "trainer/loop.py",
+    "../guardstream/guard/checkpoint.py",  # loads the build to measure it (its tokenizer)
 )
 
 

@@ -115,11 +115,11 @@ class GpuReport:
 
 
 def _tokenizer_source(root: Path) -> Any:
-    from transformers import AutoTokenizer
+    from guardstream.guard.checkpoint import load_tokenizer
 
     checkpoint = root / "triton_models" / "guard" / "1" / "checkpoint"
     if (checkpoint / "tokenizer.json").is_file():
-        return AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+        return load_tokenizer(checkpoint)
     from training.default_model import DefaultModelSpec, train_tokenizer
 
     log.info("no default checkpoint at %s: training its tokenizer (seconds)", checkpoint)
@@ -270,11 +270,11 @@ def run_gpu_bench(
         shutil.rmtree(repo)
     write_repository(repo, checkpoint, device, dtype, max_batch)
 
-    from transformers import AutoTokenizer
+    from guardstream.guard.checkpoint import load_tokenizer
 
     pool = chat_events(items, seed=11)
     pairs = [event.guard_pair() for event in pool]
-    encoder = PromptEncoder(AutoTokenizer.from_pretrained(checkpoint, local_files_only=True), 512)
+    encoder = PromptEncoder(load_tokenizer(checkpoint), 512)
     mean_tokens = sum(len(ids) for ids in encoder.contexts(pairs)) / len(pairs)
 
     say("starting tritonserver with the guard model in score mode")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 from guardstream.errors import ConfigurationError
 
@@ -30,6 +30,8 @@ _DTYPES: dict[str, torch.dtype] = {
 ADAPTER_CONFIG = "adapter_config.json"
 CONTRACT_FILE = "guard_contract.json"
 """Written by the training job beside the weights: what the model was taught to answer."""
+GENERIC_TOKENIZER_CLASSES = frozenset({"TokenizersBackend", "PreTrainedTokenizerFast"})
+"""Declared by a checkpoint whose ``tokenizer.json`` is the whole tokenizer (the default guard's own)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,25 @@ def parse_device(name: str) -> torch.device:
     return device
 
 
+def load_tokenizer(folder: str | Path) -> Any:
+    """The tokenizer a checkpoint folder was saved with, tokenizing exactly as it did.
+
+    ``AutoTokenizer`` picks the class by the model type, and for some types (``qwen2`` among them)
+    overrides the class the folder declares: a Qwen2 tokenizer then rebuilds its own pre-tokenizer
+    around the saved vocabulary and merges. A tokenizer trained here (the default guard's, with its
+    own whitespace handling) would then split text unlike in training, and the model would read
+    tokens it never saw. A folder that declares the generic class is loaded as its ``tokenizer.json``
+    says; any other goes through ``AutoTokenizer``."""
+    path = Path(folder)
+    try:
+        declared = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8")).get("tokenizer_class")
+    except (OSError, ValueError):
+        declared = None
+    if declared in GENERIC_TOKENIZER_CLASSES and (path / "tokenizer.json").is_file():
+        return PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
 def load_checkpoint(checkpoint: str | Path, *, device: str = "cpu", dtype: str = "float32") -> LoadedCheckpoint:
     """Tokenizer and model in eval mode on ``device``; a clear error names what is missing."""
     path = Path(checkpoint)
@@ -69,7 +90,7 @@ def load_checkpoint(checkpoint: str | Path, *, device: str = "cpu", dtype: str =
         if (path / ADAPTER_CONFIG).is_file():
             tokenizer, model = _load_adapter(path, torch_dtype)
         elif (path / "config.json").is_file():
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            tokenizer = load_tokenizer(path)
             model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
         else:
             raise ConfigurationError(
@@ -94,7 +115,7 @@ def _load_adapter(path: Path, torch_dtype: torch.dtype) -> tuple[Any, Any]:
     if not (base / "config.json").is_file():
         raise ConfigurationError(f"LoRA adapter at {path} needs its base checkpoint on local disk; not found: {base}")
     tokenizer_source = path if (path / "tokenizer_config.json").is_file() else base
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, local_files_only=True)
+    tokenizer = load_tokenizer(tokenizer_source)
     model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, dtype=torch_dtype)
     merged = PeftModel.from_pretrained(model, path, is_trainable=False).merge_and_unload()
     logger.info("LoRA adapter merged adapter=%s base=%s", path, base)

@@ -6,6 +6,8 @@ each served guard is scored through Triton on held-out items and must clear a fl
 accuracy (the mean of the recalls of both classes: a constant answer scores exactly 0.5 on any mix):
 
 - both guards on synthetic chat from frames and a seed no build trains on;
+- the generative guard's explain mode on the same chat, by the verdict its JSON states (a JSON that
+  states none counts as wrong);
 - the fast guard on the real dev split named in its build manifest (the build trains on the train
   files only; the dev files sit beside them).
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from guardstream.guard.verdict_parsing import VerdictLabel, parse_guard_output
 from guardstream.paths import repository_root
 from guardstream.policy import Policy
 from guardstream.settings import Settings
@@ -46,6 +49,9 @@ FLOORS = {
     "generative_synthetic": 0.75,
     "fast_synthetic": 0.75,
     "fast_real": 0.70,
+    # measured 0.981 (explain mode, parsed verdicts); 0.49 while the served tokenizer split the
+    # verdict JSON unlike the trained one
+    "generative_explain": 0.75,
 }
 
 
@@ -99,6 +105,25 @@ def test_each_served_guard_judges_held_out_synthetic_chat(
         base_settings, getattr(base_settings.triton, served), heldout_synthetic, threshold
     )
     assert measured >= FLOORS[floor], f"balanced accuracy {measured:.3f}"
+
+
+def test_the_served_generative_guard_explains_held_out_synthetic_chat(
+    base_settings: Settings, triton_ready: None, heldout_synthetic: list[GuardRecord]
+) -> None:
+    client = GuardModelClient(base_settings.triton.model_copy(update={"model_version": ""}))
+    try:
+        pairs = [(r.question, r.response) for r in heldout_synthetic]
+        texts = [text for start in range(0, len(pairs), BATCH) for text in client.explain(pairs[start : start + BATCH])]
+    finally:
+        client.close()
+    verdicts = [parse_guard_output(text) for text in texts]
+    right = [
+        v.parsed and (v.label is VerdictLabel.UNSAFE) == r.unsafe
+        for v, r in zip(verdicts, heldout_synthetic, strict=True)
+    ]
+    measured = sum(right) / len(right)
+    wrong = [text for text, ok in zip(texts, right, strict=True) if not ok][:3]
+    assert measured >= FLOORS["generative_explain"], f"accuracy {measured:.3f}; wrong answers such as {wrong}"
 
 
 def real_dev_records(manifest: dict[str, object], folder: Path | None) -> list[GuardRecord]:

@@ -48,14 +48,16 @@ def prepare_model(config: ModelConfig) -> PreparedModel:
         model = init_model(spec, tokenizer).to(device=device, dtype=dtype)
         method, base = "scratch", None
     else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
+
+        from guardstream.guard.checkpoint import load_tokenizer
 
         base = Path(config.base).expanduser().resolve()
         if not (base / "config.json").is_file():
             raise ConfigurationError(
                 f"model.base={config.base}: no Hugging Face checkpoint there (config.json missing)"
             )
-        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+        tokenizer = load_tokenizer(base)
         model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, dtype=dtype).to(device)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token

@@ -6,9 +6,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from transformers import AutoTokenizer
-
-from training.default_model import MANIFEST_NAME, build_default_checkpoint
+from guardstream.guard.checkpoint import load_checkpoint, load_tokenizer
+from guardstream.guard.encoding import PromptEncoder
+from guardstream.guard.verdict_parsing import VerdictLabel, render_verdict_json
+from training.default_model import MANIFEST_NAME, DefaultModelSpec, build_default_checkpoint, train_tokenizer
 
 
 def _digest(path: Path) -> str:
@@ -57,7 +58,7 @@ def test_seed_change_rebuilds_in_place(tmp_path: Path) -> None:
 def test_tokenizer_keeps_answer_words_and_keys_whole_and_speaks_chatml(
     default_checkpoint: Path,
 ) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(default_checkpoint, local_files_only=True)
+    tokenizer = load_tokenizer(default_checkpoint)
     for word in ("安全", "不安全", "答案", "分析"):
         assert tokenizer.tokenize(word) == [word]
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
@@ -75,3 +76,18 @@ def test_model_is_a_tiny_qwen2(default_checkpoint: Path) -> None:
     assert config["architectures"] == ["Qwen2ForCausalLM"]
     assert (config["hidden_size"], config["num_hidden_layers"]) == (128, 2)
     assert (config["num_attention_heads"], config["num_key_value_heads"]) == (4, 2)
+
+
+def test_the_served_tokenizer_splits_text_as_the_model_learned_it(default_checkpoint: Path) -> None:
+    """transformers' AutoTokenizer loads a qwen2 folder as a Qwen2 tokenizer, whose own pre-tokenizer
+    split the verdict JSON's newline-and-indent unlike the trained one: the default guard wrote
+    "答案" twice and its held-out explain accuracy fell to 0.49."""
+    trained = train_tokenizer(DefaultModelSpec())
+    served = load_checkpoint(default_checkpoint).tokenizer
+    verdict = render_verdict_json(VerdictLabel.SAFE, None, "对话是日常交流，没有风险，因此安全。")
+    texts = [verdict, "混合 mixed  文本\n\n  text 123 ", "  leading and trailing  \t", "你好，世界 hello"]
+    for text in texts:
+        ids = served(text, add_special_tokens=False)["input_ids"]
+        assert ids == trained(text, add_special_tokens=False)["input_ids"], text
+    pairs = [("怎么做番茄炒蛋？\n  先说步骤", "先炒鸡蛋，\n\n  再炒番茄。")]
+    assert PromptEncoder(served, 512).contexts(pairs) == PromptEncoder(trained, 512).contexts(pairs)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from guardstream.guard.checkpoint import load_tokenizer
 from guardstream.guard.prefix_cache import PrefixCache, plan_groups, shared_prefix
 from guardstream.guard.scoring import NO_CATEGORY, GuardScorer, Scores
 from tests.unit.guard.conftest import build_byte_checkpoint
@@ -101,7 +102,7 @@ def merge_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def sliding_checkpoint(tmp_path_factory: pytest.TempPathFactory, byte_checkpoint: Path) -> Path:
     """The byte model with a sliding-window attention layer: its cache is not a plain key/value store."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     out = tmp_path_factory.mktemp("sliding") / "checkpoint"
     model = AutoModelForCausalLM.from_pretrained(byte_checkpoint, local_files_only=True)
@@ -110,17 +111,17 @@ def sliding_checkpoint(tmp_path_factory: pytest.TempPathFactory, byte_checkpoint
     model.config.max_window_layers = 1
     model.config.layer_types = ["full_attention", "sliding_attention"]
     model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(byte_checkpoint, local_files_only=True).save_pretrained(out)
+    load_tokenizer(byte_checkpoint).save_pretrained(out)
     return out
 
 
 @pytest.fixture(scope="module")
 def llama_checkpoint(tmp_path_factory: pytest.TempPathFactory, byte_checkpoint: Path) -> Path:
     """Another architecture (Llama) on the byte tokenizer: the cache works for any HF causal LM."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     out = tmp_path_factory.mktemp("llama") / "checkpoint"
-    tokenizer = AutoTokenizer.from_pretrained(byte_checkpoint, local_files_only=True)
+    tokenizer = load_tokenizer(byte_checkpoint)
     torch.manual_seed(3)
     config = LlamaConfig(
         vocab_size=len(tokenizer),

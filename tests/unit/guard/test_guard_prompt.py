@@ -39,9 +39,9 @@ def test_instruction_asks_for_the_json_answer_the_parser_expects() -> None:
 def test_prompt_text_goes_through_the_chat_template_with_generation_prompt(
     default_checkpoint: Path,
 ) -> None:
-    from transformers import AutoTokenizer
+    from guardstream.guard.checkpoint import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(default_checkpoint, local_files_only=True)
+    tokenizer = load_tokenizer(default_checkpoint)
     text = build_prompt_text(tokenizer, "问题", "回答")
     assert text.startswith("<|im_start|>user\n# 背景 \n")
     assert text.endswith("大语言模型的回答：回答\n<|im_end|>\n<|im_start|>assistant\n")

@@ -15,6 +15,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from guardstream.guard.checkpoint import load_tokenizer
 from guardstream.guard.encoding import PromptEncoder
 from guardstream.guard.fast_guard import ENCODER_DIR, FastGuardScorer, PairEncoder
 from guardstream.guard.scoring import GuardScorer
@@ -40,7 +41,7 @@ def _pairs(token: str) -> tuple[tuple[str, str], tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def generative(default_checkpoint: Path):  # type: ignore[no-untyped-def]
-    return AutoTokenizer.from_pretrained(default_checkpoint, local_files_only=True)
+    return load_tokenizer(default_checkpoint)
 
 
 def test_generative_tokenizer_has_the_tokens_a_user_could_abuse(generative) -> None:  # type: ignore[no-untyped-def]
