@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer
 
 from guardstream.errors import ConfigurationError
+from guardstream.guard.checkpoint import load_tokenizer
 from guardstream.guard.encoding import PromptEncoder
 from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD, build_prompt_text
 
@@ -16,7 +16,7 @@ MakePairs = Callable[[int], list[tuple[str, str]]]
 
 
 def _tokenizer(path: Path):  # type: ignore[no-untyped-def]
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return load_tokenizer(path)
 
 
 @pytest.mark.parametrize("fixture", ["default_checkpoint", "byte_checkpoint", "split_checkpoint"])

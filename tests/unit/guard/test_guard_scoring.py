@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from guardstream.errors import ConfigurationError
+from guardstream.guard.checkpoint import load_tokenizer
 from guardstream.guard.prompt import ANSWER_PREFIX, SAFE_WORD, UNSAFE_WORD, build_prompt_text
 from guardstream.guard.scoring import GuardScorer
 
@@ -28,7 +29,7 @@ def _scorer(path: Path, **kwargs: object) -> GuardScorer:
 
 def _brute_force_log_probability(path: Path, question: str, response: str, word: str) -> float:
     """log P(word | prompt + prefix), one forward pass per word token, no batching, no padding."""
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer = load_tokenizer(path)
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).eval()
     text = build_prompt_text(tokenizer, question, response) + ANSWER_PREFIX
     prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -7,8 +7,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer
 
+from guardstream.guard.checkpoint import load_tokenizer
 from guardstream.guard.plain_text import PlainTextTokenizer
 from guardstream.guard.reply_pieces import MAX_PIECE_CHARS, PieceCutter
 
@@ -20,7 +20,7 @@ TEXT = (
 
 @pytest.fixture(scope="module")
 def plain(default_checkpoint: Path) -> PlainTextTokenizer:
-    return PlainTextTokenizer(AutoTokenizer.from_pretrained(default_checkpoint, local_files_only=True))
+    return PlainTextTokenizer(load_tokenizer(default_checkpoint))
 
 
 def _cut_in_chunks(cutter: PieceCutter, text: str, sizes: list[int]) -> list[int]:
