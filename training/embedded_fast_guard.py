@@ -131,6 +131,10 @@ PROFILES: dict[str, FastDefaultSpec] = {
         talk_fraction=0.05,
         report_fraction=0.0,
         frozen_layers=2,
+        # whole pairs only: prefix scoring scores about twice the rows (up to nine for a long hostile
+        # message), and the fast guard's inference was make test's largest model cost; the scorer's
+        # prefix rows are tested on their own (tests/unit/guard/test_fast_guard.py)
+        segment_min_chars=0,
     ),
 }
 
