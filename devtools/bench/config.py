@@ -53,7 +53,7 @@ class BenchConfig:
     def quick(cls) -> BenchConfig:
         return cls(
             pool_size=300,
-            sweep_batches=(8, 32),
+            sweep_batches=(8, 16),  # the fast and cascade backlogs are a few windows of the best batch
             sweep_concurrency=(1, 2),
             sweep_seconds=1.0,
             explain_seconds=2.0,
@@ -71,7 +71,7 @@ class BenchConfig:
             latency_seconds=2.0,
             latency_shares=(0.5, 0.7),
             phase_timeout_s=180.0,
-            stream_replies=8,
-            stream_open=4,
-            stream_cost_chunks=3,
+            stream_replies=4,
+            stream_open=2,
+            stream_cost_chunks=2,
         )
