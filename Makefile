@@ -32,10 +32,12 @@ run: venv system-deps model ## replay a generated chat stream end to end; last l
 test: ## install everything, start Kafka, Triton and PostgreSQL, run every test, stop them
 	@mkdir -p .run/logs; \
 	$(MAKE) --no-print-directory java-deps || exit 1; \
+	$(HELM_BESIDE) > .run/logs/helm-chart-tools.log 2>&1 & helm=$$!; \
 	{ $(MAKE) --no-print-directory test-deps && $(MAKE) --no-print-directory java-consumer; } > .run/logs/test-deps.log 2>&1 & debs=$$!; \
 	$(MAKE) --no-print-directory test-model; built=$$?; \
 	wait $$debs; installed=$$?; cat .run/logs/test-deps.log; \
-	[ $$built -eq 0 ] && [ $$installed -eq 0 ] && $(MAKE) --no-print-directory test-suite
+	[ $$built -eq 0 ] && [ $$installed -eq 0 ] && $(MAKE) --no-print-directory test-suite; status=$$?; \
+	wait $$helm; exit $$status
 
 # make test's second half: the Debian packages (downloads, dpkg) went in, and the Java consumer was
 # built, while uv installed and the models built (the CPU); test-model is not asked again here (its
@@ -43,11 +45,14 @@ test: ## install everything, start Kafka, Triton and PostgreSQL, run every test,
 # Triton starts with the models most tests use; the stream tests and the bench load the rest on first use,
 # so that each of the tests' Triton restarts loads three models, not six.
 test-suite: export GUARDSTREAM_DEV_TRITON_MODELS := guard,guard_fast,guard_explain
-# Lint (mypy: about 45 CPU-s cold) and, niced, a cold build of helm (about 180 CPU-s) run beside the stack's
-# start and the parallel lanes, which leave a core idle; the standalone tests (the chart's among them) wait for helm.
+# Lint (mypy: about 45 CPU-s cold) runs beside the stack's start and the parallel lanes. A cold build of helm
+# (about 100-180 CPU-s) starts niced with make test itself, so that it takes what the uv install and the model
+# builds leave of the CPU; test-suite asks for helm again (under the same lock: it waits for that build, or
+# builds it when it is alone) and the standalone tests (the chart's among them) wait for it.
+HELM_BESIDE := mkdir -p .cache && nice -n 10 flock .cache/helm.lock $(MAKE) --no-print-directory helm-chart-tools
 test-suite: venv system-deps test-deps asyncapi-spec
 	@mkdir -p .run/logs; $(MAKE) --no-print-directory lint > .run/logs/lint.log 2>&1 & lint=$$!; \
-	nice -n 10 $(MAKE) --no-print-directory helm-chart-tools > .run/logs/helm-chart-tools.log 2>&1 & helm=$$!; \
+	$(HELM_BESIDE) >> .run/logs/helm-chart-tools.log 2>&1 & helm=$$!; \
 	$(GS) dev up --postgres; \
 	export GUARDSTREAM_REQUIRE_STACK=1 GUARDSTREAM_TEST_POSTGRES_URL=$$($(GS) dev postgres-url); \
 	rm -f .run/logs/incidents.log; \
@@ -180,7 +185,7 @@ $(ASYNCAPI_SPECS_DIR)/package/schemas/3.0.0.json:
 # pinned by sha256: tests/unit/deploy/test_helm_chart.py renders infra/helm/guardstream with them and validates
 # the custom resources against the CRDs' schemas. Cached in the ignored .cache, never committed; the test
 # reads the versions from these lines. A cold helm build is minutes of CPU: make test runs it niced, in the
-# background, beside the stack tests (test-suite).
+# background, from its start (HELM_BESIDE).
 HELM_VERSION := v3.22.0
 KEDA_VERSION := v2.21.0
 PROMETHEUS_OPERATOR_VERSION := v0.85.0

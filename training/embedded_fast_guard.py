@@ -118,12 +118,12 @@ PROFILES: dict[str, FastDefaultSpec] = {
     # make test's build: the same pipeline on a slice, minutes instead of a quarter hour.
     "test": FastDefaultSpec(
         profile="test",
-        synthetic_count=600,
+        synthetic_count=300,
         stage1=FastStageConfig(epochs=1.0),
-        stage2=FastStageConfig(epochs=1.0, max_steps=60),
-        validation_count=300,
+        stage2=FastStageConfig(epochs=1.0, max_steps=40),
+        validation_count=150,
         real_limit=2500,
-        heldout_count=200,
+        heldout_count=100,
         measure_dev=False,
         # the recipe make test last ran without a Triton crash (and two frozen layers build sooner):
         # its runs with 15% talk lost Triton's Python backend three times out of three (a stub's
