@@ -46,10 +46,11 @@ test: ## install everything, start Kafka, Triton and PostgreSQL, run every test,
 # so that each of the tests' Triton restarts loads three models, not six.
 test-suite: export GUARDSTREAM_DEV_TRITON_MODELS := guard,guard_fast,guard_explain
 # Lint (mypy: about 45 CPU-s cold) runs beside the stack's start and the parallel lanes. A cold build of helm
-# (about 100-180 CPU-s) starts niced with make test itself, so that it takes what the uv install and the model
-# builds leave of the CPU; test-suite asks for helm again (under the same lock: it waits for that build, or
+# (about 100-180 CPU-s) starts with make test itself, at the lowest priority, so that it takes only what the
+# uv install and the model builds leave of the CPU (at nice 10 it still slowed the generative guard's build
+# from about 260 to 317 s); test-suite asks for helm again (under the same lock: it waits for that build, or
 # builds it when it is alone) and the standalone tests (the chart's among them) wait for it.
-HELM_BESIDE := mkdir -p .cache && nice -n 10 flock .cache/helm.lock $(MAKE) --no-print-directory helm-chart-tools
+HELM_BESIDE := mkdir -p .cache && nice -n 19 flock .cache/helm.lock $(MAKE) --no-print-directory helm-chart-tools
 test-suite: venv system-deps test-deps asyncapi-spec
 	@mkdir -p .run/logs; $(MAKE) --no-print-directory lint > .run/logs/lint.log 2>&1 & lint=$$!; \
 	$(HELM_BESIDE) >> .run/logs/helm-chart-tools.log 2>&1 & helm=$$!; \
