@@ -127,6 +127,8 @@ class FakeModel:
     calls: int = 0
     questions: list[str] = field(default_factory=list)
     """Every question sent, in order."""
+    largest: int = 0
+    """The most pairs one call was sent."""
     bands: list[Escalates] = field(default_factory=list)
     """Every pair's escalation band, when the worker sent them."""
 
@@ -140,6 +142,7 @@ class FakeModel:
         escalates: Sequence[Escalates] | None = None,
     ) -> None:
         self.calls += 1
+        self.largest = max(self.largest, len(pairs))
         self.questions.extend(question for question, _ in pairs)
         self.bands.extend(escalates or ())
         if self.outages:

@@ -38,9 +38,18 @@ class MicroBatcher(Generic[Item]):
         return len(self._items) >= self._max_size or self._clock() >= self._opened_at + self._max_wait_s
 
     def take(self) -> list[Item]:
-        """Seal and return the open batch (possibly empty)."""
-        items, self._items = self._items, []
+        """Seal and return the open batch: at most ``max_size`` items, possibly none.
+
+        Items beyond that stay and open the next batch. The loop asks for at least one record every
+        turn (polling is also what serves rebalances), so one can arrive while the batch is already
+        full, and Triton refuses a request larger than the model's ``max_batch_size``.
+        """
+        items, self._items = self._items[: self._max_size], self._items[self._max_size :]
         return items
+
+    def clear(self) -> None:
+        """Forget every item (uncommitted work is abandoned)."""
+        self._items = []
 
     def drop(self, keep: Callable[[Item], bool]) -> None:
         """Forget items that ``keep`` rejects (for example those of revoked partitions)."""

@@ -331,7 +331,7 @@ class ModerationWorker:
         """Drop all uncommitted work; it will be read again from the committed offsets."""
         for batch in self._window.clear():
             batch.abandoned = True
-        self._batcher.take()
+        self._batcher.clear()
         self._ledger.abandon()
         self._instruments.abandoned()
 

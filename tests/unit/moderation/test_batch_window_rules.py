@@ -182,6 +182,17 @@ def test_an_empty_micro_batch_is_never_due_and_the_next_item_opens_a_new_deadlin
     assert batcher.deadline() == 200.5
 
 
+def test_a_sealed_batch_never_holds_more_than_its_size_and_the_rest_opens_the_next_one() -> None:
+    clock = Clock(100.0)
+    batcher: MicroBatcher[int] = MicroBatcher(3, 0.5, clock)
+    for item in range(4):
+        batcher.add(item)
+    assert batcher.take() == [0, 1, 2]
+    assert (len(batcher), batcher.deadline()) == (1, 100.5)  # it waited since the first item came
+    batcher.clear()
+    assert batcher.take() == []
+
+
 def test_drop_forgets_the_items_keep_rejects_and_keeps_the_rest_in_order() -> None:
     batcher: MicroBatcher[int] = MicroBatcher(10, 0.5, Clock())
     for item in range(6):

@@ -59,6 +59,19 @@ def test_a_long_database_outage_holds_no_more_than_the_window_in_memory(
     assert sink.largest <= 2 * window  # what is waiting plus one window's finished prefix, not the backlog
 
 
+def test_no_request_is_larger_than_a_batch_when_partitions_resume_beside_a_full_batch(
+    fake_consumer: FakeConsumer, fake_model: FakeModel
+) -> None:
+    """The window frees a place, the partitions resume, and a record arrives while the open batch is
+    still full: Triton refuses a request larger than its max_batch_size (seen in the chaos suite)."""
+    fake_consumer.messages = [Message(chat_event(i), i) for i in range(200)]
+    sink = FakeSink(down_s=0.2)  # the window fills, the open batch too, and the partitions pause
+    fake_worker(fake_consumer, sink, fake_model).run()
+    verdicts = [verdict.event_id for outputs in sink.commits for _, _, verdict in outputs.verdicts]
+    assert sorted(verdicts) == sorted(f"e{i}" for i in range(200))
+    assert fake_model.largest == 4
+
+
 def test_a_partition_whose_committed_offset_an_open_transaction_hides_resumes_there_not_at_the_beginning(
     fake_consumer: FakeConsumer, fake_sink: FakeSink, fake_model: FakeModel
 ) -> None:
