@@ -285,6 +285,13 @@ class WorkerSettings(_Section):
     max_text_chars: int = Field(default=TEXT_CHARS, ge=1)
     dlq_payload_max_bytes: int = Field(default=65_536, ge=0)
     drain_timeout_s: float = Field(default=30.0, gt=0)
+    rejoin_timeout_s: float = Field(
+        default=90.0,
+        gt=0,
+        description="How long the worker may hold no assignment while Kafka answers, after it started or lost "
+        "its partitions, before it starts again with a new consumer (librdkafka was seen never rejoining the "
+        "group after a broker restart).",
+    )
 
 
 class StreamSettings(_Section):

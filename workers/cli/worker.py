@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Any
 
@@ -34,6 +35,10 @@ def run_worker(
     Unless analysis.enabled is false (GUARDSTREAM_ANALYSIS__ENABLED=false), a second thread
     explains every flagged verdict after it was committed (see `guardstream analysis`).
 
+    A worker the consumer group assigns nothing for worker.rejoin_timeout_s (90 s) while Kafka
+    answers starts again in place with a new consumer (librdkafka was seen never rejoining its
+    group after a broker restart).
+
     While it runs, GET /healthz (the loop is turning), /readyz (joined the consumer group and no
     dependency degraded; 503 with the causes otherwise) and /metrics (Prometheus text) answer on
     the metrics port. With OTEL_EXPORTER_OTLP_ENDPOINT (or telemetry.otlp_endpoint) set, traces
@@ -45,6 +50,7 @@ def run_worker(
     from workers.analysis.app import AnalysisRunner, build_analysis_loop
     from workers.moderation.app import build_worker, start_status_server
     from workers.moderation.health import Health
+    from workers.moderation.worker import NoAssignmentError
     from workers.retry import Backoff
 
     configure_logging(log_level)
@@ -77,14 +83,26 @@ def run_worker(
             )
             analysis.start()
 
+        stopping = False
+
         def stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
             worker.stop()
             if analysis is not None:
                 analysis.stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        worker.run()
+        while True:
+            try:
+                worker.run()
+                break
+            except NoAssignmentError as exc:  # it holds no partitions, so nothing is left uncommitted
+                if stopping:
+                    break
+                logging.getLogger(__name__).error("%s: starting again with a new consumer", exc)
+                worker = build_worker(settings, telemetry=telemetry, health=health)
     finally:
         if analysis is not None:
             analysis.stop()

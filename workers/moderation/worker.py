@@ -26,7 +26,7 @@ from typing import cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from guardstream.errors import DependencyUnavailableError, PoisonInputError, RetriableError
+from guardstream.errors import DependencyUnavailableError, GuardstreamError, PoisonInputError, RetriableError
 from guardstream.limits import HEADER_BYTES, KEY_BYTES
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
 from workers.kafka_clients import committed_starts, position_of
@@ -49,7 +49,12 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 _MAX_POLL_BATCH = 500
 
 
-__all__ = ["Health", "ModerationWorker"]
+__all__ = ["Health", "ModerationWorker", "NoAssignmentError"]
+
+
+class NoAssignmentError(GuardstreamError):
+    """The group assigned this worker nothing for ``rejoin_timeout_s`` while Kafka answered: start again
+    with a new consumer. Raised only while it holds no partitions, so no work is left uncommitted."""
 
 
 class ModerationWorker:
@@ -91,6 +96,8 @@ class ModerationWorker:
         self._outcomes: queue.SimpleQueue[tuple[Batch, Part, InferenceOutcome]] = queue.SimpleQueue()
         self._triton_backoff = Backoff(triton_settings.retry_initial_s, triton_settings.retry_max_s)
         self._paused = False
+        self._unassigned_since: float | None = None
+        """Since when the worker waits for the group to assign it partitions (None: it holds an assignment)."""
         self._stopping = False
         self._sink_failed = False
         self.health = health or Health(clock)
@@ -114,6 +121,7 @@ class ModerationWorker:
     def run(self) -> None:
         self._sink.start()
         topics = [self._input_topic, *([self._rejudge_topic] if self._rejudge_topic else [])]
+        self._unassigned_since = self._clock()
         self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         log.info("worker started topic=%s group=%s", self._input_topic, self._settings.group_id)
         try:
@@ -142,6 +150,7 @@ class ModerationWorker:
         else:
             self._flow_control()
             self._consume(self._poll_timeout())
+            self._check_assignment()
 
     def _drain(self, deadline: float) -> bool:
         """Finish and commit everything consumed so far, unless ``deadline`` passes first."""
@@ -336,6 +345,24 @@ class ModerationWorker:
         self._instruments.abandoned()
 
     # ── rebalances ───────────────────────────────────────────────────────────────────────────
+    def _check_assignment(self) -> None:
+        """Raise :class:`NoAssignmentError` once the group has assigned nothing for ``rejoin_timeout_s``.
+
+        After a broker restart a consumer that lost its partitions was seen never being assigned any
+        again (its records waited, uncommitted, until the test gave up). The wait counts only while
+        Kafka answers: during an outage no consumer could join.
+        """
+        if self._unassigned_since is None:
+            return
+        now = self._clock()
+        if self.health.kafka != "ok":
+            self._unassigned_since = now
+        elif now - self._unassigned_since > self._settings.rejoin_timeout_s:
+            raise NoAssignmentError(
+                f"the group {self._settings.group_id!r} assigned this worker nothing for "
+                f"{now - self._unassigned_since:.0f}s while Kafka answered (rejoin_timeout_s)"
+            )
+
     def _on_assign(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
         """Start each partition at its committed offset, looked up here rather than left to librdkafka.
 
@@ -349,6 +376,7 @@ class ModerationWorker:
         """
         if partitions:
             consumer.incremental_assign(self._committed_starts(consumer, list(partitions)))
+        self._unassigned_since = None
         self._ledger.assign(_keys(partitions))
         self.health.joined = True
         self.health.partitions = len(self._ledger.partitions)
@@ -370,6 +398,7 @@ class ModerationWorker:
     def _on_lost(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
         log.warning("lost %s: abandoning uncommitted work", _names(partitions))
         self.health.joined = False  # not ready until the group assigns partitions again
+        self._unassigned_since = self._clock()
         self._abandon()
         self._forget(partitions)
         self._rewind_to_committed(consumer, self._partitions())

@@ -1,13 +1,18 @@
 """Worker behaviour the chaos suite found wrong: paused partitions after a lost assignment, a fenced
-sink during shutdown, and records whose headers alone are poison."""
+sink during shutdown, records whose headers alone are poison, and a group that never assigns again."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from tests.support.kafka_fakes import FakeMessage as Message
 from tests.support.worker_fakes import TOPIC, FakeConsumer, FakeModel, FakeSink, chat_event, fake_worker
+from workers.moderation.worker import NoAssignmentError
 from workers.transactions import ProducerFencedError
 
 
@@ -95,3 +100,51 @@ def test_a_partition_without_a_committed_offset_starts_at_the_beginning(
     fake_worker(fake_consumer, fake_sink, fake_model).run()
     verdicts = [verdict.event_id for outputs in fake_sink.commits for _, _, verdict in outputs.verdicts]
     assert verdicts == ["e0", "e1", "e2"] and fake_consumer.starts == {(TOPIC, 0): OFFSET_BEGINNING}
+
+
+@dataclass
+class NeverRejoiningConsumer(FakeConsumer):
+    """Loses its assignment at the first poll (a session timeout while the broker restarted) and is
+    never assigned anything again, as librdkafka was seen doing after a broker restart. ``on_poll``
+    runs at every poll."""
+
+    lost: bool = False
+    on_poll: Callable[[], None] = lambda: None
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        self.on_poll()
+        if not self.lost:
+            self.lost = True
+            self.callbacks["on_lost"](self, list(self.assignment))
+        time.sleep(min(timeout, 0.01))
+        return []
+
+
+def test_a_worker_the_group_never_assigns_again_stops_so_that_it_can_start_with_a_new_consumer(
+    fake_sink: FakeSink, fake_model: FakeModel
+) -> None:
+    worker = fake_worker(NeverRejoiningConsumer(), fake_sink, fake_model, rejoin_timeout_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(NoAssignmentError, match="assigned this worker nothing"):
+        worker.run()
+    assert 0.2 <= time.monotonic() - started < 5.0
+    assert not worker.health.joined
+
+
+def test_the_wait_for_an_assignment_does_not_count_while_kafka_is_down(
+    fake_sink: FakeSink, fake_model: FakeModel
+) -> None:
+    consumer = NeverRejoiningConsumer()
+    worker = fake_worker(consumer, fake_sink, fake_model, rejoin_timeout_s=0.2)
+    worker.health.degrade("kafka", "1/1 brokers are down")
+    outage_ends = time.monotonic() + 0.5
+
+    def recover_when_the_outage_ends() -> None:
+        if time.monotonic() >= outage_ends:
+            worker.health.recover("kafka")
+
+    consumer.on_poll = recover_when_the_outage_ends
+    started = time.monotonic()
+    with pytest.raises(NoAssignmentError):
+        worker.run()
+    assert time.monotonic() - started >= 0.5 + 0.2  # the outage, then the whole wait
