@@ -285,12 +285,13 @@ class WorkerSettings(_Section):
     max_text_chars: int = Field(default=TEXT_CHARS, ge=1)
     dlq_payload_max_bytes: int = Field(default=65_536, ge=0)
     drain_timeout_s: float = Field(default=30.0, gt=0)
-    rejoin_timeout_s: float = Field(
+    stall_timeout_s: float = Field(
         default=90.0,
         gt=0,
-        description="How long the worker may hold no assignment while Kafka answers, after it started or lost "
-        "its partitions, before it starts again with a new consumer (librdkafka was seen never rejoining the "
-        "group after a broker restart).",
+        description="How long the consumer may deliver nothing it should while Kafka answers (no assignment "
+        "after the worker started or lost its partitions; or, with nothing in flight and nothing paused, no "
+        "record though its partitions hold some past its position) before the worker starts again with a new "
+        "consumer: librdkafka was seen doing both after a broker restart.",
     )
 
 

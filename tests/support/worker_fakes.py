@@ -21,6 +21,7 @@ from guardstream.serde.codec import ChatEventDecoder, encode_record
 from guardstream.settings import AuditSettings, TritonSettings, WorkerSettings
 from tests.support.kafka_fakes import FakeMessage
 from workers.moderation.collaborators import Rebalance
+from workers.moderation.health import KafkaWatch
 from workers.moderation.instruments import WorkerInstruments
 from workers.moderation.outputs import BatchOutputs, OutputStamp
 from workers.moderation.screening import Screener
@@ -66,6 +67,8 @@ class FakeConsumer:
     lookups: int = 0
     starts: dict[tuple[str, int], int] = field(default_factory=dict)
     """The offsets the worker assigned each partition at."""
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Per partition, the offset after the last record handed out (librdkafka's position)."""
 
     def subscribe(self, topics: list[str], **callbacks: Rebalance) -> None:
         self.callbacks = callbacks
@@ -81,6 +84,8 @@ class FakeConsumer:
             return []
         self.messages = [message for message in self.messages if message.offset() >= self._start(message)]
         taken, self.messages = self.messages[:num_messages], self.messages[num_messages:]
+        for message in taken:
+            self.positions[(message.topic(), message.partition())] = message.offset() + 1
         return taken
 
     def _start(self, message: FakeMessage) -> int:
@@ -110,6 +115,12 @@ class FakeConsumer:
 
     def seek(self, partition: TopicPartition) -> None:
         self.sought.append(partition)
+
+    def position(self, partitions: Sequence[TopicPartition]) -> list[TopicPartition]:
+        return [
+            TopicPartition(tp.topic, tp.partition, self.positions.get((tp.topic, tp.partition), OFFSET_INVALID))
+            for tp in partitions
+        ]
 
     def close(self) -> None:
         self.callbacks["on_revoke"](self, list(self.assignment))
@@ -207,6 +218,7 @@ def fake_worker(
     screener: Screener | None = None,
     shadow: Policy | None = None,
     rejudge_topic: str | None = None,
+    kafka_watch: KafkaWatch | None = None,
     **settings: Any,
 ) -> ModerationWorker:
     """A worker on the fakes: batches of 4, 1 ms batch wait and commit interval, millisecond retries, a
@@ -227,6 +239,7 @@ def fake_worker(
         instruments=instruments,
         screener=screener,
         rejudge_topic=rejudge_topic,
+        kafka_watch=kafka_watch,
     )
     consumer.on_idle = instance.stop
     return instance

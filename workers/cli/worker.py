@@ -35,9 +35,9 @@ def run_worker(
     Unless analysis.enabled is false (GUARDSTREAM_ANALYSIS__ENABLED=false), a second thread
     explains every flagged verdict after it was committed (see `guardstream analysis`).
 
-    A worker the consumer group assigns nothing for worker.rejoin_timeout_s (90 s) while Kafka
-    answers starts again in place with a new consumer (librdkafka was seen never rejoining its
-    group after a broker restart).
+    A worker whose consumer delivers nothing it should for worker.stall_timeout_s (90 s) while
+    Kafka answers (no assignment, or no record though its partitions hold some past its position)
+    starts again in place with a new consumer: librdkafka was seen doing both after a broker restart.
 
     While it runs, GET /healthz (the loop is turning), /readyz (joined the consumer group and no
     dependency degraded; 503 with the causes otherwise) and /metrics (Prometheus text) answer on
@@ -50,7 +50,7 @@ def run_worker(
     from workers.analysis.app import AnalysisRunner, build_analysis_loop
     from workers.moderation.app import build_worker, start_status_server
     from workers.moderation.health import Health
-    from workers.moderation.worker import NoAssignmentError
+    from workers.moderation.worker import ConsumerStalledError
     from workers.retry import Backoff
 
     configure_logging(log_level)
@@ -98,7 +98,7 @@ def run_worker(
             try:
                 worker.run()
                 break
-            except NoAssignmentError as exc:  # it holds no partitions, so nothing is left uncommitted
+            except ConsumerStalledError as exc:  # raised only with nothing read left uncommitted
                 if stopping:
                     break
                 logging.getLogger(__name__).error("%s: starting again with a new consumer", exc)

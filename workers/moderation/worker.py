@@ -49,12 +49,12 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 _MAX_POLL_BATCH = 500
 
 
-__all__ = ["Health", "ModerationWorker", "NoAssignmentError"]
+__all__ = ["ConsumerStalledError", "Health", "ModerationWorker"]
 
 
-class NoAssignmentError(GuardstreamError):
-    """The group assigned this worker nothing for ``rejoin_timeout_s`` while Kafka answered: start again
-    with a new consumer. Raised only while it holds no partitions, so no work is left uncommitted."""
+class ConsumerStalledError(GuardstreamError):
+    """The consumer delivered nothing it should for ``stall_timeout_s`` while Kafka answered: start again
+    with a new consumer. Raised only while nothing read is uncommitted, so no work is lost."""
 
 
 class ModerationWorker:
@@ -98,6 +98,8 @@ class ModerationWorker:
         self._paused = False
         self._unassigned_since: float | None = None
         """Since when the worker waits for the group to assign it partitions (None: it holds an assignment)."""
+        self._quiet_since = clock()
+        """Since when the consumer has delivered no record while it could have (assigned, not paused)."""
         self._stopping = False
         self._sink_failed = False
         self.health = health or Health(clock)
@@ -150,7 +152,7 @@ class ModerationWorker:
         else:
             self._flow_control()
             self._consume(self._poll_timeout())
-            self._check_assignment()
+            self._check_consumer()
 
     def _drain(self, deadline: float) -> bool:
         """Finish and commit everything consumed so far, unless ``deadline`` passes first."""
@@ -182,6 +184,8 @@ class ModerationWorker:
         room = self._batcher.room if not self._paused else 1
         messages = self._consumer.consume(num_messages=max(1, min(room, _MAX_POLL_BATCH)), timeout=timeout)
         now = self._clock()
+        if messages:
+            self._quiet_since = now
         for message in messages:
             error = message.error()
             if error is not None:
@@ -232,6 +236,7 @@ class ModerationWorker:
         elif self._paused and not self._window.full:
             self._consumer.resume(self._partitions())
             self._paused = False
+            self._quiet_since = self._clock()
 
     def _partitions(self) -> list[TopicPartition]:
         return [TopicPartition(topic, partition) for topic, partition in self._ledger.partitions]
@@ -345,23 +350,44 @@ class ModerationWorker:
         self._instruments.abandoned()
 
     # ── rebalances ───────────────────────────────────────────────────────────────────────────
-    def _check_assignment(self) -> None:
-        """Raise :class:`NoAssignmentError` once the group has assigned nothing for ``rejoin_timeout_s``.
-
-        After a broker restart a consumer that lost its partitions was seen never being assigned any
-        again (its records waited, uncommitted, until the test gave up). The wait counts only while
-        Kafka answers: during an outage no consumer could join.
+    def _check_consumer(self) -> None:
+        """Raise :class:`ConsumerStalledError` once the consumer has delivered nothing it should for
+        ``stall_timeout_s``: no assignment, or, while nothing is in flight or paused, no record though
+        its partitions hold records past its position (the last stable offset in librdkafka's last
+        statistics). After a broker restart a consumer that lost its partitions was seen never being
+        assigned any again, and one that was assigned them again stopped fetching after a few seconds;
+        their records waited, uncommitted, until the test gave up. Only time while Kafka answers counts.
         """
-        if self._unassigned_since is None:
-            return
         now = self._clock()
+        timeout = self._settings.stall_timeout_s
         if self.health.kafka != "ok":
-            self._unassigned_since = now
-        elif now - self._unassigned_since > self._settings.rejoin_timeout_s:
-            raise NoAssignmentError(
-                f"the group {self._settings.group_id!r} assigned this worker nothing for "
-                f"{now - self._unassigned_since:.0f}s while Kafka answered (rejoin_timeout_s)"
-            )
+            self._quiet_since = now
+            if self._unassigned_since is not None:
+                self._unassigned_since = now
+        elif self._unassigned_since is not None:
+            if now - self._unassigned_since > timeout:
+                raise ConsumerStalledError(
+                    f"the group {self._settings.group_id!r} assigned this worker nothing for "
+                    f"{now - self._unassigned_since:.0f}s while Kafka answered (stall_timeout_s)"
+                )
+        elif now - self._quiet_since > timeout:
+            self._quiet_since = now  # looked at once per timeout, not every turn
+            if not self._paused and self._idle() and self._ledger.empty:
+                behind = self._unfetched()
+                if behind:
+                    raise ConsumerStalledError(
+                        f"no record arrived for {timeout:.0f}s (stall_timeout_s), though {behind}"
+                    )
+
+    def _unfetched(self) -> str:
+        """The assigned partitions that hold records past the consumer's position, described; "" if none."""
+        ends = self._kafka_watch.stable_ends
+        behind = []
+        for tp in self._consumer.position(self._partitions()):
+            end = ends.get((tp.topic, tp.partition))
+            if tp.offset >= 0 and end is not None and end > tp.offset:
+                behind.append(f"{tp.topic}[{tp.partition}] holds records up to {end} past position {tp.offset}")
+        return "; ".join(behind)
 
     def _on_assign(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
         """Start each partition at its committed offset, looked up here rather than left to librdkafka.
@@ -377,6 +403,7 @@ class ModerationWorker:
         if partitions:
             consumer.incremental_assign(self._committed_starts(consumer, list(partitions)))
         self._unassigned_since = None
+        self._quiet_since = self._clock()
         self._ledger.assign(_keys(partitions))
         self.health.joined = True
         self.health.partitions = len(self._ledger.partitions)

@@ -22,16 +22,16 @@ class _Worker:
         self.number = number
 
     def run(self) -> None:
-        from workers.moderation.worker import NoAssignmentError
+        from workers.moderation.worker import ConsumerStalledError
 
         if self.number == 1:
-            raise NoAssignmentError("the group 'g' assigned this worker nothing for 91s while Kafka answered")
+            raise ConsumerStalledError("the group 'g' assigned this worker nothing for 91s while Kafka answered")
 
     def stop(self) -> None:
         pass
 
 
-def test_a_worker_never_assigned_partitions_starts_again_with_a_new_consumer(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_whose_consumer_stalled_starts_again_with_a_new_consumer(monkeypatch: pytest.MonkeyPatch) -> None:
     import workers.moderation.app as wiring
 
     built: list[_Worker] = []

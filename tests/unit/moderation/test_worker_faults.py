@@ -1,18 +1,20 @@
 """Worker behaviour the chaos suite found wrong: paused partitions after a lost assignment, a fenced
-sink during shutdown, records whose headers alone are poison, and a group that never assigns again."""
+sink during shutdown, records whose headers alone are poison, and a consumer that stops delivering."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from tests.support.kafka_fakes import FakeMessage as Message
 from tests.support.worker_fakes import TOPIC, FakeConsumer, FakeModel, FakeSink, chat_event, fake_worker
-from workers.moderation.worker import NoAssignmentError
+from workers.moderation.health import Health, KafkaWatch
+from workers.moderation.worker import ConsumerStalledError
 from workers.transactions import ProducerFencedError
 
 
@@ -123,9 +125,9 @@ class NeverRejoiningConsumer(FakeConsumer):
 def test_a_worker_the_group_never_assigns_again_stops_so_that_it_can_start_with_a_new_consumer(
     fake_sink: FakeSink, fake_model: FakeModel
 ) -> None:
-    worker = fake_worker(NeverRejoiningConsumer(), fake_sink, fake_model, rejoin_timeout_s=0.2)
+    worker = fake_worker(NeverRejoiningConsumer(), fake_sink, fake_model, stall_timeout_s=0.2)
     started = time.monotonic()
-    with pytest.raises(NoAssignmentError, match="assigned this worker nothing"):
+    with pytest.raises(ConsumerStalledError, match="assigned this worker nothing"):
         worker.run()
     assert 0.2 <= time.monotonic() - started < 5.0
     assert not worker.health.joined
@@ -135,7 +137,7 @@ def test_the_wait_for_an_assignment_does_not_count_while_kafka_is_down(
     fake_sink: FakeSink, fake_model: FakeModel
 ) -> None:
     consumer = NeverRejoiningConsumer()
-    worker = fake_worker(consumer, fake_sink, fake_model, rejoin_timeout_s=0.2)
+    worker = fake_worker(consumer, fake_sink, fake_model, stall_timeout_s=0.2)
     worker.health.degrade("kafka", "1/1 brokers are down")
     outage_ends = time.monotonic() + 0.5
 
@@ -145,6 +147,54 @@ def test_the_wait_for_an_assignment_does_not_count_while_kafka_is_down(
 
     consumer.on_poll = recover_when_the_outage_ends
     started = time.monotonic()
-    with pytest.raises(NoAssignmentError):
+    with pytest.raises(ConsumerStalledError):
         worker.run()
     assert time.monotonic() - started >= 0.5 + 0.2  # the outage, then the whole wait
+
+
+@dataclass
+class StallingConsumer(FakeConsumer):
+    """Hands out ``delivered`` records, then nothing more though the partition holds the rest, as
+    librdkafka was seen doing a few seconds after its partitions were assigned again after a broker
+    restart. Each poll takes a millisecond, so that time passes."""
+
+    delivered: int = 0
+    made_at: float = field(default_factory=time.monotonic)
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        time.sleep(0.001)
+        room = self.delivered - self.positions.get((TOPIC, 0), 0)
+        if self.messages and room <= 0:
+            if time.monotonic() - self.made_at > 3.0 and self.on_idle is not None:
+                self.on_idle()  # a worker that never notices is stopped, so that its test fails, not hangs
+            return []  # the rest stays in the partition, never fetched
+        return super().consume(min(num_messages, room) if self.messages else num_messages, timeout)
+
+
+def watching_the_end(end: int) -> KafkaWatch:
+    """librdkafka's statistics as the worker reads them: the partition's last stable offset is ``end``."""
+    watch = KafkaWatch(Health())
+    watch.on_stats(json.dumps({"topics": {TOPIC: {"partitions": {"0": {"ls_offset": end, "committed_offset": -1}}}}}))
+    return watch
+
+
+def test_a_consumer_that_stops_fetching_records_its_partition_holds_is_replaced_with_nothing_left_uncommitted(
+    fake_sink: FakeSink, fake_model: FakeModel
+) -> None:
+    consumer = StallingConsumer(messages=[Message(chat_event(i), i) for i in range(6)], delivered=3)
+    worker = fake_worker(consumer, fake_sink, fake_model, kafka_watch=watching_the_end(6), stall_timeout_s=0.1)
+    with pytest.raises(ConsumerStalledError, match=r"chat.events\[0\] holds records up to 6 past position 3"):
+        worker.run()
+    verdicts = [verdict.event_id for outputs in fake_sink.commits for _, _, verdict in outputs.verdicts]
+    assert verdicts == ["e0", "e1", "e2"] and fake_sink.positions[-1] == {(TOPIC, 0): 3}
+
+
+def test_a_consumer_that_has_read_all_its_partitions_hold_is_left_alone_however_long_it_waits(
+    fake_sink: FakeSink, fake_model: FakeModel
+) -> None:
+    consumer = StallingConsumer(messages=[Message(chat_event(i), i) for i in range(6)], delivered=6)
+    worker = fake_worker(consumer, fake_sink, fake_model, kafka_watch=watching_the_end(6), stall_timeout_s=0.05)
+    started = time.monotonic()
+    worker.run()  # it stops when the consumer has run dry (200 empty polls)
+    assert time.monotonic() - started > 0.05 * 3
+    assert len([v for outputs in fake_sink.commits for _, _, v in outputs.verdicts]) == 6
