@@ -96,10 +96,9 @@ class ModerationWorker:
         self._outcomes: queue.SimpleQueue[tuple[Batch, Part, InferenceOutcome]] = queue.SimpleQueue()
         self._triton_backoff = Backoff(triton_settings.retry_initial_s, triton_settings.retry_max_s)
         self._paused = False
-        self._unassigned_since: float | None = None
-        """Since when the worker waits for the group to assign it partitions (None: it holds an assignment)."""
         self._quiet_since = clock()
-        """Since when the consumer has delivered no record while it could have (assigned, not paused)."""
+        """Since when the consumer has delivered nothing it should have: no assignment (``health.joined``
+        false), or no record while assigned and not paused."""
         self._stopping = False
         self._sink_failed = False
         self.health = health or Health(clock)
@@ -123,7 +122,8 @@ class ModerationWorker:
     def run(self) -> None:
         self._sink.start()
         topics = [self._input_topic, *([self._rejudge_topic] if self._rejudge_topic else [])]
-        self._unassigned_since = self._clock()
+        self.health.joined = False  # a worker started again (a new consumer) has not joined yet either
+        self._quiet_since = self._clock()
         self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         log.info("worker started topic=%s group=%s", self._input_topic, self._settings.group_id)
         try:
@@ -362,22 +362,20 @@ class ModerationWorker:
         timeout = self._settings.stall_timeout_s
         if self.health.kafka != "ok":
             self._quiet_since = now
-            if self._unassigned_since is not None:
-                self._unassigned_since = now
-        elif self._unassigned_since is not None:
-            if now - self._unassigned_since > timeout:
-                raise ConsumerStalledError(
-                    f"the group {self._settings.group_id!r} assigned this worker nothing for "
-                    f"{now - self._unassigned_since:.0f}s while Kafka answered (stall_timeout_s)"
-                )
-        elif now - self._quiet_since > timeout:
-            self._quiet_since = now  # looked at once per timeout, not every turn
-            if not self._paused and self._idle() and self._ledger.empty:
-                behind = self._unfetched()
-                if behind:
-                    raise ConsumerStalledError(
-                        f"no record arrived for {timeout:.0f}s (stall_timeout_s), though {behind}"
-                    )
+            return
+        quiet = now - self._quiet_since
+        if quiet <= timeout:
+            return
+        if not self.health.joined:
+            raise ConsumerStalledError(
+                f"the group {self._settings.group_id!r} assigned this worker nothing for {quiet:.0f}s "
+                "while Kafka answered (stall_timeout_s)"
+            )
+        self._quiet_since = now  # looked at once per timeout, not every turn
+        if not self._paused and self._idle() and self._ledger.empty:
+            behind = self._unfetched()
+            if behind:
+                raise ConsumerStalledError(f"no record arrived for {timeout:.0f}s (stall_timeout_s), though {behind}")
 
     def _unfetched(self) -> str:
         """The assigned partitions that hold records past the consumer's position, described; "" if none."""
@@ -402,7 +400,6 @@ class ModerationWorker:
         """
         if partitions:
             consumer.incremental_assign(self._committed_starts(consumer, list(partitions)))
-        self._unassigned_since = None
         self._quiet_since = self._clock()
         self._ledger.assign(_keys(partitions))
         self.health.joined = True
@@ -425,7 +422,7 @@ class ModerationWorker:
     def _on_lost(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
         log.warning("lost %s: abandoning uncommitted work", _names(partitions))
         self.health.joined = False  # not ready until the group assigns partitions again
-        self._unassigned_since = self._clock()
+        self._quiet_since = self._clock()
         self._abandon()
         self._forget(partitions)
         self._rewind_to_committed(consumer, self._partitions())
