@@ -185,9 +185,13 @@ def browser() -> Iterator[Any]:
 
 def log_in(page: Any, base_url: str, username: str) -> None:
     """Keyboard only: the username field has focus on arrival."""
+    from playwright.sync_api import expect
+
     page.goto(f"{base_url}/queue")
     page.wait_for_url(re.compile(r"/login\?next="))
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
+    # A locator assertion, not wait_for_function: the app's CSP forbids eval, which the page-side
+    # polling of a string predicate needs whenever the first check comes too early (CI, slow start).
+    expect(page.locator("input[name='username']")).to_be_focused()
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
