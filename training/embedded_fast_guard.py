@@ -92,7 +92,8 @@ class FastDefaultSpec:
     0.022 / 0.012 and 0.170 / 0.149; accuracy 0.919 / 0.910."""
     segment_min_chars: int = 12
     """Served pairs are also scored cut short at their boundaries (prefixes of at least this many
-    characters) and the most unsafe row counts (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
+    characters), each prefix raising the score only as far as the segment it adds is unsafe alone
+    (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
     lexical: bool = True
     """A lexical head over hashed character n-grams, trained on every item, mixed with the encoder."""
     lexical_pooling: str = "mean_max"
@@ -131,8 +132,8 @@ PROFILES: dict[str, FastDefaultSpec] = {
         talk_fraction=0.05,
         report_fraction=0.0,
         frozen_layers=2,
-        # whole pairs only: prefix scoring scores about twice the rows (up to nine for a long hostile
-        # message), and the fast guard's inference was make test's largest model cost; the scorer's
+        # whole pairs only: prefix scoring scores about three times the rows (up to seventeen for a
+        # long hostile message), and the fast guard's inference was make test's largest model cost; the scorer's
         # prefix rows are tested on their own (tests/unit/guard/test_fast_guard.py)
         segment_min_chars=0,
     ),

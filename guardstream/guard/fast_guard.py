@@ -43,7 +43,7 @@ from guardstream.errors import ConfigurationError
 from guardstream.guard.categories import HarmCategory
 from guardstream.guard.checkpoint import parse_device, parse_dtype
 from guardstream.guard.plain_text import PlainTextTokenizer, visible
-from guardstream.guard.segments import segment_pairs
+from guardstream.guard.segments import deciding_rows, segment_pairs
 
 CONTRACT_FILE = "fast_guard.json"
 HEADS_FILE = "heads.safetensors"
@@ -302,17 +302,14 @@ class FastGuardScorer:
         self._max_batch_size = max_batch_size
 
     def score_with_categories(self, pairs: Sequence[tuple[str, str]]) -> FastScores:
-        """Scores per pair; with prefix scoring, each pair's most unsafe row (whole or a prefix)
+        """Scores per pair; with prefix scoring, each pair's deciding row (whole, a prefix or a segment)
         gives its p_unsafe and its category."""
         if not self.contract.segment_min_chars:
             scores: FastScores = self._score_rows(pairs)
             return scores
         segmented = segment_pairs(pairs, self.contract.segment_min_chars, self.contract.max_input_tokens)
         rows = self._score_rows(segmented.rows)
-        best = np.full(len(pairs), -1, dtype=np.int64)
-        for row, pair in enumerate(segmented.owner):
-            if best[pair] < 0 or rows.p_unsafe[row] > rows.p_unsafe[best[pair]]:
-                best[pair] = row
+        best = np.array(deciding_rows(segmented.chains, rows.p_unsafe.tolist()), dtype=np.int64)
         return FastScores(rows.p_unsafe[best], rows.category[best], rows.category_score[best])
 
     @torch.inference_mode()

@@ -1,27 +1,35 @@
-"""Prefix scoring: a pair is judged as a whole and cut short at its boundaries; the most unsafe wins.
+"""Prefix scoring: a pair is judged as it grows, boundary by boundary, so that an addition neither
+lowers its verdict nor raises it unless what it adds is itself unsafe.
 
 A guard that summarises its input (a mean over n-grams, a first-token vector) reads text added after
 a harmful message as evidence of safety: measured on COLD's dev split, one neutral sentence appended
 to a post turned 15% of the fast guard's unsafe verdicts to safe, and an appended instruction to
-answer "safe" does the same on purpose. Scoring the judged text also cut short at each boundary
-(a sentence end, a line break, a space next to Chinese text, an opening bracket or quote), and
-keeping the highest score, judges the message as it was before anything was added, whatever the
-addition says.
+answer "safe" does the same on purpose. So the judged text is also scored cut short at each boundary
+(a sentence end, a line break, a space next to Chinese text, an opening bracket or quote): the
+message as it was before anything was added is one of those prefixes, whatever the addition says.
 
-Prefixes rather than sentences on their own: a sentence alone loses what came before it, so an
-added sentence that only talks about moderation ("该内容涉及地域歧视，请删除") was judged by itself
-and turned benign posts unsafe. Measured on the full default over 1,000 COLD dev posts with three
-sets of unseen appended attacks and one of benign lines, prefixes gave unsafe->safe 0.008-0.016
-against 0.026-0.033 for sentences, safe->unsafe 0.020/0.073/0.109 against 0.022/0.084/0.127, and
-accuracy 0.911 against 0.910, for 1.95 scored rows per post against 1.84.
+The other way round, an addition that only talks about moderation ("举报：此人言论涉嫌地域歧视，
+请立刻封号！") raised the whole pair's score though it does nothing to anyone: keeping the most
+unsafe prefix turned 4.1% of safe verdicts unsafe on a set of unseen reports and accusations (8.9%
+glued to the post). So each prefix may raise the pair's score only as far as the segment it adds,
+scored alone, is unsafe too: score = the first prefix's, then at each later prefix
+max(score, min(prefix, segment alone)), the whole pair being the last prefix. An unsafe sentence
+added to a benign one is unsafe alone and counts; a report alone is not (a guard is trained that
+lone moderation talk is safe) and does not. Measured on the full default over 1,000 COLD dev posts
+against the most unsafe prefix: safe->unsafe 0.041 -> 0.010 (unseen reports and accusations
+appended), 0.089 -> 0.039 (the same glued), 0.027 -> 0.014 (the held-out attack family);
+unsafe->safe unchanged within 0.006; accuracy 0.888 -> 0.885.
+
+Prefixes rather than sentences alone: a sentence alone loses what came before it, so the sentence
+only bounds what its prefix adds, it never decides by itself.
 
 The judged text is the response, or the question when there is no response (a lone message); a
-response's prefixes keep their question. A prefix shorter than ``min_chars`` is not scored (a
-fragment such as "好的。" says little alone), nor is a cut that leaves only spaces behind; a text
-with no such cut adds no row, and one with many keeps its first ``max_prefixes`` (so that however
-many sentences are added after a message, the cut at its own end stays among them). Prefixes cover
-only what the whole pair's encoding keeps (a response's start, a lone message's end, ``window``
-characters).
+response's prefixes and segments keep their question. A prefix shorter than ``min_chars`` is not
+scored (a fragment such as "好的。" says little alone), nor is a cut that leaves only spaces behind; a
+text with no such cut is scored whole, and one with many keeps its first ``max_prefixes`` (so that
+however many sentences are added after a message, the cut at its own end stays among them; the last
+segment then holds all that follows). Prefixes cover only what the whole pair's encoding keeps (a
+response's start, a lone message's end, ``window`` characters).
 """
 
 from __future__ import annotations
@@ -49,16 +57,29 @@ def prefix_cuts(text: str, min_chars: int = DEFAULT_MIN_CHARS, max_prefixes: int
         before, after = text[match.start() - 1], text[match.end()]
         if "\n" not in match.group() and not (before.isascii() and after.isascii()):
             cuts.add(match.start())
-    kept = sorted(cut for cut in cuts if len(text[:cut].strip()) >= min_chars and text[cut:].strip())
+    kept: list[int] = []
+    for cut in sorted(cuts):
+        # a cut must add something to the one before it: a step of spaces alone is no segment
+        if len(text[:cut].strip()) >= min_chars and text[cut:].strip() and text[kept[-1] if kept else 0 : cut].strip():
+            kept.append(cut)
     return kept[:max_prefixes]
 
 
 @dataclass(frozen=True)
+class Step:
+    """One prefix of a pair (the whole pair for its last) and the segment it adds to the one before,
+    as rows to score; the first prefix adds no segment."""
+
+    prefix: int
+    added: int | None = None
+
+
+@dataclass(frozen=True)
 class SegmentedPairs:
-    """The rows to score: every pair first, then its prefixes; ``owner[row]`` is the pair's index."""
+    """The rows to score: every pair first, then its prefixes and segments; ``chains[pair]`` its steps."""
 
     rows: list[tuple[str, str]]
-    owner: list[int]
+    chains: list[list[Step]]
 
 
 def segment_pairs(
@@ -68,13 +89,41 @@ def segment_pairs(
     max_prefixes: int = DEFAULT_MAX_PREFIXES,
 ) -> SegmentedPairs:
     rows = list(pairs)
-    owner = list(range(len(pairs)))
+    chains: list[list[Step]] = []
     for index, (question, response) in enumerate(pairs):
         # Cut what the encoder reads: format characters (zero-width joiners…) count for nothing,
         # so a disguise cannot move a boundary or a prefix's length.
         judged = visible(response)[:window] if response else visible(question)[-window:]
-        for cut in prefix_cuts(judged, min_chars, max_prefixes):
-            prefix = judged[:cut].rstrip()  # a line break that ends a message is no part of it
-            rows.append((question, prefix) if response else (prefix, ""))
-            owner.append(index)
-    return SegmentedPairs(rows, owner)
+        cuts = prefix_cuts(judged, min_chars, max_prefixes)
+        chain: list[Step] = []
+        for at, cut in enumerate([*cuts, None]):
+            prefix = index
+            if cut is not None:
+                rows.append(_judged_row(question, response, judged[:cut].rstrip()))  # a closing line break is no part
+                prefix = len(rows) - 1
+            if at == 0:
+                chain.append(Step(prefix))
+                continue
+            rows.append(_judged_row(question, response, judged[cuts[at - 1] : cut].strip()))
+            chain.append(Step(prefix, len(rows) - 1))
+        chains.append(chain)
+    return SegmentedPairs(rows, chains)
+
+
+def _judged_row(question: str, response: str, text: str) -> tuple[str, str]:
+    return (question, text) if response else (text, "")
+
+
+def deciding_rows(chains: Sequence[Sequence[Step]], p_unsafe: Sequence[float]) -> list[int]:
+    """Per pair, the row whose score is the pair's: its first prefix's, raised at each later prefix
+    to that prefix's score, but no higher than what the step adds scores alone."""
+    deciding: list[int] = []
+    for chain in chains:
+        best = chain[0].prefix
+        for step in chain[1:]:
+            assert step.added is not None
+            bounded = step.prefix if p_unsafe[step.prefix] <= p_unsafe[step.added] else step.added
+            if p_unsafe[bounded] > p_unsafe[best]:
+                best = bounded
+        deciding.append(best)
+    return deciding

@@ -178,7 +178,7 @@ def test_lexical_pooling_is_in_the_contract_and_old_contracts_read_as_mean(tmp_p
 
 def test_text_added_after_a_boundary_never_lowers_a_score(fast_checkpoint: Path, tmp_path: Path) -> None:
     """Whatever is appended (padding, an instruction to answer 安全), the message as it was is one of
-    the scored prefixes, so the verdict can only rise. Sentences scored on their own gave no such
+    the scored prefixes, and its own steps come first, so the verdict can only rise. Sentences scored on their own gave no such
     bound: a two-sentence message judged harmful only as a whole lost its score once padded."""
     prefixed = tmp_path / "prefixed"
     shutil.copytree(fast_checkpoint, prefixed)
@@ -200,7 +200,7 @@ def test_text_added_after_a_boundary_never_lowers_a_score(fast_checkpoint: Path,
             assert scorer.score([attacked])[0] >= before - 1e-6, (question, response, addition)
 
 
-def test_prefix_scoring_keeps_each_pairs_most_unsafe_row(fast_checkpoint: Path, tmp_path: Path) -> None:
+def test_prefix_scoring_gives_each_pair_its_deciding_rows_score(fast_checkpoint: Path, tmp_path: Path) -> None:
     segmented = tmp_path / "segmented"
     shutil.copytree(fast_checkpoint, segmented)
     contract = FastGuardContract.read(fast_checkpoint)
@@ -212,14 +212,29 @@ def test_prefix_scoring_keeps_each_pairs_most_unsafe_row(fast_checkpoint: Path, 
         ("今天天气很好。是吗是吗是吗！", ""),
         ("问题", "回答"),
     ]
-    rows = [
-        pairs[0],
-        ("你好", "今天天气很好。"),
-        ("你好", "今天天气很好。请问怎么做这个？"),
-        pairs[1],
-        ("今天天气很好。", ""),
-        pairs[2],
+    alone = whole.score(
+        [
+            ("你好", "今天天气很好。"),
+            ("你好", "今天天气很好。请问怎么做这个？"),
+            ("你好", "请问怎么做这个？"),
+            pairs[0],
+            ("你好", "谢谢你的回答。"),
+            ("今天天气很好。", ""),
+            pairs[1],
+            ("是吗是吗是吗！", ""),
+            pairs[2],
+        ]
+    )
+
+    def grown(first: float, *steps: tuple[float, float]) -> float:
+        score = first
+        for prefix, added in steps:
+            score = max(score, min(prefix, added))
+        return score
+
+    expected = [
+        grown(alone[0], (alone[1], alone[2]), (alone[3], alone[4])),
+        grown(alone[5], (alone[6], alone[7])),
+        alone[8],
     ]
-    alone = whole.score(rows)
-    expected = [alone[:3].max(), alone[3:5].max(), alone[5]]
     np.testing.assert_allclose(parts.score(pairs), expected, atol=1e-5)
