@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from guardstream.guard.plain_text import visible
 
@@ -67,19 +68,28 @@ def prefix_cuts(text: str, min_chars: int = DEFAULT_MIN_CHARS, max_prefixes: int
 
 @dataclass(frozen=True)
 class Step:
-    """One prefix of a pair (the whole pair for its last) and the segment it adds to the one before,
-    as rows to score; the first prefix adds no segment."""
+    """A later prefix of a pair (the whole pair for the last) and the segment it adds to the prefix
+    before it, as rows to score."""
 
     prefix: int
-    added: int | None = None
+    added: int
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A pair's rows in the order it grows: its first prefix (the whole pair when it has no cut),
+    then a step per later prefix."""
+
+    first: int
+    steps: list[Step]
 
 
 @dataclass(frozen=True)
 class SegmentedPairs:
-    """The rows to score: every pair first, then its prefixes and segments; ``chains[pair]`` its steps."""
+    """The rows to score: every pair first, then its prefixes and segments; ``chains[pair]`` its rows."""
 
     rows: list[tuple[str, str]]
-    chains: list[list[Step]]
+    chains: list[Chain]
 
 
 def segment_pairs(
@@ -89,39 +99,31 @@ def segment_pairs(
     max_prefixes: int = DEFAULT_MAX_PREFIXES,
 ) -> SegmentedPairs:
     rows = list(pairs)
-    chains: list[list[Step]] = []
+    chains: list[Chain] = []
+
+    def row(question: str, response: str, text: str) -> int:
+        rows.append((question, text) if response else (text, ""))
+        return len(rows) - 1
+
     for index, (question, response) in enumerate(pairs):
         # Cut what the encoder reads: format characters (zero-width joiners…) count for nothing,
         # so a disguise cannot move a boundary or a prefix's length.
         judged = visible(response)[:window] if response else visible(question)[-window:]
         cuts = prefix_cuts(judged, min_chars, max_prefixes)
-        chain: list[Step] = []
-        for at, cut in enumerate([*cuts, None]):
-            prefix = index
-            if cut is not None:
-                rows.append(_judged_row(question, response, judged[:cut].rstrip()))  # a closing line break is no part
-                prefix = len(rows) - 1
-            if at == 0:
-                chain.append(Step(prefix))
-                continue
-            rows.append(_judged_row(question, response, judged[cuts[at - 1] : cut].strip()))
-            chain.append(Step(prefix, len(rows) - 1))
-        chains.append(chain)
+        # a line break that ends a prefix is no part of it; the whole pair is the last prefix
+        prefixes = [row(question, response, judged[:cut].rstrip()) for cut in cuts] + [index]
+        added = [row(question, response, judged[a:b].strip()) for a, b in pairwise([*cuts, None])]
+        chains.append(Chain(prefixes[0], [Step(p, a) for p, a in zip(prefixes[1:], added, strict=True)]))
     return SegmentedPairs(rows, chains)
 
 
-def _judged_row(question: str, response: str, text: str) -> tuple[str, str]:
-    return (question, text) if response else (text, "")
-
-
-def deciding_rows(chains: Sequence[Sequence[Step]], p_unsafe: Sequence[float]) -> list[int]:
+def deciding_rows(chains: Sequence[Chain], p_unsafe: Sequence[float]) -> list[int]:
     """Per pair, the row whose score is the pair's: its first prefix's, raised at each later prefix
     to that prefix's score, but no higher than what the step adds scores alone."""
     deciding: list[int] = []
     for chain in chains:
-        best = chain[0].prefix
-        for step in chain[1:]:
-            assert step.added is not None
+        best = chain.first
+        for step in chain.steps:
             bounded = step.prefix if p_unsafe[step.prefix] <= p_unsafe[step.added] else step.added
             if p_unsafe[bounded] > p_unsafe[best]:
                 best = bounded

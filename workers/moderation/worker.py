@@ -241,6 +241,43 @@ class ModerationWorker:
     def _partitions(self) -> list[TopicPartition]:
         return [TopicPartition(topic, partition) for topic, partition in self._ledger.partitions]
 
+    def _check_consumer(self) -> None:
+        """Raise :class:`ConsumerStalledError` once the consumer has delivered nothing it should for
+        ``stall_timeout_s``: no assignment, or, while nothing is in flight or paused, no record though
+        its partitions hold records past its position (the last stable offset in librdkafka's last
+        statistics). After a broker restart a consumer that lost its partitions was seen never being
+        assigned any again, and one that was assigned them again stopped fetching after a few seconds;
+        their records waited, uncommitted, until the test gave up. Only time while Kafka answers counts.
+        """
+        now = self._clock()
+        timeout = self._settings.stall_timeout_s
+        if self.health.kafka != "ok":
+            self._quiet_since = now
+            return
+        quiet = now - self._quiet_since
+        if quiet <= timeout:
+            return
+        if not self.health.joined:
+            raise ConsumerStalledError(
+                f"the group {self._settings.group_id!r} assigned this worker nothing for {quiet:.0f}s "
+                "while Kafka answered (stall_timeout_s)"
+            )
+        self._quiet_since = now  # looked at once per timeout, not every turn
+        if not self._paused and self._idle() and self._ledger.empty:
+            behind = self._unfetched()
+            if behind:
+                raise ConsumerStalledError(f"no record arrived for {timeout:.0f}s (stall_timeout_s), though {behind}")
+
+    def _unfetched(self) -> str:
+        """The assigned partitions that hold records past the consumer's position, described; "" if none."""
+        ends = self._kafka_watch.stable_ends
+        behind = []
+        for tp in self._consumer.position(self._partitions()):
+            end = ends.get((tp.topic, tp.partition))
+            if tp.offset >= 0 and end is not None and end > tp.offset:
+                behind.append(f"{tp.topic}[{tp.partition}] holds records up to {end} past position {tp.offset}")
+        return "; ".join(behind)
+
     # ── batching and inference ───────────────────────────────────────────────────────────────
     def _seal_if_due(self, draining: bool) -> None:
         if self._batcher.is_due() or (draining and len(self._batcher)):
@@ -350,43 +387,6 @@ class ModerationWorker:
         self._instruments.abandoned()
 
     # ── rebalances ───────────────────────────────────────────────────────────────────────────
-    def _check_consumer(self) -> None:
-        """Raise :class:`ConsumerStalledError` once the consumer has delivered nothing it should for
-        ``stall_timeout_s``: no assignment, or, while nothing is in flight or paused, no record though
-        its partitions hold records past its position (the last stable offset in librdkafka's last
-        statistics). After a broker restart a consumer that lost its partitions was seen never being
-        assigned any again, and one that was assigned them again stopped fetching after a few seconds;
-        their records waited, uncommitted, until the test gave up. Only time while Kafka answers counts.
-        """
-        now = self._clock()
-        timeout = self._settings.stall_timeout_s
-        if self.health.kafka != "ok":
-            self._quiet_since = now
-            return
-        quiet = now - self._quiet_since
-        if quiet <= timeout:
-            return
-        if not self.health.joined:
-            raise ConsumerStalledError(
-                f"the group {self._settings.group_id!r} assigned this worker nothing for {quiet:.0f}s "
-                "while Kafka answered (stall_timeout_s)"
-            )
-        self._quiet_since = now  # looked at once per timeout, not every turn
-        if not self._paused and self._idle() and self._ledger.empty:
-            behind = self._unfetched()
-            if behind:
-                raise ConsumerStalledError(f"no record arrived for {timeout:.0f}s (stall_timeout_s), though {behind}")
-
-    def _unfetched(self) -> str:
-        """The assigned partitions that hold records past the consumer's position, described; "" if none."""
-        ends = self._kafka_watch.stable_ends
-        behind = []
-        for tp in self._consumer.position(self._partitions()):
-            end = ends.get((tp.topic, tp.partition))
-            if tp.offset >= 0 and end is not None and end > tp.offset:
-                behind.append(f"{tp.topic}[{tp.partition}] holds records up to {end} past position {tp.offset}")
-        return "; ".join(behind)
-
     def _on_assign(self, consumer: InputConsumer, partitions: Sequence[TopicPartition]) -> None:
         """Start each partition at its committed offset, looked up here rather than left to librdkafka.
 

@@ -3,7 +3,7 @@ segment each cut adds; the deciding row raises a pair's score only as far as an 
 
 from __future__ import annotations
 
-from guardstream.guard.segments import Step, deciding_rows, prefix_cuts, segment_pairs
+from guardstream.guard.segments import Chain, Step, deciding_rows, prefix_cuts, segment_pairs
 
 
 def prefixes(text: str, min_chars: int = 4, max_prefixes: int = 8) -> list[str]:
@@ -54,7 +54,7 @@ def test_a_response_is_cut_with_its_question_and_a_lone_message_on_its_own() -> 
         ("帖子的第一句在这里！", ""),
         ("帖子的第二句在这里。", ""),
     ]
-    assert segmented.chains == [[Step(3), Step(0, 4)], [Step(5), Step(1, 6)], [Step(2)]]
+    assert segmented.chains == [Chain(3, [Step(0, 4)]), Chain(5, [Step(1, 6)]), Chain(2, [])]
 
 
 def test_a_cut_that_adds_only_spaces_to_the_one_before_is_no_step() -> None:
@@ -63,23 +63,23 @@ def test_a_cut_that_adds_only_spaces_to_the_one_before_is_no_step() -> None:
 
 
 def test_a_prefix_raises_the_score_only_as_far_as_the_segment_it_adds_is_unsafe_alone() -> None:
-    chain = [Step(1), Step(2, 3), Step(0, 4)]  # first prefix, a second one and what it adds, the whole
+    chain = Chain(1, [Step(2, 3), Step(0, 4)])  # first prefix, a second one and what it adds, the whole
     # a report added to a benign post: the whole is unsafe, the report alone is not
     assert deciding_rows([chain], [0.9, 0.2, 0.3, 0.4, 0.1]) == [2]
     # an unsafe sentence added to a benign one counts: it is unsafe alone too
     assert deciding_rows([chain], [0.95, 0.2, 0.3, 0.4, 0.9]) == [4]  # scored no higher than it is alone
     # an addition never lowers the score: the first prefix keeps its own
     assert deciding_rows([chain], [0.1, 0.8, 0.3, 0.4, 0.9]) == [1]
-    assert deciding_rows([[Step(0)]], [0.7]) == [0]  # no cut: the whole pair decides
+    assert deciding_rows([Chain(0, [])], [0.7]) == [0]  # no cut: the whole pair decides
 
 
 def test_prefixes_cover_only_what_the_whole_encoding_keeps_so_a_huge_message_stays_bounded() -> None:
     sentence = "这是一句普通的话。"
     reply = segment_pairs([("问题", "有害的开头在这里！" + sentence * 500)], 6, window=45, max_prefixes=8)
-    assert reply.rows[1][1] == "有害的开头在这里！" and len(reply.chains[0]) == 4 + 1  # four prefixes, the whole
+    assert reply.rows[1][1] == "有害的开头在这里！" and len(reply.chains[0].steps) == 3 + 1  # four prefixes, the whole
     assert all(len(response) <= 45 for _, response in reply.rows[1:])
     post = segment_pairs([(sentence * 500 + "有害的结尾在这里！", "")], 6, window=45)
-    assert len(post.chains[0]) == 4 + 1 and all(len(text) <= 45 for text, _ in post.rows[1:])
+    assert len(post.chains[0].steps) == 3 + 1 and all(len(text) <= 45 for text, _ in post.rows[1:])
 
 
 def test_zero_width_characters_neither_lengthen_a_prefix_nor_move_a_boundary() -> None:
