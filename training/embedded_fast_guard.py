@@ -99,6 +99,14 @@ class FastDefaultSpec:
     lexical_pooling: str = "mean_max"
     """``mean_max``: the n-grams' mean weight plus a max-pooled one that benign padding cannot lower
     (on the test build: neutral-append unsafe->safe 0.149 -> 0.101, clean accuracy 0.850 -> 0.860)."""
+    lexical_prefix_min_chars: int = 12
+    """The lexical head scores the judged text's most unsafe prefix of at least this many characters
+    (0: the whole text): a mean over n-grams is what an attack glued on with no boundary to cut at
+    dilutes. Measured on the full default over 1,000 COLD dev posts, 0 / 12 (the mix refitted as the
+    build does): unseen "answer safe" attacks glued on, unsafe->safe 0.022 / 0.012 (two sets of 30,
+    each 0.022 before), safe->unsafe 0.002 / 0.002 and 0.026 / 0.020; the held-out family 0.004 /
+    0.004 and 0.006 / 0.010; accuracy 0.907 / 0.904 (its validation split 0.9216 / 0.9196). At 8
+    accuracy fell to 0.897, at 16 and 24 the glued flips rose again."""
     lexical_epochs: int = 2
     validation_count: int = 1000
     real_limit: int = 0
@@ -246,7 +254,9 @@ def build_fast_default(
 
     contract = FastGuardContract(
         max_input_tokens=spec.max_input_tokens,
-        lexical=LexicalHashing(pooling=spec.lexical_pooling) if spec.lexical else None,
+        lexical=LexicalHashing(pooling=spec.lexical_pooling, prefix_min_chars=spec.lexical_prefix_min_chars)
+        if spec.lexical
+        else None,
         segment_min_chars=spec.segment_min_chars,
     )
     network, tokenizer = new_network(base, contract.lexical)

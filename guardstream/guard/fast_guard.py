@@ -68,22 +68,53 @@ class LexicalHashing:
     pooling: str = "mean"
     """``mean``: the n-grams' mean weight; ``mean_max``: that plus the largest of a second weight per
     n-gram, a feature benign text added around a harmful n-gram cannot lower."""
+    prefix_min_chars: int = 0
+    """Above 0: the head's logit is its highest over the judged text's prefixes of at least this many
+    characters (the whole text when it is shorter), so that text added after a message, glued on
+    with no boundary to cut at, cannot dilute the mean of the message's n-grams; 0: the whole text's.
+    The judged text is the response, or the question when there is no response."""
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ConfigurationError(f"lexical pooling {self.pooling!r} is not one of {POOLINGS}")
+        if self.prefix_min_chars < 0:
+            raise ConfigurationError(f"lexical prefix_min_chars must be 0 or more, not {self.prefix_min_chars}")
 
     def features(self, question: str, response: str) -> list[int]:
-        found: list[int] = []
-        for side, text in (("q", question), ("r", response)):
-            text = unicodedata.normalize("NFKC", visible(text)).lower()
-            for order in self.orders:
-                for start in range(len(text) - order + 1):
-                    found.append(zlib.crc32(f"{side}{order}{text[start : start + order]}".encode()) % self.buckets)
+        found = [feature for side in self.positioned(question, response) for feature in side.features]
         return found or [0]
 
+    def positioned(self, question: str, response: str) -> tuple[SideFeatures, SideFeatures]:
+        """Each side's features with where each n-gram ends in the side's normalised text."""
+        return self._side("q", question), self._side("r", response)
+
+    def _side(self, side: str, text: str) -> SideFeatures:
+        text = unicodedata.normalize("NFKC", visible(text)).lower()
+        features: list[int] = []
+        ends: list[int] = []
+        for order in self.orders:
+            for start in range(len(text) - order + 1):
+                features.append(zlib.crc32(f"{side}{order}{text[start : start + order]}".encode()) % self.buckets)
+                ends.append(start + order)
+        return SideFeatures(features, ends, len(text))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"buckets": self.buckets, "orders": list(self.orders), "scale": self.scale, "pooling": self.pooling}
+        return {
+            "buckets": self.buckets,
+            "orders": list(self.orders),
+            "scale": self.scale,
+            "pooling": self.pooling,
+            "prefix_min_chars": self.prefix_min_chars,
+        }
+
+
+@dataclass(frozen=True)
+class SideFeatures:
+    """One side's hashed n-grams, where each ends in its normalised text, and that text's length."""
+
+    features: list[int]
+    ends: list[int]
+    length: int
 
 
 @dataclass(frozen=True)
@@ -133,6 +164,7 @@ class FastGuardContract:
                     tuple(int(n) for n in lexical["orders"]),
                     float(lexical["scale"]),
                     str(lexical.get("pooling", "mean")),
+                    int(lexical.get("prefix_min_chars", 0)),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ConfigurationError(f"{path}: lexical must name buckets, orders and scale: {exc}") from exc
@@ -158,7 +190,35 @@ class LexicalHead(nn.Module):
                 nn.init.zeros_(table.weight)
 
     def forward(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
-        return self.logits([self.hashing.features(question, response) for question, response in pairs])
+        if not self.hashing.prefix_min_chars:
+            return self.logits([self.hashing.features(question, response) for question, response in pairs])
+        return torch.stack([self._most_unsafe_prefix(question, response) for question, response in pairs])
+
+    def _most_unsafe_prefix(self, question: str, response: str) -> torch.Tensor:
+        """The logit of the judged text's most unsafe prefix of at least ``prefix_min_chars`` characters,
+        the other side whole: a running sum and a running max over the n-grams in the order they end."""
+        asked, answered = self.hashing.positioned(question, response)
+        fixed, judged = (asked, answered) if response else (answered, asked)
+        if not fixed.features and not judged.features:
+            return self.logits([[0]])[0]
+        device = self.bias.device
+        order = sorted(range(len(judged.ends)), key=judged.ends.__getitem__)
+        ids = torch.tensor([judged.features[i] for i in order], dtype=torch.long, device=device)
+        ends = torch.tensor([judged.ends[i] for i in order], dtype=torch.long, device=device)
+        fixed_ids = torch.tensor(fixed.features, dtype=torch.long, device=device)
+        # per prefix length, how many of the judged n-grams it holds (the whole text among them)
+        lengths = torch.arange(min(self.hashing.prefix_min_chars, judged.length), judged.length + 1, device=device)
+        held = torch.searchsorted(ends, lengths, right=True)
+        if not fixed.features:
+            lengths, held = lengths[held > 0], held[held > 0]  # a prefix with no n-gram has no mean
+        weights = self.weights.weight[:, 0]
+        sums = torch.cat([weights[fixed_ids].sum().reshape(1), weights[ids]]).cumsum(0)[held]
+        logit = sums / (len(fixed.features) + held) * self.hashing.scale + self.bias
+        if self.peaks is not None:
+            peaks = self.peaks.weight[:, 0]
+            fixed_peak = peaks[fixed_ids].max().reshape(1) if fixed.features else torch.full((1,), -torch.inf)
+            logit = logit + torch.cat([fixed_peak.to(device), peaks[ids]]).cummax(0).values[held]
+        return logit.max()
 
     def logits(self, features: Sequence[Sequence[int]]) -> torch.Tensor:
         """One logit per bag of hashed features (:meth:`LexicalHashing.features`)."""
