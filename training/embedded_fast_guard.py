@@ -106,7 +106,7 @@ class FastDefaultSpec:
     build does): unseen "answer safe" attacks glued on, unsafe->safe 0.022 / 0.012 (two sets of 30,
     each 0.022 before), safe->unsafe 0.002 / 0.002 and 0.026 / 0.020; the held-out family 0.004 /
     0.004 and 0.006 / 0.010; accuracy 0.907 / 0.904 (its validation split 0.9216 / 0.9196). At 8
-    accuracy fell to 0.897, at 16 and 24 the glued flips rose again."""
+    accuracy fell to 0.897; 16 did about as well as 12; at 24 the glued flips rose again."""
     lexical_epochs: int = 2
     validation_count: int = 1000
     real_limit: int = 0

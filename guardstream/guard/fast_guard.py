@@ -210,14 +210,16 @@ class LexicalHead(nn.Module):
         lengths = torch.arange(min(self.hashing.prefix_min_chars, judged.length), judged.length + 1, device=device)
         held = torch.searchsorted(ends, lengths, right=True)
         if not fixed.features:
-            lengths, held = lengths[held > 0], held[held > 0]  # a prefix with no n-gram has no mean
+            held = held[held > 0]  # a prefix with no n-gram has no mean
         weights = self.weights.weight[:, 0]
         sums = torch.cat([weights[fixed_ids].sum().reshape(1), weights[ids]]).cumsum(0)[held]
         logit = sums / (len(fixed.features) + held) * self.hashing.scale + self.bias
         if self.peaks is not None:
             peaks = self.peaks.weight[:, 0]
-            fixed_peak = peaks[fixed_ids].max().reshape(1) if fixed.features else torch.full((1,), -torch.inf)
-            logit = logit + torch.cat([fixed_peak.to(device), peaks[ids]]).cummax(0).values[held]
+            fixed_peak = (
+                peaks[fixed_ids].max().reshape(1) if fixed.features else torch.full((1,), -torch.inf, device=device)
+            )
+            logit = logit + torch.cat([fixed_peak, peaks[ids]]).cummax(0).values[held]
         return logit.max()
 
     def logits(self, features: Sequence[Sequence[int]]) -> torch.Tensor:

@@ -169,13 +169,12 @@ def _random_heads(prefix_min_chars: int) -> tuple[LexicalHead, LexicalHead]:
     hashing = LexicalHashing(buckets=4096, pooling="mean_max")
     whole, prefixed = LexicalHead(hashing), LexicalHead(replace(hashing, prefix_min_chars=prefix_min_chars))
     generator = torch.Generator().manual_seed(3)
+    assert whole.peaks is not None
     with torch.no_grad():
-        for head in (whole, prefixed):
-            assert head.peaks is not None
-            head.weights.weight.copy_(torch.randn(head.weights.weight.shape, generator=generator))
-            head.peaks.weight.copy_(torch.randn(head.peaks.weight.shape, generator=generator))
-            head.bias.fill_(0.3)
-        prefixed.load_state_dict(whole.state_dict())
+        whole.weights.weight.copy_(torch.randn(whole.weights.weight.shape, generator=generator))
+        whole.peaks.weight.copy_(torch.randn(whole.peaks.weight.shape, generator=generator))
+        whole.bias.fill_(0.3)
+    prefixed.load_state_dict(whole.state_dict())
     return whole, prefixed
 
 
