@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardstream.guard.fast_guard import FastGuardContract, LexicalHashing
 from training.data.records import GuardRecord
+from training.data.synthetic.injection import attacked_copies, moderation_talk_records, padded_copies, reported_copies
 from training.default_model import MANIFEST_NAME, swap_into_place
 from training.fast_guard import FastStageConfig
 from training.model_card import write_model_card
@@ -148,6 +150,29 @@ PROFILES: dict[str, FastDefaultSpec] = {
 }
 
 
+def fresh_contract(spec: FastDefaultSpec) -> FastGuardContract:
+    """The contract of a fast guard built on an encoder by ``spec``: its lexical head's hashing and
+    prefix scoring, the injection defences the served model is measured with."""
+    return FastGuardContract(
+        max_input_tokens=spec.max_input_tokens,
+        lexical=LexicalHashing(pooling=spec.lexical_pooling, prefix_min_chars=spec.lexical_prefix_min_chars)
+        if spec.lexical
+        else None,
+        segment_min_chars=spec.segment_min_chars,
+    )
+
+
+def hardening_copies(real: Sequence[GuardRecord], spec: FastDefaultSpec, seed: int) -> list[GuardRecord]:
+    """What teaches the fast guard that added text decides nothing, in ``spec``'s shares of ``real``:
+    its items with an attack, benign padding or a report added (labels kept), and lone moderation talk."""
+    return (
+        attacked_copies(real, spec.injection_fraction, seed)
+        + padded_copies(real, spec.padding_fraction, seed + 1)
+        + moderation_talk_records(round(len(real) * spec.talk_fraction), seed + 2)
+        + reported_copies(real, spec.report_fraction, seed + 3)
+    )
+
+
 def code_digest() -> str:
     from training.data.files import code_files_digest
 
@@ -207,21 +232,9 @@ def build_fast_default(
     """Build (or keep) the default fast guard at ``out_dir``; returns its manifest."""
     import torch
 
-    from guardstream.guard.fast_guard import (
-        FastGuardContract,
-        FastGuardScorer,
-        LexicalHashing,
-        PairEncoder,
-        save_fast_guard,
-    )
+    from guardstream.guard.fast_guard import FastGuardScorer, PairEncoder, save_fast_guard
     from training.data.files import read_records
     from training.data.synthetic.generator import SyntheticConfig, generate
-    from training.data.synthetic.injection import (
-        attacked_copies,
-        moderation_talk_records,
-        padded_copies,
-        reported_copies,
-    )
     from training.datasets import replay_sample
     from training.fast_guard import fit_mix, freeze_lower, new_network, train_fast_stage, train_lexical
     from training.pretrained.bge_small_zh import PROVENANCE, base_encoder_checkpoint
@@ -245,20 +258,9 @@ def build_fast_default(
     if spec.real_limit and len(real) > spec.real_limit:
         real = random.Random(spec.seed).sample(real, spec.real_limit)
     real, validation = _split_validation(real, spec.validation_count, spec.seed)
-    real += (
-        attacked_copies(real, spec.injection_fraction, spec.seed)
-        + padded_copies(real, spec.padding_fraction, spec.seed + 1)
-        + moderation_talk_records(round(len(real) * spec.talk_fraction), spec.seed + 2)
-        + reported_copies(real, spec.report_fraction, spec.seed + 3)
-    )
+    real += hardening_copies(real, spec, spec.seed)
 
-    contract = FastGuardContract(
-        max_input_tokens=spec.max_input_tokens,
-        lexical=LexicalHashing(pooling=spec.lexical_pooling, prefix_min_chars=spec.lexical_prefix_min_chars)
-        if spec.lexical
-        else None,
-        segment_min_chars=spec.segment_min_chars,
-    )
+    contract = fresh_contract(spec)
     network, tokenizer = new_network(base, contract.lexical)
     freeze_lower(network, spec.frozen_layers)
     encoder = PairEncoder(tokenizer, contract.max_input_tokens)

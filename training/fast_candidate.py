@@ -2,7 +2,10 @@
 
 Where it starts (``fast.base``): the fast guard served now, the pretrained bge-small-zh-v1.5, or
 any local Hugging Face encoder checkpoint. Stage 1 trains on the run's synthetic pairs, stage 2 on
-its real files and human labels with the stage-1 replay the data assembly mixed in; the lexical
+its real files and human labels with the stage-1 replay the data assembly mixed in and, as the
+default build does, copies of them with attacks, padding or reports added (labels kept) and lone
+moderation talk; a fresh fast guard gets the default build's injection defences too (its lexical
+hashing and prefix scoring: ``training.embedded_fast_guard.fresh_contract``). The lexical
 head (when the model has one) learns from every training item, and the mix of its logit with the
 encoder's is fitted on the dev split, which neither head trained on (a fresh synthetic held-out
 set when the run has no dev items). The gold set is never seen here. Written to
@@ -15,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 def starting_point(config: TrainConfig) -> tuple[Any, Any, Any, str]:
     """(network, tokenizer, contract, description) of what the candidate starts from."""
-    from guardstream.guard.fast_guard import FastGuardContract, LexicalHashing
+    from training.embedded_fast_guard import PROFILES, fresh_contract
     from training.fast_guard import network_from_checkpoint, new_network
 
     fast = config.fast
@@ -53,11 +57,15 @@ def starting_point(config: TrainConfig) -> tuple[Any, Any, Any, str]:
         encoder_path = base_encoder_checkpoint(Path(fast.pretrained_cache))
     else:
         encoder_path = Path(base)
-    contract = FastGuardContract(
-        max_input_tokens=fast.max_input_tokens, lexical=LexicalHashing() if fast.lexical else None
-    )
+    contract = fresh_contract(replace(PROFILES["full"], max_input_tokens=fast.max_input_tokens, lexical=fast.lexical))
     network, tokenizer = new_network(encoder_path, contract.lexical)
     return network, tokenizer, contract, f"encoder {encoder_path}"
+
+
+def _real(data: RunData) -> list[GuardRecord]:
+    """Stage 2's own items: real files and human labels, not the stage-1 replay mixed in."""
+    replayed = {record.id for record in data.stage1}
+    return [record for record in data.stage2 if record.id not in replayed]
 
 
 def _mix_set(config: TrainConfig, data: RunData) -> list[GuardRecord]:
@@ -80,17 +88,19 @@ def train_fast(config: TrainConfig, data: RunData, folder: Path, observer: StepO
 
     from guardstream.guard.checkpoint import parse_device, parse_dtype
     from guardstream.guard.fast_guard import PairEncoder, save_fast_guard
+    from training.embedded_fast_guard import PROFILES, hardening_copies
     from training.fast_guard import fit_mix, freeze_lower, train_fast_stage, train_lexical
 
     fast = config.fast
     torch.manual_seed(config.seed)
     network, tokenizer, contract, start = starting_point(config)
+    stage2 = [*data.stage2, *hardening_copies(_real(data), PROFILES["full"], config.seed)]
     logger.info("fast guard candidate starts from %s", start)
     freeze_lower(network, fast.frozen_layers)
     network.to(device=parse_device(fast.device), dtype=parse_dtype(fast.dtype))
     encoder = PairEncoder(tokenizer, contract.max_input_tokens)
     stages: list[dict[str, Any]] = []
-    for number, (records, stage) in enumerate(((data.stage1, fast.stage1), (data.stage2, fast.stage2)), start=1):
+    for number, (records, stage) in enumerate(((data.stage1, fast.stage1), (stage2, fast.stage2)), start=1):
         if not records or (stage.epochs <= 0 and stage.max_steps <= 0):
             logger.info("fast stage %d skipped (records=%d)", number, len(records))
             continue
@@ -110,7 +120,7 @@ def train_fast(config: TrainConfig, data: RunData, folder: Path, observer: StepO
     if network.lexical is not None:
         started = time.perf_counter()
         seen = {record.id for record in data.stage1}
-        items = [*data.stage1, *(record for record in data.stage2 if record.id not in seen)]
+        items = [*data.stage1, *(record for record in stage2 if record.id not in seen)]
         loss = train_lexical(network.lexical, items, epochs=fast.lexical_epochs, seed=config.seed)
         mix = fit_mix(network, encoder, _mix_set(config, data))
         stages.append(

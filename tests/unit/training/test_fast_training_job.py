@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guardstream.guard.fast_guard import FastGuardScorer
+from guardstream.guard.fast_guard import FastGuardContract, FastGuardScorer
 from guardstream.guard.serving_pointer import ServingPointer, write_pointer
 from tests.unit.guard.test_fast_guard import build_tiny_encoder, build_tiny_fast_guard
 from training.config import load_config
 from training.data.files import write_jsonl
 from training.data.human_labels import FileLabels
 from training.data.synthetic.generator import SyntheticConfig, generate
+from training.embedded_fast_guard import PROFILES
 from training.job import run_training
 from training.publish import MODEL_PY
 
@@ -86,6 +87,18 @@ def test_fast_candidate_beats_the_untrained_serving_version_and_is_published_as_
 
     manifest = json.loads((outcome.run_dir / "data" / "data_manifest.json").read_text(encoding="utf-8"))
     assert [entry["records"] for entry in manifest["inputs"] if entry["kind"] == "human"] == [30]
+    # as in the default build: stage 2 also learns its items with attacks, padding and reports added
+    stage2 = next(s for s in fast.stages if s["stage"] == "stage2")
+    assert stage2["examples"] > manifest["sets"]["stage2"]["records"]
+    # and a fresh fast guard keeps the default's injection defences, not the library's plain defaults
+    full = PROFILES["full"]
+    contract = FastGuardContract.read(version / "checkpoint")
+    assert contract.segment_min_chars == full.segment_min_chars > 0
+    assert contract.lexical is not None
+    assert (contract.lexical.pooling, contract.lexical.prefix_min_chars) == (
+        full.lexical_pooling,
+        full.lexical_prefix_min_chars,
+    )
     summary = json.loads((outcome.run_dir / "metrics.json").read_text(encoding="utf-8"))
     assert set(summary["guards"]) == {"fast"}
     assert summary["guards"]["fast"]["published_version"] == 2
