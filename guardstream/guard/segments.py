@@ -92,6 +92,13 @@ class SegmentedPairs:
     chains: list[Chain]
 
 
+def with_judged_text(question: str, response: str, text: str) -> tuple[str, str]:
+    """The pair with ``text`` as its judged text: in place of the response, or, for a lone message (no
+    response), of the message itself. Text put in an empty response would turn a lone post into a
+    reply of its own, a different thing to judge."""
+    return (question, text) if response else (text, "")
+
+
 def segment_pairs(
     pairs: Sequence[tuple[str, str]],
     min_chars: int = DEFAULT_MIN_CHARS,
@@ -102,7 +109,7 @@ def segment_pairs(
     chains: list[Chain] = []
 
     def row(question: str, response: str, text: str) -> int:
-        rows.append((question, text) if response else (text, ""))
+        rows.append(with_judged_text(question, response, text))
         return len(rows) - 1
 
     for index, (question, response) in enumerate(pairs):

@@ -36,6 +36,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from guardstream.guard.segments import with_judged_text
 from training.data.records import SAFE_LABEL, GuardRecord, content_id
 from training.data.synthetic.templates import FrameSet, FrameSplit
 
@@ -503,12 +504,8 @@ def copy_attack(attack: str, rng: random.Random) -> str:
 
 
 def added_to_judged_text(question: str, response: str, add: Callable[[str], str]) -> tuple[str, str]:
-    """The pair with ``add`` applied to the text under judgement: the response, or, for a single
-    message (a post, a chat line: the question alone, no response), the message itself. Text put in
-    an empty response would turn a lone post into a reply of its own, a different thing to judge."""
-    if response:
-        return question, add(response)
-    return add(question), response
+    """The pair with ``add`` applied to the text under judgement (:func:`with_judged_text`)."""
+    return with_judged_text(question, response, add(response or question))
 
 
 def inject_pair(
