@@ -10,7 +10,6 @@ fails here. Each role's ``--check`` then reaches the dev stack with its real set
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,24 +19,20 @@ import pytest
 
 from guardstream.paths import repository_root
 from guardstream.settings import Settings
+from tests.support.package_sources import copy_package_sources
 
 # Two lanes of make test: the services' extras, and the torch extras (each lane builds the wheel once)
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("wheel-services")]
 
 ROOT = repository_root()
 UV = str(Path(sys.executable).with_name("uv"))
-SOURCES = ("guardstream", "workers", "training", "devtools", "schemas", "triton_models")
-NOT_SOURCES = shutil.ignore_patterns("__pycache__", "checkpoint", "*.egg-info")
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"
-    for folder in SOURCES:
-        shutil.copytree(ROOT / folder, source / folder, symlinks=True, ignore=NOT_SOURCES)
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
+    copy_package_sources(source)
     run([UV, "build", "--wheel", "--offline", "--out-dir", str(tmp / "dist"), str(source)], cwd=tmp)
     [built] = (tmp / "dist").glob("guardstream-*.whl")
     return built

@@ -7,25 +7,22 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from guardstream.paths import repository_root
 from guardstream.settings import SHIPPED_POLICY_FILE
+from tests.support.package_sources import copy_package_sources
 
 ROOT = repository_root()
-# Built weights live beside the sources (ignored by git) and must stay out of the copy and the wheel.
-NOT_SOURCES = shutil.ignore_patterns("__pycache__", "checkpoint", "*.egg-info")
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"  # a copy: building leaves folders behind
-    for folder in ("guardstream", "workers", "training", "devtools", "schemas", "triton_models"):
-        shutil.copytree(ROOT / folder, source / folder, symlinks=True, ignore=NOT_SOURCES)
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
+    copy_package_sources(source)
     # a checkpoint beside the model sources, as `guardstream model build-default` leaves one
     (source / "triton_models" / "guard" / "1" / "checkpoint").mkdir()
     (source / "triton_models" / "guard" / "1" / "checkpoint" / "config.json").write_text("{}")
@@ -70,3 +67,32 @@ def test_the_model_repositorys_sources_are_installed_but_no_weights(wheel: zipfi
     }
     assert "guard/config.pbtxt" in expected
     assert shipped == expected
+
+
+def test_the_copy_holds_the_sources_git_sees_and_nothing_published_or_built_beside_them(tmp_path: Path) -> None:
+    # make test runs this beside the tests that publish model versions into the checkout's repository
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(ROOT / ".gitignore", checkout / ".gitignore")
+    files = {
+        "triton_models/guard/config.pbtxt": "tracked",
+        "triton_models/guard/1/model.py": "tracked",
+        "guardstream/new_module.py": "new, not yet added",
+        "triton_models/guard/1/checkpoint/config.json": "built",
+        "triton_models/guard/2/model.py": "published",
+        "notes.txt": "outside the package",
+    }
+    for name, text in files.items():
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text(text)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=checkout, check=True)
+    subprocess.run([*git, "add", ".gitignore", "triton_models/guard/config.pbtxt", "triton_models/guard/1/model.py"],
+                   cwd=checkout, check=True)  # fmt: skip
+
+    copy_package_sources(tmp_path / "copy", root=checkout)
+
+    copied = {
+        path.relative_to(tmp_path / "copy").as_posix() for path in (tmp_path / "copy").rglob("*") if path.is_file()
+    }
+    assert copied == {"triton_models/guard/config.pbtxt", "triton_models/guard/1/model.py", "guardstream/new_module.py"}
