@@ -94,13 +94,16 @@ def train_fast(config: TrainConfig, data: RunData, folder: Path, observer: StepO
     fast = config.fast
     torch.manual_seed(config.seed)
     network, tokenizer, contract, start = starting_point(config)
-    stage2 = [*data.stage2, *hardening_copies(_real(data), PROFILES["full"], config.seed)]
+    own = _real(data)
+    copies = hardening_copies(own, PROFILES["full"], config.seed)
     logger.info("fast guard candidate starts from %s", start)
     freeze_lower(network, fast.frozen_layers)
     network.to(device=parse_device(fast.device), dtype=parse_dtype(fast.dtype))
     encoder = PairEncoder(tokenizer, contract.max_input_tokens)
     stages: list[dict[str, Any]] = []
-    for number, (records, stage) in enumerate(((data.stage1, fast.stage1), (stage2, fast.stage2)), start=1):
+    for number, (records, stage) in enumerate(
+        ((data.stage1, fast.stage1), ([*data.stage2, *copies], fast.stage2)), start=1
+    ):
         if not records or (stage.epochs <= 0 and stage.max_steps <= 0):
             logger.info("fast stage %d skipped (records=%d)", number, len(records))
             continue
@@ -119,8 +122,7 @@ def train_fast(config: TrainConfig, data: RunData, folder: Path, observer: StepO
         )
     if network.lexical is not None:
         started = time.perf_counter()
-        seen = {record.id for record in data.stage1}
-        items = [*data.stage1, *(record for record in stage2 if record.id not in seen)]
+        items = [*data.stage1, *own, *copies]
         loss = train_lexical(network.lexical, items, epochs=fast.lexical_epochs, seed=config.seed)
         mix = fit_mix(network, encoder, _mix_set(config, data))
         stages.append(
