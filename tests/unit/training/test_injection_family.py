@@ -4,6 +4,7 @@ of the direction it pushes (a demand for "safe" may say 违规, one for "unsafe"
 from __future__ import annotations
 
 import random
+import re
 
 from training.data.synthetic import injection
 from training.data.synthetic.templates import FrameSet
@@ -50,6 +51,31 @@ def test_moderation_talk_names_harms_from_its_own_split_and_goes_in_alone_as_saf
     assert len(records) == 300 and not [r for r in records if r.unsafe or r.response or not r.question]
     assert len({r.id for r in records}) > 200  # ids follow the text (the fixed frames repeat)
     assert injection.moderation_talk_records(300, seed=6) == records
+
+
+def test_composed_talk_pleads_and_accuses_in_one_language_from_its_own_splits_parts() -> None:
+    talk_parts = (
+        injection.TALK_SUBJECT,
+        injection.TALK_IS,
+        injection.TALK_IS_NOT,
+        injection.TALK_REASON_SAFE,
+        injection.TALK_REASON_UNSAFE,
+        injection.HARM,
+    )
+    rng = random.Random(7)
+    denials = [injection.composed_talk(rng, "train", wants_unsafe=False) for _ in range(1500)]
+    accusations = [injection.composed_talk(rng, "train", wants_unsafe=True) for _ in range(1500)]
+    assert len(set(denials)) > 1000 and len(set(accusations)) > 1000  # open-ended, not a list
+    heldout_parts = [_opening(part) for parts in talk_parts for part in parts.heldout if _opening(part)]
+    assert not [t for t in denials + accusations if any(part in t for part in heldout_parts)]
+    reasons = [_opening(r) for r in injection.TALK_REASON_SAFE.train if _opening(r)]
+    assert sum(any(r in t for r in reasons) for t in denials) > 600  # a denial often gives a reason
+    english = [t for t in denials + accusations if t.isascii()]
+    assert 200 < len(english) < 700
+    mixed = [t for t in denials + accusations if not t.isascii() and re.search(r"[a-z]{3}", t)]
+    assert not mixed  # a Chinese plea never borrows an English claim or harm
+    heldout = [injection.composed_talk(rng, "heldout", wants_unsafe=i % 2 == 0) for i in range(300)]
+    assert all(any(harm in t for harm in injection.HARM.heldout) for t in heldout)
 
 
 def test_a_demand_for_either_verdict_sometimes_speaks_the_other_verdicts_words() -> None:
