@@ -223,9 +223,20 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for item in overrides or []:
         _apply_override(values, item)
     try:
-        return TrainConfig.model_validate(values)
+        return TrainConfig.model_validate(_over(TrainConfig().to_dict(), values))
     except ValidationError as exc:
         raise ConfigError(_problems(exc)) from None
+
+
+def _over(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` laid over ``defaults`` section by section: a section given in part keeps the job's
+    defaults for the rest (``stage2.steps=300`` keeps stage 2's replay and learning rate, which are not
+    the defaults of a stage in general)."""
+    merged = dict(defaults)
+    for key, value in given.items():
+        default = defaults.get(key)
+        merged[key] = _over(default, value) if isinstance(default, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def _apply_override(values: dict[str, Any], item: str) -> None:

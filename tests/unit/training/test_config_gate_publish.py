@@ -23,6 +23,12 @@ def test_file_then_overrides(tmp_path: Path) -> None:
     assert config.stage2.replay_fraction == pytest.approx(0.3)
 
 
+def test_a_section_given_in_part_keeps_the_jobs_defaults_for_the_rest() -> None:
+    config = load_config(None, ["stage2.steps=300", "fast.stage2.epochs=2"])
+    assert (config.stage2.steps, config.stage2.learning_rate, config.stage2.replay_fraction) == (300, 5e-4, 0.3)
+    assert (config.fast.stage2.epochs, config.fast.stage2.max_steps) == (2.0, 250)
+
+
 def test_unknown_keys_and_bad_values_are_named() -> None:
     with pytest.raises(ConfigError, match=r"stage1\.stepz"):
         load_config(None, ["stage1.stepz=3"])
