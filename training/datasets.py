@@ -45,9 +45,11 @@ def replay_sample(stage1: Sequence[GuardRecord], real_count: int, fraction: floa
 
 
 def wants_stage1(config: TrainConfig) -> bool:
-    """Whether a guard this run trains has a stage 1 (else no synthetic data, and no replay)."""
+    """Whether this run needs stage-1 data: a guard it trains has a stage 1, or the generative guard's
+    stage 2 replays it (a run that continues the served model on new labels alone still replays)."""
     fast = config.fast.stage1
-    return (config.trains("generative") and config.stage1.steps > 0) or (
+    generative = config.stage1.steps > 0 or (config.stage2.steps > 0 and config.stage2.replay_fraction > 0)
+    return (config.trains("generative") and generative) or (
         config.trains("fast") and (fast.epochs > 0 or fast.max_steps > 0)
     )
 
