@@ -85,12 +85,17 @@ def serving_version_one(repository: Path) -> None:
 
 
 def reviewed_items() -> list[tuple[GuardRecord, FeedbackLabel]]:
-    """Rumours a reviewer here calls safe, and as many items of other categories labelled as before."""
-    pool = generate(SyntheticConfig(count=600, seed=4242, source="chat"))
-    allowed = [r for r in pool if r.unsafe and r.category == ALLOWED_HERE][:48]
-    others = [r for r in pool if r.category != ALLOWED_HERE][: len(allowed)]
+    """Rumours a reviewer here calls safe, and as many unsafe items of other categories, still unsafe.
+
+    Half the labels say unsafe: with the other categories' safe items too, three labels in four said safe
+    (each with the same note), and a short fine-tune could pass on accuracy by answering safe for all.
+    """
+    pool = generate(SyntheticConfig(count=800, seed=4242, source="chat"))
+    allowed = [r for r in pool if r.unsafe and r.category == ALLOWED_HERE][:64]
+    others = [r for r in pool if r.unsafe and r.category != ALLOWED_HERE][: len(allowed)]
+    assert len(allowed) == len(others) == 64
     labelled = [(r, FeedbackLabel.SAFE) for r in allowed]
-    labelled += [(r, FeedbackLabel.UNSAFE if r.unsafe else FeedbackLabel.SAFE) for r in others]
+    labelled += [(r, FeedbackLabel.UNSAFE) for r in others]
     return [labelled[i] for i in sorted(range(len(labelled)), key=lambda i: (i % len(allowed), i))]
 
 
@@ -136,7 +141,7 @@ def test_labels_from_the_feedback_topic_train_a_candidate_that_follows_them(
         "data.dev_fraction": 0.0,
         "data.use_review_store": "false",  # labels come from the topic only, as the feedback path carries them
         "stage1.steps": 0,
-        "stage2.steps": 40,
+        "stage2.steps": 120,
         "stage2.batch_size": 16,
         "stage2.learning_rate": 0.001,
         "stage2.warmup_steps": 4,
