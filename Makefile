@@ -110,8 +110,12 @@ down: venv
 model: venv system-deps ## the default cascade: fast guard (pretrained encoder, fine-tuned on synthetic + real data) and generative guard (cached)
 	$(GS) model build-default --out $(DEFAULT_CHECKPOINT)
 
-test-model: venv java-deps ## the same cascade with the fast guard's short test build (what make test serves)
-	$(GS) model build-default --out $(DEFAULT_CHECKPOINT) --fast-profile test --jobs 2
+# make test's generative guard trains for half the default's steps: its build is make test's critical path
+# (the CPU is saturated while it runs beside the fast guard's), and 300 steps give held-out synthetic
+# accuracy 0.918 against 0.953 at 600 (the quality floor test asks 0.75) in about 100 s less
+TEST_GENERATIVE_STEPS := 300
+test-model: venv java-deps ## the same cascade with both guards' short test builds (what make test serves)
+	$(GS) model build-default --out $(DEFAULT_CHECKPOINT) --fast-profile test --steps $(TEST_GENERATIVE_STEPS) --jobs 2
 
 venv: $(VENV)/.installed
 

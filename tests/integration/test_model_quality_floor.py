@@ -44,12 +44,13 @@ SYNTHETIC_ITEMS = 160
 REAL_ITEMS = 200
 BATCH = 16
 FLOORS = {
-    # measured on the make test builds: generative guard 0.967 on these synthetic items, fast guard
-    # 0.922 on them and 0.867 on the COLD dev items; the generative guard after one training step: 0.5
+    # measured on the make test builds: generative guard 0.913 on these synthetic items (300 steps; 0.931
+    # at the default's 600), fast guard 0.922 on them and 0.867 on the COLD dev items; the generative
+    # guard after one training step: 0.5
     "generative_synthetic": 0.75,
     "fast_synthetic": 0.75,
     "fast_real": 0.70,
-    # explain mode (the verdict its JSON states): 0.931; the build's own held-out figure was 0.49
+    # explain mode (the verdict its JSON states): 0.913 (300 steps); the build's own held-out figure was 0.49
     # while the served tokenizer split the verdict JSON unlike the trained one
     "generative_explain": 0.75,
 }
