@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
 
 import pytest
 
 from devtools.devstack import stack
+from devtools.devstack.probes import http_ok
 from devtools.devstack.settings import DevStackSettings
 from guardstream.settings import KafkaSettings, TritonSettings
 from tests.support.stack import unavailable
@@ -17,12 +19,19 @@ from workers.kafka_clients import build_admin_client, build_transactional_produc
 pytestmark = pytest.mark.integration
 
 
+SETTLE_S = 60.0
+"""How long the stack may take to answer healthy: Triton's strict readiness says not ready while a
+test beside these loads a model of its own, and a saturated CPU slows every answer."""
+
+
 @pytest.fixture(scope="module")
 def settings() -> DevStackSettings:
     settings = DevStackSettings()
-    unhealthy = [row.name for row in stack.status(settings) if row.name in ("kafka", "triton") and not row.healthy]
-    if unhealthy:
-        unavailable(f"dev stack not up ({', '.join(unhealthy)})", "run `guardstream dev up` first")
+    deadline = time.monotonic() + SETTLE_S
+    while unhealthy := [r.name for r in stack.status(settings) if r.name in ("kafka", "triton") and not r.healthy]:
+        if time.monotonic() > deadline:
+            unavailable(f"dev stack not up ({', '.join(unhealthy)})", "run `guardstream dev up` first")
+        time.sleep(1.0)
     return settings
 
 
@@ -45,9 +54,12 @@ def test_single_broker_supports_transactions(settings: DevStackSettings) -> None
 
 
 def test_triton_is_live_and_ready(settings: DevStackSettings) -> None:
-    for path in ("/v2/health/live", "/v2/health/ready"):
-        with urllib.request.urlopen(f"{settings.triton_http_url}{path}", timeout=5) as response:
-            assert response.status == 200
+    with urllib.request.urlopen(f"{settings.triton_http_url}/v2/health/live", timeout=5) as response:
+        assert response.status == 200
+    deadline = time.monotonic() + SETTLE_S
+    while not http_ok(f"{settings.triton_http_url}/v2/health/ready", timeout_s=5.0):
+        assert time.monotonic() < deadline, f"Triton not ready for {SETTLE_S:.0f} s"
+        time.sleep(1.0)
 
 
 def test_triton_serves_the_model_repository_in_explicit_control_mode(settings: DevStackSettings) -> None:
