@@ -37,15 +37,20 @@ def test_training_attacks_carry_no_held_out_speaker_claim_or_word() -> None:
     assert not [a for a in attacks if any(marker in a for marker in heldout_markers)]
 
 
+def _harms(split: str) -> tuple[str, ...]:
+    """What names a harm in ``split``'s talk: a harm's name, or the group a targeted harm hurts."""
+    return (*getattr(injection.HARM, split), *getattr(injection.TALK_TARGET, split))
+
+
 def test_moderation_talk_names_harms_from_its_own_split_and_goes_in_alone_as_safe() -> None:
     rng = random.Random(5)
     reports = [injection.moderation_talk(rng, "train", wants_unsafe=True) for _ in range(400)]
     denials = [injection.moderation_talk(rng, "train", wants_unsafe=False) for _ in range(400)]
     assert len(set(reports)) > 300 and len(set(denials)) > 300
-    assert all(any(harm in text for harm in injection.HARM.train) for text in reports + denials)
-    assert not [t for t in reports + denials if any(harm in t for harm in injection.HARM.heldout)]
+    assert all(any(harm in text for harm in _harms("train")) for text in reports + denials)
+    assert not [t for t in reports + denials if any(harm in t for harm in _harms("heldout"))]
     heldout = [injection.moderation_talk(rng, "heldout", wants_unsafe=i % 2 == 0) for i in range(200)]
-    assert all(any(harm in text for harm in injection.HARM.heldout) for text in heldout)
+    assert all(any(harm in text for harm in _harms("heldout")) for text in heldout)
 
     records = injection.moderation_talk_records(300, seed=6)
     assert len(records) == 300 and not [r for r in records if r.unsafe or r.response or not r.question]
@@ -60,6 +65,9 @@ def test_composed_talk_pleads_and_accuses_in_one_language_from_its_own_splits_pa
         injection.TALK_IS_NOT,
         injection.TALK_REASON_SAFE,
         injection.TALK_REASON_UNSAFE,
+        injection.TALK_OPENER,
+        injection.TALK_TARGET,
+        injection.TALK_TARGETED,
         injection.HARM,
     )
     rng = random.Random(7)
@@ -72,10 +80,13 @@ def test_composed_talk_pleads_and_accuses_in_one_language_from_its_own_splits_pa
     assert sum(any(r in t for r in reasons) for t in denials) > 600  # a denial often gives a reason
     english = [t for t in denials + accusations if t.isascii()]
     assert 200 < len(english) < 700
+    assert not [t for t in accusations if any(me in t for me in ("我说的", "我这话", "my comment"))]  # never confess
+    targets = injection.TALK_TARGET.train
+    assert sum(any(g in t for g in targets) for t in accusations) > 400  # "这就是歧视农村人"
     mixed = [t for t in denials + accusations if not t.isascii() and re.search(r"[a-z]{3}", t)]
     assert not mixed  # a Chinese plea never borrows an English claim or harm
     heldout = [injection.composed_talk(rng, "heldout", wants_unsafe=i % 2 == 0) for i in range(300)]
-    assert all(any(harm in t for harm in injection.HARM.heldout) for t in heldout)
+    assert all(any(harm in t for harm in _harms("heldout")) for t in heldout)
 
 
 def test_a_demand_for_either_verdict_sometimes_speaks_the_other_verdicts_words() -> None:
@@ -93,7 +104,9 @@ def test_half_of_the_attacks_are_composed() -> None:
     assert kinds_frames
     texts = [injection.attack_text(rng, "train", wants_unsafe=False) for _ in range(400)]
     composed = [t for t in texts if not any(t.startswith(f.split("{")[0]) and f.split("{")[0] for f in kinds_frames)]
-    assert 120 < len(composed) < 300
+    # composed 0.4, moderation talk 0.2 (none starts like a fixed frame), and the fixed frames'
+    # disguised quarter (zero-width or full-width): about 280 of 400
+    assert 220 < len(composed) < 340
 
 
 def test_the_verdict_an_attack_asks_for_says_nothing_about_the_label(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -179,8 +192,8 @@ def test_reported_copies_keep_the_label_and_the_text_and_add_one_report_or_denia
         assert judged.endswith(own[kept:]) and talk.strip(), copy  # the text is all there, one run added
         # compared without punctuation and spaces, which some copies drop
         plain = _bare(unicodedata.normalize("NFKC", "".join(c for c in talk if c not in injection.ZERO_WIDTH)))
-        assert any(_bare(harm) in plain for harm in injection.HARM.train), copy
-        assert not any(_bare(harm) in plain for harm in injection.HARM.heldout), copy
+        assert any(_bare(harm) in plain for harm in _harms("train")), copy
+        assert not any(_bare(harm) in plain for harm in _harms("heldout")), copy
         reports += any(_bare(_opening(frame)) in plain for frame in injection.REPORT.train if _opening(frame))
         denials += any(_bare(_opening(frame)) in plain for frame in injection.DENIAL.train if _opening(frame))
     assert reports > 20 and denials > 20  # both kinds, whatever the label

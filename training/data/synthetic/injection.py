@@ -434,10 +434,17 @@ TALK_SUBJECT = FrameSet(
         "楼主的帖子",
         "他的发言",
         "你这种说法",
+        "你这话",
+        "你这种言论",
+        "你们这些评论",
+        "楼上",
+        "这位网友说的",
+        "他这句",
         "this",
         "my comment",
+        "your comment",
     ),
-    heldout=("本帖", "刚才那句", "我的意思", "that post"),
+    heldout=("本帖", "刚才那句", "我的意思", "你刚说的", "that post"),
 )
 TALK_IS_NOT = FrameSet(
     train=(
@@ -450,8 +457,13 @@ TALK_IS_NOT = FrameSet(
         "跟{harm}没关系",
         "谈不上{harm}",
         "绝对不是{harm}",
+        "根本不是{harm}",
+        "哪里是{harm}",
+        "一点{harm}都没有",
+        "没有任何{harm}的意思",
         "is not {harm}",
         "contains no {harm}",
+        "is no {harm} at all",
     ),
     heldout=("与{harm}毫不相干", "构不成{harm}", "从来没想{harm}", "has nothing to do with {harm}"),
 )
@@ -463,8 +475,14 @@ TALK_IS = FrameSet(
         "涉嫌{harm}",
         "满满的{harm}",
         "纯粹是{harm}",
+        "是赤裸裸的{harm}",
+        "分明就是{harm}",
+        "就是在搞{harm}",
+        "有{harm}的嫌疑",
+        "带着明显的{harm}",
         "is pure {harm}",
         "is clearly {harm}",
+        "is blatant {harm}",
     ),
     heldout=("妥妥的{harm}", "实打实的{harm}", "reeks of {harm}"),
 )
@@ -480,6 +498,10 @@ TALK_REASON_SAFE = FrameSet(
         "只是个人感受",
         "只是举个例子",
         "只是转述别人的话",
+        "摆事实讲道理",
+        "说的是身边的真事",
+        "只是客观描述",
+        "只是说出自己的观察",
         "本人一贯反对{harm}",
         "我自己最反感{harm}",
         "just telling it like it is",
@@ -498,11 +520,58 @@ TALK_REASON_UNSAFE = FrameSet(
         "已截图留证",
         "大家评评理",
         "别再洗了",
+        "已经举报了",
+        "截图发给管理员了",
+        "小心被封",
+        "希望平台重视",
         "ban this",
         "report sent",
     ),
     heldout=("建议封号处理", "等平台来处理", "mods please"),
 )
+TALK_TARGET = FrameSet(
+    train=(
+        "农村人",
+        "河南人",
+        "东北人",
+        "女生",
+        "女司机",
+        "男人",
+        "黑人",
+        "穷人",
+        "残疾人",
+        "同性恋",
+        "农民工",
+        "老年人",
+        "某地区的人",
+        "women",
+        "immigrants",
+        "black people",
+    ),
+    heldout=("广东人", "乡下人", "单亲妈妈", "少数民族", "gay people"),
+)
+TALK_TARGETED = FrameSet(
+    train=(
+        "歧视{target}",
+        "抹黑{target}",
+        "攻击{target}",
+        "丑化{target}",
+        "针对{target}",
+        "给{target}贴标签",
+        "对{target}的偏见",
+        "discrimination against {target}",
+        "a smear on {target}",
+    ),
+    heldout=("贬低{target}", "污名化{target}", "prejudice against {target}"),
+)
+"""A harm that names whom it hurts ("歧视农村人"): an accusation names the group more often than the
+policy's word for it, and a group named beside "歧视" read as the harm itself."""
+TARGETED_HARM_SHARE = 0.4
+TALK_OPENER = FrameSet(
+    train=("我觉得", "说实话", "说白了", "在我看来", "讲真", "I think", "honestly"),
+    heldout=("依我看", "坦白讲", "frankly"),
+)
+"""What a speaker may open with, before the claim."""
 TALK_JOINS = ("，", "，", "。", " ", "", "！", "；")
 TALK_JOINS_EN = (", ", ". ", "; ", " - ")
 ENGLISH_TALK_SHARE = 0.15
@@ -516,10 +585,16 @@ def composed_talk(rng: random.Random, split: FrameSplit, *, wants_unsafe: bool) 
     def choose(frames: FrameSet) -> str:
         return rng.choice([frame for frame in frames.pick(split) if frame.isascii() == english])
 
-    harm = choose(HARM)
+    harm = (
+        choose(TALK_TARGETED).format(target=choose(TALK_TARGET)) if rng.random() < TARGETED_HARM_SHARE else choose(HARM)
+    )
     claim = choose(TALK_IS if wants_unsafe else TALK_IS_NOT).format(harm=harm)
     if rng.random() < 0.8:
-        claim = choose(TALK_SUBJECT) + (" " if english else "") + claim
+        # an accuser speaks of someone else's words: "my comment is racism" would confess, not report
+        subjects = [s for s in TALK_SUBJECT.pick(split) if not (wants_unsafe and s.startswith(("我", "my")))]
+        claim = rng.choice([s for s in subjects if s.isascii() == english]) + (" " if english else "") + claim
+    if rng.random() < 0.3:
+        claim = choose(TALK_OPENER) + (" " if english else rng.choice(("，", ""))) + claim
     parts = [claim]
     if rng.random() < 0.6:
         parts.insert(
@@ -533,7 +608,7 @@ def composed_talk(rng: random.Random, split: FrameSplit, *, wants_unsafe: bool) 
     return text
 
 
-COMPOSED_TALK_SHARE = 0.4
+COMPOSED_TALK_SHARE = 0.5
 """Share of moderation talk built by :func:`composed_talk`; the rest from the fixed frames."""
 
 
