@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -24,14 +25,25 @@ SETTLE_S = 60.0
 test beside these loads a model of its own, and a saturated CPU slows every answer."""
 
 
+def settles(healthy: Callable[[], bool]) -> bool:
+    """Whether ``healthy`` comes true within :data:`SETTLE_S`, asked once a second."""
+    deadline = time.monotonic() + SETTLE_S
+    while not healthy():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1.0)
+    return True
+
+
 @pytest.fixture(scope="module")
 def settings() -> DevStackSettings:
     settings = DevStackSettings()
-    deadline = time.monotonic() + SETTLE_S
-    while unhealthy := [r.name for r in stack.status(settings) if r.name in ("kafka", "triton") and not r.healthy]:
-        if time.monotonic() > deadline:
-            unavailable(f"dev stack not up ({', '.join(unhealthy)})", "run `guardstream dev up` first")
-        time.sleep(1.0)
+
+    def unhealthy() -> list[str]:
+        return [row.name for row in stack.status(settings) if row.name in ("kafka", "triton") and not row.healthy]
+
+    if not settles(lambda: not unhealthy()):
+        unavailable(f"dev stack not up ({', '.join(unhealthy())})", "run `guardstream dev up` first")
     return settings
 
 
@@ -56,10 +68,8 @@ def test_single_broker_supports_transactions(settings: DevStackSettings) -> None
 def test_triton_is_live_and_ready(settings: DevStackSettings) -> None:
     with urllib.request.urlopen(f"{settings.triton_http_url}/v2/health/live", timeout=5) as response:
         assert response.status == 200
-    deadline = time.monotonic() + SETTLE_S
-    while not http_ok(f"{settings.triton_http_url}/v2/health/ready", timeout_s=5.0):
-        assert time.monotonic() < deadline, f"Triton not ready for {SETTLE_S:.0f} s"
-        time.sleep(1.0)
+    ready = f"{settings.triton_http_url}/v2/health/ready"
+    assert settles(lambda: http_ok(ready, timeout_s=5.0)), f"Triton not ready for {SETTLE_S:.0f} s"
 
 
 def test_triton_serves_the_model_repository_in_explicit_control_mode(settings: DevStackSettings) -> None:

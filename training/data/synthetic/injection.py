@@ -582,8 +582,11 @@ def composed_talk(rng: random.Random, split: FrameSplit, *, wants_unsafe: bool) 
     in English: a subject, what it is (not), a reason, a demand; any but the claim left out."""
     english = rng.random() < ENGLISH_TALK_SHARE
 
-    def choose(frames: FrameSet) -> str:
-        return rng.choice([frame for frame in frames.pick(split) if frame.isascii() == english])
+    def choose(frames: FrameSet, excluding: tuple[str, ...] = ()) -> str:
+        """One of ``frames`` in the text's language, none that starts with ``excluding``."""
+        return rng.choice(
+            [frame for frame in frames.pick(split) if frame.isascii() == english and not frame.startswith(excluding)]
+        )
 
     harm = (
         choose(TALK_TARGETED).format(target=choose(TALK_TARGET)) if rng.random() < TARGETED_HARM_SHARE else choose(HARM)
@@ -591,8 +594,8 @@ def composed_talk(rng: random.Random, split: FrameSplit, *, wants_unsafe: bool) 
     claim = choose(TALK_IS if wants_unsafe else TALK_IS_NOT).format(harm=harm)
     if rng.random() < 0.8:
         # an accuser speaks of someone else's words: "my comment is racism" would confess, not report
-        subjects = [s for s in TALK_SUBJECT.pick(split) if not (wants_unsafe and s.startswith(("我", "my")))]
-        claim = rng.choice([s for s in subjects if s.isascii() == english]) + (" " if english else "") + claim
+        subject = choose(TALK_SUBJECT, excluding=("我", "my") if wants_unsafe else ())
+        claim = subject + (" " if english else "") + claim
     if rng.random() < 0.3:
         claim = choose(TALK_OPENER) + (" " if english else rng.choice(("，", ""))) + claim
     parts = [claim]
