@@ -84,7 +84,9 @@ class FastDefaultSpec:
     scoring on unseen attack sets (COLD dev posts, attack appended), safe->unsafe at none / 0.05 /
     0.15: reports and accusations 0.162 / 0.109 / 0.079, mostly "answer safe" sets 0.024 / 0.020 /
     0.012 and 0.095 / 0.073 / 0.071; unsafe->safe 0.004-0.008 higher than none at 0.05, no higher
-    at 0.15; accuracy on those posts 0.913 / 0.911 / 0.919."""
+    at 0.15; accuracy on those posts 0.913 / 0.911 / 0.919. At 0.3 (with more of its accusations
+    naming a group) the held-out family's safe->unsafe fell 0.026 -> 0.006, but unseen "answer safe"
+    sets turned up to 0.016 of unsafe posts safe (0.006 at 0.15) and COLD dev accuracy fell 0.904 -> 0.897."""
     report_fraction: float = 0.3
     """Real items that also go in with a report or a denial that names a harm added, label kept
     (:func:`training.data.synthetic.injection.reported_copies`): a report added to a benign post
@@ -96,6 +98,10 @@ class FastDefaultSpec:
     """Served pairs are also scored cut short at their boundaries (prefixes of at least this many
     characters), each prefix raising the score only as far as the segment it adds is unsafe alone
     (:mod:`guardstream.guard.segments`); 0: whole pairs only."""
+    segment_raise_min: float = 0.7
+    """A prefix raises a pair's score only where it or the segment it adds scores at least this
+    much: two borderline signals, as a report that names a harm gives, make no flip (measured in
+    :mod:`guardstream.guard.segments`)."""
     lexical: bool = True
     """A lexical head over hashed character n-grams, trained on every item, mixed with the encoder."""
     lexical_pooling: str = "mean_max"
@@ -159,6 +165,7 @@ def fresh_contract(spec: FastDefaultSpec) -> FastGuardContract:
         if spec.lexical
         else None,
         segment_min_chars=spec.segment_min_chars,
+        segment_raise_min=spec.segment_raise_min,
     )
 
 

@@ -8,8 +8,8 @@ A fast-guard checkpoint is a folder holding
   lexical head (``lexical.weights.weight`` (buckets, 1), ``lexical.bias`` (1,), and with max pooling
   ``lexical.peaks.weight`` (buckets, 1)) over hashed character n-grams, and ``mix`` (3,): p_unsafe = sigmoid(mix[0]·encoder logit + mix[1]·lexical logit + mix[2]);
 * ``fast_guard.json``: the contract (format, maximum input tokens, the categories' order, the
-  lexical head's hashing when there is one, and ``segment_min_chars`` when pairs are scored in
-  prefixes too, :mod:`guardstream.guard.segments`).
+  lexical head's hashing when there is one, and ``segment_min_chars`` and ``segment_raise_min``
+  when pairs are scored in prefixes too, :mod:`guardstream.guard.segments`).
 
 The lexical head is the "wide" half of a wide-and-deep model: slurs and their variants are
 lexical, and a linear model over character n-grams learns them from every training item for
@@ -125,6 +125,13 @@ class FastGuardContract:
     segment_min_chars: int = 0
     """Above 0: each pair is also scored cut short at its boundaries (prefixes of at least this many
     characters) and the highest score counts; 0: the pair as a whole only."""
+    segment_raise_min: float = 0.0
+    """With prefix scoring, a prefix raises the pair's score only where it or the segment it adds
+    scores at least this much (:func:`guardstream.guard.segments.deciding_rows`)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.segment_raise_min < 1.0:
+            raise ConfigurationError(f"segment_raise_min must be in [0, 1), not {self.segment_raise_min}")
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -136,6 +143,8 @@ class FastGuardContract:
             data["lexical"] = self.lexical.to_dict()
         if self.segment_min_chars:
             data["segment_min_chars"] = self.segment_min_chars
+        if self.segment_raise_min:
+            data["segment_raise_min"] = self.segment_raise_min
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -173,6 +182,7 @@ class FastGuardContract:
             tuple(known),
             hashing,
             int(data.get("segment_min_chars", 0)),
+            float(data.get("segment_raise_min", 0.0)),
         )
 
 
@@ -371,7 +381,8 @@ class FastGuardScorer:
             return scores
         segmented = segment_pairs(pairs, self.contract.segment_min_chars, self.contract.max_input_tokens)
         rows = self._score_rows(segmented.rows)
-        best = np.array(deciding_rows(segmented.chains, rows.p_unsafe.tolist()), dtype=np.int64)
+        deciding = deciding_rows(segmented.chains, rows.p_unsafe.tolist(), self.contract.segment_raise_min)
+        best = np.array(deciding, dtype=np.int64)
         return FastScores(rows.p_unsafe[best], rows.category[best], rows.category_score[best])
 
     @torch.inference_mode()

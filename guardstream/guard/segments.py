@@ -20,6 +20,14 @@ against the most unsafe prefix: safe->unsafe 0.041 -> 0.010 (unseen reports and 
 appended), 0.089 -> 0.039 (the same glued), 0.027 -> 0.014 (the held-out attack family);
 unsafe->safe unchanged within 0.006; accuracy 0.888 -> 0.885.
 
+Two borderline signals make no flip: a step raises the score only where the prefix it reaches or
+the segment it adds is confidently unsafe (``raise_min``, 0.7 for the default). Reports and
+accusations that name a harm or a group ("刚才那句妥妥的贬低乡下人") scored 0.5-0.7 both appended
+and alone, an unsafe sentence added to a post scores high at least alone. Measured on the full
+default over 1,000 COLD dev posts, 0 / 0.7: the held-out attack family safe->unsafe 0.026 / 0.018,
+two unseen sets 0.020 / 0.016 and 0.070 / 0.058; unsafe->safe within 0.002; accuracy on 2,000
+COLD dev posts 0.9040 / 0.9030, on the validation split the same (0.9126).
+
 Prefixes rather than sentences alone: a sentence alone loses what came before it, so the sentence
 only bounds what its prefix adds, it never decides by itself.
 
@@ -124,13 +132,16 @@ def segment_pairs(
     return SegmentedPairs(rows, chains)
 
 
-def deciding_rows(chains: Sequence[Chain], p_unsafe: Sequence[float]) -> list[int]:
+def deciding_rows(chains: Sequence[Chain], p_unsafe: Sequence[float], raise_min: float = 0.0) -> list[int]:
     """Per pair, the row whose score is the pair's: its first prefix's, raised at each later prefix
-    to that prefix's score, but no higher than what the step adds scores alone."""
+    to that prefix's score, but no higher than what the step adds scores alone; a step raises nothing
+    unless the prefix it reaches or the segment it adds scores ``raise_min`` or more."""
     deciding: list[int] = []
     for chain in chains:
         best = chain.first
         for step in chain.steps:
+            if max(p_unsafe[step.prefix], p_unsafe[step.added]) < raise_min:
+                continue
             bounded = step.prefix if p_unsafe[step.prefix] <= p_unsafe[step.added] else step.added
             if p_unsafe[bounded] > p_unsafe[best]:
                 best = bounded

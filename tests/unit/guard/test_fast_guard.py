@@ -294,3 +294,23 @@ def test_prefix_scoring_gives_each_pair_its_deciding_rows_score(fast_checkpoint:
         alone[8],
     ]
     np.testing.assert_allclose(parts.score(pairs), expected, atol=1e-5)
+
+
+def test_a_raise_minimum_in_the_contract_keeps_each_pair_at_its_first_prefix_when_no_step_reaches_it(
+    fast_checkpoint: Path, tmp_path: Path
+) -> None:
+    strict = tmp_path / "strict"
+    shutil.copytree(fast_checkpoint, strict)
+    contract = replace(FastGuardContract.read(fast_checkpoint), segment_min_chars=4, segment_raise_min=0.999999)
+    (strict / CONTRACT_FILE).write_text(contract.to_json(), encoding="utf-8")
+    assert FastGuardContract.read(strict) == contract
+    pairs = [("你好", "今天天气很好。请问怎么做这个？谢谢你的回答。"), ("今天天气很好。是吗是吗是吗！", "")]
+    firsts = FastGuardScorer(fast_checkpoint).score([("你好", "今天天气很好。"), ("今天天气很好。", "")])
+    np.testing.assert_allclose(FastGuardScorer(strict).score(pairs), firsts, atol=1e-5)
+    # a contract written before the setting raises on any step, as it did
+    old = json.loads(contract.to_json())
+    del old["segment_raise_min"]
+    (strict / CONTRACT_FILE).write_text(json.dumps(old), encoding="utf-8")
+    assert FastGuardContract.read(strict).segment_raise_min == 0.0
+    with pytest.raises(ConfigurationError, match="segment_raise_min"):
+        FastGuardContract(segment_raise_min=1.0)

@@ -73,6 +73,17 @@ def test_a_prefix_raises_the_score_only_as_far_as_the_segment_it_adds_is_unsafe_
     assert deciding_rows([Chain(0, [])], [0.7]) == [0]  # no cut: the whole pair decides
 
 
+def test_two_borderline_signals_raise_nothing_but_a_confident_one_still_does() -> None:
+    chain = Chain(1, [Step(2, 3)])  # first prefix, then the whole and what it adds
+    # a report that names a harm: borderline appended and borderline alone
+    assert deciding_rows([chain], [0.0, 0.1, 0.62, 0.55], raise_min=0.7) == [1]
+    assert deciding_rows([chain], [0.0, 0.1, 0.62, 0.55]) == [3]  # without the minimum it flips the pair
+    # an unsafe sentence added: confident alone, so it raises as far as the whole is unsafe
+    assert deciding_rows([chain], [0.0, 0.1, 0.62, 0.97], raise_min=0.7) == [2]
+    # or confident as a whole, raised as far as the segment alone is unsafe
+    assert deciding_rows([chain], [0.0, 0.1, 0.95, 0.6], raise_min=0.7) == [3]
+
+
 def test_prefixes_cover_only_what_the_whole_encoding_keeps_so_a_huge_message_stays_bounded() -> None:
     sentence = "这是一句普通的话。"
     reply = segment_pairs([("问题", "有害的开头在这里！" + sentence * 500)], 6, window=45, max_prefixes=8)

@@ -94,6 +94,7 @@ def test_fast_candidate_beats_the_untrained_serving_version_and_is_published_as_
     full = PROFILES["full"]
     contract = FastGuardContract.read(version / "checkpoint")
     assert contract.segment_min_chars == full.segment_min_chars > 0
+    assert contract.segment_raise_min == full.segment_raise_min > 0
     assert contract.lexical is not None
     assert (contract.lexical.pooling, contract.lexical.prefix_min_chars) == (
         full.lexical_pooling,

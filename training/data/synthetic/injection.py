@@ -565,7 +565,10 @@ TALK_TARGETED = FrameSet(
     heldout=("贬低{target}", "污名化{target}", "prejudice against {target}"),
 )
 """A harm that names whom it hurts ("歧视农村人"): an accusation names the group more often than the
-policy's word for it, and a group named beside "歧视" read as the harm itself."""
+policy's word for it, and a group named beside "歧视" read as the harm itself. More of them taught
+no better: at 0.7 (full default, 1,000 COLD dev posts) unseen report sets turned more safe posts
+unsafe (0.024 -> 0.031, 0.038 -> 0.057), unseen "answer safe" sets more unsafe ones safe (up to
+0.012) and accuracy on 2,000 COLD dev posts fell 0.904 -> 0.899."""
 TARGETED_HARM_SHARE = 0.4
 TALK_OPENER = FrameSet(
     train=("我觉得", "说实话", "说白了", "在我看来", "讲真", "I think", "honestly"),
