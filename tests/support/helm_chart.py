@@ -1,6 +1,6 @@
 """infra/helm/guardstream rendered by the real helm binary, and the CRD schemas its custom resources follow.
 
-`make helm-chart-tools` builds helm and fetches the KEDA and Prometheus-operator CRDs into .cache, pinned
+`make helm-chart-tools` fetches helm and the KEDA and Prometheus-operator CRDs into .cache, pinned
 by the versions in the Makefile (read from there, so the two never disagree). A missing tool fails the
 test that needs it, loudly: it is never skipped.
 """
@@ -38,9 +38,7 @@ def _makefile_variable(name: str) -> str:
 def helm_binary() -> Path:
     path = ROOT / ".cache" / "helm" / _makefile_variable("HELM_VERSION") / "helm"
     if not path.is_file():
-        pytest.fail(
-            f"{path.relative_to(ROOT)} is missing: run `make helm-chart-tools` (builds helm from its Go module)"
-        )
+        pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make helm-chart-tools` (fetches helm)")
     return path
 
 
