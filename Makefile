@@ -21,6 +21,12 @@ UNIT_TESTS := tests/unit
 STACK_TESTS := tests/integration tests/e2e
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# Idle OpenMP threads of torch sleep instead of spinning: make test runs torch in several processes at once
+# on 2 cores (the tests' own training and scoring, the lanes, the standalone tests), and spinning threads of
+# busy neighbours starve each other: a small training loop beside two busy processes took 47 CPU-s spinning,
+# 18 sleeping (the Triton backends set the same for themselves). An operator's own value wins.
+OMP_WAIT_POLICY ?= PASSIVE
+export OMP_WAIT_POLICY
 
 .PHONY: run test test-suite unit lint up down java-deps system-deps test-deps model test-model venv clean bench chaos mutation asyncapi-spec helm-chart-tools java-consumer
 
