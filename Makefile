@@ -10,9 +10,10 @@ PY := $(VENV)/bin/python
 # torch's CUDA wheels and their nvidia-* packages (3-4 GB) cost some 45 CPU-s of a cold make test
 UV := UV_LINK_MODE=hardlink $(VENV)/bin/uv
 DEFAULT_CHECKPOINT := triton_models/guard/1/checkpoint
-# make test runs the stack tests in this many parallel lanes (most of them wait on the stack, not the
-# CPU); then the tests marked exclusive (they restart a component or change the served model) with the
-# standalone unit tests beside them (they use nothing of the stack); then the sustained-rate test alone.
+# make test runs the stack tests in this many parallel lanes (each test waits on the stack much of its time,
+# but together they keep both cores busy: make test is CPU-bound throughout, so CPU saved is time saved);
+# then the tests marked exclusive (they restart a component or change the served model) with the standalone
+# unit tests beside them (they use nothing of the stack); then the sustained-rate test alone.
 TEST_LANES ?= 3
 # Each run collects only the folders its tests can live in: collecting tests/unit costs some 20 CPU-s,
 # and the runs of exclusive and sustained-rate tests need none of it (tests/conftest.py refuses such a
