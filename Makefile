@@ -210,6 +210,7 @@ HELM_SHA256 := 210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
 KEDA_VERSION := v2.21.0
 PROMETHEUS_OPERATOR_VERSION := v0.85.0
 HELM := .cache/helm/$(HELM_VERSION)/helm
+HELM_LAYER_TARBALL := $(dir $(HELM))layer/aws-cdk-$(HELM_LAYER)-$(HELM_LAYER_VERSION).tgz
 GO_ENV := PATH="$$PATH:/usr/local/go/bin" GOMODCACHE=$(CURDIR)/.cache/go/mod GOCACHE=$(CURDIR)/.cache/go/build GOFLAGS=-modcacherw GOTOOLCHAIN=local
 CRDS_DIR := .cache/crds/keda-$(KEDA_VERSION)_prometheus-operator-$(PROMETHEUS_OPERATOR_VERSION)
 KEDA_CRDS := $(CURDIR)/.cache/go/mod/github.com/kedacore/keda/v2@$(KEDA_VERSION)/config/crd/bases
@@ -226,8 +227,8 @@ $(HELM):
 	@$(call apt_install,$(NODE_DEBS))
 	rm -rf $(@D) && mkdir -p $(@D)/layer
 	cd $(@D)/layer && npm pack --silent @aws-cdk/$(HELM_LAYER)@$(HELM_LAYER_VERSION) >/dev/null
-	echo "$(HELM_LAYER_SHA256)  $(@D)/layer/aws-cdk-$(HELM_LAYER)-$(HELM_LAYER_VERSION).tgz" | sha256sum --check --quiet
-	tar -xzf $(@D)/layer/aws-cdk-$(HELM_LAYER)-$(HELM_LAYER_VERSION).tgz -C $(@D)/layer package/lib/layer.zip
+	echo "$(HELM_LAYER_SHA256)  $(HELM_LAYER_TARBALL)" | sha256sum --check --quiet
+	tar -xzf $(HELM_LAYER_TARBALL) -C $(@D)/layer package/lib/layer.zip
 	$(PYTHON) -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
 		$(@D)/layer/package/lib/layer.zip $@.part
 	echo "$(HELM_SHA256)  $@.part" | sha256sum --check --quiet
